@@ -1,0 +1,1 @@
+"""The DICOM domain: UIDs, strict structure scanning, header reading, DICOM JSON, frames."""

@@ -1,0 +1,148 @@
+"""Frame offset table: where each frame of Pixel Data lies in the stored object (PS3.5 8.2, A.4).
+
+WADO-RS frame retrieval (PS3.18 10.4.1.1.3) reads a frame by byte range through this table,
+never by reading the whole instance. A frame is a list of ``(offset, length)`` segments: one
+segment for native data, one or more fragments for encapsulated data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, Final
+
+import orjson
+
+from pacsflow.dicom.scan import PixelLayout
+
+__all__ = ["FrameTable", "ImageGeometry", "build_frame_table", "native_frame_length"]
+
+_JPEG_FAMILY: Final = frozenset(
+    {
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.57",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80",
+        "1.2.840.10008.1.2.4.81",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageGeometry:
+    """The Image Pixel Module attributes that decide frame sizes (PS3.3 C.7.6.3)."""
+
+    rows: int
+    columns: int
+    samples_per_pixel: int
+    bits_allocated: int
+    number_of_frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class FrameTable:
+    """Per-frame byte segments in the stored object, with the transfer syntax they are in."""
+
+    transfer_syntax: str
+    encapsulated: bool
+    frames: tuple[tuple[tuple[int, int], ...], ...]
+
+    def to_json(self) -> bytes:
+        """Serialize (version 1) for storage next to the instance."""
+        return orjson.dumps(
+            {
+                "version": 1,
+                "transfer_syntax": self.transfer_syntax,
+                "encapsulated": self.encapsulated,
+                "frames": self.frames,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> FrameTable:
+        """Read a table written by ``to_json``."""
+        data = orjson.loads(raw)
+        frames = tuple(tuple((int(o), int(n)) for o, n in f) for f in data["frames"])
+        return cls(str(data["transfer_syntax"]), bool(data["encapsulated"]), frames)
+
+
+def native_frame_length(geometry: ImageGeometry) -> int:
+    """Bytes of one native frame; 1-bit data is packed (PS3.5 8.1.1)."""
+    bits = geometry.rows * geometry.columns * geometry.samples_per_pixel * geometry.bits_allocated
+    return (bits + 7) // 8
+
+
+def build_frame_table(
+    layout: PixelLayout, geometry: ImageGeometry, transfer_syntax: str, fp: BinaryIO
+) -> FrameTable:
+    """Map frames to byte segments; raise ``ValueError`` when Pixel Data cannot hold them."""
+    n = geometry.number_of_frames
+    if not layout.encapsulated:
+        return FrameTable(transfer_syntax, False, _native_frames(layout, geometry))
+    fragments = layout.fragments
+    if n == 1:
+        groups: Sequence[Sequence[tuple[int, int]]] = [fragments]
+    elif len(layout.basic_offsets) == n:
+        groups = _by_offsets(layout, n)
+    elif len(fragments) == n:
+        groups = [[f] for f in fragments]
+    # A Basic Offset Table with a wrong number of entries (seen in the wild) is ignored.
+    elif transfer_syntax in _JPEG_FAMILY:
+        groups = _by_jpeg_markers(fragments, fp, n)
+    else:
+        raise ValueError(
+            f"{len(fragments)} fragments without an offset table cannot be split into {n} frames"
+        )
+    return FrameTable(transfer_syntax, True, tuple(tuple(g) for g in groups))
+
+
+def _native_frames(
+    layout: PixelLayout, geometry: ImageGeometry
+) -> tuple[tuple[tuple[int, int], ...], ...]:
+    n = geometry.number_of_frames
+    frame_bits = geometry.rows * geometry.columns * geometry.samples_per_pixel
+    if geometry.bits_allocated == 1 and frame_bits % 8:
+        # Packed 1-bit frames that do not end on a byte boundary (PS3.5 8.1.1): every frame
+        # needs the whole value and a bit offset, which the reader derives from the geometry.
+        if layout.length * 8 < frame_bits * n:
+            raise ValueError("Pixel Data is shorter than Rows x Columns x Number of Frames")
+        return tuple(((layout.offset, layout.length),) for _ in range(n))
+    size = native_frame_length(geometry)
+    if layout.length < size * n:
+        raise ValueError(
+            f"Pixel Data holds {layout.length} bytes, {size * n} are needed for {n} frame(s)"
+        )
+    return tuple(((layout.offset + i * size, size),) for i in range(n))
+
+
+def _by_offsets(layout: PixelLayout, n: int) -> list[list[tuple[int, int]]]:
+    offsets = layout.basic_offsets
+    first_item = layout.fragments[0][0] - 8
+    starts = {offset: i for i, offset in enumerate(offsets)}
+    groups: list[list[tuple[int, int]]] = []
+    for offset, length in layout.fragments:
+        relative = offset - 8 - first_item
+        if relative in starts:
+            groups.append([])
+        if not groups:
+            raise ValueError("the Basic Offset Table does not point at the first fragment")
+        groups[-1].append((offset, length))
+    if len(groups) != n:
+        raise ValueError("the Basic Offset Table does not match the fragment items")
+    return groups
+
+
+def _by_jpeg_markers(
+    fragments: Sequence[tuple[int, int]], fp: BinaryIO, n: int
+) -> list[list[tuple[int, int]]]:
+    """Group fragments into frames by the JPEG Start Of Image marker each frame begins with."""
+    groups: list[list[tuple[int, int]]] = []
+    for offset, length in fragments:
+        fp.seek(offset)
+        if fp.read(2) == b"\xff\xd8" or not groups:
+            groups.append([])
+        groups[-1].append((offset, length))
+    if len(groups) != n:
+        raise ValueError(f"found {len(groups)} JPEG frames, Number of Frames says {n}")
+    return groups

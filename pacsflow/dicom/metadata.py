@@ -1,0 +1,91 @@
+"""DICOM JSON metadata of an instance (PS3.18 Annex F) with bulk data as BulkDataURI.
+
+pydicom's ``DataElement.to_json_dict`` encodes each element; this module walks the data set
+itself so that every BulkDataURI names the element's path in nested sequences and so that a
+deferred bulk value (a 2 GB Pixel Data) is never read to be replaced by its URI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+
+from pacsflow.dicom.scan import BULK_VRS, PIXEL_DATA
+
+__all__ = ["INLINE_BINARY_MAX", "bulkdata_path", "dataset_to_json", "strip_bulk"]
+
+INLINE_BINARY_MAX: Final = 1024
+JsonDict = dict[str, Any]
+
+
+def bulkdata_path(path: tuple[int, ...]) -> str:
+    """The URI path segment of a bulk value: tags as 8 hex digits, item numbers in between."""
+    parts = [f"{p:08X}" if i % 2 == 0 else str(p) for i, p in enumerate(path)]
+    return "/".join(parts)
+
+
+def dataset_to_json(ds: Dataset, instance_path: str) -> JsonDict:
+    """Encode ``ds`` as DICOM JSON; bulk values become ``{instance_path}/bulkdata/{path}``."""
+    return _encode(ds, instance_path, ())
+
+
+def _encode(ds: Dataset, base: str, path: tuple[int, ...]) -> JsonDict:
+    out: JsonDict = {}
+    for tag in ds.keys():
+        tag_int = int(tag)
+        if tag_int >> 16 == 0x0002:  # File Meta never appears in the data set's JSON
+            continue
+        elem_path = (*path, tag_int)
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and _is_bulk(raw):
+            vr = _raw_vr(raw)
+            out[f"{tag_int:08X}"] = {
+                "vr": vr,
+                "BulkDataURI": f"{base}/bulkdata/{bulkdata_path(elem_path)}",
+            }
+            continue
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            items = [_encode(item, base, (*elem_path, i)) for i, item in enumerate(elem.value)]
+            out[f"{tag_int:08X}"] = {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
+            continue
+        out[f"{tag_int:08X}"] = elem.to_json_dict(
+            bulk_data_element_handler=lambda e, p=elem_path: f"{base}/bulkdata/{bulkdata_path(p)}",
+            bulk_data_threshold=INLINE_BINARY_MAX,
+        )
+    return out
+
+
+def _is_bulk(raw: RawDataElement) -> bool:
+    undefined = raw.length == 0xFFFFFFFF
+    if raw.tag == PIXEL_DATA:
+        return undefined or raw.length > INLINE_BINARY_MAX
+    return _raw_vr(raw) in BULK_VRS and (undefined or raw.length > INLINE_BINARY_MAX)
+
+
+def _raw_vr(raw: RawDataElement) -> str:
+    if raw.VR:
+        return str(raw.VR)
+    if raw.tag == PIXEL_DATA:
+        return "OW"
+    if raw.tag.is_private:
+        return "UN"
+    try:
+        return str(dictionary_VR(raw.tag)).split(" or ")[-1]
+    except KeyError:
+        return "UN"
+
+
+def strip_bulk(attributes: JsonDict) -> JsonDict:
+    """A copy of DICOM JSON without bulk values (for the index)."""
+    out: JsonDict = {}
+    for key, value in attributes.items():
+        if "BulkDataURI" in value or "InlineBinary" in value:
+            continue
+        if value.get("vr") == "SQ" and "Value" in value:
+            value = {"vr": "SQ", "Value": [strip_bulk(item) for item in value["Value"]]}
+        out[key] = value
+    return out

@@ -1,0 +1,244 @@
+"""Complete validation of one stored instance before it is indexed (PS3.18 10.5, PS3.4 B.4).
+
+Checks, in order: the strict structure scan (``scan``), a complete parse with pydicom, the
+attributes that place the instance in the patient/study/series/instance hierarchy, the UID
+syntax (PS3.5 9.1, leading zeros tolerated), the SOP Class (non-patient objects belong to
+other services), and for images the Pixel Data: its size against the Image Pixel Module, and
+every frame decoded with the codec package of its transfer syntax.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from pacsflow.dicom.frames import FrameTable, ImageGeometry, build_frame_table
+from pacsflow.dicom.header import PartRejected
+from pacsflow.dicom.metadata import dataset_to_json
+from pacsflow.dicom.scan import PixelLayout, ScanResult, StructureError, scan
+from pacsflow.dicom.status import FailureReason
+from pacsflow.dicom.uids import NON_PATIENT_SOP_CLASSES, is_valid_uid
+
+__all__ = ["ValidatedInstance", "validate_instance"]
+
+log = logging.getLogger(__name__)
+
+_NATIVE: Final = frozenset(
+    {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"}
+)
+_JPEG: Final = frozenset(
+    {
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.57",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80",
+        "1.2.840.10008.1.2.4.81",
+    }
+)
+_J2K: Final = frozenset(
+    {
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+        "1.2.840.10008.1.2.4.201",
+        "1.2.840.10008.1.2.4.202",
+        "1.2.840.10008.1.2.4.203",
+    }
+)
+_RLE: Final = "1.2.840.10008.1.2.5"
+# Encapsulated transfer syntaxes pacsflow stores without decoding (video, JPIP, JPEG 2000 Part 2
+# multi-component): their structure is checked, their codestreams are not.
+_STORED_AS_IS: Final = frozenset(
+    {
+        "1.2.840.10008.1.2.4.92",
+        "1.2.840.10008.1.2.4.93",
+        "1.2.840.10008.1.2.4.94",
+        "1.2.840.10008.1.2.4.95",
+        "1.2.840.10008.1.2.4.100",
+        "1.2.840.10008.1.2.4.101",
+        "1.2.840.10008.1.2.4.102",
+        "1.2.840.10008.1.2.4.103",
+        "1.2.840.10008.1.2.4.104",
+        "1.2.840.10008.1.2.4.105",
+        "1.2.840.10008.1.2.4.106",
+        "1.2.840.10008.1.2.4.107",
+        "1.2.840.10008.1.2.4.108",
+    }
+)
+_DEFER: Final = 64 * 1024
+
+
+@dataclass(slots=True)
+class ValidatedInstance:
+    """An instance that passed validation, with what ingest stores and indexes."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class_uid: str
+    transfer_syntax: str
+    metadata: dict[str, Any]
+    frame_table: FrameTable | None
+    has_file_meta: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def validate_instance(
+    path: Path, size: int, instance_path: str, *, decode_pixels: bool = True
+) -> ValidatedInstance:
+    """Validate the object at ``path``; raise ``PartRejected`` with the Failure Reason.
+
+    ``instance_path`` is the instance's path below the DICOMweb root, used for BulkDataURIs.
+    """
+    with path.open("rb") as fp:
+        try:
+            result = scan(fp, size)
+        except StructureError as exc:
+            raise PartRejected(FailureReason.CANNOT_UNDERSTAND, f"malformed DICOM: {exc}") from exc
+        _check_transfer_syntax(result)
+        ds = _parse(path)
+        uids = _hierarchy(ds)
+        try:
+            metadata = dataset_to_json(ds, instance_path.format(**uids))
+        except (ValueError, TypeError, KeyError, UnicodeError, OverflowError) as exc:
+            raise PartRejected(
+                FailureReason.CANNOT_UNDERSTAND, f"an attribute cannot be decoded: {exc}"
+            ) from exc
+        frame_table = None
+        if result.pixel is not None and "Rows" in ds and result.addressable:
+            frame_table = _frames(ds, result, result.pixel, fp, decode_pixels)
+    return ValidatedInstance(
+        study_uid=uids["study"],
+        series_uid=uids["series"],
+        sop_uid=uids["instance"],
+        sop_class_uid=uids["sop_class"],
+        transfer_syntax=result.transfer_syntax,
+        metadata=metadata,
+        frame_table=frame_table,
+        has_file_meta=result.has_file_meta,
+    )
+
+
+def _check_transfer_syntax(result: ScanResult) -> None:
+    ts = result.transfer_syntax
+    if ts in _NATIVE or ts in _JPEG or ts in _J2K or ts == _RLE or ts in _STORED_AS_IS:
+        return
+    raise PartRejected(
+        FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED, f"unknown transfer syntax {ts!r}"
+    )
+
+
+def _parse(path: Path) -> Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(path, force=True, defer_size=_DEFER)
+        except Exception as exc:  # pydicom raises many types on bad input
+            raise PartRejected(
+                FailureReason.CANNOT_UNDERSTAND, f"pydicom cannot parse it: {exc}"
+            ) from exc
+    return ds
+
+
+def _hierarchy(ds: Dataset) -> dict[str, str]:
+    names = {
+        "sop_class": "SOPClassUID",
+        "instance": "SOPInstanceUID",
+        "study": "StudyInstanceUID",
+        "series": "SeriesInstanceUID",
+    }
+    uids: dict[str, str] = {}
+    for key, keyword in names.items():
+        try:
+            value = str(ds.get(keyword, "") or "").strip()
+        except Exception as exc:  # a value that pydicom cannot convert
+            raise PartRejected(
+                FailureReason.CANNOT_UNDERSTAND, f"{keyword} cannot be read: {exc}"
+            ) from exc
+        uids[key] = value
+    meta = getattr(ds, "file_meta", None)
+    sop_class = uids["sop_class"] or str(getattr(meta, "MediaStorageSOPClassUID", "") or "")
+    if sop_class in NON_PATIENT_SOP_CLASSES:
+        raise PartRejected(
+            FailureReason.SOP_CLASS_NOT_SUPPORTED,
+            f"{NON_PATIENT_SOP_CLASSES[sop_class]} is not a patient/study object: "
+            "it belongs to the Non-Patient Instance service, not to the Studies service",
+        )
+    missing = [names[k] for k, v in uids.items() if not v]
+    if missing:
+        raise PartRejected(
+            FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+            "the data set lacks " + ", ".join(missing) + ", needed to place it in a study",
+        )
+    for key, value in uids.items():
+        if not is_valid_uid(value, strict=False):
+            raise PartRejected(
+                FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+                f"{names[key]} {value[:80]!r} is not a valid UID (PS3.5 9.1)",
+            )
+    return uids
+
+
+def _frames(
+    ds: Dataset, result: ScanResult, layout: PixelLayout, fp: BinaryIO, decode: bool
+) -> FrameTable:
+    try:
+        geometry = ImageGeometry(
+            rows=int(ds.Rows),
+            columns=int(ds.Columns),
+            samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
+            bits_allocated=int(ds.BitsAllocated),
+            number_of_frames=int(ds.get("NumberOfFrames", 1) or 1),
+        )
+        table = build_frame_table(layout, geometry, result.transfer_syntax, fp)
+    except (AttributeError, ValueError, TypeError) as exc:
+        raise PartRejected(
+            FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+            f"Pixel Data does not match the Image Pixel Module: {exc}",
+        ) from exc
+    if decode and table.encapsulated:
+        for number, segments in enumerate(table.frames, start=1):
+            data = b"".join(_read(fp, offset, length) for offset, length in segments)
+            _decode_frame(result.transfer_syntax, data, geometry, number)
+    return table
+
+
+def _read(fp: BinaryIO, offset: int, length: int) -> bytes:
+    fp.seek(offset)
+    return fp.read(length)
+
+
+def _decode_frame(ts: str, data: bytes, geometry: ImageGeometry, number: int) -> None:
+    """Decode one frame with its codec package; a codestream that fails is refused."""
+    try:
+        if ts in _JPEG:
+            import libjpeg
+
+            libjpeg.decode(data)
+        elif ts in _J2K:
+            import openjpeg
+
+            openjpeg.decode(data)
+        elif ts == _RLE:
+            import rle
+
+            rle.decode_pixel_data(
+                data,
+                version=2,
+                rows=geometry.rows,
+                columns=geometry.columns,
+                bits_allocated=geometry.bits_allocated,
+                samples_per_pixel=geometry.samples_per_pixel,
+                number_of_frames=1,
+                pixel_keyword="PixelData",
+            )
+    except Exception as exc:  # codec packages raise RuntimeError/ValueError variously
+        raise PartRejected(
+            FailureReason.CANNOT_UNDERSTAND, f"frame {number} cannot be decoded ({ts}): {exc}"
+        ) from exc

@@ -1,0 +1,61 @@
+"""One error hierarchy for pacsflow; ``services.errors`` maps it to HTTP status codes."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "BusUnavailable",
+    "IndexUnavailable",
+    "NotAcceptable",
+    "NotFound",
+    "ObjectNotFound",
+    "ObjectStoreUnavailable",
+    "PacsflowError",
+    "PayloadTooLarge",
+    "ServiceUnavailable",
+    "UnsupportedMediaType",
+]
+
+
+class PacsflowError(Exception):
+    """Base of every error pacsflow raises on purpose."""
+
+
+class BadRequest(PacsflowError):
+    """The request is malformed (HTTP 400)."""
+
+
+class NotFound(PacsflowError):
+    """The addressed resource does not exist (HTTP 404)."""
+
+
+class NotAcceptable(PacsflowError):
+    """No representation matches the Accept header (HTTP 406)."""
+
+
+class PayloadTooLarge(PacsflowError):
+    """The request body exceeds the configured limit (HTTP 413)."""
+
+
+class UnsupportedMediaType(PacsflowError):
+    """The request's media type is not one this resource accepts (HTTP 415)."""
+
+
+class ServiceUnavailable(PacsflowError):
+    """A backend cannot make the request durable right now (HTTP 503 with Retry-After)."""
+
+
+class BusUnavailable(ServiceUnavailable):
+    """The bus adapter failed to publish or consume."""
+
+
+class ObjectStoreUnavailable(ServiceUnavailable):
+    """The object store adapter failed."""
+
+
+class IndexUnavailable(ServiceUnavailable):
+    """The index adapter failed."""
+
+
+class ObjectNotFound(PacsflowError):
+    """The object store has no object under the key."""

@@ -1,0 +1,18 @@
+"""The three ports of the design: bus, object store and index (see docs/architecture.md)."""
+
+from pacsflow.ports.bus import Bus, Message, Subscription
+from pacsflow.ports.index import Index, InstanceDocument, SeriesRecord, StudyRecord
+from pacsflow.ports.objects import ObjectInfo, ObjectStore, ObjectWriter
+
+__all__ = [
+    "Bus",
+    "Index",
+    "InstanceDocument",
+    "Message",
+    "ObjectInfo",
+    "ObjectStore",
+    "ObjectWriter",
+    "SeriesRecord",
+    "StudyRecord",
+    "Subscription",
+]
