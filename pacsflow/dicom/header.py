@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Final
+from typing import BinaryIO, Final
 
-from pacsflow.dicom.scan import StructureError, Truncated, scan
+from pacsflow.dicom.scan import ScanResult, StructureError, Truncated, scan
 from pacsflow.dicom.status import FailureReason
 from pacsflow.errors import PacsflowError
 
-__all__ = ["HeaderIncomplete", "PartHeader", "PartRejected", "read_part_header"]
+__all__ = [
+    "HeaderIncomplete",
+    "PartHeader",
+    "PartRejected",
+    "read_file_header",
+    "read_part_header",
+]
 
 SOP_CLASS_UID: Final = 0x00080016
 SOP_INSTANCE_UID: Final = 0x00080018
@@ -84,8 +90,24 @@ def read_part_header(prefix: bytes, *, complete: bool) -> PartHeader:
         ) from exc
     if result.complete and not complete and len(result.values) < len(_WANTED):
         raise HeaderIncomplete
-    values = {tag: raw.rstrip(b"\x00 ").decode("ascii", "replace") for tag, raw in
-              result.values.items()}
+    return _header(result)
+
+
+def read_file_header(fp: BinaryIO, size: int) -> PartHeader:
+    """Read the header of a whole object in a file (a staged part with a huge header)."""
+    try:
+        result = scan(fp, size, want=_WANTED, stop_after=SERIES_INSTANCE_UID)
+    except StructureError as exc:
+        raise PartRejected(
+            FailureReason.CANNOT_UNDERSTAND, f"not a valid DICOM object: {exc}"
+        ) from exc
+    return _header(result)
+
+
+def _header(result: ScanResult) -> PartHeader:
+    values = {
+        tag: raw.rstrip(b"\x00 ").decode("ascii", "replace") for tag, raw in result.values.items()
+    }
     return PartHeader(
         study_uid=values.get(STUDY_INSTANCE_UID, ""),
         series_uid=values.get(SERIES_INSTANCE_UID, ""),

@@ -1,0 +1,314 @@
+"""Embedded adapter of the bus port: a durable, partitioned log in one SQLite journal.
+
+Written by hand because no maintained library offers Kafka semantics (partitions, consumer
+groups, committed offsets) on a local file; it is a handful of SQL statements. One dedicated
+thread owns the connection (WAL, ``synchronous=FULL``: a returned publish survives a kill).
+A fetch is woken by a publish of the same process and polls the file for other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from pacsflow.errors import BusUnavailable
+from pacsflow.ports.bus import Headers, Message, StartPosition
+
+__all__ = ["EmbeddedBus", "EmbeddedSubscription"]
+
+_T = TypeVar("_T")
+_POLL_SECONDS = 0.5
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS heads (
+        topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition))""",
+    """CREATE TABLE IF NOT EXISTS messages (
+        topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+        key BLOB NOT NULL, value BLOB NOT NULL, headers TEXT NOT NULL,
+        PRIMARY KEY (topic, partition, "offset"))""",
+    """CREATE TABLE IF NOT EXISTS commits (
+        grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL, PRIMARY KEY (grp, topic, partition))""",
+)
+_Row = tuple[int, bytes, bytes, str]  # partition, key, value, encoded headers
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """Run the block in one write transaction, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _encode_headers(headers: Headers) -> str:
+    """Headers as JSON: ``[[name, base64 value], ...]``."""
+    return json.dumps([[name, base64.b64encode(value).decode("ascii")] for name, value in headers])
+
+
+def _decode_headers(text: str) -> Headers:
+    """Inverse of ``_encode_headers``."""
+    return tuple((str(name), base64.b64decode(value)) for name, value in json.loads(text))
+
+
+class EmbeddedBus:
+    """The bus port on one SQLite file; ``partitions`` is fixed when the file is created."""
+
+    def __init__(self, path: Path, partitions: int = 1) -> None:
+        if partitions < 1:
+            raise ValueError(f"partitions must be at least 1, not {partitions}")
+        self._path = path
+        self._partitions = partitions
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._start_lock = asyncio.Lock()
+        self._signals: dict[str, asyncio.Event] = {}
+
+    def partition_of(self, key: bytes) -> int:
+        """The partition of ``key``: stable across processes and runs."""
+        return zlib.crc32(key) % self._partitions
+
+    async def start(self) -> None:
+        """Open the journal and create its tables (idempotent)."""
+        async with self._start_lock:
+            if self._conn is not None:
+                return
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-bus")
+            try:
+                conn = await asyncio.get_running_loop().run_in_executor(executor, self._open)
+            except (sqlite3.Error, OSError) as exc:
+                executor.shutdown(wait=False)
+                raise BusUnavailable(f"cannot open the bus journal {self._path}: {exc}") from exc
+            except BaseException:
+                executor.shutdown(wait=False)
+                raise
+            self._executor, self._conn = executor, conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, switch to WAL and full sync, create the schema (worker thread)."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+        try:
+            (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            if mode != "wal":
+                raise BusUnavailable(f"the bus journal {self._path} cannot use WAL ({mode})")
+            conn.execute("PRAGMA synchronous=FULL")
+            with _transaction(conn):
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('partitions', ?)", (self._partitions,)
+                )
+                (stored,) = conn.execute(
+                    "SELECT value FROM meta WHERE name = 'partitions'"
+                ).fetchone()
+            if stored != self._partitions:
+                raise BusUnavailable(
+                    f"the bus journal {self._path} has {stored} partitions, not {self._partitions}"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def close(self) -> None:
+        """Close the journal after the queued work; waiting fetches fail (idempotent)."""
+        async with self._start_lock:
+            conn, executor = self._conn, self._executor
+            if conn is None or executor is None:
+                return
+            self._conn = self._executor = None
+            try:
+                await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+            finally:
+                executor.shutdown(wait=False)
+                for signal in self._signals.values():
+                    signal.set()
+                self._signals.clear()
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` on the journal's thread; wrap SQLite errors."""
+        conn, executor = self._conn, self._executor
+        if conn is None or executor is None:
+            raise BusUnavailable(f"the embedded bus {self._path} is not started")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, work, conn)
+        except sqlite3.Error as exc:
+            raise BusUnavailable(f"the embedded bus {self._path} failed: {exc}") from exc
+
+    def _signal(self, topic: str) -> asyncio.Event:
+        """The event the next publish on ``topic`` sets."""
+        return self._signals.setdefault(topic, asyncio.Event())
+
+    async def publish(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:
+        """Append one message; return once it is durable."""
+        await self.publish_batch(topic, [(key, value, headers)])
+
+    async def publish_batch(
+        self, topic: str, items: Sequence[tuple[bytes, bytes, Headers]]
+    ) -> None:
+        """Append several messages in one transaction; return once all are durable."""
+        if not items:
+            return
+        rows = [(self.partition_of(k), k, v, _encode_headers(h)) for k, v, h in items]
+        await self._run(lambda conn: _append(conn, topic, rows))
+        signal = self._signals.pop(topic, None)
+        if signal is not None:
+            signal.set()
+
+    async def subscribe(
+        self, topic: str, group: str, *, start: StartPosition = "committed"
+    ) -> EmbeddedSubscription:
+        """Open a subscription of ``group`` to ``topic`` at its committed offset or the end."""
+        if start == "committed":
+            sql = 'SELECT partition, "offset" FROM commits WHERE grp = ? AND topic = ?'
+            args: tuple[str, ...] = (group, topic)
+        elif start == "latest":
+            sql, args = "SELECT partition, next_offset FROM heads WHERE topic = ?", (topic,)
+        else:
+            raise ValueError(f"unknown start position {start!r}")
+        found = dict(await self._run(lambda conn: conn.execute(sql, args).fetchall()))
+        positions = {p: int(found.get(p, 0)) for p in range(self._partitions)}
+        return EmbeddedSubscription(self, topic, group, positions)
+
+    async def prune(self, topic: str) -> int:
+        """Delete messages every group that committed on ``topic`` has passed; return how many."""
+        return await self._run(lambda conn: _prune(conn, topic, self._partitions))
+
+
+class EmbeddedSubscription:
+    """One consumer's view of a topic; remembers what it fetched, commits per partition."""
+
+    def __init__(self, bus: EmbeddedBus, topic: str, group: str, positions: dict[int, int]):
+        self._bus = bus
+        self._topic = topic
+        self._group = group
+        self._positions = positions
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # ``timeout`` is the port's signature: how long to wait for a message, not a cancel scope.
+    async def fetch(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:  # noqa: ASYNC109
+        """Wait up to ``timeout`` seconds for messages; return at most ``max_messages``."""
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be at least 1, not {max_messages}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout, 0.0)
+        async with self._lock:
+            while True:
+                if self._closed:
+                    raise BusUnavailable(f"the subscription of {self._group} is closed")
+                signal = self._bus._signal(self._topic)
+                positions = dict(self._positions)
+                read = partial(_read, topic=self._topic, positions=positions, limit=max_messages)
+                messages = await self._bus._run(read)
+                if messages:
+                    for message in messages:
+                        self._positions[message.partition] = message.offset + 1
+                    return messages
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return []
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(signal.wait(), min(remaining, _POLL_SECONDS))
+
+    async def commit(self, messages: Sequence[Message]) -> None:
+        """Store, per partition, the offset after the last of ``messages``; never backwards."""
+        ends: dict[int, int] = {}
+        for message in messages:
+            if message.topic != self._topic or message.partition not in self._positions:
+                raise ValueError(f"{message.topic}/{message.partition} is not of this subscription")
+            ends[message.partition] = max(ends.get(message.partition, 0), message.offset + 1)
+        if not ends:
+            return
+        if self._closed:
+            raise BusUnavailable(f"the subscription of {self._group} is closed")
+        rows = [(self._group, self._topic, p, end) for p, end in ends.items()]
+        await self._bus._run(lambda conn: _commit(conn, rows))
+        for partition, end in ends.items():
+            self._positions[partition] = max(self._positions[partition], end)
+
+    async def close(self) -> None:
+        """Release the subscription; uncommitted messages will be delivered again (idempotent)."""
+        self._closed = True
+
+
+def _append(conn: sqlite3.Connection, topic: str, rows: list[_Row]) -> None:
+    """Insert ``rows`` at the heads of their partitions, in one transaction."""
+    with _transaction(conn):
+        heads: dict[int, int] = dict(
+            conn.execute("SELECT partition, next_offset FROM heads WHERE topic = ?", (topic,))
+        )
+        for partition, key, value, headers in rows:
+            offset = heads.get(partition, 0)
+            heads[partition] = offset + 1
+            conn.execute(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                (topic, partition, offset, key, value, headers),
+            )
+        conn.executemany(
+            "INSERT INTO heads VALUES (?, ?, ?) ON CONFLICT (topic, partition)"
+            " DO UPDATE SET next_offset = excluded.next_offset",
+            [(topic, partition, head) for partition, head in heads.items()],
+        )
+
+
+def _read(
+    conn: sqlite3.Connection, topic: str, positions: dict[int, int], limit: int
+) -> list[Message]:
+    """The first ``limit`` messages at or after ``positions``, in publication order."""
+    found: list[tuple[int, Message]] = []
+    for partition, position in positions.items():
+        for rowid, offset, key, value, headers in conn.execute(
+            'SELECT rowid, "offset", key, value, headers FROM messages'
+            ' WHERE topic = ? AND partition = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?',
+            (topic, partition, position, limit),
+        ):
+            message = Message(topic, key, value, partition, offset, _decode_headers(headers))
+            found.append((rowid, message))
+    found.sort(key=lambda item: item[0])
+    return [message for _, message in found[:limit]]
+
+
+def _commit(conn: sqlite3.Connection, rows: list[tuple[str, str, int, int]]) -> None:
+    """Upsert committed offsets, keeping the larger one."""
+    with _transaction(conn):
+        conn.executemany(
+            "INSERT INTO commits VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, partition)"
+            ' DO UPDATE SET "offset" = max("offset", excluded."offset")',
+            rows,
+        )
+
+
+def _prune(conn: sqlite3.Connection, topic: str, partitions: int) -> int:
+    """Delete, per partition, messages below the lowest committed offset of every group."""
+    with _transaction(conn):
+        rows = conn.execute(
+            'SELECT grp, partition, "offset" FROM commits WHERE topic = ?', (topic,)
+        ).fetchall()
+        committed = {(group, partition): offset for group, partition, offset in rows}
+        groups = {group for group, _, _ in rows}
+        deleted = 0
+        for partition in range(partitions):
+            floor = min((committed.get((g, partition), 0) for g in groups), default=0)
+            if floor > 0:
+                deleted += conn.execute(
+                    'DELETE FROM messages WHERE topic = ? AND partition = ? AND "offset" < ?',
+                    (topic, partition, floor),
+                ).rowcount
+        return deleted

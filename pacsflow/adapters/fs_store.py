@@ -1,0 +1,314 @@
+"""The embedded object store: a directory tree on local disk (``file:///…``).
+
+Written by hand because no maintained library publishes files atomically and durably
+(temporary file, fsync, ``os.replace``, fsync of the directory) behind an asyncio API;
+``aiofiles`` only moves single calls to threads. One process owns a root: ``start`` removes
+every temporary file it finds, so two live stores must not share one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from pathlib import Path
+from stat import S_ISREG
+from typing import BinaryIO, TypeVar
+
+from pacsflow.errors import ObjectNotFound, ObjectStoreUnavailable
+from pacsflow.ports.objects import ObjectInfo, ObjectWriter
+
+__all__ = ["FileSystemObjectStore"]
+
+_T = TypeVar("_T")
+_TMP = ".tmp"
+_BUFFER = 1 << 20
+_READ_ONLY = 0o444
+_MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+def _check_key(key: str) -> str:
+    """Reject keys that are not plain '/'-separated relative paths below the root."""
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise ValueError(f"invalid object key: {key!r}")
+    segments = key.split("/")
+    if any(segment in ("", ".", "..") for segment in segments) or segments[0] == _TMP:
+        raise ValueError(f"invalid object key: {key!r}")
+    return key
+
+
+@contextmanager
+def _translate(key: str, *, reading: bool) -> Iterator[None]:
+    """Turn OSError into the port's errors; a missing file is ObjectNotFound only on reads."""
+    try:
+        yield
+    except OSError as exc:
+        if reading and isinstance(exc, _MISSING):
+            raise ObjectNotFound(key) from exc
+        raise ObjectStoreUnavailable(f"object store failed on {key!r}: {exc}") from exc
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the entries of ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def _shielded(function: Callable[[], _T]) -> _T:
+    """Run ``function`` in a thread that completes even if the caller is cancelled."""
+    return await asyncio.shield(asyncio.to_thread(function))
+
+
+class _FileWriter:
+    """An ``ObjectWriter`` that buffers chunks and hands ~1 MiB at a time to a thread."""
+
+    def __init__(self, file: BinaryIO, key: str) -> None:
+        self._file = file
+        self._key = key
+        self._buffer = bytearray()
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._size
+
+    async def write(self, chunk: bytes) -> None:
+        """Append ``chunk``."""
+        self._size += len(chunk)
+        if not self._buffer and len(chunk) >= _BUFFER:
+            await self._write(chunk)
+            return
+        self._buffer += chunk
+        if len(self._buffer) >= _BUFFER:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Hand the buffered bytes to the file."""
+        if self._buffer:
+            data, self._buffer = self._buffer, bytearray()
+            await self._write(data)
+
+    async def _write(self, data: bytes | bytearray) -> None:
+        with _translate(self._key, reading=False):
+            await asyncio.to_thread(self._file.write, data)
+
+
+class FileSystemObjectStore:
+    """Objects as files under ``root``; keys are '/'-separated relative paths."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root).absolute()
+        self._tmp = self._root / _TMP
+
+    @property
+    def root(self) -> Path:
+        """The directory that holds the objects."""
+        return self._root
+
+    async def start(self) -> None:
+        """Create the root and remove temporary files left by a crashed process."""
+        with _translate(str(self._root), reading=False):
+            await asyncio.to_thread(self._start)
+
+    async def close(self) -> None:
+        """Nothing to release: every call opens and closes its own files."""
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` atomically and durably."""
+        async with self.writer(key) as writer:
+            await writer.write(data)
+
+    @asynccontextmanager
+    async def writer(self, key: str) -> AsyncIterator[ObjectWriter]:
+        """Stream an object in; it is published on clean exit and discarded on error."""
+        path = self._path(key)
+        tmp = self._new_tmp()
+        with _translate(key, reading=False):
+            file = await asyncio.to_thread(open, tmp, "xb")
+        writer = _FileWriter(file, key)
+        try:
+            yield writer
+            await writer.flush()
+        except BaseException:
+            await _shielded(lambda: self._discard(file, tmp))
+            raise
+        with _translate(key, reading=False):
+            await _shielded(lambda: self._commit(file, tmp, path))
+
+    async def get(self, key: str) -> bytes:
+        """Read a whole (small) object."""
+        path = self._path(key)
+        with _translate(key, reading=True):
+            return await asyncio.to_thread(path.read_bytes)
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Read ``length`` bytes from ``start``; fewer only where the object ends."""
+        if start < 0 or length < 0:
+            raise ValueError(f"invalid range: start={start} length={length}")
+        path = self._path(key)
+        with _translate(key, reading=True):
+            return await asyncio.to_thread(self._read_range, path, start, length)
+
+    async def stream(
+        self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
+        """Yield the bytes ``[start, end)`` of an object in chunks of at most ``chunk_size``."""
+        if start < 0 or (end is not None and end < 0) or chunk_size <= 0:
+            raise ValueError(f"invalid range: start={start} end={end} chunk_size={chunk_size}")
+        path = self._path(key)
+        with _translate(key, reading=True):
+            file = await asyncio.to_thread(open, path, "rb")
+        try:
+            await asyncio.to_thread(file.seek, start)
+            remaining = None if end is None else max(end - start, 0)
+            while remaining is None or remaining > 0:
+                size = chunk_size if remaining is None else min(chunk_size, remaining)
+                with _translate(key, reading=True):
+                    chunk = await asyncio.to_thread(file.read, size)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            file.close()
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        """Size of an object, or ``None`` when it does not exist."""
+        path = self._path(key)
+        try:
+            with _translate(key, reading=True):
+                result = await asyncio.to_thread(os.stat, path)
+        except ObjectNotFound:
+            return None
+        return ObjectInfo(key=key, size=result.st_size) if S_ISREG(result.st_mode) else None
+
+    async def delete(self, key: str) -> None:
+        """Remove an object; removing a missing object is not an error."""
+        path = self._path(key)
+        with suppress(ObjectNotFound), _translate(key, reading=True):
+            await asyncio.to_thread(path.unlink)
+
+    async def copy(self, source: str, destination: str) -> None:
+        """Copy an object by hard link (a byte copy where linking fails), atomically."""
+        source_path = self._path(source)
+        destination_path = self._path(destination)
+        with _translate(destination, reading=False):
+            await _shielded(lambda: self._copy(source, source_path, destination_path))
+
+    async def list(self, prefix: str) -> AsyncIterator[str]:
+        """Yield, in lexicographic order, the keys that start with ``prefix``."""
+        if prefix.startswith("/") or "\\" in prefix or "\x00" in prefix:
+            raise ValueError(f"invalid key prefix: {prefix!r}")
+        directory = prefix.rpartition("/")[0]
+        base = self._path(directory) if directory else self._root
+        with _translate(prefix, reading=False):
+            keys = await asyncio.to_thread(self._walk, base, prefix)
+        for key in keys:
+            yield key
+
+    @asynccontextmanager
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
+        """The object's own file; callers must not modify it (it is published read-only)."""
+        if await self.stat(key) is None:
+            raise ObjectNotFound(key)
+        yield self._path(key)
+
+    # Blocking helpers, run in threads.
+
+    def _path(self, key: str) -> Path:
+        return self._root.joinpath(*_check_key(key).split("/"))
+
+    def _new_tmp(self) -> Path:
+        return self._tmp / uuid.uuid4().hex
+
+    def _start(self) -> None:
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        for entry in self._tmp.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
+
+    def _commit(self, file: BinaryIO, tmp: Path, path: Path) -> None:
+        try:
+            file.flush()
+            os.fchmod(file.fileno(), _READ_ONLY)
+            os.fsync(file.fileno())
+            file.close()
+            self._publish(tmp, path)
+        except BaseException:
+            self._discard(file, tmp)
+            raise
+
+    def _discard(self, file: BinaryIO, tmp: Path) -> None:
+        try:
+            file.close()
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _publish(self, tmp: Path, path: Path) -> None:
+        self._make_dirs(path.parent)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    def _make_dirs(self, directory: Path) -> None:
+        missing = []
+        while directory != self._root and not directory.is_dir():
+            missing.append(directory)
+            directory = directory.parent
+        for created in reversed(missing):
+            created.mkdir(exist_ok=True)
+            _fsync_dir(created.parent)
+
+    def _copy(self, source: str, source_path: Path, destination_path: Path) -> None:
+        tmp = self._new_tmp()
+        try:
+            with _translate(source, reading=True):
+                try:
+                    os.link(source_path, tmp, follow_symlinks=False)
+                except FileNotFoundError:
+                    raise
+                except OSError:  # another filesystem, no hard links, a directory: copy bytes
+                    self._copy_bytes(source_path, tmp)
+            self._publish(tmp, destination_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _copy_bytes(source_path: Path, tmp: Path) -> None:
+        with open(source_path, "rb") as source, open(tmp, "xb") as target:
+            shutil.copyfileobj(source, target, _BUFFER)
+            target.flush()
+            os.fchmod(target.fileno(), _READ_ONLY)
+            os.fsync(target.fileno())
+
+    def _walk(self, base: Path, prefix: str) -> tuple[str, ...]:
+        def fail(exc: OSError) -> None:
+            if not isinstance(exc, FileNotFoundError | NotADirectoryError):
+                raise exc
+
+        keys = []
+        for directory, subdirectories, files in os.walk(base, onerror=fail):
+            if Path(directory) == self._root and _TMP in subdirectories:
+                subdirectories.remove(_TMP)
+            relative = Path(directory).relative_to(self._root).as_posix()
+            for name in files:
+                key = name if relative == "." else f"{relative}/{name}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        return tuple(sorted(keys))
+
+    @staticmethod
+    def _read_range(path: Path, start: int, length: int) -> bytes:
+        with open(path, "rb") as file:
+            file.seek(start)
+            return file.read(length)

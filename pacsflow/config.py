@@ -1,0 +1,50 @@
+"""Configuration, read once per process from ``PACSFLOW_*`` variables (pydantic-settings).
+
+Backends are chosen by URL: ``sqlite:///path`` (embedded bus journal or index),
+``file:///path`` (object store). Unset URLs default to files under ``data_dir``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Every setting of a pacsflow process; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="PACSFLOW_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    data_dir: Path = Path("pacsflow-data")
+    bus_url: str | None = None
+    object_store_url: str | None = None
+    index_url: str | None = None
+    site: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    public_url: str | None = None
+    max_request_bytes: int = Field(16 * 1024**3, ge=1)
+    inline_max_bytes: int = Field(512 * 1024, ge=0)
+    header_prefix_max_bytes: int = Field(16 * 1024**2, ge=1024)
+    stow_consistency: Literal["indexed", "durable"] = "indexed"
+    stow_timeout_seconds: float = Field(120.0, gt=0)
+    duplicate_policy: Literal["replace", "reject"] = "replace"
+    validate_pixel_data: Literal["decode", "structure"] = "decode"
+    log_level: str = "info"
+
+    def resolved_bus_url(self) -> str:
+        """The bus URL, defaulting to the embedded journal in ``data_dir``."""
+        return self.bus_url or f"sqlite:///{(self.data_dir / 'bus.sqlite').resolve()}"
+
+    def resolved_object_store_url(self) -> str:
+        """The object store URL, defaulting to ``data_dir/objects``."""
+        return self.object_store_url or f"file:///{(self.data_dir / 'objects').resolve()}"
+
+    def resolved_index_url(self) -> str:
+        """The index URL, defaulting to ``data_dir/index.sqlite``."""
+        return self.index_url or f"sqlite:///{(self.data_dir / 'index.sqlite').resolve()}"

@@ -1,0 +1,130 @@
+"""Builds the adapters named by the configuration and holds them for one process.
+
+The composition root: ``build_container(settings)`` is called once in an entry point; tests
+build their own container and pass it to ``services.app.create_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pacsflow.config import Settings
+from pacsflow.errors import ServiceUnavailable
+from pacsflow.ingest import IngestContext
+from pacsflow.outcomes import OutcomeBoard
+from pacsflow.ports import Bus, Index, ObjectStore, Subscription
+from pacsflow.records import EVENTS_TOPIC, IngestEvent, RecordError
+from pacsflow.stow import StowService
+
+__all__ = ["Container", "build_container"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    """The adapters and use cases of one process."""
+
+    settings: Settings
+    bus: Bus
+    objects: ObjectStore
+    index: Index
+    outcomes: OutcomeBoard = field(default_factory=OutcomeBoard)
+    _listener: asyncio.Task[None] | None = None
+
+    @property
+    def stow(self) -> StowService:
+        """The Store Instances use case."""
+        return StowService(self.settings, self.bus, self.objects, self.outcomes)
+
+    @property
+    def ingest_context(self) -> IngestContext:
+        """What the ingest step needs."""
+        return IngestContext(
+            objects=self.objects,
+            index=self.index,
+            duplicate_policy=self.settings.duplicate_policy,
+            decode_pixels=self.settings.validate_pixel_data == "decode",
+        )
+
+    async def start(self) -> None:
+        """Start every adapter, then listen to ingest events for waiting STOW requests."""
+        await self.bus.start()
+        await self.objects.start()
+        await self.index.start()
+        subscription = await self.bus.subscribe(
+            EVENTS_TOPIC, f"stow-{uuid.uuid4().hex}", start="latest"
+        )
+        self._listener = asyncio.create_task(self._listen(subscription))
+
+    async def _listen(self, sub: Subscription) -> None:
+        try:
+            while True:
+                try:
+                    messages = await sub.fetch(256, timeout=1.0)
+                except ServiceUnavailable as exc:
+                    log.warning("events fetch failed: %s", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                for message in messages:
+                    try:
+                        self.outcomes.deliver(IngestEvent.from_bytes(message.value))
+                    except RecordError as exc:
+                        log.warning("ignoring an unreadable event: %s", exc)
+        finally:
+            await sub.close()
+
+    async def close(self) -> None:
+        """Stop listening and close every adapter."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.index.close()
+        await self.objects.close()
+        await self.bus.close()
+
+
+def build_container(settings: Settings) -> Container:
+    """Choose adapters by URL scheme; raise ``ValueError`` for an unknown backend."""
+    return Container(
+        settings=settings,
+        bus=_bus(settings.resolved_bus_url()),
+        objects=_objects(settings.resolved_object_store_url()),
+        index=_index(settings.resolved_index_url()),
+    )
+
+
+def _path(url: str) -> Path:
+    parsed = urlparse(url)
+    return Path(unquote(parsed.netloc + parsed.path) if parsed.netloc else unquote(parsed.path))
+
+
+def _bus(url: str) -> Bus:
+    if url.startswith("sqlite:"):
+        from pacsflow.adapters.embedded_bus import EmbeddedBus
+
+        return EmbeddedBus(_path(url))
+    raise ValueError(f"unsupported bus URL {url!r} (embedded: sqlite:///path)")
+
+
+def _objects(url: str) -> ObjectStore:
+    if url.startswith("file:"):
+        from pacsflow.adapters.fs_store import FileSystemObjectStore
+
+        return FileSystemObjectStore(_path(url))
+    raise ValueError(f"unsupported object store URL {url!r} (embedded: file:///path)")
+
+
+def _index(url: str) -> Index:
+    if url.startswith("sqlite:"):
+        from pacsflow.adapters.sqlite_index import SqliteIndex
+
+        return SqliteIndex(_path(url))
+    raise ValueError(f"unsupported index URL {url!r} (embedded: sqlite:///path)")

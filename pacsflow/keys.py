@@ -1,0 +1,27 @@
+"""Object key layout: every key derives from the site and the UIDs (idempotent writes).
+
+    {site}/studies/{study}/series/{series}/instances/{sop}.dcm       the instance, as received
+    {site}/studies/{study}/series/{series}/instances/{sop}.json      DICOM JSON metadata
+    {site}/studies/{study}/series/{series}/instances/{sop}.frames    frame offset table
+    {site}/staging/{request}/{part}.dcm                              claim-checked STOW parts
+"""
+
+from __future__ import annotations
+
+__all__ = ["instance_keys", "instance_path", "staging_key"]
+
+
+def instance_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
+    """The instance's path below the DICOMweb root (PS3.18 10.4.1.1.1)."""
+    return f"studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+
+
+def instance_keys(site: str, study_uid: str, series_uid: str, sop_uid: str) -> dict[str, str]:
+    """The object keys of an instance: ``dicom``, ``metadata`` and ``frames``."""
+    base = f"{site}/{instance_path(study_uid, series_uid, sop_uid)}"
+    return {"dicom": f"{base}.dcm", "metadata": f"{base}.json", "frames": f"{base}.frames"}
+
+
+def staging_key(site: str, request_id: str, part: int) -> str:
+    """Where the STOW front end stages a part too large to travel inline on the bus."""
+    return f"{site}/staging/{request_id}/{part:06d}.dcm"

@@ -1,0 +1,144 @@
+"""Records on the topics: versioned JSON contracts, documented in docs/topics.md.
+
+``ingest``       IngestRecord     one STOW part accepted by the front end (key: StudyInstanceUID)
+``events``       IngestEvent      the outcome of processing one IngestRecord
+``dead-letter``  DeadLetter       a rejected or unprocessable record, with the reason
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
+
+import orjson
+
+__all__ = [
+    "DEAD_LETTER_TOPIC",
+    "EVENTS_TOPIC",
+    "INGEST_TOPIC",
+    "DeadLetter",
+    "IngestEvent",
+    "IngestRecord",
+    "RecordError",
+]
+
+INGEST_TOPIC: Final = "ingest"
+EVENTS_TOPIC: Final = "events"
+DEAD_LETTER_TOPIC: Final = "dead-letter"
+VERSION: Final = 1
+
+
+class RecordError(ValueError):
+    """A message does not hold a record of a known version (it goes to the dead letters)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRecord:
+    """One instance on its way through the pipeline (inline bytes or a claim check)."""
+
+    request_id: str
+    part: int
+    site: str
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class_uid: str
+    transfer_syntax: str
+    size: int
+    sha256: str
+    received_at: str
+    inline: bytes | None = None
+    staged_key: str | None = None
+
+    def to_bytes(self) -> bytes:
+        """Encode as JSON (version 1); inline bytes as base64."""
+        data: dict[str, Any] = asdict(self)
+        data["inline"] = base64.b64encode(self.inline).decode() if self.inline is not None else None
+        data["version"] = VERSION
+        return orjson.dumps(data)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> IngestRecord:
+        """Decode a version 1 record; raise ``RecordError`` on anything else."""
+        data = _load(raw)
+        try:
+            inline = data.pop("inline")
+            return cls(
+                **{k: data[k] for k in cls.__dataclass_fields__ if k != "inline"},
+                inline=base64.b64decode(inline) if inline is not None else None,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecordError(f"not an ingest record: {exc}") from exc
+
+    def summary(self) -> dict[str, Any]:
+        """The record without its payload (for events and dead letters)."""
+        data = asdict(self)
+        data.pop("inline")
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class IngestEvent:
+    """The outcome of one ingest record."""
+
+    request_id: str
+    part: int
+    site: str
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class_uid: str
+    status: Literal["stored", "failed"]
+    failure_reason: int | None = None
+    warning_reason: int | None = None
+    message: str = ""
+
+    def to_bytes(self) -> bytes:
+        """Encode as JSON (version 1)."""
+        return orjson.dumps({**asdict(self), "version": VERSION})
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> IngestEvent:
+        """Decode a version 1 event."""
+        data = _load(raw)
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        except (KeyError, TypeError) as exc:
+            raise RecordError(f"not an ingest event: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record the pipeline refused or could not process, with the reason."""
+
+    topic: str
+    partition: int
+    offset: int
+    failure_reason: int
+    message: str
+    record: dict[str, Any] | None
+
+    def to_bytes(self) -> bytes:
+        """Encode as JSON (version 1)."""
+        return orjson.dumps({**asdict(self), "version": VERSION})
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> DeadLetter:
+        """Decode a version 1 dead letter."""
+        data = _load(raw)
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        except (KeyError, TypeError) as exc:
+            raise RecordError(f"not a dead letter: {exc}") from exc
+
+
+def _load(raw: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise RecordError(f"unknown record version: {str(data)[:80]}")
+    data.pop("version")
+    return data

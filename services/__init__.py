@@ -1,0 +1,1 @@
+"""HTTP services (FastAPI): one module per DICOMweb service; parse, call one use case, render."""

@@ -1,0 +1,67 @@
+"""Maps pacsflow errors to HTTP status codes, in one place; no stack trace reaches a client."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pacsflow.errors import (
+    BadRequest,
+    NotAcceptable,
+    NotFound,
+    PacsflowError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
+
+__all__ = ["install_error_handlers"]
+
+log = logging.getLogger(__name__)
+
+_STATUS: dict[type[PacsflowError], int] = {
+    BadRequest: 400,
+    NotFound: 404,
+    NotAcceptable: 406,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    ServiceUnavailable: 503,
+}
+RETRY_AFTER_SECONDS = "5"
+
+
+def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"status": status, "message": message}, status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(PacsflowError)
+    async def pacsflow_error(request: Request, exc: PacsflowError) -> Response:
+        status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
+        if status == 500:
+            log.error("unmapped error on %s %s: %r", request.method, request.url.path, exc)
+            return _problem(500, "internal error")
+        headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+        if status == 503:
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return _problem(status, str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return _problem(400, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _problem(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _problem(500, "internal error")

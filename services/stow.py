@@ -1,0 +1,62 @@
+"""STOW-RS HTTP endpoints: POST /studies and /studies/{study} (PS3.18 10.5)."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from pacsflow.errors import PayloadTooLarge
+from pacsflow.multipart import require_multipart_related
+from services.common import ContainerDep, dicomweb_root_url
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_TYPES = frozenset({"application/dicom"})
+_MAX_WARNINGS = 50
+
+
+async def _store(request: Request, container: ContainerDep, study: str | None) -> Response:
+    boundary = require_multipart_related(request.headers.get("content-type", ""), _TYPES)
+    length = request.headers.get("content-length")
+    limit = container.settings.max_request_bytes
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"the request exceeds {limit} bytes (PACSFLOW_MAX_REQUEST_BYTES)")
+    prefer = request.headers.get("prefer", "").lower()
+    consistency = "durable" if "respond-async" in prefer else None
+    result = await container.stow.store_instances(
+        request.stream(), boundary, study, consistency
+    )
+    headers = {}
+    warnings = result.warnings()[:_MAX_WARNINGS]
+    if warnings:
+        host = request.url.hostname or "pacsflow"
+        headers["Warning"] = ", ".join(
+            f'299 {host} "{_header_text(w)}"' for w in warnings
+        )
+    if consistency == "durable":
+        headers["Preference-Applied"] = "respond-async"
+    return Response(
+        orjson.dumps(result.to_json(dicomweb_root_url(request, container))),
+        status_code=result.status_code,
+        media_type="application/dicom+json",
+        headers=headers,
+    )
+
+
+@router.post("/studies")
+async def store_instances(request: Request, container: ContainerDep) -> Response:
+    """Store Instances (PS3.18 10.5.1)."""
+    return await _store(request, container, None)
+
+
+@router.post("/studies/{study}")
+async def store_study_instances(study: str, request: Request, container: ContainerDep) -> Response:
+    """Store Instances of one study (PS3.18 10.5.1)."""
+    return await _store(request, container, study)
+
+
+def _header_text(text: str) -> str:
+    """A warning text safe inside a quoted, latin-1 header value."""
+    return text.replace('"', "'").replace("\\", "/").encode("ascii", "replace").decode()

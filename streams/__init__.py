@@ -1,0 +1,1 @@
+"""Stream processing: thin loops that consume topics and call the core's pipeline steps."""

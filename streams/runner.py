@@ -1,0 +1,41 @@
+"""The embedded processor loop: the ingest processor on the embedded bus, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pacsflow.errors import ServiceUnavailable
+from pacsflow.ingest import IngestContext
+from pacsflow.ports import Bus, ObjectStore
+from pacsflow.records import INGEST_TOPIC
+from streams.ingest import process_messages
+
+__all__ = ["INGEST_GROUP", "run_ingest_processor"]
+
+log = logging.getLogger(__name__)
+
+INGEST_GROUP = "pacsflow-ingest"
+
+
+async def run_ingest_processor(
+    bus: Bus, ctx: IngestContext, objects: ObjectStore, stop: asyncio.Event, batch: int = 32
+) -> None:
+    """Consume ``ingest`` until ``stop`` is set; commit each batch after it is processed."""
+    subscription = await bus.subscribe(INGEST_TOPIC, INGEST_GROUP)
+    try:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(batch, timeout=0.5)
+            except ServiceUnavailable as exc:
+                log.warning("ingest fetch failed: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if not messages:
+                continue
+            staged = await process_messages(messages, ctx, bus, stop)
+            await subscription.commit(messages)
+            for key in staged:
+                await objects.delete(key)
+    finally:
+        await subscription.close()

@@ -1,0 +1,249 @@
+"""Contract of the bus port (``pacsflow.ports.bus``), run against every adapter.
+
+Every test uses fresh topic and group names, so an adapter backed by a shared broker can run
+the suite without cleaning up. Waits are bounded; no test sleeps to synchronize.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pacsflow.adapters.embedded_bus import EmbeddedBus
+from pacsflow.ports.bus import Bus, Message, Subscription
+
+WAIT = 10.0  # upper bound of any wait; a healthy adapter answers long before
+
+
+def make_bus(kind: str, tmp_path: Path) -> Bus:
+    """Build an adapter of the bus port by name."""
+    if kind == "embedded":
+        return EmbeddedBus(tmp_path / "bus.sqlite3", partitions=4)
+    raise ValueError(f"unknown bus adapter {kind!r}")
+
+
+# Add "kafka" to params (and a branch to make_bus) once the Kafka adapter exists; its topics
+# must have 4 partitions for test_keys_spread_over_partitions.
+@pytest.fixture(params=["embedded"])
+async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
+    """A started bus; closed after the test."""
+    instance = make_bus(request.param, tmp_path)
+    await instance.start()
+    await instance.start()  # idempotent
+    try:
+        yield instance
+    finally:
+        await instance.close()
+        await instance.close()  # idempotent
+
+
+@pytest.fixture
+def topic() -> str:
+    """A topic name no other test uses."""
+    return f"test-{uuid.uuid4().hex}"
+
+
+def group() -> str:
+    """A consumer group name no other test uses."""
+    return f"group-{uuid.uuid4().hex}"
+
+
+async def fetch_exactly(sub: Subscription, count: int) -> list[Message]:
+    """Fetch until ``count`` messages arrived (bounded), then check that nothing more comes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    got: list[Message] = []
+    while len(got) < count and loop.time() < deadline:
+        got += await sub.fetch(max_messages=count - len(got), timeout=0.5)
+    assert len(got) == count, f"expected {count} messages, got {len(got)}"
+    assert await sub.fetch(timeout=0.2) == []
+    return got
+
+
+def values(messages: list[Message]) -> list[bytes]:
+    """The values of ``messages``, in delivery order."""
+    return [m.value for m in messages]
+
+
+async def test_round_trip_keeps_key_value_and_headers(bus: Bus, topic: str) -> None:
+    sub = await bus.subscribe(topic, group())
+    headers = (("content-type", b"application/dicom"), ("trace", b"\x00\xff"), ("trace", b""))
+    await bus.publish(topic, b"1.2.840.1", b"\x00payload\xff", headers)
+    await bus.publish(topic, b"1.2.840.2", b"")
+
+    first, second = await fetch_exactly(sub, 2)
+
+    assert (first.topic, first.key, first.value, first.headers) == (
+        topic,
+        b"1.2.840.1",
+        b"\x00payload\xff",
+        headers,
+    )
+    assert (second.key, second.value, second.headers) == (b"1.2.840.2", b"", ())
+    for message in (first, second):
+        assert isinstance(message.partition, int) and message.partition >= 0
+        assert isinstance(message.offset, int) and message.offset >= 0
+    await sub.close()
+    await sub.close()  # idempotent
+
+
+async def test_order_is_kept_per_key(bus: Bus, topic: str) -> None:
+    keys = [f"study-{i}".encode() for i in range(5)]
+    sent: dict[bytes, list[bytes]] = defaultdict(list)
+    for n in range(40):
+        for key in keys:
+            value = f"{key.decode()}#{n}".encode()
+            sent[key].append(value)
+            await bus.publish(topic, key, value)
+    sub = await bus.subscribe(topic, group())
+
+    got = await fetch_exactly(sub, 200)
+
+    received: dict[bytes, list[bytes]] = defaultdict(list)
+    for message in got:
+        received[message.key].append(message.value)
+    assert received == sent
+    assert len({m.partition for m in got if m.key == keys[0]}) == 1
+
+
+async def test_keys_spread_over_partitions(bus: Bus, topic: str) -> None:
+    keys = [f"1.2.3.{i}".encode() for i in range(32)]
+    for n in range(3):
+        await bus.publish_batch(topic, [(key, b"%d" % n, ()) for key in keys])
+    sub = await bus.subscribe(topic, group())
+
+    got = await fetch_exactly(sub, 96)
+
+    partition_of_key: dict[bytes, set[int]] = defaultdict(set)
+    offsets: dict[int, list[int]] = defaultdict(list)
+    for message in got:
+        partition_of_key[message.key].add(message.partition)
+        offsets[message.partition].append(message.offset)
+    assert all(len(parts) == 1 for parts in partition_of_key.values())
+    assert len(offsets) > 1, "32 keys landed in a single partition"
+    for partition_offsets in offsets.values():  # per partition: from 0, no gaps, increasing
+        assert partition_offsets == list(range(len(partition_offsets)))
+
+
+async def test_fetch_does_not_repeat_what_the_subscription_returned(bus: Bus, topic: str) -> None:
+    await bus.publish_batch(topic, [(b"k", b"%d" % i, ()) for i in range(10)])
+    sub = await bus.subscribe(topic, group())
+
+    first = await sub.fetch(max_messages=3, timeout=WAIT)
+    rest = await fetch_exactly(sub, 10 - len(first))
+
+    assert 1 <= len(first) <= 3
+    assert values(first + rest) == [b"%d" % i for i in range(10)]
+
+
+async def test_new_subscription_resumes_after_committed_offset(bus: Bus, topic: str) -> None:
+    name = group()
+    await bus.publish_batch(topic, [(b"k", b"%d" % i, ()) for i in range(10)])
+    sub = await bus.subscribe(topic, name)
+    got = await fetch_exactly(sub, 10)
+    await sub.commit(got[:4])
+    await sub.close()
+
+    again = await bus.subscribe(topic, name)
+    redelivered = await fetch_exactly(again, 6)  # fetched but not committed: delivered again
+    await again.commit(redelivered)
+    await again.close()
+    await bus.publish(topic, b"k", b"10")
+    last = await bus.subscribe(topic, name)
+
+    assert values(redelivered) == [b"%d" % i for i in range(4, 10)]
+    assert values(await fetch_exactly(last, 1)) == [b"10"]
+
+
+async def test_commit_covers_every_partition(bus: Bus, topic: str) -> None:
+    name = group()
+    await bus.publish_batch(topic, [(b"key-%d" % i, b"%d" % i, ()) for i in range(20)])
+    sub = await bus.subscribe(topic, name)
+    await sub.commit(await fetch_exactly(sub, 20))
+    await sub.close()
+
+    again = await bus.subscribe(topic, name)
+
+    assert await again.fetch(timeout=0.2) == []
+
+
+async def test_each_group_sees_every_message(bus: Bus, topic: str) -> None:
+    sub_a = await bus.subscribe(topic, group())
+    sub_b = await bus.subscribe(topic, group())
+    await bus.publish_batch(topic, [(b"key-%d" % (i % 3), b"%d" % i, ()) for i in range(12)])
+
+    got_a = await fetch_exactly(sub_a, 12)
+    await sub_a.commit(got_a)
+    got_b = await fetch_exactly(sub_b, 12)
+
+    expected = sorted(b"%d" % i for i in range(12))
+    assert sorted(values(got_a)) == sorted(values(got_b)) == expected
+
+
+async def test_group_without_commit_starts_at_the_beginning(bus: Bus, topic: str) -> None:
+    await bus.publish(topic, b"k", b"before")
+
+    sub = await bus.subscribe(topic, group())
+
+    assert values(await fetch_exactly(sub, 1)) == [b"before"]
+
+
+async def test_latest_sees_only_later_messages(bus: Bus, topic: str) -> None:
+    await bus.publish_batch(topic, [(b"key-%d" % i, b"old", ()) for i in range(8)])
+    sub = await bus.subscribe(topic, group(), start="latest")
+    await bus.publish_batch(topic, [(b"key-%d" % i, b"new", ()) for i in range(8)])
+
+    got = await fetch_exactly(sub, 8)
+
+    assert values(got) == [b"new"] * 8
+
+
+async def test_fetch_timeout_returns_empty(bus: Bus, topic: str) -> None:
+    sub = await bus.subscribe(topic, group())
+
+    assert await asyncio.wait_for(sub.fetch(timeout=0.1), WAIT) == []
+    assert await asyncio.wait_for(sub.fetch(timeout=0), WAIT) == []
+
+
+async def test_fetch_is_woken_by_a_concurrent_publish(bus: Bus, topic: str) -> None:
+    sub = await bus.subscribe(topic, group())
+    waiting = asyncio.create_task(sub.fetch(timeout=60))
+
+    await bus.publish(topic, b"k", b"wake")
+
+    got = await asyncio.wait_for(waiting, WAIT)
+    assert values(got) == [b"wake"]
+
+
+async def test_publish_batch_is_seen_whole(bus: Bus, topic: str) -> None:
+    sub = await bus.subscribe(topic, group())
+    batch = [(b"one-key", b"%d" % i, ((("n", b"%d" % i),))) for i in range(50)]
+    waiting = asyncio.create_task(sub.fetch(max_messages=1000, timeout=60))
+
+    await bus.publish_batch(topic, batch)
+
+    got = await asyncio.wait_for(waiting, WAIT)  # the first fetch that sees it sees all of it
+    assert [(m.key, m.value, m.headers) for m in got] == batch
+    assert [m.offset for m in got] == list(range(got[0].offset, got[0].offset + 50))
+
+
+async def test_commit_never_moves_backwards(bus: Bus, topic: str) -> None:
+    name = group()
+    await bus.publish_batch(topic, [(b"k", b"%d" % i, ()) for i in range(6)])
+    sub = await bus.subscribe(topic, name)
+    got = await fetch_exactly(sub, 6)
+    await sub.commit(got)
+    await sub.commit(got[:2])  # late commit of older messages
+    await sub.close()
+    stale = await bus.subscribe(topic, name)
+    await stale.commit(got[:1])  # a slower consumer of the same group
+    await stale.close()
+
+    again = await bus.subscribe(topic, name)
+
+    assert await again.fetch(timeout=0.2) == []
