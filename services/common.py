@@ -25,4 +25,12 @@ def dicomweb_root_url(request: Request, container: Container) -> str:
     """The absolute DICOMweb root for RetrieveURLs (PACSFLOW_PUBLIC_URL when set)."""
     if container.settings.public_url:
         return container.settings.public_url.rstrip("/")
-    return str(request.base_url).rstrip("/") + DICOMWEB_ROOT
+    base = request.base_url
+    host = request.headers.get("host", "")
+    server = request.scope.get("server")
+    # Some clients (dicomweb-client among them) send a Host header without the port; the
+    # port the request arrived on is then the better guess. Behind a proxy, set
+    # PACSFLOW_PUBLIC_URL instead (docs/configuration.md).
+    if host and ":" not in host.rsplit("]", 1)[-1] and server and server[1] not in (80, 443):
+        base = base.replace(port=int(server[1]))
+    return str(base).rstrip("/") + DICOMWEB_ROOT

@@ -1,0 +1,68 @@
+"""Helpers for end-to-end tests: multipart bodies, raw STOW and retrieval over HTTP."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import httpx
+import pydicom
+from pydicom.dataset import Dataset
+
+
+def multipart(parts: list[bytes], boundary: str | None = None) -> tuple[bytes, str]:
+    """A multipart/related body of application/dicom parts and its boundary."""
+    boundary = boundary or uuid.uuid4().hex
+    chunks = []
+    for data in parts:
+        chunks.append(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode())
+        chunks.append(data)
+        chunks.append(b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), boundary
+
+
+def stow(url: str, parts: list[bytes], study: str | None = None, **headers: str) -> httpx.Response:
+    """POST parts to /studies (or /studies/{study}) and return the response."""
+    body, boundary = multipart(parts)
+    target = f"{url}/studies" + (f"/{study}" if study else "")
+    content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    return httpx.post(
+        target, content=body, headers={"Content-Type": content_type, **headers}, timeout=120
+    )
+
+
+def retrieve_bytes(url: str, study: str, series: str, sop: str) -> bytes:
+    """GET one instance and return the bytes of its single part."""
+    response = httpx.get(
+        f"{url}/studies/{study}/series/{series}/instances/{sop}",
+        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
+        timeout=120,
+    )
+    response.raise_for_status()
+    content_type = response.headers["content-type"]
+    boundary = content_type.split("boundary=")[1].split(";")[0].strip('"')
+    body = response.content
+    head, _, rest = body.partition(b"\r\n\r\n")
+    assert head.startswith(f"--{boundary}".encode())
+    payload, _, tail = rest.rpartition(f"\r\n--{boundary}--".encode())
+    assert tail.strip() == b""
+    return payload
+
+
+def client_encoding(ds: Dataset) -> bytes:
+    """The bytes dicomweb-client sends for ``ds`` (it encodes with pydicom.dcmwrite)."""
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds)
+    return buffer.getvalue()
+
+
+def sequence(response_json: dict[str, Any], tag: str) -> list[dict[str, Any]]:
+    """Items of a sequence in a DICOM JSON response (empty when absent)."""
+    return list(response_json.get(tag, {}).get("Value", []))
+
+
+def value(item: dict[str, Any], tag: str) -> Any:
+    """First value of an attribute in a DICOM JSON item."""
+    return item[tag]["Value"][0]
