@@ -75,8 +75,12 @@ async def serve(settings: Settings) -> None:
     container = build_container(settings)
     await container.start()
     stop = asyncio.Event()
-    processor = asyncio.create_task(
-        run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+    processor = (
+        asyncio.create_task(
+            run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+        )
+        if settings.processors
+        else None
     )
     config = uvicorn.Config(
         create_app(container),
@@ -95,5 +99,6 @@ async def serve(settings: Settings) -> None:
         await server.serve()
     finally:
         stop.set()
-        await processor
+        if processor is not None:
+            await processor
         await container.close()

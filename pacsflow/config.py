@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     stow_timeout_seconds: float = Field(120.0, gt=0)
     duplicate_policy: Literal["replace", "reject"] = "replace"
     validate_pixel_data: Literal["decode", "structure"] = "decode"
+    processors: bool = True
     log_level: str = "info"
 
     def resolved_bus_url(self) -> str:

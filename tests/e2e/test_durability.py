@@ -1,0 +1,84 @@
+"""What STOW acknowledged survives a killed process: it is stored and indexed after restart."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pydicom
+
+from tests.conftest import Server, corpus_files, start_server
+from tests.helpers import retrieve_bytes, sequence, stow, value
+
+
+def _acknowledged_instances() -> list[Path]:
+    """One file per SOP Instance UID among the corpus files that belong to a study."""
+    seen: set[str] = set()
+    chosen = []
+    for path in corpus_files():
+        ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
+        sop = str(ds.get("SOPInstanceUID", ""))
+        if ds.get("StudyInstanceUID") and ds.get("SeriesInstanceUID") and sop not in seen:
+            if "XA_4frame" in path.name or "DICOMDIR" in path.name:
+                continue
+            seen.add(sop)
+            chosen.append(path)
+    return chosen
+
+
+def _instance_count(server: Server) -> int:
+    studies = httpx.get(f"{server.url}/studies", params={"limit": 1000}).json()
+    return sum(int(s["00201208"]["Value"][0]) for s in studies)
+
+
+def _wait_for_count(server: Server, expected: int) -> int:
+    deadline = time.monotonic() + 120  # bounded wait for the processor to catch up
+    count = _instance_count(server)
+    while count < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = _instance_count(server)
+    return count
+
+
+def _kill_and_restart(tmp_path: Path, env: dict[str, str]) -> None:
+    files = _acknowledged_instances()
+    data_dir = tmp_path / "data"
+    first = start_server(data_dir, env)
+    acknowledged: dict[str, Path] = {}
+    try:
+        for i in range(0, len(files), 10):
+            batch = files[i : i + 10]
+            response = stow(first.url, [p.read_bytes() for p in batch], Prefer="respond-async")
+            assert response.status_code == 202
+            for item in sequence(response.json(), "00081199"):
+                acknowledged[value(item, "00081155")] = next(
+                    p for p in batch
+                    if str(pydicom.dcmread(p, force=True, stop_before_pixels=True).SOPInstanceUID)
+                    == value(item, "00081155")
+                )
+    finally:
+        first.stop(signal.SIGKILL)
+    assert len(acknowledged) == len(files)
+    second = start_server(data_dir)
+    try:
+        assert _wait_for_count(second, len(acknowledged)) == len(acknowledged)
+        for sop, path in acknowledged.items():
+            ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
+            assert retrieve_bytes(
+                second.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, sop
+            ) == path.read_bytes()
+        assert not list((data_dir / "objects").rglob("staging/*/*"))
+    finally:
+        second.stop()
+
+
+def test_acknowledged_but_unprocessed_instances_survive_a_kill(tmp_path: Path) -> None:
+    """STOW answers once the bus holds the parts; the processors are off until the restart."""
+    _kill_and_restart(tmp_path, {"PACSFLOW_PROCESSORS": "false"})
+
+
+def test_kill_during_processing_leaves_every_instance_exactly_once(tmp_path: Path) -> None:
+    """Processors run while the process is killed: redelivery after restart is idempotent."""
+    _kill_and_restart(tmp_path, {})
