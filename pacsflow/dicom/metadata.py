@@ -39,7 +39,7 @@ def _encode(ds: Dataset, base: str, path: tuple[int, ...]) -> JsonDict:
         if tag_int >> 16 == 0x0002:  # File Meta never appears in the data set's JSON
             continue
         elem_path = (*path, tag_int)
-        raw = ds.get_item(tag)
+        raw = ds.get_item(tag, keep_deferred=True)
         if isinstance(raw, RawDataElement) and _is_bulk(raw):
             vr = _raw_vr(raw)
             out[f"{tag_int:08X}"] = {
