@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -58,10 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "serve":
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings))
-        except KeyboardInterrupt:
-            pass
         return 0
     return 2
 
@@ -93,7 +92,11 @@ async def serve(settings: Settings) -> None:
     server = uvicorn.Server(config)
     log.info(
         "pacsflow %s serving http://%s:%d/dicom-web (data in %s, pid %d)",
-        __version__, settings.host, settings.port, settings.data_dir.resolve(), os.getpid(),
+        __version__,
+        settings.host,
+        settings.port,
+        settings.data_dir.resolve(),
+        os.getpid(),
     )
     try:
         await server.serve()

@@ -1,9 +1,9 @@
 """Object key layout: every key derives from the site and the UIDs (idempotent writes).
 
-    {site}/studies/{study}/series/{series}/instances/{sop}.dcm       the instance, as received
-    {site}/studies/{study}/series/{series}/instances/{sop}.json      DICOM JSON metadata
-    {site}/studies/{study}/series/{series}/instances/{sop}.frames    frame offset table
-    {site}/staging/{request}/{part}.dcm                              claim-checked STOW parts
+{site}/studies/{study}/series/{series}/instances/{sop}.dcm       the instance, as received
+{site}/studies/{study}/series/{series}/instances/{sop}.json      DICOM JSON metadata
+{site}/studies/{study}/series/{series}/instances/{sop}.frames    frame offset table
+{site}/staging/{request}/{part}.dcm                              claim-checked STOW parts
 """
 
 from __future__ import annotations

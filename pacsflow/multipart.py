@@ -43,7 +43,7 @@ def require_multipart_related(content_type: str, accepted_types: frozenset[str])
     media, params = media_type_parameters(content_type)
     if media != "multipart/related":
         raise UnsupportedMediaType(
-            f"STOW-RS accepts multipart/related; type=\"application/dicom\", not {media or 'none'}"
+            f'STOW-RS accepts multipart/related; type="application/dicom", not {media or "none"}'
         )
     part_type = params.get("type", "application/dicom").lower()
     if part_type not in accepted_types:

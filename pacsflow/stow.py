@@ -9,6 +9,7 @@ by Study Instance UID. Nothing is acknowledged before the bus holds it durably. 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -284,10 +285,8 @@ async def _discard(part: _Part, objects: ObjectStore) -> None:
     """Drop what a failed part left: an open writer is aborted, a staged object deleted."""
     if part.stack is not None:
         stack, part.stack = part.stack, None
-        try:
+        with contextlib.suppress(PartDiscarded):
             await stack.__aexit__(PartDiscarded, PartDiscarded(), None)
-        except PartDiscarded:
-            pass
     if part.staged_key is not None:
         await objects.delete(part.staged_key)
 

@@ -69,11 +69,14 @@ class StowResult:
         for p in self.parts:
             if p.failure_reason is not None:
                 code = f"{int(p.failure_reason):04X}"
-                lines.append(f"part {p.number} {p.sop_uid or '(no SOP Instance UID)'}: "
-                             f"failure {code}: {p.message}")
+                lines.append(
+                    f"part {p.number} {p.sop_uid or '(no SOP Instance UID)'}: "
+                    f"failure {code}: {p.message}"
+                )
             elif p.warning_reason is not None:
-                lines.append(f"part {p.number} {p.sop_uid}: warning "
-                             f"{p.warning_reason:04X}: {p.message}")
+                lines.append(
+                    f"part {p.number} {p.sop_uid}: warning {p.warning_reason:04X}: {p.message}"
+                )
             elif p.stored and not p.processed:
                 lines.append(
                     f"part {p.number} {p.sop_uid}: received durably, validation pending"

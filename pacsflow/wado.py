@@ -43,7 +43,7 @@ def negotiate_instance(accept: str, stored_transfer_syntax: str) -> None:
             if syntax in ("*", stored_transfer_syntax):
                 return
     raise NotAcceptable(
-        "only multipart/related; type=\"application/dicom\" in the stored transfer syntax "
+        'only multipart/related; type="application/dicom" in the stored transfer syntax '
         f"({stored_transfer_syntax}) or transfer-syntax=* can be served"
     )
 

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from pacsflow.container import Container
 
-__all__ = ["ContainerDep", "DICOMWEB_ROOT", "dicomweb_root_url"]
+__all__ = ["DICOMWEB_ROOT", "ContainerDep", "dicomweb_root_url"]
 
 DICOMWEB_ROOT = "/dicom-web"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import orjson
 from fastapi import APIRouter, Request, Response
 
@@ -24,17 +26,13 @@ async def _store(request: Request, container: ContainerDep, study: str | None) -
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(f"the request exceeds {limit} bytes (PACSFLOW_MAX_REQUEST_BYTES)")
     prefer = request.headers.get("prefer", "").lower()
-    consistency = "durable" if "respond-async" in prefer else None
-    result = await container.stow.store_instances(
-        request.stream(), boundary, study, consistency
-    )
+    consistency: Literal["durable"] | None = "durable" if "respond-async" in prefer else None
+    result = await container.stow.store_instances(request.stream(), boundary, study, consistency)
     headers = {}
     warnings = result.warnings()[:_MAX_WARNINGS]
     if warnings:
         host = request.url.hostname or "pacsflow"
-        headers["Warning"] = ", ".join(
-            f'299 {host} "{_header_text(w)}"' for w in warnings
-        )
+        headers["Warning"] = ", ".join(f'299 {host} "{_header_text(w)}"' for w in warnings)
     if consistency == "durable":
         headers["Preference-Applied"] = "respond-async"
     return Response(

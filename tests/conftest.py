@@ -56,8 +56,16 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> Server:
     port = free_port()
     log = data_dir.parent / f"serve-{port}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "pacsflow", "serve", "--port", str(port), "--data-dir",
-         str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "pacsflow",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

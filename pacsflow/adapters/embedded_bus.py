@@ -203,7 +203,7 @@ class EmbeddedSubscription:
         self._closed = False
 
     # ``timeout`` is the port's signature: how long to wait for a message, not a cancel scope.
-    async def fetch(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:  # noqa: ASYNC109
+    async def fetch(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
         """Wait up to ``timeout`` seconds for messages; return at most ``max_messages``."""
         if max_messages < 1:
             raise ValueError(f"max_messages must be at least 1, not {max_messages}")

@@ -109,7 +109,15 @@ class SqliteIndex:
             if row is None:
                 return None
             return InstanceDocument(
-                site, row[0], row[1], sop_uid, row[2], row[3], row[4], row[5], row[6],
+                site,
+                row[0],
+                row[1],
+                sop_uid,
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
                 orjson.loads(row[7]),
             )
 
@@ -145,9 +153,7 @@ class SqliteIndex:
             for study_uid, attrs, n_series, n_instances, modalities, classes in rows:
                 attributes: dict[str, Any] = orjson.loads(attrs)
                 attributes.update(
-                    study_derived(
-                        n_series, n_instances, _split(modalities), _split(classes)
-                    )
+                    study_derived(n_series, n_instances, _split(modalities), _split(classes))
                 )
                 records.append(StudyRecord(site, study_uid, attributes))
             return records
@@ -212,9 +218,17 @@ def _upsert(db: sqlite3.Connection, documents: Sequence[InstanceDocument]) -> No
             db.execute(
                 "INSERT OR REPLACE INTO instances VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    doc.site, doc.sop_uid, doc.study_uid, doc.series_uid, doc.sop_class_uid,
-                    doc.transfer_syntax, _modality(doc.attributes), doc.object_key, doc.size,
-                    doc.sha256, orjson.dumps(doc.attributes),
+                    doc.site,
+                    doc.sop_uid,
+                    doc.study_uid,
+                    doc.series_uid,
+                    doc.sop_class_uid,
+                    doc.transfer_syntax,
+                    _modality(doc.attributes),
+                    doc.object_key,
+                    doc.size,
+                    doc.sha256,
+                    orjson.dumps(doc.attributes),
                 ),
             )
             db.execute(
@@ -224,7 +238,9 @@ def _upsert(db: sqlite3.Connection, documents: Sequence[InstanceDocument]) -> No
             db.execute(
                 "INSERT OR REPLACE INTO series VALUES (?,?,?,?)",
                 (
-                    doc.site, doc.series_uid, doc.study_uid,
+                    doc.site,
+                    doc.series_uid,
+                    doc.study_uid,
                     orjson.dumps(level_attributes(doc.attributes, "series")),
                 ),
             )

@@ -77,13 +77,13 @@ def read_part_header(prefix: bytes, *, complete: bool) -> PartHeader:
     not a DICOM data set.
     """
     try:
-        result = scan(
-            io.BytesIO(prefix), len(prefix), want=_WANTED, stop_after=SERIES_INSTANCE_UID
-        )
+        result = scan(io.BytesIO(prefix), len(prefix), want=_WANTED, stop_after=SERIES_INSTANCE_UID)
     except Truncated as exc:
         if not complete:
             raise HeaderIncomplete from exc
-        raise PartRejected(FailureReason.CANNOT_UNDERSTAND, f"not a valid DICOM object: {exc}")
+        raise PartRejected(
+            FailureReason.CANNOT_UNDERSTAND, f"not a valid DICOM object: {exc}"
+        ) from exc
     except StructureError as exc:
         raise PartRejected(
             FailureReason.CANNOT_UNDERSTAND, f"not a valid DICOM object: {exc}"

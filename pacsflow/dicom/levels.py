@@ -61,9 +61,7 @@ SERIES_TAGS: Final = frozenset(
 def level_attributes(attributes: JsonDict, level: str) -> JsonDict:
     """The study- or series-level subset of an instance's DICOM JSON attributes."""
     if level == "study":
-        return {
-            k: v for k, v in attributes.items() if k in STUDY_TAGS or k.startswith("0010")
-        }
+        return {k: v for k, v in attributes.items() if k in STUDY_TAGS or k.startswith("0010")}
     return {k: v for k, v in attributes.items() if k in SERIES_TAGS}
 
 

@@ -7,10 +7,11 @@ deferred bulk value (a 2 GB Pixel Data) is never read to be replaced by its URI.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from pacsflow.dicom.scan import BULK_VRS, PIXEL_DATA
@@ -34,7 +35,7 @@ def dataset_to_json(ds: Dataset, instance_path: str) -> JsonDict:
 
 def _encode(ds: Dataset, base: str, path: tuple[int, ...]) -> JsonDict:
     out: JsonDict = {}
-    for tag in ds.keys():
+    for tag in ds.keys():  # noqa: SIM118 - iterating a Dataset would convert raw elements
         tag_int = int(tag)
         if tag_int >> 16 == 0x0002:  # File Meta never appears in the data set's JSON
             continue
@@ -53,10 +54,17 @@ def _encode(ds: Dataset, base: str, path: tuple[int, ...]) -> JsonDict:
             out[f"{tag_int:08X}"] = {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
             continue
         out[f"{tag_int:08X}"] = elem.to_json_dict(
-            bulk_data_element_handler=lambda e, p=elem_path: f"{base}/bulkdata/{bulkdata_path(p)}",
+            bulk_data_element_handler=_uri_handler(f"{base}/bulkdata/{bulkdata_path(elem_path)}"),
             bulk_data_threshold=INLINE_BINARY_MAX,
         )
     return out
+
+
+def _uri_handler(uri: str) -> Callable[[DataElement], str]:
+    def handler(_elem: DataElement) -> str:
+        return uri
+
+    return handler
 
 
 def _is_bulk(raw: RawDataElement) -> bool:

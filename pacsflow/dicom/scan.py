@@ -44,11 +44,47 @@ _SEQUENCE_DELIMITER: Final = 0xFFFEE0DD
 _UNDEFINED: Final = 0xFFFFFFFF
 
 VALID_VRS: Final = frozenset(
-    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
-    "UN UR US UT UV".split()
+    [
+        "AE",
+        "AS",
+        "AT",
+        "CS",
+        "DA",
+        "DS",
+        "DT",
+        "FD",
+        "FL",
+        "IS",
+        "LO",
+        "LT",
+        "OB",
+        "OD",
+        "OF",
+        "OL",
+        "OV",
+        "OW",
+        "PN",
+        "SH",
+        "SL",
+        "SQ",
+        "SS",
+        "ST",
+        "SV",
+        "TM",
+        "UC",
+        "UI",
+        "UL",
+        "UN",
+        "UR",
+        "US",
+        "UT",
+        "UV",
+    ]
 )
-_LONG_VRS: Final = frozenset("OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
-BULK_VRS: Final = frozenset("OB OD OF OL OV OW UN".split())
+_LONG_VRS: Final = frozenset(
+    ["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]
+)
+BULK_VRS: Final = frozenset(["OB", "OD", "OF", "OL", "OV", "OW", "UN"])
 _REQUIRED_META: Final = {
     0x00020002: "Media Storage SOP Class UID",
     0x00020003: "Media Storage SOP Instance UID",
@@ -256,9 +292,7 @@ class _Scanner:
             raise StructureError("encapsulated Pixel Data has no Basic Offset Table item")
         if not fragments:
             raise StructureError("encapsulated Pixel Data has no fragments")
-        self.pixel = PixelLayout(
-            PIXEL_DATA, start, r.pos - start, True, offsets, tuple(fragments)
-        )
+        self.pixel = PixelLayout(PIXEL_DATA, start, r.pos - start, True, offsets, tuple(fragments))
 
 
 def scan(
@@ -325,7 +359,7 @@ def _file_meta(r: _Reader) -> dict[int, bytes]:
         r.fp.seek(r.pos)
         if not is_meta:
             break
-        tag, vr, length = _element_header(r, False, True)
+        tag, _, length = _element_header(r, False, True)
         if length == _UNDEFINED:
             raise StructureError(f"undefined length in File Meta element {_fmt(tag)}")
         meta[tag] = r.read(length)

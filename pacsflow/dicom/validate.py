@@ -218,17 +218,17 @@ def _decode_frame(ts: str, data: bytes, geometry: ImageGeometry, number: int) ->
     """Decode one frame with its codec package; a codestream that fails is refused."""
     try:
         if ts in _JPEG:
-            import libjpeg
+            from libjpeg.utils import decode as jpeg_decode
 
-            libjpeg.decode(data)
+            jpeg_decode(data)
         elif ts in _J2K:
-            import openjpeg
+            from openjpeg.utils import decode as j2k_decode
 
-            openjpeg.decode(data)
+            j2k_decode(data)
         elif ts == _RLE:
-            import rle
+            from rle.utils import decode_pixel_data as rle_decode
 
-            rle.decode_pixel_data(
+            rle_decode(
                 data,
                 version=2,
                 rows=geometry.rows,

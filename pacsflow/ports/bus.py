@@ -62,9 +62,7 @@ class Bus(Protocol):
         """Flush and disconnect."""
         ...
 
-    async def publish(
-        self, topic: str, key: bytes, value: bytes, headers: Headers = ()
-    ) -> None:
+    async def publish(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:
         """Append one message; return once it is durable."""
         ...
 

@@ -54,7 +54,8 @@ def _kill_and_restart(tmp_path: Path, env: dict[str, str]) -> None:
             assert response.status_code == 202
             for item in sequence(response.json(), "00081199"):
                 acknowledged[value(item, "00081155")] = next(
-                    p for p in batch
+                    p
+                    for p in batch
                     if str(pydicom.dcmread(p, force=True, stop_before_pixels=True).SOPInstanceUID)
                     == value(item, "00081155")
                 )
@@ -66,9 +67,10 @@ def _kill_and_restart(tmp_path: Path, env: dict[str, str]) -> None:
         assert _wait_for_count(second, len(acknowledged)) == len(acknowledged)
         for sop, path in acknowledged.items():
             ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-            assert retrieve_bytes(
-                second.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, sop
-            ) == path.read_bytes()
+            assert (
+                retrieve_bytes(second.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, sop)
+                == path.read_bytes()
+            )
         assert not list((data_dir / "objects").rglob("staging/*/*"))
     finally:
         second.stop()

@@ -72,8 +72,9 @@ def test_large_instance_stays_out_of_memory(tmp_path: Path) -> None:
         response = httpx.post(
             f"{server.url}/studies",
             content=body(),
-            headers={"Content-Type": f"multipart/related; type=application/dicom; "
-                     f"boundary={boundary}"},
+            headers={
+                "Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}"
+            },
             timeout=600,
         )
         assert response.status_code == 200, response.text
@@ -81,8 +82,10 @@ def test_large_instance_stays_out_of_memory(tmp_path: Path) -> None:
         assert value(item, "00081155") == ds.SOPInstanceUID
         digest = hashlib.sha256()
         received = 0
-        url = f"{server.url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}" \
-              f"/instances/{ds.SOPInstanceUID}"
+        url = (
+            f"{server.url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}"
+        )
         with httpx.stream("GET", url, timeout=600) as retrieved:
             assert retrieved.status_code == 200
             first = True
@@ -95,7 +98,7 @@ def test_large_instance_stays_out_of_memory(tmp_path: Path) -> None:
                 tail = data[-64:]
                 digest.update(data[:-64])
                 received += len(data) - len(tail)
-        closing = f"\r\n--".encode()
+        closing = b"\r\n--"
         payload_tail = tail[: tail.rindex(closing)]
         digest.update(payload_tail)
         received += len(payload_tail)
@@ -104,8 +107,10 @@ def test_large_instance_stays_out_of_memory(tmp_path: Path) -> None:
             expected = hashlib.file_digest(fp, "sha256").hexdigest()
         assert digest.hexdigest() == expected
         peak = _peak_rss_bytes(server.process.pid)
-        print(f"instance {size / 2**20:.0f} MiB; server peak RSS {peak / 2**20:.0f} MiB "
-              f"(at start {baseline / 2**20:.0f} MiB)")
+        print(
+            f"instance {size / 2**20:.0f} MiB; server peak RSS {peak / 2**20:.0f} MiB "
+            f"(at start {baseline / 2**20:.0f} MiB)"
+        )
         assert peak - baseline < size / 6, (peak, baseline, size)
     finally:
         server.stop()

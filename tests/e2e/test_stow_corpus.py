@@ -16,7 +16,6 @@ from pacsflow.dicom.uids import NON_PATIENT_SOP_CLASSES
 from tests.conftest import CORPUS, Server, corpus_files
 from tests.helpers import client_encoding, retrieve_bytes, sequence, stow, value
 
-
 # pydicom.dcmwrite (which dicomweb-client uses to encode) breaks this file: its last Pixel Data
 # fragment has an odd length, and pydicom pads the whole value with one byte placed before the
 # Sequence Delimiter. The client then sends a malformed object, which must be refused; the
@@ -79,9 +78,9 @@ def test_every_corpus_file_through_dicomweb_client(server: Server) -> None:
         assert item.RetrieveURL.endswith(
             f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{sop}"
         )
-        assert retrieve_bytes(
-            server.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, sop
-        ) == sent, path
+        assert retrieve_bytes(server.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, sop) == sent, (
+            path
+        )
         stored_bytes[sop] = sent
     assert refused >= 5  # DICOMDIR, color palette, and the charset/structure fragments
     studies = client.search_for_studies()
@@ -100,9 +99,12 @@ def test_raw_file_reads_back_byte_identical(server_module: Server, path: Path) -
     assert response.status_code in (200, 202), response.text
     referenced = sequence(response.json(), "00081199")
     assert len(referenced) == 1
-    assert retrieve_bytes(
-        server_module.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
-    ) == data
+    assert (
+        retrieve_bytes(
+            server_module.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+        )
+        == data
+    )
 
 
 @pytest.mark.parametrize(

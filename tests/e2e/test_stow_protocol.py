@@ -84,12 +84,18 @@ def test_invalid_study_uid_in_path_is_400(server_module: Server) -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/dicom", "text/plain", 'multipart/related; type="application/dicom+xml"; '
-     "boundary=x", "multipart/form-data; boundary=x", ""],
+    [
+        "application/dicom",
+        "text/plain",
+        'multipart/related; type="application/dicom+xml"; boundary=x',
+        "multipart/form-data; boundary=x",
+        "",
+    ],
 )
 def test_other_media_types_get_415(server_module: Server, content_type: str) -> None:
     response = httpx.post(
-        f"{server_module.url}/studies", content=CT.read_bytes(),
+        f"{server_module.url}/studies",
+        content=CT.read_bytes(),
         headers={"Content-Type": content_type} if content_type else {},
     )
     assert response.status_code == 415
@@ -98,12 +104,14 @@ def test_other_media_types_get_415(server_module: Server, content_type: str) -> 
 
 def test_missing_boundary_or_empty_body_is_400(server_module: Server) -> None:
     no_boundary = httpx.post(
-        f"{server_module.url}/studies", content=b"x",
+        f"{server_module.url}/studies",
+        content=b"x",
         headers={"Content-Type": 'multipart/related; type="application/dicom"'},
     )
     assert no_boundary.status_code == 400
     empty = httpx.post(
-        f"{server_module.url}/studies", content=b"",
+        f"{server_module.url}/studies",
+        content=b"",
         headers={"Content-Type": 'multipart/related; type="application/dicom"; boundary=x'},
     )
     assert empty.status_code == 400
@@ -113,7 +121,8 @@ def test_body_cut_inside_a_part_fails_that_part(server_module: Server) -> None:
     body, boundary = multipart([MR.read_bytes(), CT.read_bytes()])
     cut = body[: len(body) - 2000]
     response = httpx.post(
-        f"{server_module.url}/studies", content=cut,
+        f"{server_module.url}/studies",
+        content=cut,
         headers={"Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}"},
     )
     assert response.status_code == 202
@@ -124,11 +133,13 @@ def test_body_cut_inside_a_part_fails_that_part(server_module: Server) -> None:
 def test_part_with_another_media_type_is_refused(server_module: Server) -> None:
     boundary = "bnd"
     body = (
-        f"--{boundary}\r\nContent-Type: image/jpeg\r\n\r\n".encode() + b"\xff\xd8\xff\xd9"
+        f"--{boundary}\r\nContent-Type: image/jpeg\r\n\r\n".encode()
+        + b"\xff\xd8\xff\xd9"
         + f"\r\n--{boundary}--\r\n".encode()
     )
     response = httpx.post(
-        f"{server_module.url}/studies", content=body,
+        f"{server_module.url}/studies",
+        content=body,
         headers={"Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}"},
     )
     assert response.status_code == 409
@@ -159,7 +170,8 @@ def test_request_above_the_limit_gets_413(tmp_path: Path) -> None:
                 yield body[i : i + 4096]
 
         streamed = httpx.post(
-            f"{server.url}/studies", content=chunks(),  # type: ignore[arg-type]
+            f"{server.url}/studies",
+            content=chunks(),  # type: ignore[arg-type]
             headers={"Content-Type": f"multipart/related; boundary={boundary}"},
         )
         assert streamed.status_code == 413
