@@ -6,6 +6,10 @@ mode, Kafka. The contract (``tests/contract/test_bus.py``) holds for both:
 * ``publish``/``publish_batch`` return only once every message is durable; a message that was
   acknowledged survives a crash of the process.
 * Messages with the same key keep their order (one key, one partition).
+* ``publish_batch`` makes all of its messages durable before it returns; consumers of the
+  embedded adapter see the batch whole (a Kafka adapter without transactions may not).
+* A group that never committed starts at the beginning of the topic (Kafka adapters must set
+  ``auto_offset_reset="earliest"``), so nothing published before the first subscribe is lost.
 * A subscription with a consumer ``group`` starts after the group's last committed offset;
   messages fetched but not committed are delivered again to the next subscription of the group
   (at-least-once). ``start="latest"`` subscribes to what is published from now on only.
