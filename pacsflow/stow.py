@@ -9,6 +9,7 @@ by Study Instance UID. Nothing is acknowledged before the bus holds it durably. 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from pacsflow.config import Settings
@@ -29,7 +31,7 @@ from pacsflow.dicom.header import (
 )
 from pacsflow.dicom.status import FailureReason
 from pacsflow.dicom.uids import NON_PATIENT_SOP_CLASSES, is_valid_uid
-from pacsflow.errors import BadRequest, PayloadTooLarge
+from pacsflow.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from pacsflow.keys import staging_key
 from pacsflow.multipart import PartEvent, media_type_parameters, parse_parts
 from pacsflow.outcomes import OutcomeBoard
@@ -234,19 +236,29 @@ class StowService:
         assert part.staged_key is not None
         async with self._objects.local_file(part.staged_key) as path:
             try:
-                with path.open("rb") as fp:
-                    part.header = read_file_header(fp, part.size)
+                part.header = await asyncio.to_thread(_read_file_header, path, part.size)
             except PartRejected as exc:
                 part.failure = (exc.reason, exc.message)
 
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
-        await self._bus.publish_batch(
-            INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), ()) for r in batch]
-        )
+        try:
+            await self._bus.publish_batch(
+                INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), ()) for r in batch]
+            )
+        except ServiceUnavailable:
+            for record in batch:  # not acknowledged: leave nothing staged behind
+                if record.staged_key is not None:
+                    await self._objects.delete(record.staged_key)
+            raise
         for record in batch:
             outcome = result.parts[record.part - 1]
             outcome.published = True
             outcome.series_uid = record.series_uid
+
+
+def _read_file_header(path: Path, size: int) -> PartHeader:
+    with path.open("rb") as fp:
+        return read_file_header(fp, size)
 
 
 def _check_placement(header: PartHeader, study_uid: str | None) -> tuple[FailureReason, str] | None:

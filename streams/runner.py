@@ -21,21 +21,24 @@ INGEST_GROUP = "pacsflow-ingest"
 async def run_ingest_processor(
     bus: Bus, ctx: IngestContext, objects: ObjectStore, stop: asyncio.Event, batch: int = 32
 ) -> None:
-    """Consume ``ingest`` until ``stop`` is set; commit each batch after it is processed."""
-    subscription = await bus.subscribe(INGEST_TOPIC, INGEST_GROUP)
-    try:
-        while not stop.is_set():
-            try:
+    """Consume ``ingest`` until ``stop`` is set; commit each batch after it is processed.
+
+    When a backend fails, the subscription is reopened after a pause: the uncommitted batch is
+    delivered again and processed idempotently.
+    """
+    while not stop.is_set():
+        subscription = await bus.subscribe(INGEST_TOPIC, INGEST_GROUP)
+        try:
+            while not stop.is_set():
                 messages = await subscription.fetch(batch, timeout=0.5)
-            except ServiceUnavailable as exc:
-                log.warning("ingest fetch failed: %s", exc)
-                await asyncio.sleep(1.0)
-                continue
-            if not messages:
-                continue
-            staged = await process_messages(messages, ctx, bus, stop)
-            await subscription.commit(messages)
-            for key in staged:
-                await objects.delete(key)
-    finally:
-        await subscription.close()
+                if not messages:
+                    continue
+                staged = await process_messages(messages, ctx, bus, stop)
+                await subscription.commit(messages)
+                for key in staged:
+                    await objects.delete(key)
+        except ServiceUnavailable as exc:
+            log.warning("ingest processor: %s; resuming from the last commit", exc)
+            await asyncio.sleep(1.0)
+        finally:
+            await subscription.close()

@@ -222,3 +222,22 @@ def test_search_after_stow_finds_the_study(server_module: Server) -> None:
 def test_unknown_instance_is_404(server_module: Server) -> None:
     response = httpx.get(f"{server_module.url}/studies/1.2/series/1.3/instances/1.4")
     assert response.status_code == 404
+
+
+def test_staged_parts_and_headers_beyond_the_prefix_limit(tmp_path: Path) -> None:
+    """Every part staged (claim check) and headers read from the staged object, not memory."""
+    server = start_server(
+        tmp_path / "data",
+        {"PACSFLOW_INLINE_MAX_BYTES": "0", "PACSFLOW_HEADER_PREFIX_MAX_BYTES": "1024"},
+    )
+    try:
+        files = [CT, MR, CORPUS / "modality" / "MR_siemens_csa_private.dcm"]
+        response = stow(server.url, [p.read_bytes() for p in files] + [b"\x00" * 5000])
+        assert response.status_code == 202
+        assert len(sequence(response.json(), "00081199")) == 3
+        assert len(sequence(response.json(), "00081198")) == 1
+        for path in files:
+            assert retrieve_bytes(server.url, *_uids(path)) == path.read_bytes()
+        assert not list((server.data_dir / "objects").rglob("staging/*/*"))
+    finally:
+        server.stop()
