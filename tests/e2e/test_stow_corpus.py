@@ -132,3 +132,30 @@ def test_malformed_files_leave_nothing_behind(server: Server) -> None:
     objects = server.data_dir / "objects"
     leftovers = [p for p in objects.rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+async def test_rejected_instances_are_recorded_on_the_dead_letter_topic(server: Server) -> None:
+    """Instances refused by the processor are on ``dead-letter`` with their reason."""
+    from pacsflow.adapters.embedded_bus import EmbeddedBus
+    from pacsflow.records import DEAD_LETTER_TOPIC, DeadLetter
+
+    rejected_late = [  # these pass the STOW header check and fail complete validation
+        CORPUS / "malformed" / "truncated_pixel_data_MR.dcm",
+        CORPUS / "malformed" / "jpeg_extended_12bit_bad_sos.dcm",
+        CORPUS / "malformed" / "invalid_IS_value.dcm",
+    ]
+    response = stow(server.url, [p.read_bytes() for p in rejected_late])
+    assert response.status_code == 409
+    server.stop()
+    bus = EmbeddedBus(server.data_dir / "bus.sqlite")
+    await bus.start()
+    try:
+        subscription = await bus.subscribe(DEAD_LETTER_TOPIC, "test-reader")
+        letters = [DeadLetter.from_bytes(m.value) for m in await subscription.fetch(100, 5.0)]
+        await subscription.close()
+    finally:
+        await bus.close()
+    assert len(letters) == len(rejected_late)
+    assert all(letter.failure_reason == FailureReason.CANNOT_UNDERSTAND for letter in letters)
+    assert all(letter.record and letter.record["sop_uid"] for letter in letters)
+    assert all(letter.record and "inline" not in letter.record for letter in letters)
