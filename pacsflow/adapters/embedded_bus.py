@@ -27,6 +27,8 @@ __all__ = ["EmbeddedBus", "EmbeddedSubscription"]
 
 _T = TypeVar("_T")
 _POLL_SECONDS = 0.5
+# Retention: after this many commits a subscription prunes what every group has passed.
+PRUNE_EVERY_COMMITS = 256
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     """CREATE TABLE IF NOT EXISTS heads (
@@ -201,6 +203,7 @@ class EmbeddedSubscription:
         self._positions = positions
         self._lock = asyncio.Lock()
         self._closed = False
+        self._commits = 0
 
     # ``timeout`` is the port's signature: how long to wait for a message, not a cancel scope.
     async def fetch(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
@@ -242,6 +245,9 @@ class EmbeddedSubscription:
         await self._bus._run(lambda conn: _commit(conn, rows))
         for partition, end in ends.items():
             self._positions[partition] = max(self._positions[partition], end)
+        self._commits += 1
+        if self._commits % PRUNE_EVERY_COMMITS == 0:
+            await self._bus.prune(self._topic)  # retention: drop what every group has passed
 
     async def close(self) -> None:
         """Release the subscription; uncommitted messages will be delivered again (idempotent)."""

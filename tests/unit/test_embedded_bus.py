@@ -179,3 +179,25 @@ async def test_misuse_is_reported(bus: EmbeddedBus, tmp_path: Path) -> None:
     await sub.close()
     with pytest.raises(BusUnavailable, match="closed"):
         await sub.fetch(timeout=0)
+
+
+async def test_commits_prune_the_journal(tmp_path: Path) -> None:
+    """Retention: messages every group has committed are deleted as commits go by."""
+    import sqlite3
+
+    from pacsflow.adapters import embedded_bus
+
+    bus = embedded_bus.EmbeddedBus(tmp_path / "bus.sqlite")
+    await bus.start()
+    try:
+        subscription = await bus.subscribe("t", "g")
+        for i in range(embedded_bus.PRUNE_EVERY_COMMITS):
+            await bus.publish("t", b"k", str(i).encode())
+            messages = await subscription.fetch(10, 1.0)
+            await subscription.commit(messages)
+        await subscription.close()
+    finally:
+        await bus.close()
+    with sqlite3.connect(tmp_path / "bus.sqlite") as db:
+        (left,) = db.execute("SELECT COUNT(*) FROM messages").fetchone()
+    assert left == 0
