@@ -81,8 +81,10 @@ async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEve
                 await _delete_instance_objects(existing, ctx.objects)
     except PartRejected as exc:
         log.info("rejected %s (part %d): %s", record.sop_uid, record.part, exc.message)
-        return _event(record, "failed", failure=int(exc.reason), message=exc.message)
-    return _event(record, "stored", warning=warning, message=message)
+        return IngestEvent.for_record(
+            record, "failed", failure=int(exc.reason), message=exc.message
+        )
+    return IngestEvent.for_record(record, "stored", warning=warning, message=message)
 
 
 def _check_matches_record(instance: ValidatedInstance, record: IngestRecord) -> None:
@@ -152,27 +154,4 @@ def _document(
         size=record.size,
         sha256=record.sha256,
         attributes=strip_bulk(instance.metadata),
-    )
-
-
-def _event(
-    record: IngestRecord,
-    status: Literal["stored", "failed"],
-    *,
-    failure: int | None = None,
-    warning: int | None = None,
-    message: str = "",
-) -> IngestEvent:
-    return IngestEvent(
-        request_id=record.request_id,
-        part=record.part,
-        site=record.site,
-        study_uid=record.study_uid,
-        series_uid=record.series_uid,
-        sop_uid=record.sop_uid,
-        sop_class_uid=record.sop_class_uid,
-        status=status,
-        failure_reason=failure,
-        warning_reason=warning,
-        message=message,
     )

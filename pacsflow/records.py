@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import asdict, dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import orjson
 
@@ -94,18 +94,39 @@ class IngestEvent:
     warning_reason: int | None = None
     message: str = ""
 
+    @classmethod
+    def for_record(
+        cls,
+        record: IngestRecord,
+        status: Literal["stored", "failed"],
+        *,
+        failure: int | None = None,
+        warning: int | None = None,
+        message: str = "",
+    ) -> IngestEvent:
+        """The outcome of ``record``."""
+        return cls(
+            request_id=record.request_id,
+            part=record.part,
+            site=record.site,
+            study_uid=record.study_uid,
+            series_uid=record.series_uid,
+            sop_uid=record.sop_uid,
+            sop_class_uid=record.sop_class_uid,
+            status=status,
+            failure_reason=failure,
+            warning_reason=warning,
+            message=message,
+        )
+
     def to_bytes(self) -> bytes:
         """Encode as JSON (version 1)."""
-        return orjson.dumps({**asdict(self), "version": VERSION})
+        return _dump(self)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> IngestEvent:
         """Decode a version 1 event."""
-        data = _load(raw)
-        try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
-        except (KeyError, TypeError) as exc:
-            raise RecordError(f"not an ingest event: {exc}") from exc
+        return _decode(cls, raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +142,27 @@ class DeadLetter:
 
     def to_bytes(self) -> bytes:
         """Encode as JSON (version 1)."""
-        return orjson.dumps({**asdict(self), "version": VERSION})
+        return _dump(self)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> DeadLetter:
         """Decode a version 1 dead letter."""
-        data = _load(raw)
-        try:
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
-        except (KeyError, TypeError) as exc:
-            raise RecordError(f"not a dead letter: {exc}") from exc
+        return _decode(cls, raw)
+
+
+_Flat = TypeVar("_Flat", IngestEvent, DeadLetter)
+
+
+def _dump(record: IngestEvent | DeadLetter) -> bytes:
+    return orjson.dumps({**asdict(record), "version": VERSION})
+
+
+def _decode(cls: type[_Flat], raw: bytes) -> _Flat:
+    data = _load(raw)
+    try:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+    except (KeyError, TypeError) as exc:
+        raise RecordError(f"not a {cls.__name__} record: {exc}") from exc
 
 
 def _load(raw: bytes) -> dict[str, Any]:

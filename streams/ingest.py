@@ -63,16 +63,10 @@ async def process_message(
             )
         except Exception as exc:  # a bug must not stall the partition: dead-letter the record
             log.exception("ingest of %s failed", record.sop_uid)
-            event = IngestEvent(
-                request_id=record.request_id,
-                part=record.part,
-                site=record.site,
-                study_uid=record.study_uid,
-                series_uid=record.series_uid,
-                sop_uid=record.sop_uid,
-                sop_class_uid=record.sop_class_uid,
-                status="failed",
-                failure_reason=int(FailureReason.PROCESSING_FAILURE),
+            event = IngestEvent.for_record(
+                record,
+                "failed",
+                failure=int(FailureReason.PROCESSING_FAILURE),
                 message=f"processing failure: {type(exc).__name__}",
             )
             break

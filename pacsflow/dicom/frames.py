@@ -9,24 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import BinaryIO
 
 import orjson
 
 from pacsflow.dicom.scan import PixelLayout
+from pacsflow.dicom.uids import JPEG_FAMILY
 
 __all__ = ["FrameTable", "ImageGeometry", "build_frame_table", "native_frame_length"]
-
-_JPEG_FAMILY: Final = frozenset(
-    {
-        "1.2.840.10008.1.2.4.50",
-        "1.2.840.10008.1.2.4.51",
-        "1.2.840.10008.1.2.4.57",
-        "1.2.840.10008.1.2.4.70",
-        "1.2.840.10008.1.2.4.80",
-        "1.2.840.10008.1.2.4.81",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +78,7 @@ def build_frame_table(
     elif len(fragments) == n:
         groups = [[f] for f in fragments]
     # A Basic Offset Table with a wrong number of entries (seen in the wild) is ignored.
-    elif transfer_syntax in _JPEG_FAMILY:
+    elif transfer_syntax in JPEG_FAMILY:
         groups = _by_jpeg_markers(fragments, fp, n)
     else:
         raise ValueError(

@@ -27,6 +27,7 @@ SOP_INSTANCE_UID: Final = 0x00080018
 STUDY_INSTANCE_UID: Final = 0x0020000D
 SERIES_INSTANCE_UID: Final = 0x0020000E
 _WANTED: Final = (SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID)
+_PREAMBLE_AND_PREFIX: Final = 132  # PS3.10 7.1: 128-byte preamble, then "DICM"
 _NAMES: Final = {
     SOP_CLASS_UID: "SOP Class UID (0008,0016)",
     SOP_INSTANCE_UID: "SOP Instance UID (0008,0018)",
@@ -76,6 +77,8 @@ def read_part_header(prefix: bytes, *, complete: bool) -> PartHeader:
     Raises ``HeaderIncomplete`` when more bytes are needed and ``PartRejected`` when the part is
     not a DICOM data set.
     """
+    if not complete and len(prefix) < _PREAMBLE_AND_PREFIX:
+        raise HeaderIncomplete  # a preamble cannot be told from a data set before "DICM"
     try:
         result = scan(io.BytesIO(prefix), len(prefix), want=_WANTED, stop_after=SERIES_INSTANCE_UID)
     except Truncated as exc:

@@ -353,7 +353,9 @@ def scan(
 def _file_meta(r: _Reader) -> dict[int, bytes]:
     """Read group 0002 (always Explicit VR Little Endian, PS3.10 7.1)."""
     meta: dict[int, bytes] = {}
-    while r.pos + 2 <= r.size:
+    while True:
+        if r.pos + 2 > r.size:  # a data set must follow the File Meta (PS3.10 7.1)
+            raise Truncated("the data ends in or right after the File Meta Information")
         r.fp.seek(r.pos)
         is_meta = r.fp.read(2) == b"\x02\x00"
         r.fp.seek(r.pos)

@@ -10,7 +10,11 @@ __all__ = [
     "EXPLICIT_VR_BIG_ENDIAN",
     "EXPLICIT_VR_LITTLE_ENDIAN",
     "IMPLICIT_VR_LITTLE_ENDIAN",
+    "JPEG2000_FAMILY",
+    "JPEG_FAMILY",
+    "NATIVE_TRANSFER_SYNTAXES",
     "NON_PATIENT_SOP_CLASSES",
+    "RLE_LOSSLESS",
     "UID",
     "is_valid_uid",
 ]
@@ -22,6 +26,31 @@ IMPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2"
 EXPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2.1"
 DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2.1.99"
 EXPLICIT_VR_BIG_ENDIAN: Final = "1.2.840.10008.1.2.2"
+
+# Transfer syntax families, by the codec that decodes them.
+NATIVE_TRANSFER_SYNTAXES: Final = frozenset(
+    {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"}
+)
+JPEG_FAMILY: Final = frozenset(
+    {
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.57",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80",
+        "1.2.840.10008.1.2.4.81",
+    }
+)
+JPEG2000_FAMILY: Final = frozenset(
+    {
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+        "1.2.840.10008.1.2.4.201",
+        "1.2.840.10008.1.2.4.202",
+        "1.2.840.10008.1.2.4.203",
+    }
+)
+RLE_LOSSLESS: Final = "1.2.840.10008.1.2.5"
 
 # SOP classes that are not patient/study objects: they belong to the Non-Patient Instance
 # service (PS3.18 10.9) or to media (PS3.10), not to the Studies service.

@@ -23,35 +23,19 @@ from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import dataset_to_json
 from pacsflow.dicom.scan import PixelLayout, ScanResult, StructureError, scan
 from pacsflow.dicom.status import FailureReason
-from pacsflow.dicom.uids import NON_PATIENT_SOP_CLASSES, is_valid_uid
+from pacsflow.dicom.uids import (
+    JPEG2000_FAMILY,
+    JPEG_FAMILY,
+    NATIVE_TRANSFER_SYNTAXES,
+    NON_PATIENT_SOP_CLASSES,
+    RLE_LOSSLESS,
+    is_valid_uid,
+)
 
 __all__ = ["ValidatedInstance", "validate_instance"]
 
 log = logging.getLogger(__name__)
 
-_NATIVE: Final = frozenset(
-    {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"}
-)
-_JPEG: Final = frozenset(
-    {
-        "1.2.840.10008.1.2.4.50",
-        "1.2.840.10008.1.2.4.51",
-        "1.2.840.10008.1.2.4.57",
-        "1.2.840.10008.1.2.4.70",
-        "1.2.840.10008.1.2.4.80",
-        "1.2.840.10008.1.2.4.81",
-    }
-)
-_J2K: Final = frozenset(
-    {
-        "1.2.840.10008.1.2.4.90",
-        "1.2.840.10008.1.2.4.91",
-        "1.2.840.10008.1.2.4.201",
-        "1.2.840.10008.1.2.4.202",
-        "1.2.840.10008.1.2.4.203",
-    }
-)
-_RLE: Final = "1.2.840.10008.1.2.5"
 # Encapsulated transfer syntaxes pacsflow stores without decoding (video, JPIP, JPEG 2000 Part 2
 # multi-component): their structure is checked, their codestreams are not.
 _STORED_AS_IS: Final = frozenset(
@@ -127,7 +111,13 @@ def validate_instance(
 
 def _check_transfer_syntax(result: ScanResult) -> None:
     ts = result.transfer_syntax
-    if ts in _NATIVE or ts in _JPEG or ts in _J2K or ts == _RLE or ts in _STORED_AS_IS:
+    if (
+        ts in NATIVE_TRANSFER_SYNTAXES
+        or ts in JPEG_FAMILY
+        or ts in JPEG2000_FAMILY
+        or ts == RLE_LOSSLESS
+        or ts in _STORED_AS_IS
+    ):
         return
     raise PartRejected(
         FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED, f"unknown transfer syntax {ts!r}"
@@ -217,15 +207,15 @@ def _read(fp: BinaryIO, offset: int, length: int) -> bytes:
 def _decode_frame(ts: str, data: bytes, geometry: ImageGeometry, number: int) -> None:
     """Decode one frame with its codec package; a codestream that fails is refused."""
     try:
-        if ts in _JPEG:
+        if ts in JPEG_FAMILY:
             from libjpeg.utils import decode as jpeg_decode
 
             jpeg_decode(data)
-        elif ts in _J2K:
+        elif ts in JPEG2000_FAMILY:
             from openjpeg.utils import decode as j2k_decode
 
             j2k_decode(data)
-        elif ts == _RLE:
+        elif ts == RLE_LOSSLESS:
             from rle.utils import decode_pixel_data as rle_decode
 
             rle_decode(
