@@ -1,4 +1,7 @@
-"""The ``pacsflow`` command; ``pacsflow serve`` runs the embedded archive in one process.
+"""The ``pacsflow`` command.
+
+``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado`` run
+one HTTP service each and ``pacsflow worker`` runs the ingest processor (pipeline mode).
 
 This module is the composition root: the one place in the core allowed to import ``services``
 and ``streams`` (the import-linter contract lists the exception).
@@ -26,30 +29,49 @@ __all__ = ["main"]
 
 log = logging.getLogger("pacsflow")
 
+_HTTP_ROLES = {
+    "serve": ("stow", "qido", "wado"),
+    "stow": ("stow",),
+    "qido": ("qido",),
+    "wado": ("wado",),
+}
+_HELP = {
+    "serve": "run every service and the ingest processor in one process (embedded)",
+    "stow": "run the STOW-RS service only (pipeline mode)",
+    "qido": "run the QIDO-RS service only (pipeline mode)",
+    "wado": "run the WADO-RS service only (pipeline mode)",
+    "worker": "run the ingest processor only (pipeline mode)",
+}
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pacsflow", description="pacsflow DICOMweb archive")
     parser.add_argument("--version", action="version", version=f"pacsflow {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser(
-        "serve", help="run every service and the ingest processor in one process (embedded)"
-    )
-    serve.add_argument("--host", help="listen address (PACSFLOW_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (PACSFLOW_PORT, default 8080)")
-    serve.add_argument(
-        "--data-dir", type=Path, help="data directory (PACSFLOW_DATA_DIR, default ./pacsflow-data)"
-    )
+    for name, text in _HELP.items():
+        command = commands.add_parser(name, help=text)
+        if name != "worker":
+            command.add_argument("--host", help="listen address (PACSFLOW_HOST, default 127.0.0.1)")
+            command.add_argument(
+                "--port", type=int, help="listen port (PACSFLOW_PORT, default 8080)"
+            )
+        command.add_argument(
+            "--data-dir",
+            type=Path,
+            help="data directory (PACSFLOW_DATA_DIR, default ./pacsflow-data)",
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pacsflow`` command."""
     args = _parser().parse_args(argv)
-    overrides = {
-        key: value
-        for key, value in (("host", args.host), ("port", args.port), ("data_dir", args.data_dir))
-        if value is not None
-    }
+    candidates = (
+        ("host", getattr(args, "host", None)),
+        ("port", getattr(args, "port", None)),
+        ("data_dir", args.data_dir),
+    )
+    overrides = {key: value for key, value in candidates if value is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -58,31 +80,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "serve":
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings))
-        return 0
-    return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.command == "worker":
+            asyncio.run(work(settings))
+        else:
+            asyncio.run(serve(settings, _HTTP_ROLES[args.command], args.command == "serve"))
+    return 0
 
 
-async def serve(settings: Settings) -> None:
-    """Run the embedded archive until interrupted."""
+async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> None:
+    """Run the HTTP ``roles`` (and, for ``serve``, the ingest processor) until interrupted."""
     from services.app import create_app
     from streams.runner import run_ingest_processor
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     container = build_container(settings)
-    await container.start()
+    await container.start(listen_for_outcomes="stow" in roles)
     stop = asyncio.Event()
     processor = (
         asyncio.create_task(
             run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
         )
-        if settings.processors
+        if processors and settings.processors
         else None
     )
     config = uvicorn.Config(
-        create_app(container),
+        create_app(container, roles),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -91,11 +114,11 @@ async def serve(settings: Settings) -> None:
     )
     server = uvicorn.Server(config)
     log.info(
-        "pacsflow %s serving http://%s:%d/dicom-web (data in %s, pid %d)",
+        "pacsflow %s serving %s on http://%s:%d/dicom-web (pid %d)",
         __version__,
+        "+".join(roles),
         settings.host,
         settings.port,
-        settings.data_dir.resolve(),
         os.getpid(),
     )
     try:
@@ -104,4 +127,24 @@ async def serve(settings: Settings) -> None:
         stop.set()
         if processor is not None:
             await processor
+        await container.close()
+
+
+async def work(settings: Settings) -> None:
+    """Run the ingest processor until interrupted (SIGINT/SIGTERM)."""
+    import signal
+
+    from streams.runner import run_ingest_processor
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    container = build_container(settings)
+    await container.start(listen_for_outcomes=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("pacsflow %s ingest worker (pid %d)", __version__, os.getpid())
+    try:
+        await run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+    finally:
         await container.close()

@@ -53,11 +53,13 @@ class Container:
             decode_pixels=self.settings.validate_pixel_data == "decode",
         )
 
-    async def start(self) -> None:
-        """Start every adapter, then listen to ingest events for waiting STOW requests."""
+    async def start(self, *, listen_for_outcomes: bool = True) -> None:
+        """Start every adapter; a STOW process also listens to ingest events."""
         await self.bus.start()
         await self.objects.start()
         await self.index.start()
+        if not listen_for_outcomes:
+            return
         subscription = await self.bus.subscribe(
             EVENTS_TOPIC, f"stow-{uuid.uuid4().hex}", start="latest"
         )

@@ -1,6 +1,8 @@
-"""The FastAPI application: every DICOMweb service under /dicom-web (embedded mode)."""
+"""The FastAPI application: the DICOMweb services of one process under /dicom-web."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -14,13 +16,16 @@ from services.errors import install_error_handlers
 __all__ = ["create_app"]
 
 
-def create_app(container: Container) -> FastAPI:
-    """Build the app around a started ``container`` (tests inject their own)."""
+ROUTERS = {"stow": stow.router, "qido": qido.router, "wado": wado.router}
+
+
+def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> FastAPI:
+    """Build the app around a started ``container`` serving the DICOMweb ``roles`` given."""
     app = FastAPI(title="pacsflow", version=__version__, docs_url=None, redoc_url=None)
     app.state.container = container
     install_error_handlers(app)
-    for module in (stow, qido, wado):
-        app.include_router(module.router, prefix=DICOMWEB_ROOT)
+    for role in roles:
+        app.include_router(ROUTERS[role], prefix=DICOMWEB_ROOT)
 
     @app.get("/health")
     async def health() -> JSONResponse:

@@ -51,16 +51,19 @@ class Server:
             self.process.wait(timeout=60)
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None) -> Server:
-    """Start ``pacsflow serve`` and wait until it answers (bounded)."""
+def start_server(
+    data_dir: Path, env: dict[str, str] | None = None, command: str = "serve"
+) -> Server:
+    """Start ``pacsflow serve`` (or another HTTP role) and wait until it answers (bounded)."""
     port = free_port()
-    log = data_dir.parent / f"serve-{port}.log"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = data_dir.parent / f"{command}-{port}.log"
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "pacsflow",
-            "serve",
+            command,
             "--port",
             str(port),
             "--data-dir",

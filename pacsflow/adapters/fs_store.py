@@ -105,7 +105,9 @@ class FileSystemObjectStore:
 
     def __init__(self, root: Path) -> None:
         self._root = Path(root).absolute()
-        self._tmp = self._root / _TMP
+        # One temp directory per process, so that several processes (pacsflow stow and
+        # pacsflow worker on one data directory) never clean up each other's open writes.
+        self._tmp = self._root / _TMP / str(os.getpid())
 
     @property
     def root(self) -> Path:
@@ -230,10 +232,16 @@ class FileSystemObjectStore:
         return self._tmp / uuid.uuid4().hex
 
     def _start(self) -> None:
+        """Create the temp directory; remove what dead processes (and this pid) left."""
         self._tmp.mkdir(parents=True, exist_ok=True)
-        for entry in self._tmp.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
+        for entry in self._tmp.parent.iterdir():
+            if entry != self._tmp and entry.name.isdigit() and _alive(int(entry.name)):
+                continue
+            if entry == self._tmp:
+                for leftover in entry.iterdir():
+                    leftover.unlink(missing_ok=True)
+            elif entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
 
@@ -312,3 +320,14 @@ class FileSystemObjectStore:
         with open(path, "rb") as file:
             file.seek(start)
             return file.read(length)
+
+
+def _alive(pid: int) -> bool:
+    """True if a process with this pid exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

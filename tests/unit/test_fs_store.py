@@ -27,6 +27,11 @@ async def store(tmp_path: Path) -> AsyncIterator[FileSystemObjectStore]:
     await created.close()
 
 
+def _temp_files(root: Path) -> list[Path]:
+    """Files in the temporary area (one directory per process) under ``root``."""
+    return sorted(path for path in (root / ".tmp").rglob("*") if path.is_file())
+
+
 def _tree(root: Path) -> list[str]:
     """Every file and directory under ``root``, relative, sorted."""
     return sorted(path.relative_to(root).as_posix() for path in root.rglob("*"))
@@ -122,11 +127,11 @@ async def test_nothing_is_visible_while_a_writer_is_open(store: FileSystemObject
         assert await store.stat(KEY) is None
         assert not store.root.joinpath(*KEY.split("/")).exists()
         assert await _keys(store) == ["studies/other"]
-        (staged,) = (store.root / ".tmp").iterdir()
+        (staged,) = _temp_files(store.root)
         assert staged.stat().st_size >= 3 << 20
     assert await store.stat(KEY) is not None
     assert await _keys(store) == [KEY, "studies/other"]
-    assert list((store.root / ".tmp").iterdir()) == []
+    assert _temp_files(store.root) == []
 
 
 async def test_an_overwrite_is_invisible_until_the_writer_exits(
@@ -144,8 +149,8 @@ async def test_failed_writer_removes_its_temporary_file(store: FileSystemObjectS
         async with store.writer(KEY) as writer:
             await writer.write(b"x" * (2 << 20))
             raise KeyError("boom")
-    assert list((store.root / ".tmp").iterdir()) == []
-    assert _tree(store.root) == [".tmp"]
+    assert _temp_files(store.root) == []
+    assert [t for t in _tree(store.root) if not t.startswith(".tmp")] == []
 
 
 async def test_a_cancelled_writer_leaves_nothing(store: FileSystemObjectStore) -> None:
@@ -163,7 +168,7 @@ async def test_a_cancelled_writer_leaves_nothing(store: FileSystemObjectStore) -
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await store.stat(KEY) is None
-    assert _tree(store.root) == [".tmp"]
+    assert [t for t in _tree(store.root) if not t.startswith(".tmp")] == []
 
 
 async def test_published_objects_are_read_only(store: FileSystemObjectStore) -> None:
@@ -179,7 +184,7 @@ async def test_copy_is_a_hard_link(store: FileSystemObjectStore) -> None:
     original = store.root.joinpath(*KEY.split("/")).stat()
     copied = (store.root / "copies" / "one").stat()
     assert (copied.st_dev, copied.st_ino) == (original.st_dev, original.st_ino)
-    assert list((store.root / ".tmp").iterdir()) == []
+    assert _temp_files(store.root) == []
 
 
 async def test_a_key_below_an_object_is_refused(store: FileSystemObjectStore) -> None:
@@ -187,7 +192,7 @@ async def test_a_key_below_an_object_is_refused(store: FileSystemObjectStore) ->
     with pytest.raises(ObjectStoreUnavailable):
         await store.put("studies/1/child", b"child")
     assert await store.get("studies/1") == b"object"
-    assert list((store.root / ".tmp").iterdir()) == []
+    assert _temp_files(store.root) == []
 
 
 CHILD = """
@@ -229,7 +234,7 @@ async def test_a_killed_writer_leaves_no_object_and_start_cleans_up(tmp_path: Pa
         if line != b"writing\n":
             _, stderr = await child.communicate()
             pytest.fail(f"writer process did not start: {stderr.decode()}")
-        (staged,) = (root / ".tmp").iterdir()
+        (staged,) = _temp_files(root)
         assert staged.stat().st_size >= 3 << 20
     finally:
         child.kill()
@@ -240,11 +245,11 @@ async def test_a_killed_writer_leaves_no_object_and_start_cleans_up(tmp_path: Pa
     assert await observer.stat(KEY) is None
     assert await _keys(observer) == []
     assert not root.joinpath(*KEY.split("/")).exists()
-    assert [path.name for path in (root / ".tmp").iterdir()] == [staged.name]
+    assert [path.name for path in _temp_files(root)] == [staged.name]
 
     restarted = FileSystemObjectStore(root)
     await restarted.start()
-    assert list((root / ".tmp").iterdir()) == []
+    assert _temp_files(root) == []
     assert await restarted.stat(KEY) is None
     assert await _keys(restarted) == []
     await restarted.put(KEY, b"after the crash")

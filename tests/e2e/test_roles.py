@@ -1,0 +1,53 @@
+"""The services as separate processes on one data directory (the pipeline's shape, embedded)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pydicom
+
+from tests.conftest import CORPUS, start_server
+from tests.helpers import retrieve_bytes, sequence, stow
+
+
+def test_stow_worker_qido_wado_in_separate_processes(tmp_path: Path) -> None:
+    """STOW answers once a separate worker has indexed; QIDO and WADO serve from the store."""
+    data = tmp_path / "data"
+    worker_log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pacsflow", "worker", "--data-dir", str(data)],
+        stdout=worker_log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ),
+    )
+    stow_service = start_server(data, command="stow")
+    qido_service = start_server(data, command="qido")
+    wado_service = start_server(data, command="wado")
+    try:
+        files = [CORPUS / "modality" / "CT_small.dcm", CORPUS / "objects" / "SEG_liver_3frame.dcm"]
+        response = stow(stow_service.url, [p.read_bytes() for p in files])
+        assert response.status_code == 200, (response.text, worker_log.read_text())
+        assert len(sequence(response.json(), "00081199")) == 2
+        studies = httpx.get(f"{qido_service.url}/studies").json()
+        assert len(studies) == 2  # indexed before STOW answered (read-your-writes)
+        for path in files:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            assert (
+                retrieve_bytes(
+                    wado_service.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+                )
+                == path.read_bytes()
+            )
+        # each process serves its own role only
+        assert httpx.get(f"{stow_service.url}/studies").status_code in (404, 405)
+        assert stow(qido_service.url, [files[0].read_bytes()]).status_code in (404, 405)
+    finally:
+        for service in (stow_service, qido_service, wado_service):
+            service.stop()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0, worker_log.read_text()
