@@ -52,6 +52,8 @@ async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEve
     Validation failures become a ``failed`` event with their Failure Reason; backend failures
     (``ServiceUnavailable``) propagate so that the caller retries without committing.
     """
+    if record.staged_key is not None and await ctx.objects.stat(record.staged_key) is None:
+        return await _already_processed(record, ctx)
     try:
         async with _local_copy(record, ctx.objects) as path:
             template = instance_path("{study}", "{series}", "{instance}")
@@ -87,6 +89,19 @@ async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEve
     return IngestEvent.for_record(record, "stored", warning=warning, message=message)
 
 
+async def _already_processed(record: IngestRecord, ctx: IngestContext) -> IngestEvent:
+    """A redelivered record whose staged object was removed after it was stored and indexed."""
+    existing = await ctx.index.get_instance(record.site, record.sop_uid)
+    if existing is not None and existing.sha256 == record.sha256:
+        return IngestEvent.for_record(record, "stored")
+    return IngestEvent.for_record(
+        record,
+        "failed",
+        failure=int(FailureReason.PROCESSING_FAILURE),
+        message=f"the staged object {record.staged_key} is gone and the instance is not indexed",
+    )
+
+
 def _check_matches_record(instance: ValidatedInstance, record: IngestRecord) -> None:
     got = (instance.study_uid, instance.series_uid, instance.sop_uid)
     if got != (record.study_uid, record.series_uid, record.sop_uid):
@@ -106,10 +121,6 @@ async def _local_copy(record: IngestRecord, objects: ObjectStore) -> AsyncIterat
         return
     if record.staged_key is None:
         raise PartRejected(FailureReason.PROCESSING_FAILURE, "the record carries no payload")
-    if await objects.stat(record.staged_key) is None:
-        raise PartRejected(
-            FailureReason.PROCESSING_FAILURE, f"the staged object {record.staged_key} is gone"
-        )
     async with objects.local_file(record.staged_key) as path:
         yield path
 
