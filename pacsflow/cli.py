@@ -81,7 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     with contextlib.suppress(KeyboardInterrupt):
-        if args.command == "worker":
+        if args.command == "worker" and settings.resolved_bus_url().startswith("kafka:"):
+            from streams.faust_app import create_faust_app, run_faust_worker
+
+            app = create_faust_app(settings.resolved_bus_url(), lambda: build_container(settings))
+            run_faust_worker(app, settings.log_level)
+        elif args.command == "worker":
             asyncio.run(work(settings))
         else:
             asyncio.run(serve(settings, _HTTP_ROLES[args.command], args.command == "serve"))

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     duplicate_policy: Literal["replace", "reject"] = "replace"
     validate_pixel_data: Literal["decode", "structure"] = "decode"
     processors: bool = True
+    kafka_partitions: int = Field(6, ge=1)
+    kafka_replication_factor: int = Field(1, ge=1)
+    kafka_max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
     log_level: str = "info"
 
     def resolved_bus_url(self) -> str:

@@ -12,7 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from pacsflow.config import Settings
 from pacsflow.errors import ServiceUnavailable
@@ -97,8 +97,8 @@ def build_container(settings: Settings) -> Container:
     """Choose adapters by URL scheme; raise ``ValueError`` for an unknown backend."""
     return Container(
         settings=settings,
-        bus=_bus(settings.resolved_bus_url()),
-        objects=_objects(settings.resolved_object_store_url()),
+        bus=_bus(settings.resolved_bus_url(), settings),
+        objects=_objects(settings.resolved_object_store_url(), settings),
         index=_index(settings.resolved_index_url()),
     )
 
@@ -108,20 +108,50 @@ def _path(url: str) -> Path:
     return Path(unquote(parsed.netloc + parsed.path) if parsed.netloc else unquote(parsed.path))
 
 
-def _bus(url: str) -> Bus:
-    if url.startswith("sqlite:"):
+def _bus(url: str, settings: Settings) -> Bus:
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
         from pacsflow.adapters.embedded_bus import EmbeddedBus
 
         return EmbeddedBus(_path(url))
-    raise ValueError(f"unsupported bus URL {url!r} (embedded: sqlite:///path)")
+    if parsed.scheme == "kafka":
+        from pacsflow.adapters.kafka_bus import KafkaBus
+
+        return KafkaBus(
+            parsed.netloc,
+            partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication_factor,
+            max_message_bytes=settings.kafka_max_message_bytes,
+        )
+    raise ValueError(
+        f"unsupported bus URL {url!r} (sqlite:///path or kafka://host:port[,host:port])"
+    )
 
 
-def _objects(url: str) -> ObjectStore:
-    if url.startswith("file:"):
+def _objects(url: str, settings: Settings) -> ObjectStore:
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
         from pacsflow.adapters.fs_store import FileSystemObjectStore
 
         return FileSystemObjectStore(_path(url))
-    raise ValueError(f"unsupported object store URL {url!r} (embedded: file:///path)")
+    if parsed.scheme in ("s3", "s3+https"):
+        from pacsflow.adapters.s3_store import S3ObjectStore
+
+        bucket, _, prefix = parsed.path.lstrip("/").partition("/")
+        query = parse_qs(parsed.query)
+        return S3ObjectStore(
+            f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname),
+            bucket,
+            access_key=unquote(parsed.username or "") or settings.s3_access_key,
+            secret_key=unquote(parsed.password or "") or settings.s3_secret_key,
+            secure=parsed.scheme == "s3+https",
+            region=query.get("region", [None])[0],
+            prefix=prefix,
+        )
+    raise ValueError(
+        f"unsupported object store URL {url!r} "
+        "(file:///path, s3://key:secret@host:port/bucket, s3+https://...)"
+    )
 
 
 def _index(url: str) -> Index:

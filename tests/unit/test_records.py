@@ -1,0 +1,157 @@
+"""The records on the topics (``pacsflow.records``): versioned JSON that round-trips exactly."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+
+from pacsflow.records import DeadLetter, IngestEvent, IngestRecord, RecordError
+
+PAYLOAD = bytes(range(256)) * 3  # every byte value, including NUL and non-UTF-8 bytes
+
+
+def _record(**changes: object) -> IngestRecord:
+    fields: dict[str, object] = {
+        "request_id": "3f1c0a9e",
+        "part": 2,
+        "site": "default",
+        "study_uid": "1.2.3",
+        "series_uid": "1.2.3.4",
+        "sop_uid": "1.2.3.4.5",
+        "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2",
+        "transfer_syntax": "1.2.840.10008.1.2.1",
+        "size": len(PAYLOAD),
+        "sha256": "ab" * 32,
+        "received_at": "2024-01-02T03:04:05.678901+00:00",
+        **changes,
+    }
+    return IngestRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_ingest_record_with_inline_bytes_round_trips() -> None:
+    record = _record(inline=PAYLOAD)
+
+    raw = record.to_bytes()
+
+    assert IngestRecord.from_bytes(raw) == record
+    data = orjson.loads(raw)
+    assert data["version"] == 1
+    assert base64.b64decode(data["inline"]) == PAYLOAD
+    assert data["staged_key"] is None
+
+
+def test_ingest_record_with_staged_key_round_trips() -> None:
+    record = _record(staged_key="default/staging/3f1c0a9e/000002.dcm")
+
+    raw = record.to_bytes()
+
+    assert IngestRecord.from_bytes(raw) == record
+    data = orjson.loads(raw)
+    assert data["inline"] is None
+    assert data["staged_key"] == "default/staging/3f1c0a9e/000002.dcm"
+
+
+def test_empty_inline_payload_is_not_lost() -> None:
+    record = _record(inline=b"", size=0)
+
+    decoded = IngestRecord.from_bytes(record.to_bytes())
+
+    assert decoded.inline == b""
+
+
+def test_summary_leaves_out_the_payload() -> None:
+    record = _record(inline=PAYLOAD)
+
+    summary = record.summary()
+
+    assert "inline" not in summary
+    assert summary["sop_uid"] == "1.2.3.4.5"
+    assert summary["staged_key"] is None
+    orjson.dumps(summary)  # travels inside a dead letter
+
+
+def _event(**changes: object) -> IngestEvent:
+    fields: dict[str, object] = {
+        "request_id": "3f1c0a9e",
+        "part": 1,
+        "site": "default",
+        "study_uid": "1.2.3",
+        "series_uid": "1.2.3.4",
+        "sop_uid": "1.2.3.4.5",
+        "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2",
+        "status": "stored",
+        **changes,
+    }
+    return IngestEvent(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _event(warning_reason=0xB100, message="replaced"),
+        _event(status="failed", failure_reason=0xC000, message="malformed", sop_uid=""),
+    ],
+    ids=["stored", "failed"],
+)
+def test_ingest_event_round_trips(event: IngestEvent) -> None:
+    assert IngestEvent.from_bytes(event.to_bytes()) == event
+    assert orjson.loads(event.to_bytes())["version"] == 1
+
+
+@pytest.mark.parametrize("record", [_record(staged_key="k").summary(), None], ids=["with", "none"])
+def test_dead_letter_round_trips(record: dict[str, object] | None) -> None:
+    letter = DeadLetter("ingest", 3, 42, 0xC000, "not an ingest record", record)
+
+    assert DeadLetter.from_bytes(letter.to_bytes()) == letter
+
+
+def _with(raw: bytes, **changes: object) -> bytes:
+    data = orjson.loads(raw)
+    data.update(changes)
+    return orjson.dumps({k: v for k, v in data.items() if v is not ...})
+
+
+RECORDS = {
+    "IngestRecord": (IngestRecord, _record(inline=b"x").to_bytes()),
+    "IngestEvent": (IngestEvent, _event().to_bytes()),
+    "DeadLetter": (DeadLetter, DeadLetter("ingest", 0, 0, 0xC000, "m", None).to_bytes()),
+}
+
+
+@pytest.mark.parametrize("kind", list(RECORDS))
+@pytest.mark.parametrize("version", [2, 0, "1", None, ...], ids=["2", "0", "str", "null", "absent"])
+def test_unknown_version_raises_record_error(kind: str, version: object) -> None:
+    cls, raw = RECORDS[kind]
+    cls.from_bytes(raw)  # the unchanged record decodes
+
+    with pytest.raises(RecordError):
+        cls.from_bytes(_with(raw, version=version))
+
+
+@pytest.mark.parametrize("kind", list(RECORDS))
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"not json", b"\x80\x04pickle", b"[1, 2]", b'"text"', b'{"version": 1}'],
+    ids=["empty", "text", "pickle", "array", "string", "no fields"],
+)
+def test_garbage_raises_record_error(kind: str, raw: bytes) -> None:
+    cls, _ = RECORDS[kind]
+
+    with pytest.raises(RecordError):
+        cls.from_bytes(raw)
+
+
+def test_a_record_of_another_kind_raises_record_error() -> None:
+    with pytest.raises(RecordError):
+        IngestEvent.from_bytes(_record(inline=b"x").to_bytes())
+    with pytest.raises(RecordError):
+        DeadLetter.from_bytes(_record(inline=b"x").to_bytes())
+
+
+def test_inline_that_is_not_base64_raises_record_error() -> None:
+    raw = _with(_record(inline=b"x").to_bytes(), inline="abc")  # bad padding
+
+    with pytest.raises(RecordError):
+        IngestRecord.from_bytes(raw)
