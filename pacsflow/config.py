@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(6, ge=1)
     kafka_replication_factor: int = Field(1, ge=1)
     kafka_max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    kafka_idempotence: bool = True
     s3_access_key: str = ""
     s3_secret_key: str = ""
     log_level: str = "info"

@@ -122,6 +122,7 @@ def _bus(url: str, settings: Settings) -> Bus:
             partitions=settings.kafka_partitions,
             replication_factor=settings.kafka_replication_factor,
             max_message_bytes=settings.kafka_max_message_bytes,
+            enable_idempotence=settings.kafka_idempotence,
         )
     raise ValueError(
         f"unsupported bus URL {url!r} (sqlite:///path or kafka://host:port[,host:port])"

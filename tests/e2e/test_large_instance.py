@@ -20,7 +20,7 @@ ROWS = COLUMNS = 512  # 600 frames x 512 x 512 x 2 bytes = 300 MiB of Pixel Data
 CHUNK = 1 << 20
 
 
-def _write_large_instance(path: Path) -> tuple[pydicom.Dataset, int]:
+def _write_large_instance(path: Path, frames: int = FRAMES) -> tuple[pydicom.Dataset, int]:
     """A synthetic multi-frame CT written header first, Pixel Data streamed to disk."""
     ds = pydicom.Dataset()
     ds.file_meta = FileMetaDataset()
@@ -31,17 +31,17 @@ def _write_large_instance(path: Path) -> tuple[pydicom.Dataset, int]:
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.PatientName, ds.PatientID, ds.Modality = "LARGE^SYNTHETIC", "LARGE1", "CT"
-    ds.Rows, ds.Columns, ds.NumberOfFrames = ROWS, COLUMNS, FRAMES
+    ds.Rows, ds.Columns, ds.NumberOfFrames = ROWS, COLUMNS, frames
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    pixel_length = FRAMES * ROWS * COLUMNS * 2
+    pixel_length = frames * ROWS * COLUMNS * 2
     header = path.with_suffix(".head")
     pydicom.dcmwrite(header, ds, enforce_file_format=True)
     with path.open("wb") as out:
         out.write(header.read_bytes())
         out.write(b"\xe0\x7f\x10\x00OW\x00\x00" + pixel_length.to_bytes(4, "little"))
         frame = bytes(range(256)) * (ROWS * COLUMNS * 2 // 256)
-        for _ in range(FRAMES):
+        for _ in range(frames):
             out.write(frame)
     return ds, path.stat().st_size
 
