@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -40,9 +40,22 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(1, ge=1)
     kafka_max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     kafka_idempotence: bool = True
+    kafka_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
     s3_access_key: str = ""
     s3_secret_key: str = ""
     log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _inline_fits_a_message(self) -> Settings:
+        """An inline part (base64 in a JSON record) must fit one Kafka message."""
+        if (self.bus_url or "").startswith("kafka:"):
+            needed = self.inline_max_bytes * 4 // 3 + 64 * 1024
+            if needed > self.kafka_max_message_bytes:
+                raise ValueError(
+                    f"PACSFLOW_INLINE_MAX_BYTES={self.inline_max_bytes} does not fit "
+                    f"PACSFLOW_KAFKA_MAX_MESSAGE_BYTES={self.kafka_max_message_bytes}"
+                )
+        return self
 
     def resolved_bus_url(self) -> str:
         """The bus URL, defaulting to the embedded journal in ``data_dir``."""

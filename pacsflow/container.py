@@ -123,6 +123,7 @@ def _bus(url: str, settings: Settings) -> Bus:
             replication_factor=settings.kafka_replication_factor,
             max_message_bytes=settings.kafka_max_message_bytes,
             enable_idempotence=settings.kafka_idempotence,
+            retention_ms=settings.kafka_retention_ms,
         )
     raise ValueError(
         f"unsupported bus URL {url!r} (sqlite:///path or kafka://host:port[,host:port])"
