@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     kafka_max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     kafka_idempotence: bool = True
     kafka_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
+    index_prefix: str = Field("pacsflow", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    index_api_key: str = ""
+    index_ca_certs: str = ""
     s3_access_key: str = ""
     s3_secret_key: str = ""
     log_level: str = "info"

@@ -99,7 +99,7 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         bus=_bus(settings.resolved_bus_url(), settings),
         objects=_objects(settings.resolved_object_store_url(), settings),
-        index=_index(settings.resolved_index_url()),
+        index=_index(settings.resolved_index_url(), settings),
     )
 
 
@@ -156,9 +156,26 @@ def _objects(url: str, settings: Settings) -> ObjectStore:
     )
 
 
-def _index(url: str) -> Index:
-    if url.startswith("sqlite:"):
+def _index(url: str, settings: Settings) -> Index:
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
         from pacsflow.adapters.sqlite_index import SqliteIndex
 
         return SqliteIndex(_path(url))
-    raise ValueError(f"unsupported index URL {url!r} (embedded: sqlite:///path)")
+    if parsed.scheme in ("http", "https"):
+        from pacsflow.adapters.es_index import ElasticsearchIndex
+
+        auth = (
+            (unquote(parsed.username), unquote(parsed.password or "")) if parsed.username else None
+        )
+        host = f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname)
+        return ElasticsearchIndex(
+            f"{parsed.scheme}://{host}",
+            prefix=settings.index_prefix,
+            basic_auth=auth,
+            api_key=settings.index_api_key or None,
+            ca_certs=settings.index_ca_certs or None,
+        )
+    raise ValueError(
+        f"unsupported index URL {url!r} (sqlite:///path or http(s)://[user:pass@]host:9200)"
+    )

@@ -220,7 +220,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An osmem server (OpenSearch protocol, in memory) on loopback for the session (TEST-INFRA.md)."""
+    """An osmem server (OpenSearch protocol, in memory) on loopback for the session, as a URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("osmem") / "osmem-server.log"
     command = [resolve_binary(), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -66,3 +69,45 @@ def sequence(response_json: dict[str, Any], tag: str) -> list[dict[str, Any]]:
 def value(item: dict[str, Any], tag: str) -> Any:
     """First value of an attribute in a DICOM JSON item."""
     return item[tag]["Value"][0]
+
+
+def stow_file(url: str, source: Path, chunk: int = 1 << 20) -> httpx.Response:
+    """POST one file as a single-part STOW request, streamed from disk."""
+    boundary = uuid.uuid4().hex
+
+    def body() -> Iterator[bytes]:
+        yield f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+        with source.open("rb") as fp:
+            while data := fp.read(chunk):
+                yield data
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    return httpx.post(
+        f"{url}/studies",
+        content=body(),
+        headers={"Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}"},
+        timeout=900,
+    )
+
+
+def retrieve_digest(url: str, study: str, series: str, sop: str) -> tuple[int, str]:
+    """Stream one instance; return the size and sha256 of its part, holding little in memory."""
+    digest = hashlib.sha256()
+    received = 0
+    tail = b""
+    first = True
+    with httpx.stream(
+        "GET", f"{url}/studies/{study}/series/{series}/instances/{sop}", timeout=900
+    ) as response:
+        response.raise_for_status()
+        for chunk in response.iter_raw(1 << 20):
+            if first:  # the part headers
+                chunk = chunk.split(b"\r\n\r\n", 1)[1]
+                first = False
+            data = tail + chunk
+            tail = data[-64:]
+            digest.update(data[:-64])
+            received += len(data) - len(tail)
+    payload_tail = tail[: tail.rindex(b"\r\n--")]
+    digest.update(payload_tail)
+    return received + len(payload_tail), digest.hexdigest()

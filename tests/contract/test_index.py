@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pacsflow.adapters.es_index import ElasticsearchIndex
 from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.ports.index import Index, InstanceDocument, StudyRecord
 
@@ -21,17 +22,20 @@ MR = "1.2.840.10008.5.1.4.1.1.4"
 SR = "1.2.840.10008.5.1.4.1.1.88.33"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
-# One factory per adapter; each returns a fresh, not yet started index. Add "elasticsearch" here
-# once the Elasticsearch adapter exists (the fixture runs the suite against every entry).
-FACTORIES: dict[str, Callable[[Path], Index]] = {
-    "sqlite": lambda tmp_path: SqliteIndex(tmp_path / "index.sqlite3"),
+# One factory per adapter; each returns a fresh, not yet started index (the fixture runs the suite
+# against every entry). Elasticsearch: osmem on loopback (``es_url``), indices unique to the test.
+FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Index]] = {
+    "sqlite": lambda request, tmp_path: SqliteIndex(tmp_path / "index.sqlite3"),
+    "elasticsearch": lambda request, tmp_path: ElasticsearchIndex(
+        request.getfixturevalue("es_url"), prefix=f"pacsflow-test-{uuid.uuid4().hex}"
+    ),
 }
 
 
 @pytest.fixture(params=list(FACTORIES))
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Index]:
     """A started index; closed after the test."""
-    created = FACTORIES[request.param](tmp_path)
+    created = FACTORIES[request.param](request, tmp_path)
     await created.start()
     try:
         yield created

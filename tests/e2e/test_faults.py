@@ -8,6 +8,7 @@ stored and indexed exactly once while nothing unacknowledged is.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -52,29 +54,73 @@ def _uids(path: Path) -> tuple[str, str, str]:
     return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
 
 
+@dataclass
+class Links:
+    """Proxies in front of the broker, the object store and the index."""
+
+    broker: Link
+    s3: Link
+    index: Link
+    bootstrap: str
+
+
 @pytest.fixture
-def links(tmp_path: Path, s3_endpoint: str) -> Iterator[tuple[Link, Link, str]]:
-    """A dedicated broker advertising its proxy, and a proxy in front of the S3 server."""
+def links(tmp_path: Path, s3_endpoint: str, es_url: str) -> Iterator[Links]:
+    """A dedicated broker advertising its proxy; proxies in front of S3 and the index."""
     broker_link = Link(target=1)  # target set once the broker's port is known
     with run_tansu(tmp_path, advertised_port=broker_link.port) as broker_port:
         broker_link.target = broker_port
         s3_link = Link(target=int(s3_endpoint.rsplit(":", 1)[1]))
+        index_link = Link(target=int(es_url.rsplit(":", 1)[1]))
         try:
-            yield broker_link, s3_link, f"127.0.0.1:{broker_link.port}"
+            yield Links(broker_link, s3_link, index_link, f"127.0.0.1:{broker_link.port}")
         finally:
-            broker_link.close()
-            s3_link.close()
+            for link in (broker_link, s3_link, index_link):
+                link.close()
 
 
-def test_outages_of_broker_and_object_store(tmp_path: Path, links: tuple[Link, Link, str]) -> None:
-    broker_link, s3_link, bootstrap = links
+def _indexed(index_url: str, prefix: str, sops: list[str]) -> list[str]:
+    """The SOP Instance UIDs among ``sops`` that the index holds (read with the adapter)."""
+    from pacsflow.adapters.es_index import ElasticsearchIndex
+
+    async def read() -> list[str]:
+        index = ElasticsearchIndex(index_url, prefix=prefix)
+        await index.start()
+        try:
+            return [s for s in sops if await index.get_instance("default", s) is not None]
+        finally:
+            await index.close()
+
+    return asyncio.run(read())
+
+
+def _indexed_count(index_url: str, prefix: str) -> int:
+    from pacsflow.adapters.es_index import ElasticsearchIndex
+
+    async def read() -> int:
+        index = ElasticsearchIndex(index_url, prefix=prefix)
+        await index.start()
+        try:
+            studies = await index.search_studies("default", 1000, 0)
+            return sum(int(s.attributes["00201208"]["Value"][0]) for s in studies)
+        finally:
+            await index.close()
+
+    return asyncio.run(read())
+
+
+def test_outages_of_broker_object_store_and_index(tmp_path: Path, links: Links) -> None:
+    broker_link, s3_link, bootstrap = links.broker, links.s3, links.bootstrap
+    prefix = f"faults-{uuid.uuid4().hex[:8]}"
+    index_url = f"http://127.0.0.1:{links.index.port}"
     env = {
         "PACSFLOW_BUS_URL": f"kafka://{bootstrap}",
         "PACSFLOW_KAFKA_IDEMPOTENCE": "false",
         "PACSFLOW_KAFKA_PARTITIONS": "2",
         "PACSFLOW_OBJECT_STORE_URL": f"s3://test:test@127.0.0.1:{s3_link.port}/"
         f"faults-{uuid.uuid4().hex[:8]}",
-        "PACSFLOW_INDEX_URL": f"sqlite:///{tmp_path / 'index.sqlite'}",
+        "PACSFLOW_INDEX_URL": index_url,
+        "PACSFLOW_INDEX_PREFIX": prefix,
         "PACSFLOW_STOW_CONSISTENCY": "durable",
         "PACSFLOW_INLINE_MAX_BYTES": "65536",
     }
@@ -122,8 +168,11 @@ def test_outages_of_broker_and_object_store(tmp_path: Path, links: tuple[Link, L
         assert response.status_code in ACK_STATUSES  # inline parts need only the broker
         time.sleep(2)  # let the worker hit the missing object store and retry
         s3_link.restore()
+        links.index.cut()  # the index goes away: the worker cannot finish, it retries
         rest = [p for p in files[thirds + 2 :] if p not in large and p not in small[:5]]
         assert send(rest).status_code in ACK_STATUSES
+        time.sleep(2)
+        links.index.restore()
         # every acknowledged instance is stored and indexed exactly once
         deadline = time.monotonic() + 240
         missing = dict(acknowledged)
@@ -136,15 +185,13 @@ def test_outages_of_broker_and_object_store(tmp_path: Path, links: tuple[Link, L
                     del missing[sop]
             time.sleep(0.5)
         assert not missing, (list(missing), worker_log.read_text()[-4000:])
-        import sqlite3
-
-        with sqlite3.connect(tmp_path / "index.sqlite") as db:
-            indexed = [row[0] for row in db.execute("SELECT sop_uid FROM instances")]
-        assert len(indexed) == len(set(indexed))  # one entry per instance
+        refused_sops = [_uids(p)[2] for p in refused if _uids(p)[2] not in acknowledged]
+        indexed = _indexed(index_url, prefix, [*acknowledged, *refused_sops])
         assert set(acknowledged) <= set(indexed)
         # A refused part may still arrive if its publish reached the broker before the
-        # timeout (at-least-once); nothing that was never sent can appear.
-        assert set(indexed) <= set(acknowledged) | {_uids(p)[2] for p in refused}
+        # timeout (at-least-once); nothing that was never sent can appear, and each instance
+        # is counted once.
+        assert _indexed_count(index_url, prefix) == len(indexed)
     finally:
         stow_service.stop()
         wado_service.stop()

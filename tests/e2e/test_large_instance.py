@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tests.conftest import start_server
-from tests.helpers import sequence, value
+from tests.helpers import retrieve_digest, sequence, stow_file, value
 
 FRAMES = 600
 ROWS = COLUMNS = 512  # 600 frames x 512 x 512 x 2 bytes = 300 MiB of Pixel Data
@@ -57,55 +55,20 @@ def _peak_rss_bytes(pid: int) -> int:
 def test_large_instance_stays_out_of_memory(tmp_path: Path) -> None:
     source = tmp_path / "large.dcm"
     ds, size = _write_large_instance(source)
-    boundary = "large-boundary"
-
-    def body() -> Iterator[bytes]:
-        yield f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
-        with source.open("rb") as fp:
-            while chunk := fp.read(CHUNK):
-                yield chunk
-        yield f"\r\n--{boundary}--\r\n".encode()
-
     server = start_server(tmp_path / "data")
     try:
         baseline = _peak_rss_bytes(server.process.pid)
-        response = httpx.post(
-            f"{server.url}/studies",
-            content=body(),
-            headers={
-                "Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}"
-            },
-            timeout=600,
-        )
+        response = stow_file(server.url, source)
         assert response.status_code == 200, response.text
         item = sequence(response.json(), "00081199")[0]
         assert value(item, "00081155") == ds.SOPInstanceUID
-        digest = hashlib.sha256()
-        received = 0
-        url = (
-            f"{server.url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
-            f"/instances/{ds.SOPInstanceUID}"
+        received, digest = retrieve_digest(
+            server.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
         )
-        with httpx.stream("GET", url, timeout=600) as retrieved:
-            assert retrieved.status_code == 200
-            first = True
-            tail = b""
-            for chunk in retrieved.iter_raw(CHUNK):
-                if first:  # skip the part headers
-                    chunk = chunk.split(b"\r\n\r\n", 1)[1]
-                    first = False
-                data = tail + chunk
-                tail = data[-64:]
-                digest.update(data[:-64])
-                received += len(data) - len(tail)
-        closing = b"\r\n--"
-        payload_tail = tail[: tail.rindex(closing)]
-        digest.update(payload_tail)
-        received += len(payload_tail)
         assert received == size
         with source.open("rb") as fp:
             expected = hashlib.file_digest(fp, "sha256").hexdigest()
-        assert digest.hexdigest() == expected
+        assert digest == expected
         peak = _peak_rss_bytes(server.process.pid)
         print(
             f"instance {size / 2**20:.0f} MiB; server peak RSS {peak / 2**20:.0f} MiB "

@@ -1,7 +1,8 @@
-"""Pipeline mode end to end: separate processes on a Kafka-protocol broker and S3.
+"""Pipeline mode end to end: separate processes on Kafka-, S3- and Elasticsearch-protocol servers.
 
 ``pacsflow stow``, ``qido``, ``wado`` and the Faust ``worker`` run as their own processes
-against Tansu (Kafka protocol) and moto (S3 protocol), with the real client.
+against Tansu (Kafka protocol), moto (S3 protocol) and osmem (OpenSearch protocol), with the
+real client.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from dicomweb_client.api import DICOMwebClient
 
 from pacsflow.dicom.status import FailureReason
 from tests.conftest import CORPUS, Server, corpus_files, start_server
-from tests.helpers import client_encoding, retrieve_bytes, sequence, stow, value
+from tests.helpers import (
+    client_encoding,
+    retrieve_bytes,
+    retrieve_digest,
+    sequence,
+    stow,
+    stow_file,
+    value,
+)
 
 
 @dataclass
@@ -39,7 +48,7 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def pipeline(
-    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, s3_endpoint: str
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, s3_endpoint: str, es_url: str
 ) -> Iterator[Pipeline]:
     root = tmp_path_factory.mktemp("pipeline")
     run = uuid.uuid4().hex[:8]
@@ -48,7 +57,8 @@ def pipeline(
         "PACSFLOW_KAFKA_IDEMPOTENCE": "false",  # Tansu refuses InitProducerId (see docs)
         "PACSFLOW_KAFKA_PARTITIONS": "2",
         "PACSFLOW_OBJECT_STORE_URL": f"s3://test:test@{s3_endpoint}/pipeline-{run}",
-        "PACSFLOW_INDEX_URL": f"sqlite:///{root / 'index.sqlite'}",
+        "PACSFLOW_INDEX_URL": es_url,
+        "PACSFLOW_INDEX_PREFIX": f"pipeline-{run}",
         "PACSFLOW_STOW_TIMEOUT_SECONDS": "180",
     }
     worker_log = root / "worker.log"
@@ -146,3 +156,26 @@ def test_large_instance_travels_by_claim_check(pipeline: Pipeline, tmp_path: Pat
         pipeline.wado.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
     )
     assert len(got) == size and got == source.read_bytes()
+
+
+def test_one_gibibyte_instance_end_to_end(pipeline: Pipeline, tmp_path: Path) -> None:
+    """A 1 GiB instance: streamed STOW, staged in S3, validated by the worker, streamed back."""
+    import hashlib
+
+    from tests.e2e.test_large_instance import _peak_rss_bytes, _write_large_instance
+
+    source = tmp_path / "gib.dcm"
+    ds, size = _write_large_instance(source, frames=2048)  # 2048 x 512 x 512 x 2 bytes
+    assert size > 1 << 30
+    processes = [pipeline.stow.process, pipeline.wado.process, pipeline.worker]
+    before = [_peak_rss_bytes(p.pid) for p in processes]
+    response = stow_file(pipeline.stow.url, source)
+    assert response.status_code == 200, response.text
+    received, digest = retrieve_digest(
+        pipeline.wado.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+    )
+    with source.open("rb") as fp:
+        assert (received, digest) == (size, hashlib.file_digest(fp, "sha256").hexdigest())
+    growth = [_peak_rss_bytes(p.pid) - b for p, b in zip(processes, before, strict=True)]
+    print("peak RSS growth of stow, wado, worker (MiB):", [g >> 20 for g in growth])
+    assert all(g < size / 8 for g in growth), growth
