@@ -172,6 +172,8 @@ def _index(url: str, settings: Settings) -> Index:
         return ElasticsearchIndex(
             f"{parsed.scheme}://{host}",
             prefix=settings.index_prefix,
+            # read-your-writes: with "indexed" STOW, a write is searchable once acknowledged
+            refresh=settings.stow_consistency == "indexed",
             basic_auth=auth,
             api_key=settings.index_api_key or None,
             ca_certs=settings.index_ca_certs or None,

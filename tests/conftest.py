@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from osmem_server import resolve_binary
+
+from pacsflow.config import Settings
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
 
@@ -38,21 +40,29 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A ``pacsflow serve`` child process."""
+    """A ``pacsflow serve`` child process (in pipeline mode, with its worker and broker)."""
 
     process: subprocess.Popen[bytes]
     port: int
     data_dir: Path
     log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/dicom-web"
 
+    def settings(self) -> Settings:
+        """The configuration the server runs with (to open its backends from a test)."""
+        values = {k.removeprefix("PACSFLOW_").lower(): v for k, v in self.env.items()}
+        return Settings(**{**values, "data_dir": self.data_dir})
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
             self.process.send_signal(sig)
             self.process.wait(timeout=60)
+        self.resources.close()
 
 
 def start_server(
@@ -77,7 +87,7 @@ def start_server(
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
     )
-    server = Server(process, port, data_dir, log)
+    server = Server(process, port, data_dir, log, dict(env or {}))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -91,20 +101,80 @@ def start_server(
     raise RuntimeError(f"pacsflow serve did not start: {log.read_text()}")
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A fresh embedded archive per test."""
-    srv = start_server(tmp_path / "data")
+MODES = ["embedded", "pipeline"]
+
+
+def start_deployment(root: Path, mode: str, request: pytest.FixtureRequest) -> Server:
+    """``pacsflow serve`` on embedded backends, or on Kafka, S3 and Elasticsearch protocols.
+
+    In pipeline mode the server runs without processors and a separate Faust worker ingests;
+    each deployment has its own broker (a fresh log), bucket and index prefix.
+    """
+    if mode == "embedded":
+        return start_server(root / "data")
+    s3 = request.getfixturevalue("s3_endpoint")
+    es = request.getfixturevalue("es_url")
+    resources = contextlib.ExitStack()
+    broker = resources.enter_context(run_tansu(root))
+    name = f"t{os.urandom(4).hex()}"
+    env = {
+        "PACSFLOW_BUS_URL": f"kafka://127.0.0.1:{broker}",
+        "PACSFLOW_KAFKA_IDEMPOTENCE": "false",  # Tansu refuses InitProducerId
+        "PACSFLOW_KAFKA_PARTITIONS": "2",
+        "PACSFLOW_OBJECT_STORE_URL": f"s3://test:test@{s3}/{name}",
+        "PACSFLOW_INDEX_URL": es,
+        "PACSFLOW_INDEX_PREFIX": name,
+        "PACSFLOW_PROCESSORS": "false",
+        "PACSFLOW_STOW_TIMEOUT_SECONDS": "180",
+    }
+    log = root / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pacsflow", "worker", "--data-dir", str(root / "worker")],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+    )
+
+    def stop_worker() -> None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+    resources.callback(stop_worker)
+    try:
+        # Bounded wait for the Faust worker to have joined its group and taken partitions
+        # (tens of seconds on Tansu), so the first STOW of a test is not the one that waits.
+        deadline = time.monotonic() + 180
+        while b"[^Worker]: Ready" not in log.read_bytes():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not get ready: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        server = start_server(root / "data", env)
+    except BaseException:
+        resources.close()
+        raise
+    server.resources = resources
+    return server
+
+
+@pytest.fixture(params=MODES)
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A fresh archive per test, in each mode."""
+    srv = start_deployment(tmp_path, request.param, request)
     try:
         yield srv
     finally:
         srv.stop()
 
 
-@pytest.fixture(scope="module")
-def server_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One embedded archive shared by the tests of a module."""
-    srv = start_server(tmp_path_factory.mktemp("archive") / "data")
+@pytest.fixture(scope="module", params=MODES)
+def server_module(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    """One archive shared by the tests of a module, in each mode."""
+    srv = start_deployment(tmp_path_factory.mktemp(request.param), request.param, request)
     try:
         yield srv
     finally:

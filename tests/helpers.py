@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,10 @@ from typing import Any
 import httpx
 import pydicom
 from pydicom.dataset import Dataset
+
+from pacsflow.config import Settings
+from pacsflow.container import build_container
+from pacsflow.records import DEAD_LETTER_TOPIC, DeadLetter
 
 
 def multipart(parts: list[bytes], boundary: str | None = None) -> tuple[bytes, str]:
@@ -111,3 +116,29 @@ def retrieve_digest(url: str, study: str, series: str, sop: str) -> tuple[int, s
     payload_tail = tail[: tail.rindex(b"\r\n--")]
     digest.update(payload_tail)
     return received + len(payload_tail), digest.hexdigest()
+
+
+async def stored_object_keys(settings: Settings) -> list[str]:
+    """Every key in the object store a server uses (opened with pacsflow's own adapter)."""
+    container = build_container(settings)
+    await container.objects.start()
+    try:
+        return [key async for key in container.objects.list("")]
+    finally:
+        await container.objects.close()
+
+
+async def read_dead_letters(settings: Settings, expected: int) -> list[DeadLetter]:
+    """The records on the dead-letter topic of a server's bus (bounded wait for ``expected``)."""
+    container = build_container(settings)
+    await container.bus.start()
+    letters: list[DeadLetter] = []
+    try:
+        subscription = await container.bus.subscribe(DEAD_LETTER_TOPIC, f"test-{uuid.uuid4().hex}")
+        deadline = time.monotonic() + 30
+        while len(letters) < expected and time.monotonic() < deadline:
+            letters += [DeadLetter.from_bytes(m.value) for m in await subscription.fetch(100, 1.0)]
+        await subscription.close()
+    finally:
+        await container.bus.close()
+    return letters

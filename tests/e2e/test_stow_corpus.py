@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from pathlib import Path
 
@@ -14,7 +15,15 @@ from dicomweb_client.api import DICOMwebClient
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.uids import NON_PATIENT_SOP_CLASSES
 from tests.conftest import CORPUS, Server, corpus_files
-from tests.helpers import client_encoding, retrieve_bytes, sequence, stow, value
+from tests.helpers import (
+    client_encoding,
+    read_dead_letters,
+    retrieve_bytes,
+    sequence,
+    stored_object_keys,
+    stow,
+    value,
+)
 
 # pydicom.dcmwrite (which dicomweb-client uses to encode) breaks this file: its last Pixel Data
 # fragment has an odd length, and pydicom pads the whole value with one byte placed before the
@@ -129,16 +138,11 @@ def test_malformed_files_leave_nothing_behind(server: Server) -> None:
     assert response.status_code == 409
     assert len(sequence(response.json(), "00081198")) == len(parts)
     assert httpx.get(f"{server.url}/studies").json() == []
-    objects = server.data_dir / "objects"
-    leftovers = [p for p in objects.rglob("*") if p.is_file()]
-    assert leftovers == []
+    assert asyncio.run(stored_object_keys(server.settings())) == []
 
 
 async def test_rejected_instances_are_recorded_on_the_dead_letter_topic(server: Server) -> None:
     """Instances refused by the processor are on ``dead-letter`` with their reason."""
-    from pacsflow.adapters.embedded_bus import EmbeddedBus
-    from pacsflow.records import DEAD_LETTER_TOPIC, DeadLetter
-
     rejected_late = [  # these pass the STOW header check and fail complete validation
         CORPUS / "malformed" / "truncated_pixel_data_MR.dcm",
         CORPUS / "malformed" / "jpeg_extended_12bit_bad_sos.dcm",
@@ -146,15 +150,7 @@ async def test_rejected_instances_are_recorded_on_the_dead_letter_topic(server: 
     ]
     response = stow(server.url, [p.read_bytes() for p in rejected_late])
     assert response.status_code == 409
-    server.stop()
-    bus = EmbeddedBus(server.data_dir / "bus.sqlite")
-    await bus.start()
-    try:
-        subscription = await bus.subscribe(DEAD_LETTER_TOPIC, "test-reader")
-        letters = [DeadLetter.from_bytes(m.value) for m in await subscription.fetch(100, 5.0)]
-        await subscription.close()
-    finally:
-        await bus.close()
+    letters = await read_dead_letters(server.settings(), len(rejected_late))
     assert len(letters) == len(rejected_late)
     assert all(letter.failure_reason == FailureReason.CANNOT_UNDERSTAND for letter in letters)
     assert all(letter.record and letter.record["sop_uid"] for letter in letters)

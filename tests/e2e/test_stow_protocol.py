@@ -241,3 +241,20 @@ def test_staged_parts_and_headers_beyond_the_prefix_limit(tmp_path: Path) -> Non
         assert not list((server.data_dir / "objects").rglob("staging/*/*"))
     finally:
         server.stop()
+
+
+def test_processing_that_outlasts_the_wait_gives_202(tmp_path: Path) -> None:
+    """With no processor running, STOW stops waiting at its timeout and says so (202)."""
+    server = start_server(
+        tmp_path / "data",
+        {"PACSFLOW_PROCESSORS": "false", "PACSFLOW_STOW_TIMEOUT_SECONDS": "1"},
+    )
+    try:
+        response = stow(server.url, [SR.read_bytes()])
+        assert response.status_code == 202
+        assert [value(i, "00081155") for i in sequence(response.json(), "00081199")] == [
+            _uids(SR)[2]
+        ]
+        assert "still being processed" in response.headers["warning"]
+    finally:
+        server.stop()
