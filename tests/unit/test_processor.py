@@ -1,0 +1,88 @@
+"""The ingest processor (streams/ingest.py) on the embedded bus: poison records, outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pacsflow.adapters.embedded_bus import EmbeddedBus
+from pacsflow.adapters.fs_store import FileSystemObjectStore
+from pacsflow.adapters.sqlite_index import SqliteIndex
+from pacsflow.dicom.status import FailureReason
+from pacsflow.ingest import IngestContext
+from pacsflow.records import (
+    DEAD_LETTER_TOPIC,
+    EVENTS_TOPIC,
+    INGEST_TOPIC,
+    DeadLetter,
+    IngestEvent,
+)
+from streams.ingest import process_messages
+from tests.conftest import CORPUS
+
+
+@pytest.fixture
+async def parts(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedBus, IngestContext]]:
+    bus = EmbeddedBus(tmp_path / "bus.sqlite")
+    objects = FileSystemObjectStore(tmp_path / "objects")
+    index = SqliteIndex(tmp_path / "index.sqlite")
+    for part in (bus, objects, index):
+        await part.start()
+    yield bus, IngestContext(objects=objects, index=index)
+    for part in (index, objects, bus):
+        await part.close()
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [b"not json", b'{"version": 99}', b'{"version": 1, "request_id": "r"}', b"[1, 2]"],
+)
+async def test_poison_messages_go_to_the_dead_letter_topic(
+    parts: tuple[EmbeddedBus, IngestContext], poison: bytes
+) -> None:
+    bus, ctx = parts
+    await bus.publish(INGEST_TOPIC, b"key", poison)
+    ingest = await bus.subscribe(INGEST_TOPIC, "processor")
+    messages = await ingest.fetch(10, 1.0)
+    assert await process_messages(messages, ctx, bus) == []
+    dead = await bus.subscribe(DEAD_LETTER_TOPIC, "reader")
+    (letter,) = [DeadLetter.from_bytes(m.value) for m in await dead.fetch(10, 1.0)]
+    assert letter.failure_reason == FailureReason.CANNOT_UNDERSTAND
+    assert (letter.topic, letter.offset, letter.record) == (INGEST_TOPIC, 0, None)
+    events = await bus.subscribe(EVENTS_TOPIC, "reader")
+    assert await events.fetch(10, 0.2) == []  # no request waits for a record it cannot name
+
+
+class _BuggyIndex(SqliteIndex):
+    """An index whose lookups fail with an error that is not a backend outage (a bug)."""
+
+    async def get_instance(self, site: str, sop_uid: str) -> None:
+        raise ZeroDivisionError
+
+
+async def test_a_crashing_step_is_dead_lettered_as_processing_failure(tmp_path: Path) -> None:
+    """A bug in the step must not stall the partition: the record is failed with 0110."""
+    from tests.unit.test_ingest import _record
+
+    bus = EmbeddedBus(tmp_path / "bus.sqlite")
+    objects = FileSystemObjectStore(tmp_path / "objects")
+    index = _BuggyIndex(tmp_path / "index.sqlite")
+    for part in (bus, objects, index):
+        await part.start()
+    try:
+        record = _record(CORPUS / "modality" / "CT_small.dcm")
+        await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
+        ingest = await bus.subscribe(INGEST_TOPIC, "processor")
+        ctx = IngestContext(objects=objects, index=index)
+        await process_messages(await ingest.fetch(10, 1.0), ctx, bus)
+        events = await bus.subscribe(EVENTS_TOPIC, "reader")
+        (event,) = [IngestEvent.from_bytes(m.value) for m in await events.fetch(10, 1.0)]
+        assert (event.status, event.failure_reason) == ("failed", FailureReason.PROCESSING_FAILURE)
+        dead = await bus.subscribe(DEAD_LETTER_TOPIC, "reader")
+        (letter,) = [DeadLetter.from_bytes(m.value) for m in await dead.fetch(10, 1.0)]
+        assert letter.record is not None and letter.record["sop_uid"] == record.sop_uid
+    finally:
+        for part in (index, objects, bus):
+            await part.close()
