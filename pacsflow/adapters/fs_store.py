@@ -12,32 +12,21 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from stat import S_ISREG
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 
+from pacsflow.adapters.spooling import BUFFER_BYTES, BufferedWriter, check_key, shielded
 from pacsflow.errors import ObjectNotFound, ObjectStoreUnavailable
 from pacsflow.ports.objects import ObjectInfo, ObjectWriter
 
 __all__ = ["FileSystemObjectStore"]
 
-_T = TypeVar("_T")
 _TMP = ".tmp"
-_BUFFER = 1 << 20
 _READ_ONLY = 0o444
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
-
-
-def _check_key(key: str) -> str:
-    """Reject keys that are not plain '/'-separated relative paths below the root."""
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise ValueError(f"invalid object key: {key!r}")
-    segments = key.split("/")
-    if any(segment in ("", ".", "..") for segment in segments) or segments[0] == _TMP:
-        raise ValueError(f"invalid object key: {key!r}")
-    return key
 
 
 @contextmanager
@@ -58,46 +47,6 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-async def _shielded(function: Callable[[], _T]) -> _T:
-    """Run ``function`` in a thread that completes even if the caller is cancelled."""
-    return await asyncio.shield(asyncio.to_thread(function))
-
-
-class _FileWriter:
-    """An ``ObjectWriter`` that buffers chunks and hands ~1 MiB at a time to a thread."""
-
-    def __init__(self, file: BinaryIO, key: str) -> None:
-        self._file = file
-        self._key = key
-        self._buffer = bytearray()
-        self._size = 0
-
-    @property
-    def size(self) -> int:
-        """Bytes written so far."""
-        return self._size
-
-    async def write(self, chunk: bytes) -> None:
-        """Append ``chunk``."""
-        self._size += len(chunk)
-        if not self._buffer and len(chunk) >= _BUFFER:
-            await self._write(chunk)
-            return
-        self._buffer += chunk
-        if len(self._buffer) >= _BUFFER:
-            await self.flush()
-
-    async def flush(self) -> None:
-        """Hand the buffered bytes to the file."""
-        if self._buffer:
-            data, self._buffer = self._buffer, bytearray()
-            await self._write(data)
-
-    async def _write(self, data: bytes | bytearray) -> None:
-        with _translate(self._key, reading=False):
-            await asyncio.to_thread(self._file.write, data)
 
 
 class FileSystemObjectStore:
@@ -134,15 +83,20 @@ class FileSystemObjectStore:
         tmp = self._new_tmp()
         with _translate(key, reading=False):
             file = await asyncio.to_thread(open, tmp, "xb")
-        writer = _FileWriter(file, key)
+
+        async def sink(data: bytes | bytearray) -> None:
+            with _translate(key, reading=False):
+                await asyncio.to_thread(file.write, data)
+
+        writer = BufferedWriter(sink)
         try:
             yield writer
             await writer.flush()
         except BaseException:
-            await _shielded(lambda: self._discard(file, tmp))
+            await shielded(lambda: self._discard(file, tmp))
             raise
         with _translate(key, reading=False):
-            await _shielded(lambda: self._commit(file, tmp, path))
+            await shielded(lambda: self._commit(file, tmp, path))
 
     async def get(self, key: str) -> bytes:
         """Read a whole (small) object."""
@@ -203,7 +157,7 @@ class FileSystemObjectStore:
         source_path = self._path(source)
         destination_path = self._path(destination)
         with _translate(destination, reading=False):
-            await _shielded(lambda: self._copy(source, source_path, destination_path))
+            await shielded(lambda: self._copy(source, source_path, destination_path))
 
     async def list(self, prefix: str) -> AsyncIterator[str]:
         """Yield, in lexicographic order, the keys that start with ``prefix``."""
@@ -226,7 +180,7 @@ class FileSystemObjectStore:
     # Blocking helpers, run in threads.
 
     def _path(self, key: str) -> Path:
-        return self._root.joinpath(*_check_key(key).split("/"))
+        return self._root.joinpath(*check_key(key).split("/"))
 
     def _new_tmp(self) -> Path:
         return self._tmp / uuid.uuid4().hex
@@ -294,7 +248,7 @@ class FileSystemObjectStore:
     @staticmethod
     def _copy_bytes(source_path: Path, tmp: Path) -> None:
         with open(source_path, "rb") as source, open(tmp, "xb") as target:
-            shutil.copyfileobj(source, target, _BUFFER)
+            shutil.copyfileobj(source, target, BUFFER_BYTES)
             target.flush()
             os.fchmod(target.fileno(), _READ_ONLY)
             os.fsync(target.fileno())

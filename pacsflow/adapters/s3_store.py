@@ -11,11 +11,11 @@ import asyncio
 import io
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 
 from minio import Minio
 from minio.commonconfig import ComposeSource, CopySource
@@ -25,28 +25,18 @@ from urllib3 import BaseHTTPResponse, PoolManager
 from urllib3.exceptions import HTTPError
 from urllib3.util import Retry, Timeout
 
+from pacsflow.adapters.spooling import BufferedWriter, check_key, shielded
 from pacsflow.errors import ObjectNotFound, ObjectStoreUnavailable
 from pacsflow.ports.objects import ObjectInfo, ObjectWriter
 
 __all__ = ["S3ObjectStore"]
 
-_T = TypeVar("_T")
 _MIN_PART = 5 * 1024 * 1024
 _MAX_SINGLE_COPY = 5 * 1024 * 1024 * 1024  # CopyObject's limit; larger sources need UploadPartCopy
-_BUFFER = 1 << 20
 _LIST_BATCH = 1000
 _READ_ONLY = 0o444
 _MISSING = frozenset({"NoSuchKey"})
 _UNSATISFIABLE = "InvalidRange"  # a range that starts at or past the end of the object
-
-
-def _check_key(key: str) -> str:
-    """Reject keys that are not plain '/'-separated relative paths (as the filesystem store)."""
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise ValueError(f"invalid object key: {key!r}")
-    if any(segment in ("", ".", "..") for segment in key.split("/")):
-        raise ValueError(f"invalid object key: {key!r}")
-    return key
 
 
 @contextmanager
@@ -68,40 +58,6 @@ def _release(response: BaseHTTPResponse) -> None:
     response.release_conn()
 
 
-async def _shielded(function: Callable[[], _T]) -> _T:
-    """Run ``function`` in a thread that completes even if the caller is cancelled."""
-    return await asyncio.shield(asyncio.to_thread(function))
-
-
-class _SpoolWriter:
-    """An ``ObjectWriter`` that buffers chunks and appends ~1 MiB at a time to a spool file."""
-
-    def __init__(self, spool: BinaryIO, key: str) -> None:
-        self._spool = spool
-        self._key = key
-        self._buffer = bytearray()
-        self._size = 0
-
-    @property
-    def size(self) -> int:
-        """Bytes written so far."""
-        return self._size
-
-    async def write(self, chunk: bytes) -> None:
-        """Append ``chunk``."""
-        self._size += len(chunk)
-        self._buffer += chunk
-        if len(self._buffer) >= _BUFFER:
-            await self.flush()
-
-    async def flush(self) -> None:
-        """Hand the buffered bytes to the spool."""
-        if self._buffer:
-            data, self._buffer = self._buffer, bytearray()
-            with _translate(self._key, reading=False):
-                await asyncio.to_thread(self._spool.write, data)
-
-
 class S3ObjectStore:
     """Objects in ``bucket`` under ``prefix``; keys are '/'-separated relative paths."""
 
@@ -120,7 +76,7 @@ class S3ObjectStore:
         if not _MIN_PART <= part_size <= _MAX_SINGLE_COPY:
             raise ValueError(f"part_size must be between 5 MiB and 5 GiB, not {part_size}")
         prefix = prefix.strip("/")
-        self._prefix = f"{_check_key(prefix)}/" if prefix else ""
+        self._prefix = f"{check_key(prefix)}/" if prefix else ""
         self._bucket = bucket
         self._region = region
         self._part_size = part_size
@@ -151,7 +107,7 @@ class S3ObjectStore:
         """Store ``data`` under ``key`` atomically (one PUT, or a multipart upload)."""
         name = self._name(key)
         with _translate(key, reading=False):
-            await _shielded(lambda: self._upload(name, io.BytesIO(data), len(data)))
+            await shielded(lambda: self._upload(name, io.BytesIO(data), len(data)))
 
     @asynccontextmanager
     async def writer(self, key: str) -> AsyncIterator[ObjectWriter]:
@@ -159,7 +115,12 @@ class S3ObjectStore:
         name = self._name(key)
         with _translate(key, reading=False):
             spool = await asyncio.to_thread(tempfile.TemporaryFile)
-        writer = _SpoolWriter(spool, key)
+
+        async def sink(data: bytes | bytearray) -> None:
+            with _translate(key, reading=False):
+                await asyncio.to_thread(spool.write, data)
+
+        writer = BufferedWriter(sink)
         try:
             yield writer
             await writer.flush()
@@ -167,7 +128,7 @@ class S3ObjectStore:
             spool.close()  # an anonymous file: closing it removes it
             raise
         with _translate(key, reading=False):
-            await _shielded(lambda: self._upload(name, spool, writer.size))
+            await shielded(lambda: self._upload(name, spool, writer.size))
 
     async def get(self, key: str) -> bytes:
         """Read a whole (small) object."""
@@ -225,7 +186,7 @@ class S3ObjectStore:
         """Copy an object on the server, atomically at the destination."""
         source_name, destination_name = self._name(source), self._name(destination)
         with _translate(source, reading=True):
-            await _shielded(lambda: self._copy(source_name, destination_name))
+            await shielded(lambda: self._copy(source_name, destination_name))
 
     async def list(self, prefix: str) -> AsyncIterator[str]:
         """Yield, in lexicographic order, the keys that start with ``prefix``."""
@@ -260,7 +221,7 @@ class S3ObjectStore:
     # Blocking helpers, run in threads.
 
     def _name(self, key: str) -> str:
-        return self._prefix + _check_key(key)
+        return self._prefix + check_key(key)
 
     def _start(self) -> None:
         if self._client.bucket_exists(self._bucket):
