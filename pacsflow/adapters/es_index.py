@@ -81,6 +81,8 @@ def index_bodies(prefix: str) -> dict[str, JsonDict]:
                 **keywords("site", "study_uid", "patient_id", "accession_number", "modalities"),
                 "patient_name": {"type": "keyword", "normalizer": "pacsflow_lowercase"},
                 "study_date": {"type": "date", "format": "yyyyMMdd"},
+                # TM as seconds after midnight: range matching of times (PS3.4 C.2.2.2.5)
+                "study_time": {"type": "double"},
             },
             settings={"analysis": {"normalizer": lowercase}},
         ),
@@ -141,7 +143,26 @@ def study_source(doc: InstanceDocument, modalities: Iterable[str]) -> JsonDict:
             source[field] = value
     if _is_date(date := _first(attributes, "00080020")):
         source["study_date"] = date
+    if (seconds := tm_seconds(_first(attributes, "00080030"))) is not None:
+        source["study_time"] = seconds
     return source
+
+
+def tm_seconds(value: str) -> float | None:
+    """Seconds after midnight of a TM value ``HH[MM[SS[.F{1,6}]]]`` (PS3.5 6.2), or None."""
+    value = value.strip()
+    whole, _, fraction = value.partition(".")
+    if not whole.isdigit() or len(whole) not in (2, 4, 6) or (fraction and not fraction.isdigit()):
+        return None
+    hours, minutes, seconds = int(whole[:2]), int(whole[2:4] or 0), int(whole[4:6] or 0)
+    if hours > 23 or minutes > 59 or seconds > 60 or len(fraction) > 6:
+        return None
+    return (
+        hours * 3600
+        + minutes * 60
+        + seconds
+        + (int(fraction) / 10 ** len(fraction) if fraction else 0)
+    )
 
 
 def series_source(doc: InstanceDocument) -> JsonDict:

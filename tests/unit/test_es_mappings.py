@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
+
+import pytest
 
 from pacsflow.adapters.es_index import (
     index_bodies,
@@ -11,6 +13,7 @@ from pacsflow.adapters.es_index import (
     instance_source,
     series_source,
     study_source,
+    tm_seconds,
 )
 from pacsflow.ports.index import InstanceDocument
 
@@ -83,6 +86,7 @@ def test_index_bodies() -> None:
                     "patient_name": {"type": "keyword", "normalizer": "pacsflow_lowercase"},
                     "patient_id": KEYWORD,
                     "study_date": {"type": "date", "format": "yyyyMMdd"},
+                    "study_time": {"type": "double"},
                     "accession_number": KEYWORD,
                     "modalities": KEYWORD,
                     "attributes": STORED_ONLY,
@@ -176,3 +180,31 @@ def test_series_source_has_the_series_level_attributes() -> None:
             "0020000E": {"vr": "UI", "Value": ["1.2.3.4"]},
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("07", 25200.0),
+        ("0730", 27000.0),
+        ("073015", 27015.0),
+        ("073015.5", 27015.5),
+        ("235960.000001", 86400.000001),
+        (" 1200 ", 43200.0),
+        ("", None),
+        ("7", None),
+        ("2400", None),
+        ("0760", None),
+        ("12:00", None),
+        ("120000.1234567", None),
+    ],
+)
+def test_tm_values_become_seconds_after_midnight(value: str, seconds: float | None) -> None:
+    result = tm_seconds(value)
+    assert result == pytest.approx(seconds) if seconds is not None else result is None
+
+
+def test_study_source_indexes_study_time_as_seconds() -> None:
+    attributes = {**ATTRIBUTES, "00080030": {"vr": "TM", "Value": ["101530.25"]}}
+    document = InstanceDocument(**{**asdict(DOCUMENT), "attributes": attributes})
+    assert study_source(document, ["CT"])["study_time"] == pytest.approx(37530.25)
