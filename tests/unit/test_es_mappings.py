@@ -207,4 +207,6 @@ def test_tm_values_become_seconds_after_midnight(value: str, seconds: float | No
 def test_study_source_indexes_study_time_as_seconds() -> None:
     attributes = {**ATTRIBUTES, "00080030": {"vr": "TM", "Value": ["101530.25"]}}
     document = InstanceDocument(**{**asdict(DOCUMENT), "attributes": attributes})
-    assert study_source(document, ["CT"])["study_time"] == pytest.approx(37530.25)
+    assert study_source(document, ["CT"])["study_time"] == pytest.approx(
+        10 * 3600 + 15 * 60 + 30.25
+    )
