@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -55,11 +54,11 @@ async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEve
     if record.staged_key is not None and await ctx.objects.stat(record.staged_key) is None:
         return await _already_processed(record, ctx)
     try:
-        async with _local_copy(record, ctx.objects) as path:
+        async with _local_copy(record, ctx.objects) as source:
             template = instance_path("{study}", "{series}", "{instance}")
             instance = await asyncio.to_thread(
                 validate_instance,
-                path,
+                source,
                 record.size,
                 template,
                 decode_pixels=ctx.decode_pixels,
@@ -77,7 +76,7 @@ async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEve
                 warning = WarningReason.REPLACED_DIFFERENT_INSTANCE
                 message = "replaced a different object stored under this SOP Instance UID"
             keys = instance_keys(record.site, record.study_uid, record.series_uid, record.sop_uid)
-            await _store(record, instance, path, keys, ctx.objects)
+            await _store(record, instance, keys, ctx.objects)
             await ctx.index.upsert_instances([_document(record, instance, keys["dicom"])])
             if existing is not None and existing.object_key != keys["dicom"]:
                 await _delete_instance_objects(existing, ctx.objects)
@@ -112,12 +111,10 @@ def _check_matches_record(instance: ValidatedInstance, record: IngestRecord) -> 
 
 
 @asynccontextmanager
-async def _local_copy(record: IngestRecord, objects: ObjectStore) -> AsyncIterator[Path]:
+async def _local_copy(record: IngestRecord, objects: ObjectStore) -> AsyncIterator[Path | bytes]:
+    """The record's bytes: inline ones as they are, a staged object as a local file."""
     if record.inline is not None:
-        with tempfile.TemporaryDirectory(prefix="pacsflow-ingest-") as tmp:
-            path = Path(tmp) / "instance.dcm"
-            await asyncio.to_thread(path.write_bytes, record.inline)
-            yield path
+        yield record.inline
         return
     if record.staged_key is None:
         raise PartRejected(FailureReason.PROCESSING_FAILURE, "the record carries no payload")
@@ -128,7 +125,6 @@ async def _local_copy(record: IngestRecord, objects: ObjectStore) -> AsyncIterat
 async def _store(
     record: IngestRecord,
     instance: ValidatedInstance,
-    path: Path,
     keys: dict[str, str],
     objects: ObjectStore,
 ) -> None:

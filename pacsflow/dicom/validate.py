@@ -9,6 +9,7 @@ every frame decoded with the codec package of its transfer syntax.
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -74,19 +75,19 @@ class ValidatedInstance:
 
 
 def validate_instance(
-    path: Path, size: int, instance_path: str, *, decode_pixels: bool = True
+    source: Path | bytes, size: int, instance_path: str, *, decode_pixels: bool = True
 ) -> ValidatedInstance:
-    """Validate the object at ``path``; raise ``PartRejected`` with the Failure Reason.
+    """Validate an object (a file, or bytes in memory); raise ``PartRejected`` if refused.
 
     ``instance_path`` is the instance's path below the DICOMweb root, used for BulkDataURIs.
     """
-    with path.open("rb") as fp:
+    with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as fp:
         try:
             result = scan(fp, size)
         except StructureError as exc:
             raise PartRejected(FailureReason.CANNOT_UNDERSTAND, f"malformed DICOM: {exc}") from exc
         _check_transfer_syntax(result)
-        ds = _parse(path)
+        ds = _parse(source)
         uids = _hierarchy(ds)
         try:
             metadata = dataset_to_json(ds, instance_path.format(**uids))
@@ -124,11 +125,14 @@ def _check_transfer_syntax(result: ScanResult) -> None:
     )
 
 
-def _parse(path: Path) -> Dataset:
+def _parse(source: Path | bytes) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ds = pydicom.dcmread(path, force=True, defer_size=_DEFER)
+            if isinstance(source, Path):  # large values stay on disk until asked for
+                ds = pydicom.dcmread(source, force=True, defer_size=_DEFER)
+            else:
+                ds = pydicom.dcmread(io.BytesIO(source), force=True)
         except Exception as exc:  # pydicom raises many types on bad input
             raise PartRejected(
                 FailureReason.CANNOT_UNDERSTAND, f"pydicom cannot parse it: {exc}"
