@@ -29,6 +29,8 @@ _T = TypeVar("_T")
 _POLL_SECONDS = 0.5
 # Retention: after this many commits a subscription prunes what every group has passed.
 PRUNE_EVERY_COMMITS = 256
+# Retention of topics without committing groups: the newest messages kept per partition.
+RETAIN_MESSAGES = 100_000
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     """CREATE TABLE IF NOT EXISTS heads (
@@ -71,11 +73,15 @@ def _decode_headers(text: str) -> Headers:
 class EmbeddedBus:
     """The bus port on one SQLite file; ``partitions`` is fixed when the file is created."""
 
-    def __init__(self, path: Path, partitions: int = 1) -> None:
+    def __init__(
+        self, path: Path, partitions: int = 1, retain_messages: int = RETAIN_MESSAGES
+    ) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be at least 1, not {partitions}")
         self._path = path
         self._partitions = partitions
+        self._retain = retain_messages
+        self._published: dict[str, int] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._start_lock = asyncio.Lock()
@@ -172,6 +178,10 @@ class EmbeddedBus:
         signal = self._signals.pop(topic, None)
         if signal is not None:
             signal.set()
+        count = self._published.get(topic, 0) + 1
+        self._published[topic] = count
+        if count % PRUNE_EVERY_COMMITS == 0:
+            await self.prune(topic)  # retention of topics no group commits on (events)
 
     async def subscribe(
         self, topic: str, group: str, *, start: StartPosition = "committed"
@@ -189,8 +199,12 @@ class EmbeddedBus:
         return EmbeddedSubscription(self, topic, group, positions)
 
     async def prune(self, topic: str) -> int:
-        """Delete messages every group that committed on ``topic`` has passed; return how many."""
-        return await self._run(lambda conn: _prune(conn, topic, self._partitions))
+        """Delete what every committing group has passed; return how many.
+
+        On a topic no group ever committed on (``events``, ``dead-letter``), keep the last
+        ``retain_messages`` of each partition, like a size-based retention.
+        """
+        return await self._run(lambda conn: _prune(conn, topic, self._partitions, self._retain))
 
 
 class EmbeddedSubscription:
@@ -301,7 +315,7 @@ def _commit(conn: sqlite3.Connection, rows: list[tuple[str, str, int, int]]) -> 
         )
 
 
-def _prune(conn: sqlite3.Connection, topic: str, partitions: int) -> int:
+def _prune(conn: sqlite3.Connection, topic: str, partitions: int, retain: int) -> int:
     """Delete, per partition, messages below the lowest committed offset of every group."""
     with _transaction(conn):
         rows = conn.execute(
@@ -309,9 +323,15 @@ def _prune(conn: sqlite3.Connection, topic: str, partitions: int) -> int:
         ).fetchall()
         committed = {(group, partition): offset for group, partition, offset in rows}
         groups = {group for group, _, _ in rows}
+        heads = dict(
+            conn.execute("SELECT partition, next_offset FROM heads WHERE topic = ?", (topic,))
+        )
         deleted = 0
         for partition in range(partitions):
-            floor = min((committed.get((g, partition), 0) for g in groups), default=0)
+            if groups:
+                floor = min(committed.get((g, partition), 0) for g in groups)
+            else:
+                floor = int(heads.get(partition, 0)) - retain
             if floor > 0:
                 deleted += conn.execute(
                     'DELETE FROM messages WHERE topic = ? AND partition = ? AND "offset" < ?',

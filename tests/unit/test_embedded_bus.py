@@ -201,3 +201,21 @@ async def test_commits_prune_the_journal(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "bus.sqlite") as db:
         (left,) = db.execute("SELECT COUNT(*) FROM messages").fetchone()
     assert left == 0
+
+
+async def test_topics_without_groups_keep_the_newest_messages(tmp_path: Path) -> None:
+    """Retention of a topic read only from its end (events): a bounded journal."""
+    from pacsflow.adapters import embedded_bus
+
+    bus = embedded_bus.EmbeddedBus(tmp_path / "bus.sqlite", retain_messages=10)
+    await bus.start()
+    try:
+        for i in range(embedded_bus.PRUNE_EVERY_COMMITS):
+            await bus.publish("events", b"k", str(i).encode())
+        reader = await bus.subscribe("events", "late-reader")
+        values = [m.value for m in await reader.fetch(1000, 1.0)]
+        await reader.close()
+    finally:
+        await bus.close()
+    last = embedded_bus.PRUNE_EVERY_COMMITS
+    assert values == [str(i).encode() for i in range(last - 10, last)]
