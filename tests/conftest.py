@@ -38,6 +38,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_worker(
+    data_dir: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``pacsflow worker`` (the ingest processor) as a child process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pacsflow", "worker", "--data-dir", str(data_dir)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60
+) -> int | None:
+    """Signal a child and wait (bounded); kill it if it does not stop; its exit code or None."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        return None
+
+
 @dataclass
 class Server:
     """A ``pacsflow serve`` child process (in pipeline mode, with its worker and broker)."""
@@ -59,9 +85,7 @@ class Server:
         return Settings(**{**values, "data_dir": self.data_dir})
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(timeout=60)
+        stop_process(self.process, sig)
         self.resources.close()
 
 
@@ -128,21 +152,8 @@ def start_deployment(root: Path, mode: str, request: pytest.FixtureRequest) -> S
         "PACSFLOW_STOW_TIMEOUT_SECONDS": "180",
     }
     log = root / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "pacsflow", "worker", "--data-dir", str(root / "worker")],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **env},
-    )
-
-    def stop_worker() -> None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-
-    resources.callback(stop_worker)
+    worker = start_worker(root / "worker", log, env)
+    resources.callback(stop_process, worker)
     try:
         # Bounded wait for the Faust worker to have joined its group and taken partitions
         # (tens of seconds on Tansu), so the first STOW of a test is not the one that waits.
@@ -206,12 +217,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 time.sleep(0.1)
         yield f"127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, timeout=10)
 
 
 @pytest.fixture
@@ -273,12 +279,7 @@ def run_tansu(log_dir: Path, advertised_port: int | None = None) -> Iterator[int
                 time.sleep(0.1)
             yield port
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process(process, timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -316,9 +317,4 @@ def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, timeout=10)

@@ -9,10 +9,6 @@ stored and indexed exactly once while nothing unacknowledged is.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 import warnings
@@ -24,7 +20,7 @@ import httpx
 import pydicom
 import pytest
 
-from tests.conftest import corpus_files, run_tansu, start_server
+from tests.conftest import corpus_files, run_tansu, start_server, start_worker, stop_process
 from tests.faults import Link
 from tests.helpers import retrieve_bytes, sequence, stow, value
 
@@ -125,12 +121,7 @@ def test_outages_of_broker_object_store_and_index(tmp_path: Path, links: Links) 
         "PACSFLOW_INLINE_MAX_BYTES": "65536",
     }
     worker_log = tmp_path / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "pacsflow", "worker", "--data-dir", str(tmp_path / "worker")],
-        stdout=worker_log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **env},
-    )
+    worker = start_worker(tmp_path / "worker", worker_log, env)
     stow_service = start_server(tmp_path / "stow", env, command="stow")
     wado_service = start_server(tmp_path / "wado", env, command="wado")
     files = _instances()
@@ -195,8 +186,4 @@ def test_outages_of_broker_object_store_and_index(tmp_path: Path, links: Links) 
     finally:
         stow_service.stop()
         wado_service.stop()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_process(worker)

@@ -7,10 +7,7 @@ real client.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -23,7 +20,7 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 
 from pacsflow.dicom.status import FailureReason
-from tests.conftest import CORPUS, Server, corpus_files, start_server
+from tests.conftest import CORPUS, Server, corpus_files, start_server, start_worker, stop_process
 from tests.helpers import (
     client_encoding,
     retrieve_bytes,
@@ -62,23 +59,14 @@ def pipeline(
         "PACSFLOW_STOW_TIMEOUT_SECONDS": "180",
     }
     worker_log = root / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "pacsflow", "worker", "--data-dir", str(root / "worker")],
-        stdout=worker_log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **env},
-    )
+    worker = start_worker(root / "worker", worker_log, env)
     services = [start_server(root / role, env, command=role) for role in ("stow", "qido", "wado")]
     try:
         yield Pipeline(*services, worker, worker_log)
     finally:
         for service in services:
             service.stop()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_process(worker)
 
 
 def _read(path: Path) -> pydicom.Dataset:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pydicom
 
-from tests.conftest import CORPUS, start_server
+from tests.conftest import CORPUS, start_server, start_worker, stop_process
 from tests.helpers import retrieve_bytes, sequence, stow
 
 
@@ -19,12 +15,7 @@ def test_stow_worker_qido_wado_in_separate_processes(tmp_path: Path) -> None:
     """STOW answers once a separate worker has indexed; QIDO and WADO serve from the store."""
     data = tmp_path / "data"
     worker_log = tmp_path / "worker.log"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "pacsflow", "worker", "--data-dir", str(data)],
-        stdout=worker_log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
+    worker = start_worker(data, worker_log)
     stow_service = start_server(data, command="stow")
     qido_service = start_server(data, command="qido")
     wado_service = start_server(data, command="wado")
@@ -49,5 +40,4 @@ def test_stow_worker_qido_wado_in_separate_processes(tmp_path: Path) -> None:
     finally:
         for service in (stow_service, qido_service, wado_service):
             service.stop()
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=60) == 0, worker_log.read_text()
+        assert stop_process(worker) == 0, worker_log.read_text()
