@@ -258,3 +258,30 @@ def test_processing_that_outlasts_the_wait_gives_202(tmp_path: Path) -> None:
         assert "still being processed" in response.headers["warning"]
     finally:
         server.stop()
+
+
+def test_client_that_disconnects_mid_upload_leaves_nothing(tmp_path: Path) -> None:
+    """An aborted upload: no staged object, no stored instance, no stack trace in the log."""
+    import socket
+
+    server = start_server(tmp_path / "data", {"PACSFLOW_INLINE_MAX_BYTES": "0"})
+    try:
+        body, boundary = multipart([CT.read_bytes()])
+        head = (
+            f"POST /dicom-web/studies HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: multipart/related; type=application/dicom; boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", server.port)) as conn:
+            conn.sendall(head + body[: len(body) // 2])
+        complete = stow(server.url, [SR.read_bytes()])  # the server still serves
+        assert complete.status_code == 200
+        objects = server.data_dir / "objects"
+        deadline = time.monotonic() + 30  # bounded wait for the server to see the disconnect
+        while list(objects.rglob("staging/*/*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stored = [p.name for p in objects.rglob("*.dcm")]
+        assert stored == [f"{_uids(SR)[2]}.dcm"]
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log.read_text()
