@@ -128,6 +128,24 @@ def start_server(
 MODES = ["embedded", "pipeline"]
 
 
+def pipeline_env(
+    bootstrap: str, s3: str, index_url: str, name: str, **extra: str
+) -> dict[str, str]:
+    """The ``PACSFLOW_*`` environment of a deployment on the Kafka, S3 and index test servers.
+
+    ``name`` becomes the bucket and the index prefix, so deployments never share data.
+    """
+    return {
+        "PACSFLOW_BUS_URL": f"kafka://{bootstrap}",
+        "PACSFLOW_KAFKA_IDEMPOTENCE": "false",  # Tansu refuses InitProducerId
+        "PACSFLOW_KAFKA_PARTITIONS": "2",
+        "PACSFLOW_OBJECT_STORE_URL": f"s3://test:test@{s3}/{name}",
+        "PACSFLOW_INDEX_URL": index_url,
+        "PACSFLOW_INDEX_PREFIX": name,
+        **{f"PACSFLOW_{key.upper()}": value for key, value in extra.items()},
+    }
+
+
 def start_deployment(root: Path, mode: str, request: pytest.FixtureRequest) -> Server:
     """``pacsflow serve`` on embedded backends, or on Kafka, S3 and Elasticsearch protocols.
 
@@ -141,16 +159,9 @@ def start_deployment(root: Path, mode: str, request: pytest.FixtureRequest) -> S
     resources = contextlib.ExitStack()
     broker = resources.enter_context(run_tansu(root))
     name = f"t{os.urandom(4).hex()}"
-    env = {
-        "PACSFLOW_BUS_URL": f"kafka://127.0.0.1:{broker}",
-        "PACSFLOW_KAFKA_IDEMPOTENCE": "false",  # Tansu refuses InitProducerId
-        "PACSFLOW_KAFKA_PARTITIONS": "2",
-        "PACSFLOW_OBJECT_STORE_URL": f"s3://test:test@{s3}/{name}",
-        "PACSFLOW_INDEX_URL": es,
-        "PACSFLOW_INDEX_PREFIX": name,
-        "PACSFLOW_PROCESSORS": "false",
-        "PACSFLOW_STOW_TIMEOUT_SECONDS": "180",
-    }
+    env = pipeline_env(
+        f"127.0.0.1:{broker}", s3, es, name, processors="false", stow_timeout_seconds="180"
+    )
     log = root / "worker.log"
     worker = start_worker(root / "worker", log, env)
     resources.callback(stop_process, worker)

@@ -20,7 +20,14 @@ import httpx
 import pydicom
 import pytest
 
-from tests.conftest import corpus_files, run_tansu, start_server, start_worker, stop_process
+from tests.conftest import (
+    corpus_files,
+    pipeline_env,
+    run_tansu,
+    start_server,
+    start_worker,
+    stop_process,
+)
 from tests.faults import Link
 from tests.helpers import retrieve_bytes, sequence, stow, value
 
@@ -109,17 +116,14 @@ def test_outages_of_broker_object_store_and_index(tmp_path: Path, links: Links) 
     broker_link, s3_link, bootstrap = links.broker, links.s3, links.bootstrap
     prefix = f"faults-{uuid.uuid4().hex[:8]}"
     index_url = f"http://127.0.0.1:{links.index.port}"
-    env = {
-        "PACSFLOW_BUS_URL": f"kafka://{bootstrap}",
-        "PACSFLOW_KAFKA_IDEMPOTENCE": "false",
-        "PACSFLOW_KAFKA_PARTITIONS": "2",
-        "PACSFLOW_OBJECT_STORE_URL": f"s3://test:test@127.0.0.1:{s3_link.port}/"
-        f"faults-{uuid.uuid4().hex[:8]}",
-        "PACSFLOW_INDEX_URL": index_url,
-        "PACSFLOW_INDEX_PREFIX": prefix,
-        "PACSFLOW_STOW_CONSISTENCY": "durable",
-        "PACSFLOW_INLINE_MAX_BYTES": "65536",
-    }
+    env = pipeline_env(
+        bootstrap,
+        f"127.0.0.1:{s3_link.port}",
+        index_url,
+        prefix,
+        stow_consistency="durable",
+        inline_max_bytes="65536",
+    )
     worker_log = tmp_path / "worker.log"
     worker = start_worker(tmp_path / "worker", worker_log, env)
     stow_service = start_server(tmp_path / "stow", env, command="stow")

@@ -20,7 +20,15 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 
 from pacsflow.dicom.status import FailureReason
-from tests.conftest import CORPUS, Server, corpus_files, start_server, start_worker, stop_process
+from tests.conftest import (
+    CORPUS,
+    Server,
+    corpus_files,
+    pipeline_env,
+    start_server,
+    start_worker,
+    stop_process,
+)
 from tests.helpers import (
     client_encoding,
     retrieve_bytes,
@@ -49,15 +57,9 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     root = tmp_path_factory.mktemp("pipeline")
     run = uuid.uuid4().hex[:8]
-    env = {
-        "PACSFLOW_BUS_URL": f"kafka://{kafka_bootstrap}",
-        "PACSFLOW_KAFKA_IDEMPOTENCE": "false",  # Tansu refuses InitProducerId (see docs)
-        "PACSFLOW_KAFKA_PARTITIONS": "2",
-        "PACSFLOW_OBJECT_STORE_URL": f"s3://test:test@{s3_endpoint}/pipeline-{run}",
-        "PACSFLOW_INDEX_URL": es_url,
-        "PACSFLOW_INDEX_PREFIX": f"pipeline-{run}",
-        "PACSFLOW_STOW_TIMEOUT_SECONDS": "180",
-    }
+    env = pipeline_env(
+        kafka_bootstrap, s3_endpoint, es_url, f"pipeline-{run}", stow_timeout_seconds="180"
+    )
     worker_log = root / "worker.log"
     worker = start_worker(root / "worker", worker_log, env)
     services = [start_server(root / role, env, command=role) for role in ("stow", "qido", "wado")]
