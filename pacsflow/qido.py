@@ -1,33 +1,101 @@
-"""QIDO-RS Search for Studies (PS3.18 10.6), the minimal form: every study of the site, paged.
+"""QIDO-RS Search Transaction (PS3.18 10.6): the use case between HTTP and the index port.
 
-Matching, includefield and the other levels arrive with the QIDO-RS issue.
+The route parses the request into a :class:`~pacsflow.query.model.Query`
+(``pacsflow.query.parse``); this module asks the index for one page and shapes each result:
+the attributes PS3.18 Tables 10.6.3-3 to -5 require at the level (and at the levels above when
+the path does not fix them), the matching keys and ``includefield`` attributes, empty
+attributes for required or requested ones the entity lacks, RetrieveURL (0008,1190) and
+InstanceAvailability (0008,0056). No match is a 200 with no results (CP-2473).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
-from pacsflow.errors import BadRequest
-from pacsflow.ports import Index
+from pydicom.datadict import dictionary_VR
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "search_for_studies"]
+from pacsflow.ports import Index
+from pacsflow.query.attributes import CONDITIONAL_RETURN_TAGS, REQUIRED_RETURN_TAGS
+from pacsflow.query.model import Level, Query
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "SearchResult", "retrieve_url", "search", "shape"]
+
+JsonDict = dict[str, Any]
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
+_UIDS: Final = {Level.STUDY: "0020000D", Level.SERIES: "0020000E", Level.INSTANCE: "00080018"}
 
 
-async def search_for_studies(
-    index: Index, site: str, root_url: str, limit: int | None, offset: int | None
-) -> list[dict[str, Any]]:
-    """Studies as DICOM JSON, each with its RetrieveURL (PS3.18 Table 10.6.3-3)."""
-    limit = DEFAULT_LIMIT if limit is None else limit
-    offset = 0 if offset is None else offset
-    if limit < 1 or offset < 0:
-        raise BadRequest("limit must be >= 1 and offset >= 0")
-    records = await index.search_studies(site, min(limit, MAX_LIMIT), offset)
-    results = []
-    for record in records:
-        attributes = dict(record.attributes)
-        attributes["00081190"] = {"vr": "UR", "Value": [f"{root_url}/studies/{record.study_uid}"]}
-        results.append(dict(sorted(attributes.items())))
-    return results
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One page of results, the number of all matches, and whether the server cut the page."""
+
+    results: list[JsonDict]
+    total: int
+    truncated: bool
+
+
+def retrieve_url(root_url: str, record: JsonDict, level: Level) -> str:
+    """The WADO-RS URL of a study, series or instance (PS3.18 10.4.1)."""
+    uids = [_uid(record, _UIDS[lv]) for lv in Level if lv.depth <= level.depth]
+    url = f"{root_url}/studies/{uids[0]}"
+    if level is not Level.STUDY:
+        url += f"/series/{uids[1]}"
+    if level is Level.INSTANCE:
+        url += f"/instances/{uids[2]}"
+    return url
+
+
+def _uid(record: JsonDict, tag: str) -> str:
+    values = record.get(tag, {}).get("Value") or [""]
+    return str(values[0])
+
+
+def _vr(tag: str) -> str:
+    try:
+        return str(dictionary_VR(int(tag, 16))).split(" or ")[-1]
+    except KeyError:
+        return "UN"
+
+
+def _return_tags(query: Query) -> tuple[set[str], set[str]]:
+    """(tags returned even if empty, tags returned only if present)."""
+    levels = [query.level]
+    if query.level is not Level.STUDY and query.study_uid is None:
+        levels.append(Level.STUDY)
+    if query.level is Level.INSTANCE and query.series_uid is None:
+        levels.append(Level.SERIES)
+    required = {tag for level in levels for tag in REQUIRED_RETURN_TAGS[level]}
+    conditional = required & CONDITIONAL_RETURN_TAGS
+    return (required - conditional) | set(query.return_tags), conditional
+
+
+def shape(record: JsonDict, query: Query, root_url: str) -> JsonDict:
+    """The DICOM JSON result of one matching entity (PS3.18 10.6.3)."""
+    always, if_present = _return_tags(query)
+    if query.include_all:
+        result = dict(record)
+    else:
+        result = {tag: record[tag] for tag in always | if_present if tag in record}
+    for tag in always - result.keys():
+        result[tag] = {"vr": _vr(tag)}
+    result["00080056"] = {"vr": "CS", "Value": ["ONLINE"]}
+    result["00081190"] = {"vr": "UR", "Value": [retrieve_url(root_url, record, query.level)]}
+    return dict(sorted(result.items()))
+
+
+async def search(
+    index: Index, site: str, query: Query, root_url: str, *, asked: int | None
+) -> SearchResult:
+    """Search the index; ``asked`` is the client's ``limit`` (``None`` if it gave none).
+
+    The page is *truncated* when the server's maximum (or its default page size, for a client
+    that gave no limit) cut it short of the matches the client asked for (PS3.18 8.3.4.4).
+    """
+    page = await index.search(site, query)
+    results = [shape(record, query, root_url) for record in page.records]
+    cut = asked is None or asked > query.limit
+    truncated = cut and query.offset + len(results) < page.total
+    return SearchResult(results, page.total, truncated)

@@ -1,33 +1,119 @@
-"""QIDO-RS HTTP endpoints (PS3.18 10.6); here: GET /studies."""
+"""QIDO-RS HTTP endpoints (PS3.18 10.6): Search for Studies, Series and Instances.
+
+Six resources under the DICOMweb root; results in ``application/dicom+json`` (PS3.18 Annex F,
+the default) or ``multipart/related; type="application/dicom+xml"`` (PS3.19, one part per
+result). Every response carries ``X-Total-Count``, the number of all matches; a page cut by
+the server's maximum carries ``Warning: 299`` (PS3.18 8.3.4.4).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from pacsflow.qido import search_for_studies
+from pacsflow.accept import choose
+from pacsflow.dicom.xml import dataset_to_xml
+from pacsflow.qido import SearchResult, search
+from pacsflow.query.model import Level
+from pacsflow.query.parse import parse_query
 from services.common import ContainerDep, dicomweb_root_url
 
-__all__ = ["router"]
+__all__ = ["TOTAL_HEADER", "router"]
 
 router = APIRouter()
 
+TOTAL_HEADER = "X-Total-Count"
+_OFFERS = [
+    ("application/dicom+json", None),
+    ("application/json", None),
+    ("multipart/related", "application/dicom+xml"),
+]
+_TRUNCATED = (
+    '"The number of results exceeded the maximum supported by the server.'
+    ' Additional results can be requested."'
+)
 
-@router.get("/studies")
-async def search_studies(
+
+async def _search(
     request: Request,
     container: ContainerDep,
-    limit: Annotated[int | None, Query()] = None,
-    offset: Annotated[int | None, Query()] = None,
+    level: Level,
+    study: str | None = None,
+    series: str | None = None,
 ) -> Response:
-    """Search for Studies; 200 with an empty array when nothing matches (PS3.18 10.6.3)."""
-    results = await search_for_studies(
-        container.index,
-        container.settings.site,
-        dicomweb_root_url(request, container),
-        limit,
-        offset,
+    """Parse, search, render: the three steps of every Search resource."""
+    media = choose(request.headers.get("accept", ""), _OFFERS)
+    settings = container.settings
+    parameters = list(request.query_params.multi_items())
+    query = parse_query(
+        level,
+        parameters,
+        study_uid=study,
+        series_uid=series,
+        default_limit=settings.qido_max_results,
+        max_limit=settings.qido_max_results,
     )
-    return Response(orjson.dumps(results), media_type="application/dicom+json")
+    asked = next((int(v) for k, v in parameters if k == "limit"), None)
+    root = dicomweb_root_url(request, container)
+    result = await search(container.index, settings.site, query, root, asked=asked)
+    headers = {TOTAL_HEADER: str(result.total)}
+    if result.truncated:
+        headers["Warning"] = f"299 {root}: {_TRUNCATED}"
+    if media == 2:
+        return _xml(result, headers)
+    return Response(orjson.dumps(result.results), media_type=_OFFERS[media][0], headers=headers)
+
+
+def _xml(result: SearchResult, headers: dict[str, str]) -> Response:
+    boundary = uuid.uuid4().hex
+    parts = [
+        f"--{boundary}\r\nContent-Type: application/dicom+xml\r\n\r\n".encode()
+        + dataset_to_xml(dataset)
+        + b"\r\n"
+        for dataset in result.results
+    ]
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    media_type = f'multipart/related; type="application/dicom+xml"; boundary={boundary}'
+    return Response(body, media_type=media_type, headers=headers)
+
+
+@router.get("/studies")
+async def search_for_studies(request: Request, container: ContainerDep) -> Response:
+    """Search for Studies (PS3.18 10.6.1.2.1)."""
+    return await _search(request, container, Level.STUDY)
+
+
+@router.get("/series")
+async def search_for_all_series(request: Request, container: ContainerDep) -> Response:
+    """Search for Series of all studies (PS3.18 10.6.1.2.2)."""
+    return await _search(request, container, Level.SERIES)
+
+
+@router.get("/studies/{study}/series")
+async def search_for_series(study: str, request: Request, container: ContainerDep) -> Response:
+    """Search for Series of one study (PS3.18 10.6.1.2.2)."""
+    return await _search(request, container, Level.SERIES, study)
+
+
+@router.get("/instances")
+async def search_for_all_instances(request: Request, container: ContainerDep) -> Response:
+    """Search for Instances of all studies (PS3.18 10.6.1.2.3)."""
+    return await _search(request, container, Level.INSTANCE)
+
+
+@router.get("/studies/{study}/instances")
+async def search_for_study_instances(
+    study: str, request: Request, container: ContainerDep
+) -> Response:
+    """Search for Instances of one study (PS3.18 10.6.1.2.3)."""
+    return await _search(request, container, Level.INSTANCE, study)
+
+
+@router.get("/studies/{study}/series/{series}/instances")
+async def search_for_instances(
+    study: str, series: str, request: Request, container: ContainerDep
+) -> Response:
+    """Search for Instances of one series (PS3.18 10.6.1.2.3)."""
+    return await _search(request, container, Level.INSTANCE, study, series)

@@ -2,12 +2,19 @@
 
 Three indices: ``{prefix}-instances``, ``{prefix}-studies`` and ``{prefix}-series``, documents
 keyed ``{site}|{uid}``. Each keeps its DICOM JSON whole in ``attributes``, an object that is
-stored but not indexed, beside a few keyword/date fields for queries. Study and series documents
-take the level attributes of the latest instance written, as the SQLite adapter does; the
-derived attributes of PS3.18 10.6.3 are aggregated from the instances index at search time.
-The ``modalities`` field of a study document (ModalitiesInStudy, for QIDO) is kept current on
-write: merged with the batch, re-aggregated for the studies an instance left or changed in.
-The pipeline serializes writes of one study (the ingest topic is keyed by Study Instance UID).
+stored but not indexed, its UIDs in keyword fields and the match terms of its entity
+(``pacsflow.query.terms``) in the keyword field ``terms``, which every QIDO-RS matching rule
+queries (``pacsflow.query.es``, the counterpart of the SQLite adapter's ``pacsflow.query.sql``).
+
+Study and series documents hold, as the SQLite adapter's rows do, the level attributes of the
+latest instance written plus the derived attributes of PS3.18 10.6.3 (numbers of related
+series and instances, ModalitiesInStudy, SOPClassesInStudy), and the terms of both, so that the
+derived attributes are returned and matched as stored. Every write recomputes them for the
+studies and series it touches (those of the batch and those an instance left) with one
+aggregation over the instances index, after the instance writes are searchable (the instance
+bulk request waits for a refresh); studies and series left without instances are deleted.
+The pipeline serializes writes of one study (the ingest topic is keyed by Study Instance UID),
+so two writers do not recompute one study at once.
 
 Written by hand: ``_PlainJsonNode``. The official client sends
 ``application/vnd.elasticsearch+json; compatible-with=9``, which OpenSearch (and osmem, its
@@ -19,10 +26,9 @@ OpenSearch with the same client.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, fields
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final
 
 from elastic_transport import AiohttpHttpNode, HttpHeaders
@@ -31,16 +37,25 @@ from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, TransportError
 
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
-from pacsflow.errors import IndexUnavailable
-from pacsflow.ports.index import InstanceDocument, SeriesRecord, StudyRecord
+from pacsflow.errors import BadRequest, IndexUnavailable
+from pacsflow.ports.index import InstanceDocument
+from pacsflow.query.es import (
+    MAX_PARENT_UIDS,
+    TERMS_FIELD,
+    parent_levels,
+    parent_query,
+    search_body,
+    sort,
+)
+from pacsflow.query.model import Condition, Level, Query, SearchPage
+from pacsflow.query.terms import entity_terms, first_value
 
 __all__ = [
     "ElasticsearchIndex",
     "index_bodies",
     "instance_from_source",
     "instance_source",
-    "series_source",
-    "study_source",
+    "level_source",
 ]
 
 JsonDict = dict[str, Any]
@@ -51,42 +66,32 @@ _WINDOW: Final = 10_000  # index.max_result_window: from + size beyond it needs 
 _MAX_SERIES: Final = 10_000  # series buckets per study in one aggregation
 _MAX_TERMS: Final = 1_000  # modality and SOP Class buckets per study
 _COMPAT: Final = re.compile(r"application/vnd\.elasticsearch\+([\w.-]+); ?compatible-with=\d+")
-_WHERE: Final = ["site", "sop_uid", "study_uid", "series_uid", "modality"]
+_WHERE: Final = ["site", "study_uid", "series_uid"]
+# The match terms: matched by term, terms, wildcard and range queries, never sorted on.
+_TERMS_MAPPING: Final = {"type": "keyword", "doc_values": False}
 
 
 # ---- mappings and documents: pure functions, golden-tested in tests/unit/test_es_mappings.py
 
 
 def index_bodies(prefix: str) -> dict[str, JsonDict]:
-    """Index name → settings and mappings of the three indices under ``prefix``."""
+    """Index name → mappings of the three indices under ``prefix``."""
 
-    def body(fields: JsonDict, **extra: JsonDict) -> JsonDict:
-        properties = {**fields, "attributes": {"type": "object", "enabled": False}}
-        return {**extra, "mappings": {"dynamic": "strict", "properties": properties}}
+    def body(*names: str) -> JsonDict:
+        properties = {
+            **{name: {"type": "keyword"} for name in names},
+            TERMS_FIELD: dict(_TERMS_MAPPING),
+            "attributes": {"type": "object", "enabled": False},
+        }
+        return {"mappings": {"dynamic": "strict", "properties": properties}}
 
-    def keywords(*names: str) -> JsonDict:
-        return {name: {"type": "keyword"} for name in names}
-
-    lowercase = {"pacsflow_lowercase": {"type": "custom", "filter": ["lowercase"]}}
+    instance_fields = ("site", "study_uid", "series_uid", "sop_uid", "sop_class_uid")
+    instances = body(*instance_fields, "transfer_syntax", "modality", "object_key", "sha256")
+    instances["mappings"]["properties"]["size"] = {"type": "long"}
     return {
-        f"{prefix}-instances": body(
-            {
-                **keywords("site", "study_uid", "series_uid", "sop_uid", "sop_class_uid"),
-                **keywords("transfer_syntax", "modality", "object_key", "sha256"),
-                "size": {"type": "long"},
-            }
-        ),
-        f"{prefix}-studies": body(
-            {
-                **keywords("site", "study_uid", "patient_id", "accession_number", "modalities"),
-                "patient_name": {"type": "keyword", "normalizer": "pacsflow_lowercase"},
-                "study_date": {"type": "date", "format": "yyyyMMdd"},
-                # TM as seconds after midnight: range matching of times (PS3.4 C.2.2.2.5)
-                "study_time": {"type": "double"},
-            },
-            settings={"analysis": {"normalizer": lowercase}},
-        ),
-        f"{prefix}-series": body(keywords("site", "study_uid", "series_uid", "modality")),
+        f"{prefix}-instances": instances,
+        f"{prefix}-studies": body("site", "study_uid"),
+        f"{prefix}-series": body("site", "study_uid", "series_uid"),
     }
 
 
@@ -95,29 +100,12 @@ def doc_id(site: str, uid: str) -> str:
     return f"{site}|{uid}"
 
 
-def _values(attributes: JsonDict, tag: str) -> list[Any]:
-    element = attributes.get(tag)
-    return list(element.get("Value") or []) if isinstance(element, dict) else []
-
-
-def _first(attributes: JsonDict, tag: str) -> str:
-    values = _values(attributes, tag)
-    return str(values[0]) if values and isinstance(values[0], str | int | float) else ""
-
-
-def _is_date(value: str) -> bool:
-    try:
-        datetime.strptime(value, "%Y%m%d")
-    except ValueError:
-        return False
-    return len(value) == 8 and value.isdigit()
-
-
 def instance_source(doc: InstanceDocument) -> JsonDict:
-    """The instances-index document of an instance."""
+    """The instances-index document of an instance: every field, its modality and terms."""
     source = asdict(doc)
-    if modality := _first(doc.attributes, "00080060"):
-        source["modality"] = modality
+    if modality := first_value(doc.attributes, "00080060"):
+        source["modality"] = modality  # aggregated into ModalitiesInStudy
+    source[TERMS_FIELD] = entity_terms(doc.attributes, Level.INSTANCE)
     return source
 
 
@@ -126,55 +114,20 @@ def instance_from_source(source: JsonDict) -> InstanceDocument:
     return InstanceDocument(**{f.name: source[f.name] for f in fields(InstanceDocument)})
 
 
-def study_source(doc: InstanceDocument, modalities: Iterable[str]) -> JsonDict:
-    """The studies-index document an instance writes (PS3.18 10.6.3 study level)."""
-    attributes = level_attributes(doc.attributes, "study")
-    source: JsonDict = {
-        "site": doc.site,
-        "study_uid": doc.study_uid,
-        "modalities": sorted({m for m in modalities if m}),
-        "attributes": attributes,
-    }
-    names = [n.get("Alphabetic") for n in _values(attributes, "00100010") if isinstance(n, dict)]
-    if names := [n for n in names if isinstance(n, str) and n]:
-        source["patient_name"] = names
-    for field, tag in (("patient_id", "00100020"), ("accession_number", "00080050")):
-        if value := _first(attributes, tag):
-            source[field] = value
-    if _is_date(date := _first(attributes, "00080020")):
-        source["study_date"] = date
-    if (seconds := tm_seconds(_first(attributes, "00080030"))) is not None:
-        source["study_time"] = seconds
-    return source
+def level_source(
+    level: Level, site: str, study_uid: str, series_uid: str, attributes: JsonDict
+) -> JsonDict:
+    """The studies- or series-index document of an entity (``attributes`` with the derived).
 
-
-def tm_seconds(value: str) -> float | None:
-    """Seconds after midnight of a TM value ``HH[MM[SS[.F{1,6}]]]`` (PS3.5 6.2), or None."""
-    value = value.strip()
-    whole, _, fraction = value.partition(".")
-    if not whole.isdigit() or len(whole) not in (2, 4, 6) or (fraction and not fraction.isdigit()):
-        return None
-    hours, minutes, seconds = int(whole[:2]), int(whole[2:4] or 0), int(whole[4:6] or 0)
-    if hours > 23 or minutes > 59 or seconds > 60 or len(fraction) > 6:
-        return None
-    return (
-        hours * 3600
-        + minutes * 60
-        + seconds
-        + (int(fraction) / 10 ** len(fraction) if fraction else 0)
-    )
-
-
-def series_source(doc: InstanceDocument) -> JsonDict:
-    """The series-index document an instance writes (PS3.18 10.6.3 series level)."""
-    source: JsonDict = {
-        "site": doc.site,
-        "study_uid": doc.study_uid,
-        "series_uid": doc.series_uid,
-        "attributes": level_attributes(doc.attributes, "series"),
-    }
-    if modality := _first(doc.attributes, "00080060"):
-        source["modality"] = modality
+    ``series_uid`` is ignored for a study.
+    """
+    source: JsonDict = {"site": site, "study_uid": study_uid}
+    if level is Level.SERIES:
+        source["series_uid"] = series_uid
+    elif level is not Level.STUDY:
+        raise ValueError(f"no {level} documents in the study and series indices")
+    source["attributes"] = attributes
+    source[TERMS_FIELD] = entity_terms(attributes, level)
     return source
 
 
@@ -232,6 +185,16 @@ _STUDY_AGGS: Final = {
 }
 
 
+@dataclass
+class _Touched:
+    """The studies and series of one site a write changes: UID → the latest instance's
+    attributes (``None``: an instance left it, keep its stored attributes); series also
+    map to their Study Instance UID."""
+
+    studies: dict[str, JsonDict | None] = field(default_factory=dict)
+    series: dict[str, tuple[str, JsonDict | None]] = field(default_factory=dict)
+
+
 class ElasticsearchIndex:
     """The index in three Elasticsearch/OpenSearch indices named after ``prefix``."""
 
@@ -249,6 +212,11 @@ class ElasticsearchIndex:
         self._url = url
         self._bodies = index_bodies(prefix)
         self._instances, self._studies, self._series = self._bodies
+        self._index_of = {
+            Level.STUDY: self._studies,
+            Level.SERIES: self._series,
+            Level.INSTANCE: self._instances,
+        }
         self._refresh: bool | str = "wait_for" if refresh else False
         self._options: JsonDict = {
             **{"node_class": _PlainJsonNode, "request_timeout": _TIMEOUT},
@@ -265,7 +233,11 @@ class ElasticsearchIndex:
         return self._client
 
     async def start(self) -> None:
-        """Connect and create the three indices with their mappings (idempotent)."""
+        """Connect and create the three indices with their mappings (idempotent).
+
+        Indices created by an older version get the ``terms`` field added, so writes succeed;
+        their documents written before lack terms until their instances are indexed again.
+        """
         if self._client is None:
             self._client = AsyncElasticsearch(self._url, **self._options)
         for name, body in self._bodies.items():
@@ -275,6 +247,8 @@ class ElasticsearchIndex:
                 except BadRequestError as exc:
                     if exc.error != "resource_already_exists_exception":
                         raise
+                    terms = {TERMS_FIELD: dict(_TERMS_MAPPING)}
+                    await self._es.indices.put_mapping(index=name, properties=terms)
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -283,78 +257,109 @@ class ElasticsearchIndex:
             self._client = None
 
     async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
-        """Index a batch in one bulk request; replaced entries may move between studies."""
+        """Index a batch; then recompute the studies and series it touched.
+
+        A document with a known SOP Instance UID replaces the entry, which may move to another
+        study or series: the ones it left are recomputed too (or deleted when left empty).
+        """
         if not documents:
             return
-        sops = {doc_id(d.site, d.sop_uid): None for d in documents}
-        studies = {doc_id(d.site, d.study_uid): None for d in documents}
-        lookups = [{"_index": self._instances, "_id": i, "_source": _WHERE} for i in sops]
-        lookups += [{"_index": self._studies, "_id": i, "_source": ["modalities"]} for i in studies]
+        ids = {doc_id(d.site, d.sop_uid): None for d in documents}
+        lookups = [{"_index": self._instances, "_id": i, "_source": _WHERE} for i in ids]
         with _unavailable("upsert"):
             found = await self._es.mget(docs=lookups)
-        where: dict[str, tuple[str, str, str]] = {}  # sop doc id → (study, series, modality)
-        modalities: dict[str, set[str]] = {i: set() for i in studies}
+        touched: dict[str, _Touched] = {}
         for hit in found["docs"]:
             if "error" in hit:
                 raise IndexUnavailable(f"Elasticsearch index lookup failed: {hit['error']}")
-            if hit.get("found") and hit["_index"] == self._instances:
-                s = hit["_source"]
-                where[hit["_id"]] = (s["study_uid"], s["series_uid"], s.get("modality", ""))
-            elif hit.get("found"):
-                modalities[hit["_id"]].update(hit["_source"].get("modalities", []))
-        touched: dict[str, tuple[set[str], set[str]]] = {}  # site → studies, series left
-        for d in documents:
-            modality = _first(d.attributes, "00080060")
-            modalities[doc_id(d.site, d.study_uid)].add(modality)
-            before = where.get(key := doc_id(d.site, d.sop_uid))
-            if before is not None and before != (d.study_uid, d.series_uid, modality):
-                touched.setdefault(d.site, (set(), set()))[0].add(before[0])
-                touched[d.site][1].add(before[1])
-            where[key] = (d.study_uid, d.series_uid, modality)
+            if hit.get("found"):
+                source = hit["_source"]
+                before = touched.setdefault(source["site"], _Touched())
+                before.studies.setdefault(source["study_uid"], None)
+                before.series.setdefault(source["series_uid"], (source["study_uid"], None))
         operations: list[JsonDict] = []
         for d in documents:
-            operations += [
-                {"index": {"_index": self._instances, "_id": doc_id(d.site, d.sop_uid)}},
-                instance_source(d),
-                {"index": {"_index": self._studies, "_id": doc_id(d.site, d.study_uid)}},
-                study_source(d, modalities[doc_id(d.site, d.study_uid)]),
-                {"index": {"_index": self._series, "_id": doc_id(d.site, d.series_uid)}},
-                series_source(d),
-            ]
-        refresh = "wait_for" if touched else self._refresh  # _reconcile searches these writes
+            after = touched.setdefault(d.site, _Touched())
+            after.studies[d.study_uid] = d.attributes
+            after.series[d.series_uid] = (d.study_uid, d.attributes)
+            target = {"_index": self._instances, "_id": doc_id(d.site, d.sop_uid)}
+            operations += [{"index": target}, instance_source(d)]
         with _unavailable("upsert"):
-            _check_items((await self._es.bulk(operations=operations, refresh=refresh)).body)
-        for site, (left_studies, left_series) in touched.items():
-            await self._reconcile(site, left_studies, left_series)
+            # wait_for: the aggregation of _recompute must see these instances
+            answer = await self._es.bulk(operations=operations, refresh="wait_for")
+            _check_items(answer.body)
+        for site, entities in touched.items():
+            await self._recompute(site, entities)
 
-    async def _reconcile(self, site: str, studies: set[str], series: set[str]) -> None:
-        """Recompute study modalities; drop study and series documents left without instances."""
-        by_study = _terms("study_uid", len(studies), modalities=_terms("modality", _MAX_TERMS))
+    async def _recompute(self, site: str, touched: _Touched) -> None:
+        """Rewrite the study and series documents of ``touched`` from their instances.
+
+        One aggregation over the instances index gives the derived attributes; a study or
+        series without instances is deleted.
+        """
+        kept = [(self._studies, uid) for uid, a in touched.studies.items() if a is None]
+        kept += [(self._series, uid) for uid, (_, a) in touched.series.items() if a is None]
+        stored = await self._attributes(site, kept)
+        studies, series = sorted(touched.studies), sorted(touched.series)
         aggs = {
             "studies": {
-                "filter": {"terms": {"study_uid": sorted(studies)}},
-                "aggs": {"by": by_study},
+                "filter": {"terms": {"study_uid": studies}},
+                "aggs": {"by": _terms("study_uid", len(studies), **_STUDY_AGGS)},
             },
             "series": {
-                "filter": {"terms": {"series_uid": sorted(series)}},
+                "filter": {"terms": {"series_uid": series}},
                 "aggs": {"by": _terms("series_uid", len(series))},
             },
         }
-        query = {"term": {"site": site}}
+        either = [{"terms": {"study_uid": studies}}, {"terms": {"series_uid": series}}]
+        query = {
+            "bool": {
+                "filter": [{"term": {"site": site}}],
+                "should": either,
+                "minimum_should_match": 1,
+            }
+        }
         with _unavailable("update"):
             found = await self._es.search(index=self._instances, size=0, query=query, aggs=aggs)
-            present = {b["key"]: b for b in found["aggregations"]["studies"]["by"]["buckets"]}
-            kept_series = set(_keys(found["aggregations"]["series"]["by"]))
-            operations: list[JsonDict] = []
-            for uid in sorted(studies):
-                target = {"_index": self._studies, "_id": doc_id(site, uid)}
-                if uid in present:
-                    modalities = sorted(_keys(present[uid]["modalities"]))
-                    operations += [{"update": target}, {"doc": {"modalities": modalities}}]
-                else:
-                    operations.append({"delete": target})
-            for uid in sorted(series - kept_series):
-                operations.append({"delete": {"_index": self._series, "_id": doc_id(site, uid)}})
+        present = {b["key"]: b for b in found["aggregations"]["studies"]["by"]["buckets"]}
+        counts = {
+            b["key"]: b["doc_count"] for b in found["aggregations"]["series"]["by"]["buckets"]
+        }
+        _keys(found["aggregations"]["studies"]["by"])  # raises when truncated
+        _keys(found["aggregations"]["series"]["by"])
+        operations: list[JsonDict] = []
+        for uid, (study_uid, attributes) in sorted(touched.series.items()):
+            target = {"_index": self._series, "_id": doc_id(site, uid)}
+            if uid not in counts:
+                operations.append({"delete": target})
+                continue
+            base = (
+                stored.get((self._series, uid), {})
+                if attributes is None
+                else level_attributes(attributes, "series")
+            )
+            merged = dict(sorted({**base, **series_derived(counts[uid])}.items()))
+            source = level_source(Level.SERIES, site, study_uid, uid, merged)
+            operations += [{"index": target}, source]
+        for uid, attributes in sorted(touched.studies.items()):
+            target = {"_index": self._studies, "_id": doc_id(site, uid)}
+            if (bucket := present.get(uid)) is None:
+                operations.append({"delete": target})
+                continue
+            derived = study_derived(
+                len(_keys(bucket["series"])),
+                bucket["doc_count"],
+                _keys(bucket["modalities"]),
+                _keys(bucket["classes"]),
+            )
+            base = (
+                stored.get((self._studies, uid), {})
+                if attributes is None
+                else level_attributes(attributes, "study")
+            )
+            merged = dict(sorted({**base, **derived}.items()))
+            operations += [{"index": target}, level_source(Level.STUDY, site, uid, uid, merged)]
+        with _unavailable("update"):
             answer = await self._es.bulk(operations=operations, refresh=self._refresh)
             _check_items(answer.body, missing_ok=True)
 
@@ -370,7 +375,7 @@ class ElasticsearchIndex:
         return instance_from_source(source)
 
     async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry and the study/series documents it leaves empty."""
+        """Remove an entry; its study and series are recomputed or deleted when left empty."""
         entry = await self.get_instance(site, sop_uid)
         if entry is None:
             return
@@ -378,22 +383,106 @@ class ElasticsearchIndex:
             await self._es.options(ignore_status=404).delete(
                 index=self._instances, id=doc_id(site, sop_uid), refresh="wait_for"
             )
-        await self._reconcile(site, {entry.study_uid}, {entry.series_uid})
+        touched = _Touched({entry.study_uid: None}, {entry.series_uid: (entry.study_uid, None)})
+        await self._recompute(site, touched)
 
-    async def _sorted_hits(
-        self, index: str, query: JsonDict, field: str, offset: int, limit: int | None
-    ) -> list[JsonDict]:
-        """Hits in ``field`` order, by from/size within the result window, else search_after."""
-        request: JsonDict = {"index": index, "query": query, "sort": [{field: "asc"}]}
+    async def search(self, site: str, query: Query) -> SearchPage:
+        """One page of the entities matching ``query`` and their number (PS3.18 10.6).
+
+        Relational conditions first select the UIDs of the matching parents (at most
+        ``MAX_PARENT_UIDS``, else ``BadRequest``). As the SQLite adapter's, records of series
+        and instances carry the attributes of their study (and series) under their own.
+        """
+        parent_uids: dict[Level, list[str]] = {}
+        for level in parent_levels(query):
+            conditions = [c for c in query.conditions if c.level is level]
+            parent_uids[level] = await self._parent_uids(site, level, conditions, query)
+            if not parent_uids[level]:
+                return SearchPage([], 0)
+        body = search_body(site, query, parent_uids)
+        hits, total = await self._page(self._index_of[query.level], body)
+        sources = [hit["_source"] for hit in hits]
+        if query.level is Level.STUDY:
+            return SearchPage([source["attributes"] for source in sources], total)
+        wanted = [(self._studies, source["study_uid"]) for source in sources]
+        if query.level is Level.INSTANCE:
+            wanted += [(self._series, source["series_uid"]) for source in sources]
+        parents = await self._attributes(site, wanted)
+        records = []
+        for source in sources:
+            record = dict(parents.get((self._studies, source["study_uid"]), {}))
+            record.update(parents.get((self._series, source.get("series_uid", "")), {}))
+            record.update(source["attributes"])  # parents first: the entity's own attributes win
+            records.append(record)
+        return SearchPage(records, total)
+
+    async def _parent_uids(
+        self, site: str, level: Level, conditions: Sequence[Condition], query: Query
+    ) -> list[str]:
+        """The UIDs of the ``level`` entities matching the relational ``conditions``."""
+        request: JsonDict = {
+            "query": parent_query(
+                site, level, conditions, study_uid=query.study_uid, series_uid=query.series_uid
+            ),
+            "sort": sort(level),
+            "track_total_hits": True,
+        }
+        uids: list[str] = []
+        while True:
+            with _unavailable("search"):
+                found = await self._es.search(
+                    index=self._index_of[level], **request, size=_WINDOW, source=False
+                )
+            if request["track_total_hits"]:
+                if (total := found["hits"]["total"]["value"]) > MAX_PARENT_UIDS:
+                    names = ", ".join(c.parameter for c in conditions)
+                    raise BadRequest(
+                        f"query parameters {names}: {total} {level} entities match, more than"
+                        f" the {MAX_PARENT_UIDS} a search for {query.level} entities can take;"
+                        " narrow the query"
+                    )
+                request["track_total_hits"] = False
+            page = found["hits"]["hits"]
+            uids += [str(hit["sort"][0]) for hit in page]
+            if len(page) < _WINDOW:
+                return uids
+            request["search_after"] = page[-1]["sort"]
+
+    async def _page(self, index: str, body: JsonDict) -> tuple[list[JsonDict], int]:
+        """The hits of one page and the number of all matches.
+
+        By from/size within the result window, else by ``search_after`` on the sort values,
+        skipping the first ``from`` hits without their sources.
+        """
+        offset, limit = body["from"], body["size"]
+        request: JsonDict = {"query": body["query"], "sort": body["sort"]}
+        source: JsonDict = {"includes": ["attributes", "study_uid", "series_uid"]}  # no terms
         with _unavailable("search"):
-            if limit is not None and offset + limit <= _WINDOW:
-                found = await self._es.search(**request, from_=offset, size=limit)
-                return list(found["hits"]["hits"])
+            if offset + limit <= _WINDOW:
+                found = await self._es.search(
+                    index=index,
+                    **request,
+                    from_=offset,
+                    size=limit,
+                    source=source,
+                    track_total_hits=True,
+                )
+                return list(found["hits"]["hits"]), int(found["hits"]["total"]["value"])
             hits: list[JsonDict] = []
-            skip = offset
-            while limit is None or len(hits) < limit:
-                size = min(_WINDOW, skip or (_WINDOW if limit is None else limit - len(hits)))
-                found = await self._es.search(**request, size=size, source=not skip)
+            skip, total = offset, None
+            while len(hits) < limit:
+                size = min(_WINDOW, skip or limit - len(hits))
+                found = await self._es.search(
+                    index=index,
+                    **request,
+                    size=size,
+                    source=False if skip else source,
+                    track_total_hits=total is None,
+                )
+                if total is None:
+                    total = int(found["hits"]["total"]["value"])
+                    if offset >= total:
+                        break
                 page = found["hits"]["hits"]
                 if skip:
                     skip -= len(page)
@@ -402,42 +491,25 @@ class ElasticsearchIndex:
                 if len(page) < size:
                     break
                 request["search_after"] = page[-1]["sort"]
-            return hits
+        return hits, total or 0
 
-    async def _count(self, site: str, field: str, uids: list[str], aggs: JsonDict) -> JsonDict:
-        """Instances whose ``field`` is one of ``uids``, bucketed by ``field``: key → bucket."""
-        query = {"bool": {"filter": [{"term": {"site": site}}, {"terms": {field: uids}}]}}
-        by = _terms(field, len(uids), **aggs)
+    async def _attributes(
+        self, site: str, wanted: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], JsonDict]:
+        """(index, UID) → the attributes of those documents (the ones found), one request."""
+        distinct = list(dict.fromkeys(wanted))
+        if not distinct:
+            return {}
+        lookups = [
+            {"_index": index, "_id": doc_id(site, uid), "_source": ["attributes"]}
+            for index, uid in distinct
+        ]
         with _unavailable("search"):
-            found = await self._es.search(
-                index=self._instances, size=0, query=query, aggs={"by": by}
-            )
-        return {b["key"]: b for b in found["aggregations"]["by"]["buckets"]}
-
-    async def search_studies(self, site: str, limit: int, offset: int) -> list[StudyRecord]:
-        """Studies in Study Instance UID order with their derived attributes (PS3.18 10.6.3)."""
-        query = {"term": {"site": site}}
-        hits = await self._sorted_hits(self._studies, query, "study_uid", offset, limit)
-        uids = [h["_source"]["study_uid"] for h in hits]
-        buckets = await self._count(site, "study_uid", uids, _STUDY_AGGS) if uids else {}
-        records = []
-        for uid, hit in zip(uids, hits, strict=True):
-            if (bucket := buckets.get(uid)) is not None:  # else left empty by an interrupted write
-                counts = (len(_keys(bucket["series"])), bucket["doc_count"])
-                kinds = (_keys(bucket["modalities"]), _keys(bucket["classes"]))
-                attributes = {**hit["_source"]["attributes"], **study_derived(*counts, *kinds)}
-                records.append(StudyRecord(site, uid, attributes))
-        return records
-
-    async def search_series(self, site: str, study_uid: str) -> list[SeriesRecord]:
-        """Series of a study in Series Instance UID order with instance counts (PS3.18 10.6.3)."""
-        query = {"bool": {"filter": [{"term": {"site": site}}, {"term": {"study_uid": study_uid}}]}}
-        hits = await self._sorted_hits(self._series, query, "series_uid", 0, None)
-        uids = [h["_source"]["series_uid"] for h in hits]
-        buckets = await self._count(site, "series_uid", uids, {}) if uids else {}
-        records = []
-        for uid, hit in zip(uids, hits, strict=True):
-            if (bucket := buckets.get(uid)) is not None:
-                attributes = {**hit["_source"]["attributes"], **series_derived(bucket["doc_count"])}
-                records.append(SeriesRecord(site, study_uid, uid, attributes))
-        return records
+            found = await self._es.mget(docs=lookups)
+        attributes: dict[tuple[str, str], JsonDict] = {}
+        for key, hit in zip(distinct, found["docs"], strict=True):
+            if "error" in hit:
+                raise IndexUnavailable(f"Elasticsearch lookup failed: {hit['error']}")
+            if hit.get("found"):
+                attributes[key] = hit["_source"].get("attributes", {})
+        return attributes

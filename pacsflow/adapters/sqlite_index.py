@@ -2,48 +2,63 @@
 
 One connection in a dedicated worker thread (SQLite objects stay on the thread that made them),
 WAL journal. Instances keep their attributes whole as JSON; study and series rows keep the
-level attributes of their latest instance; derived counts are computed at search time.
+level attributes of their latest instance plus the derived attributes of PS3.18 10.6.3, kept
+current on every write. Each entity's match terms (``pacsflow.query.terms``) live in a
+``WITHOUT ROWID`` table per level keyed (term, id); searches are ``pacsflow.query.sql``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import orjson
 
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import IndexUnavailable
-from pacsflow.ports.index import InstanceDocument, SeriesRecord, StudyRecord
+from pacsflow.ports.index import InstanceDocument
+from pacsflow.query.model import Level, Query, SearchPage
+from pacsflow.query.sql import TERMS, to_sql
+from pacsflow.query.terms import entity_terms, first_value
 
-__all__ = ["SqliteIndex"]
+__all__ = ["SCHEMA_VERSION", "SqliteIndex"]
 
 T = TypeVar("T")
+JsonDict = dict[str, Any]
 
+SCHEMA_VERSION: Final = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
-    site TEXT NOT NULL, sop_uid TEXT NOT NULL, study_uid TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, site TEXT NOT NULL, sop_uid TEXT NOT NULL, study_uid TEXT NOT NULL,
     series_uid TEXT NOT NULL, sop_class_uid TEXT NOT NULL, transfer_syntax TEXT NOT NULL,
     modality TEXT NOT NULL DEFAULT '', object_key TEXT NOT NULL, size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL, attributes BLOB NOT NULL,
-    PRIMARY KEY (site, sop_uid)
+    sha256 TEXT NOT NULL, attributes BLOB NOT NULL, UNIQUE (site, sop_uid)
 );
-CREATE INDEX IF NOT EXISTS instances_study ON instances (site, study_uid);
-CREATE INDEX IF NOT EXISTS instances_series ON instances (site, series_uid);
+CREATE INDEX IF NOT EXISTS instances_study ON instances (site, study_uid, sop_uid);
+CREATE INDEX IF NOT EXISTS instances_series ON instances (site, series_uid, sop_uid);
 CREATE TABLE IF NOT EXISTS studies (
-    site TEXT NOT NULL, study_uid TEXT NOT NULL, attributes BLOB NOT NULL,
-    PRIMARY KEY (site, study_uid)
+    id INTEGER PRIMARY KEY, site TEXT NOT NULL, study_uid TEXT NOT NULL,
+    attributes BLOB NOT NULL, UNIQUE (site, study_uid)
 );
 CREATE TABLE IF NOT EXISTS series (
-    site TEXT NOT NULL, series_uid TEXT NOT NULL, study_uid TEXT NOT NULL,
-    attributes BLOB NOT NULL, PRIMARY KEY (site, series_uid)
+    id INTEGER PRIMARY KEY, site TEXT NOT NULL, series_uid TEXT NOT NULL,
+    study_uid TEXT NOT NULL, attributes BLOB NOT NULL, UNIQUE (site, series_uid)
 );
-CREATE INDEX IF NOT EXISTS series_study ON series (site, study_uid);
+CREATE INDEX IF NOT EXISTS series_study ON series (site, study_uid, series_uid);
+CREATE TABLE IF NOT EXISTS study_terms (term TEXT, id INTEGER, PRIMARY KEY (term, id))
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS series_terms (term TEXT, id INTEGER, PRIMARY KEY (term, id))
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS instance_terms (term TEXT, id INTEGER, PRIMARY KEY (term, id))
+    WITHOUT ROWID;
 """
+_COLUMNS: Final = (
+    "study_uid, series_uid, sop_class_uid, transfer_syntax, object_key, size, sha256, attributes"
+)
 
 
 class SqliteIndex:
@@ -66,14 +81,15 @@ class SqliteIndex:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def start(self) -> None:
-        """Open the database and create the schema (idempotent)."""
+        """Open the database, create the schema, migrate an older one (idempotent)."""
 
         def open_db() -> None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            db.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache
+            _migrate(db)
             self._db = db
 
         try:
@@ -102,81 +118,52 @@ class SqliteIndex:
 
         def get(db: sqlite3.Connection) -> InstanceDocument | None:
             row = db.execute(
-                "SELECT study_uid, series_uid, sop_class_uid, transfer_syntax, object_key,"
-                " size, sha256, attributes FROM instances WHERE site=? AND sop_uid=?",
-                (site, sop_uid),
+                f"SELECT {_COLUMNS} FROM instances WHERE site=? AND sop_uid=?", (site, sop_uid)
             ).fetchone()
             if row is None:
                 return None
+            study, series, sop_class, syntax, key, size, sha256, attributes = row
             return InstanceDocument(
-                site,
-                row[0],
-                row[1],
-                sop_uid,
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                row[6],
-                orjson.loads(row[7]),
-            )
+                site, study, series, sop_uid, sop_class, syntax, key, size, sha256,
+                orjson.loads(attributes),
+            )  # fmt: skip
 
         return await self._run(get)
 
     async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry and the study/series rows it leaves empty."""
+        """Remove an entry; its study and series are recounted or removed when left empty."""
 
         def delete(db: sqlite3.Connection) -> None:
             with _transaction(db):
                 row = db.execute(
-                    "SELECT study_uid, series_uid FROM instances WHERE site=? AND sop_uid=?",
+                    "SELECT id, study_uid, series_uid, attributes FROM instances"
+                    " WHERE site=? AND sop_uid=?",
                     (site, sop_uid),
                 ).fetchone()
                 if row is not None:
-                    db.execute("DELETE FROM instances WHERE site=? AND sop_uid=?", (site, sop_uid))
-                    _drop_empty(db, site, {row[0]}, {row[1]})
+                    _set_terms(db, Level.INSTANCE, row[0], orjson.loads(row[3]), {})
+                    db.execute("DELETE FROM instances WHERE id=?", (row[0],))
+                    _refresh(db, site, {row[1]: None}, {row[2]: (row[1], None)})
 
         await self._run(delete)
 
-    async def search_studies(self, site: str, limit: int, offset: int) -> list[StudyRecord]:
-        """Studies in Study Instance UID order with their derived attributes."""
+    async def search(self, site: str, query: Query) -> SearchPage:
+        """One page of the entities matching ``query`` and their number (PS3.18 10.6)."""
+        sql = to_sql(site, query)
 
-        def search(db: sqlite3.Connection) -> list[StudyRecord]:
-            rows = db.execute(
-                "SELECT s.study_uid, s.attributes, COUNT(DISTINCT i.series_uid), COUNT(*),"
-                " GROUP_CONCAT(DISTINCT i.modality), GROUP_CONCAT(DISTINCT i.sop_class_uid)"
-                " FROM studies s JOIN instances i ON i.site = s.site AND i.study_uid = s.study_uid"
-                " WHERE s.site = ? GROUP BY s.study_uid ORDER BY s.study_uid LIMIT ? OFFSET ?",
-                (site, limit, offset),
-            ).fetchall()
+        def search(db: sqlite3.Connection) -> SearchPage:
+            rows = db.execute(sql.select, sql.select_params).fetchall()
             records = []
-            for study_uid, attrs, n_series, n_instances, modalities, classes in rows:
-                attributes: dict[str, Any] = orjson.loads(attrs)
-                attributes.update(
-                    study_derived(n_series, n_instances, _split(modalities), _split(classes))
-                )
-                records.append(StudyRecord(site, study_uid, attributes))
-            return records
-
-        return await self._run(search)
-
-    async def search_series(self, site: str, study_uid: str) -> list[SeriesRecord]:
-        """Series of a study in Series Instance UID order with their instance counts."""
-
-        def search(db: sqlite3.Connection) -> list[SeriesRecord]:
-            rows = db.execute(
-                "SELECT s.series_uid, s.attributes, COUNT(*) FROM series s JOIN instances i"
-                " ON i.site = s.site AND i.series_uid = s.series_uid"
-                " WHERE s.site = ? AND s.study_uid = ? GROUP BY s.series_uid"
-                " ORDER BY s.series_uid",
-                (site, study_uid),
-            ).fetchall()
-            records = []
-            for series_uid, attrs, count in rows:
-                attributes: dict[str, Any] = orjson.loads(attrs)
-                attributes.update(series_derived(count))
-                records.append(SeriesRecord(site, study_uid, series_uid, attributes))
-            return records
+            for row in rows:
+                record: JsonDict = {}
+                for blob in reversed(row):  # parents first: the entity's own attributes win
+                    record.update(orjson.loads(blob))
+                records.append(record)
+            if len(records) < query.limit and (records or query.offset == 0):
+                total = query.offset + len(records)
+            else:
+                total = db.execute(sql.count, sql.count_params).fetchone()[0]
+            return SearchPage(records, total)
 
         return await self._run(search)
 
@@ -194,70 +181,153 @@ class _transaction:
         self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
-def _split(value: str | None) -> list[str]:
-    return [v for v in (value or "").split(",") if v]
-
-
-def _modality(attributes: dict[str, Any]) -> str:
-    values = attributes.get("00080060", {}).get("Value") or [""]
-    return str(values[0])
+def _set_terms(
+    db: sqlite3.Connection, level: Level, id_: int, old: JsonDict, new: JsonDict
+) -> None:
+    """Replace the terms of an entity computed from ``old`` attributes by those of ``new``."""
+    before = set(entity_terms(old, level)) if old else set()
+    after = set(entity_terms(new, level)) if new else set()
+    table = TERMS[level]
+    db.executemany(f"DELETE FROM {table} WHERE term=? AND id=?", [(t, id_) for t in before - after])
+    db.executemany(
+        f"INSERT OR IGNORE INTO {table} VALUES (?,?)", [(t, id_) for t in after - before]
+    )
 
 
 def _upsert(db: sqlite3.Connection, documents: Sequence[InstanceDocument]) -> None:
     with _transaction(db):
-        touched_studies: dict[str, set[str]] = {}
-        touched_series: dict[str, set[str]] = {}
+        touched: dict[
+            str, tuple[dict[str, JsonDict | None], dict[str, tuple[str, JsonDict | None]]]
+        ]
+        touched = {}
         for doc in documents:
+            studies, series = touched.setdefault(doc.site, ({}, {}))
             old = db.execute(
-                "SELECT study_uid, series_uid FROM instances WHERE site=? AND sop_uid=?",
+                "SELECT id, study_uid, series_uid, attributes FROM instances"
+                " WHERE site=? AND sop_uid=?",
                 (doc.site, doc.sop_uid),
             ).fetchone()
-            if old is not None:
-                touched_studies.setdefault(doc.site, set()).add(old[0])
-                touched_series.setdefault(doc.site, set()).add(old[1])
-            db.execute(
-                "INSERT OR REPLACE INTO instances VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    doc.site,
-                    doc.sop_uid,
-                    doc.study_uid,
-                    doc.series_uid,
-                    doc.sop_class_uid,
-                    doc.transfer_syntax,
-                    _modality(doc.attributes),
-                    doc.object_key,
-                    doc.size,
-                    doc.sha256,
-                    orjson.dumps(doc.attributes),
-                ),
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO studies VALUES (?,?,?)",
-                (doc.site, doc.study_uid, orjson.dumps(level_attributes(doc.attributes, "study"))),
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO series VALUES (?,?,?,?)",
-                (
-                    doc.site,
-                    doc.series_uid,
-                    doc.study_uid,
-                    orjson.dumps(level_attributes(doc.attributes, "series")),
-                ),
-            )
-        for site, studies in touched_studies.items():
-            _drop_empty(db, site, studies, touched_series.get(site, set()))
+            row = (
+                doc.study_uid, doc.series_uid, doc.sop_class_uid, doc.transfer_syntax,
+                first_value(doc.attributes, "00080060"), doc.object_key, doc.size, doc.sha256,
+                orjson.dumps(doc.attributes),
+            )  # fmt: skip
+            if old is None:
+                id_ = db.execute(
+                    "INSERT INTO instances (study_uid, series_uid, sop_class_uid, transfer_syntax,"
+                    " modality, object_key, size, sha256, attributes, site, sop_uid)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (*row, doc.site, doc.sop_uid),
+                ).lastrowid
+                old_attributes: JsonDict = {}
+            else:
+                id_, old_attributes = old[0], orjson.loads(old[3])
+                db.execute(
+                    "UPDATE instances SET study_uid=?, series_uid=?, sop_class_uid=?,"
+                    " transfer_syntax=?, modality=?, object_key=?, size=?, sha256=?, attributes=?"
+                    " WHERE id=?",
+                    (*row, id_),
+                )
+                studies.setdefault(old[1], None)
+                series.setdefault(old[2], (old[1], None))
+            assert id_ is not None
+            _set_terms(db, Level.INSTANCE, id_, old_attributes, doc.attributes)
+            studies[doc.study_uid] = doc.attributes
+            series[doc.series_uid] = (doc.study_uid, doc.attributes)
+        for site, (studies, series) in touched.items():
+            _refresh(db, site, studies, series)
 
 
-def _drop_empty(db: sqlite3.Connection, site: str, studies: set[str], series: set[str]) -> None:
-    for study_uid in studies:
-        db.execute(
-            "DELETE FROM studies WHERE site=? AND study_uid=? AND NOT EXISTS"
-            " (SELECT 1 FROM instances WHERE site=? AND study_uid=?)",
-            (site, study_uid, site, study_uid),
-        )
-    for series_uid in series:
-        db.execute(
-            "DELETE FROM series WHERE site=? AND series_uid=? AND NOT EXISTS"
-            " (SELECT 1 FROM instances WHERE site=? AND series_uid=?)",
-            (site, series_uid, site, series_uid),
-        )
+def _refresh(
+    db: sqlite3.Connection,
+    site: str,
+    studies: dict[str, JsonDict | None],
+    series: dict[str, tuple[str, JsonDict | None]],
+) -> None:
+    """Recompute study and series rows from their instances (``None``: keep the attributes)."""
+    for series_uid, (study_uid, attributes) in series.items():
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM instances WHERE site=? AND series_uid=?", (site, series_uid)
+        ).fetchone()
+        level = None if attributes is None else level_attributes(attributes, "series")
+        _store(db, Level.SERIES, site, series_uid, study_uid, level, series_derived(count), count)
+    for study_uid, attributes in studies.items():
+        n_series, n_instances, modalities, classes = db.execute(
+            "SELECT COUNT(DISTINCT series_uid), COUNT(*), GROUP_CONCAT(DISTINCT modality),"
+            " GROUP_CONCAT(DISTINCT sop_class_uid) FROM instances WHERE site=? AND study_uid=?",
+            (site, study_uid),
+        ).fetchone()
+        level = None if attributes is None else level_attributes(attributes, "study")
+        derived = study_derived(n_series, n_instances, _split(modalities), _split(classes))
+        _store(db, Level.STUDY, site, study_uid, study_uid, level, derived, n_instances)
+
+
+def _store(
+    db: sqlite3.Connection,
+    level: Level,
+    site: str,
+    uid: str,
+    study_uid: str,
+    attributes: JsonDict | None,
+    derived: JsonDict,
+    count: int,
+) -> None:
+    """Write (or with ``count`` 0 delete) a study or series row and its terms."""
+    table, column = ("studies", "study_uid") if level is Level.STUDY else ("series", "series_uid")
+    row = db.execute(
+        f"SELECT id, attributes FROM {table} WHERE site=? AND {column}=?", (site, uid)
+    ).fetchone()
+    old: JsonDict = orjson.loads(row[1]) if row is not None else {}
+    if count == 0:
+        if row is not None:
+            _set_terms(db, level, row[0], old, {})
+            db.execute(f"DELETE FROM {table} WHERE id=?", (row[0],))
+        return
+    base = old if attributes is None else attributes
+    new = dict(sorted({**base, **derived}.items()))
+    blob = orjson.dumps(new)
+    if row is None:
+        if level is Level.STUDY:
+            cursor = db.execute(
+                "INSERT INTO studies (site, study_uid, attributes) VALUES (?,?,?)",
+                (site, uid, blob),
+            )
+        else:
+            cursor = db.execute(
+                "INSERT INTO series (site, series_uid, study_uid, attributes) VALUES (?,?,?,?)",
+                (site, uid, study_uid, blob),
+            )
+        assert cursor.lastrowid is not None
+        _set_terms(db, level, cursor.lastrowid, {}, new)
+    else:
+        if level is Level.SERIES:
+            db.execute("UPDATE series SET study_uid=? WHERE id=?", (study_uid, row[0]))
+        db.execute(f"UPDATE {table} SET attributes=? WHERE id=?", (blob, row[0]))
+        _set_terms(db, level, row[0], old, new)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v]
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Create the schema; an index of an older schema is rebuilt from its instance rows."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    old_rows: Iterable[tuple[Any, ...]] = []
+    if version < SCHEMA_VERSION and "instances" in tables:
+        old_rows = db.execute(
+            "SELECT site, study_uid, series_uid, sop_uid, sop_class_uid, transfer_syntax,"
+            " object_key, size, sha256, attributes FROM instances"
+        ).fetchall()
+        with _transaction(db):
+            for name in ("instances", "studies", "series"):
+                db.execute(f"DROP TABLE IF EXISTS {name}")
+    db.executescript(_SCHEMA)
+    documents = [
+        InstanceDocument(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], orjson.loads(r[9]))
+        for r in old_rows
+    ]
+    for start in range(0, len(documents), 1000):
+        _upsert(db, documents[start : start + 1000])
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -1,7 +1,7 @@
 """The three ports of the design: bus, object store and index (see docs/architecture.md)."""
 
 from pacsflow.ports.bus import Bus, Message, Subscription
-from pacsflow.ports.index import Index, InstanceDocument, SeriesRecord, StudyRecord
+from pacsflow.ports.index import Index, InstanceDocument
 from pacsflow.ports.objects import ObjectInfo, ObjectStore, ObjectWriter
 
 __all__ = [
@@ -12,7 +12,5 @@ __all__ = [
     "ObjectInfo",
     "ObjectStore",
     "ObjectWriter",
-    "SeriesRecord",
-    "StudyRecord",
     "Subscription",
 ]

@@ -6,9 +6,11 @@ The contract (``tests/contract/test_index.py``) holds for both:
 * ``upsert_instances`` is idempotent and keyed by (site, SOP Instance UID): indexing the same
   document twice leaves one entry; a document with a known SOP Instance UID replaces the entry,
   even when it moves to another study or series.
-* Study and series records carry the derived attributes of PS3.18 10.6.3
-  (NumberOfStudyRelatedSeries/Instances, NumberOfSeriesRelatedInstances, ModalitiesInStudy,
-  SOPClassesInStudy), computed from the instances indexed at the time of the search.
+* ``search`` answers a QIDO-RS query (``pacsflow.query.model.Query``): study and series
+  records carry the derived attributes of PS3.18 10.6.3 (NumberOfStudyRelatedSeries/Instances,
+  NumberOfSeriesRelatedInstances, ModalitiesInStudy, SOPClassesInStudy) of the instances
+  indexed, and every matching rule gives the same result on every adapter
+  (``tests/contract/test_query.py``).
 * Sites never see each other's entries.
 """
 
@@ -18,7 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Index", "InstanceDocument", "SeriesRecord", "StudyRecord"]
+from pacsflow.query.model import Query, SearchPage
+
+__all__ = ["Index", "InstanceDocument"]
 
 JsonDict = dict[str, Any]
 
@@ -37,25 +41,6 @@ class InstanceDocument:
     size: int
     sha256: str
     attributes: JsonDict = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class StudyRecord:
-    """A study: its study-level attributes (DICOM JSON) including the derived ones."""
-
-    site: str
-    study_uid: str
-    attributes: JsonDict
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesRecord:
-    """A series: its series-level attributes (DICOM JSON) including the derived ones."""
-
-    site: str
-    study_uid: str
-    series_uid: str
-    attributes: JsonDict
 
 
 class Index(Protocol):
@@ -81,10 +66,10 @@ class Index(Protocol):
         """Remove an entry (idempotent)."""
         ...
 
-    async def search_studies(self, site: str, limit: int, offset: int) -> list[StudyRecord]:
-        """Studies of a site in a stable order (Study Instance UID), paged."""
-        ...
+    async def search(self, site: str, query: Query) -> SearchPage:
+        """One page of the entities of a site matching ``query`` and how many match in all.
 
-    async def search_series(self, site: str, study_uid: str) -> list[SeriesRecord]:
-        """Series of one study in a stable order (Series Instance UID)."""
+        Matching evaluates each condition on the match terms of ``pacsflow.query.terms``;
+        records come in the stable order of the level (by UID) so pages never overlap.
+        """
         ...

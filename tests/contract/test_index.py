@@ -13,22 +13,32 @@ from typing import Any
 
 import pytest
 
-from pacsflow.adapters.es_index import ElasticsearchIndex
 from pacsflow.adapters.sqlite_index import SqliteIndex
-from pacsflow.ports.index import Index, InstanceDocument, StudyRecord
+from pacsflow.ports.index import Index, InstanceDocument
+from pacsflow.query.model import Level, SearchPage
+from pacsflow.query.parse import parse_query
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 SR = "1.2.840.10008.5.1.4.1.1.88.33"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
+JsonDict = dict[str, Any]
+
+
+def _elasticsearch(request: pytest.FixtureRequest, tmp_path: Path) -> Index:
+    from pacsflow.adapters.es_index import ElasticsearchIndex  # only when that side runs
+
+    return ElasticsearchIndex(
+        request.getfixturevalue("es_url"), prefix=f"pacsflow-test-{uuid.uuid4().hex}"
+    )
+
+
 # One factory per adapter; each returns a fresh, not yet started index (the fixture runs the suite
 # against every entry). Elasticsearch: osmem on loopback (``es_url``), indices unique to the test.
 FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Index]] = {
     "sqlite": lambda request, tmp_path: SqliteIndex(tmp_path / "index.sqlite3"),
-    "elasticsearch": lambda request, tmp_path: ElasticsearchIndex(
-        request.getfixturevalue("es_url"), prefix=f"pacsflow-test-{uuid.uuid4().hex}"
-    ),
+    "elasticsearch": _elasticsearch,
 }
 
 
@@ -92,9 +102,37 @@ def value(attributes: dict[str, Any], tag: str) -> list[Any]:
     return list(attributes[tag].get("Value", []))
 
 
-async def all_studies(index: Index, site: str) -> dict[str, StudyRecord]:
-    """Every study of ``site``, by Study Instance UID."""
-    return {s.study_uid: s for s in await index.search_studies(site, limit=1000, offset=0)}
+def uid(record: JsonDict, tag: str) -> str:
+    """The first value of a UI attribute of a record (``0020000D``, ``0020000E``...)."""
+    [first] = value(record, tag)
+    return str(first)
+
+
+async def search_studies(index: Index, site: str, limit: int = 1000, offset: int = 0) -> SearchPage:
+    """One page of the studies of ``site`` (no matching key)."""
+    params = [("limit", str(limit)), ("offset", str(offset))]
+    return await index.search(site, parse_query(Level.STUDY, params))
+
+
+async def studies_list(index: Index, site: str, limit: int = 1000) -> list[JsonDict]:
+    """The first ``limit`` studies of ``site``, in Study Instance UID order."""
+    return (await search_studies(index, site, limit=limit)).records
+
+
+async def all_studies(index: Index, site: str) -> dict[str, JsonDict]:
+    """Every study of ``site``, by Study Instance UID (in the order the index returns them)."""
+    return {uid(s, "0020000D"): s for s in await studies_list(index, site)}
+
+
+async def series_of(index: Index, site: str, study_uid: str) -> list[JsonDict]:
+    """Every series of one study, in Series Instance UID order."""
+    query = parse_query(Level.SERIES, [("limit", "1000")], study_uid=study_uid)
+    return (await index.search(site, query)).records
+
+
+async def series_uids(index: Index, site: str, study_uid: str) -> list[str]:
+    """The Series Instance UIDs of one study, in the order the index returns them."""
+    return [uid(s, "0020000E") for s in await series_of(index, site, study_uid)]
 
 
 async def test_upsert_then_get_instance_round_trips_every_field(index: Index, site: str) -> None:
@@ -111,11 +149,15 @@ async def test_upsert_of_the_same_document_twice_leaves_one_entry(index: Index, 
     await index.upsert_instances([first])
     await index.upsert_instances([first])
 
-    [study] = await index.search_studies(site, limit=10, offset=0)
-    assert value(study.attributes, "00201206") == [1]
-    assert value(study.attributes, "00201208") == [2]
-    [series] = await index.search_series(site, "1.2.3")
-    assert value(series.attributes, "00201209") == [2]
+    [study] = await studies_list(index, site, limit=10)
+    assert value(study, "00201206") == [1]
+    assert value(study, "00201208") == [2]
+    [series] = await series_of(index, site, "1.2.3")
+    assert value(series, "00201209") == [2]
+    instances = parse_query(Level.INSTANCE, [], study_uid="1.2.3", series_uid="1.2.3.4")
+    page = await index.search(site, instances)
+    assert page.total == 2
+    assert sorted(uid(i, "00080018") for i in page.records) == ["1.2.3.4.5", "1.2.3.4.6"]
 
 
 async def test_replacement_keeps_the_latest_document(index: Index, site: str) -> None:
@@ -124,9 +166,9 @@ async def test_replacement_keeps_the_latest_document(index: Index, site: str) ->
     await index.upsert_instances([newer])
 
     assert await index.get_instance(site, "1.2.3.4.5") == newer
-    [study] = await index.search_studies(site, limit=10, offset=0)
-    assert value(study.attributes, "00100010") == [{"Alphabetic": "NEW^NAME"}]
-    assert value(study.attributes, "00201208") == [1]
+    [study] = await studies_list(index, site, limit=10)
+    assert value(study, "00100010") == [{"Alphabetic": "NEW^NAME"}]
+    assert value(study, "00201208") == [1]
 
 
 async def test_replacement_moving_an_instance_to_another_study(index: Index, site: str) -> None:
@@ -138,12 +180,12 @@ async def test_replacement_moving_an_instance_to_another_study(index: Index, sit
 
     studies = await all_studies(index, site)
     assert list(studies) == ["2.2"]  # the old study became empty and is gone
-    moved = studies["2.2"].attributes
+    moved = studies["2.2"]
     assert value(moved, "00201206") == [2]
     assert value(moved, "00201208") == [2]
     assert value(moved, "00080061") == ["CT", "MR"]
-    assert await index.search_series(site, "1.1") == []
-    assert [s.series_uid for s in await index.search_series(site, "2.2")] == ["2.2.1", "2.2.2"]
+    assert await series_of(index, site, "1.1") == []
+    assert await series_uids(index, site, "2.2") == ["2.2.1", "2.2.2"]
     entry = await index.get_instance(site, "1.1.1.1")
     assert entry is not None
     assert (entry.study_uid, entry.series_uid) == ("2.2", "2.2.2")
@@ -160,10 +202,10 @@ async def test_replacement_moving_an_instance_leaves_a_non_empty_study(
 
     studies = await all_studies(index, site)
     assert sorted(studies) == ["1.1", "2.2"]
-    assert value(studies["1.1"].attributes, "00201206") == [1]
-    assert value(studies["1.1"].attributes, "00201208") == [1]
-    assert [s.series_uid for s in await index.search_series(site, "1.1")] == ["1.1.2"]
-    assert value(studies["2.2"].attributes, "00201208") == [1]
+    assert value(studies["1.1"], "00201206") == [1]
+    assert value(studies["1.1"], "00201208") == [1]
+    assert await series_uids(index, site, "1.1") == ["1.1.2"]
+    assert value(studies["2.2"], "00201208") == [1]
 
 
 async def test_study_derived_attributes(index: Index, site: str) -> None:
@@ -178,9 +220,8 @@ async def test_study_derived_attributes(index: Index, site: str) -> None:
         ]
     )
 
-    [study] = await index.search_studies(site, limit=10, offset=0)
-    assert study.study_uid == "1.5"
-    attrs = study.attributes
+    [attrs] = await studies_list(index, site, limit=10)
+    assert uid(attrs, "0020000D") == "1.5"
     assert attrs["00201206"] == {"vr": "IS", "Value": [4]}  # NumberOfStudyRelatedSeries
     assert attrs["00201208"] == {"vr": "IS", "Value": [6]}  # NumberOfStudyRelatedInstances
     assert attrs["00080061"] == {"vr": "CS", "Value": ["CT", "MR", "SR"]}  # ModalitiesInStudy
@@ -196,19 +237,19 @@ async def test_search_series_counts_instances_per_series(index: Index, site: str
         + [doc(site, "1.6", "1.6.1", "1.6.1.1")]
     )
 
-    series = await index.search_series(site, "1.5")
+    series = await series_of(index, site, "1.5")
 
-    assert [(s.site, s.study_uid, s.series_uid) for s in series] == [
-        (site, "1.5", "1.5.1"),
-        (site, "1.5", "1.5.2"),
+    assert [(uid(s, "0020000D"), uid(s, "0020000E")) for s in series] == [
+        ("1.5", "1.5.1"),
+        ("1.5", "1.5.2"),
     ]
-    assert [s.attributes["00201209"] for s in series] == [
+    assert [s["00201209"] for s in series] == [
         {"vr": "IS", "Value": [1]},
         {"vr": "IS", "Value": [3]},
     ]
-    assert [value(s.attributes, "00080060") for s in series] == [["MR"], ["CT"]]
-    assert [value(s.attributes, "0020000E") for s in series] == [["1.5.1"], ["1.5.2"]]
-    assert await index.search_series(site, "9.9") == []
+    assert [value(s, "00080060") for s in series] == [["MR"], ["CT"]]
+    assert [value(s, "0020000E") for s in series] == [["1.5.1"], ["1.5.2"]]
+    assert await series_of(index, site, "9.9") == []
 
 
 async def test_study_level_attributes_come_from_the_instances(index: Index, site: str) -> None:
@@ -216,10 +257,9 @@ async def test_study_level_attributes_come_from_the_instances(index: Index, site
         [doc(site, "1.7", "1.7.1", "1.7.1.1", patient="ROE^JANE", study_date="19991231")]
     )
 
-    [study] = await index.search_studies(site, limit=10, offset=0)
+    [attrs] = await studies_list(index, site, limit=10)
 
-    assert (study.site, study.study_uid) == (site, "1.7")
-    attrs = study.attributes
+    assert uid(attrs, "0020000D") == "1.7"
     assert attrs["00100010"] == {"vr": "PN", "Value": [{"Alphabetic": "ROE^JANE"}]}
     assert attrs["00080020"] == {"vr": "DA", "Value": ["19991231"]}
     assert attrs["00100020"] == {"vr": "LO", "Value": ["PID-1"]}
@@ -242,19 +282,20 @@ async def test_sites_are_isolated(index: Index, site: str) -> None:
 
     mine = await all_studies(index, site)
     assert list(mine) == ["1.8"]
-    assert value(mine["1.8"].attributes, "00201208") == [1]
-    assert value(mine["1.8"].attributes, "00100010") == [{"Alphabetic": "DOE^JOHN"}]
+    assert value(mine["1.8"], "00201208") == [1]
+    assert value(mine["1.8"], "00100010") == [{"Alphabetic": "DOE^JOHN"}]
     theirs = await all_studies(index, other)
     assert sorted(theirs) == ["1.8", "1.9"]
-    assert value(theirs["1.8"].attributes, "00201208") == [2]
-    assert await index.search_studies(f"nobody-{uuid.uuid4().hex}", 10, 0) == []
+    assert value(theirs["1.8"], "00201208") == [2]
+    nobody = await search_studies(index, f"nobody-{uuid.uuid4().hex}", limit=10)
+    assert (nobody.records, nobody.total) == ([], 0)
 
     await index.delete_instance(other, "1.8.1.1")
     entry = await index.get_instance(site, "1.8.1.1")
     assert entry is not None
     assert entry.site == site
     assert await index.get_instance(other, "1.8.1.1") is None
-    assert value((await all_studies(index, site))["1.8"].attributes, "00201208") == [1]
+    assert value((await all_studies(index, site))["1.8"], "00201208") == [1]
 
 
 async def test_search_studies_pages_are_stable(index: Index, site: str) -> None:
@@ -264,11 +305,13 @@ async def test_search_studies_pages_are_stable(index: Index, site: str) -> None:
     for limit in (1, 7, 10, 25, 30):
         seen: list[str] = []
         for offset in range(0, 30, limit):
-            page = await index.search_studies(site, limit=limit, offset=offset)
-            assert len(page) == max(0, min(limit, len(uids) - offset))
-            seen += [s.study_uid for s in page]
+            page = await search_studies(index, site, limit=limit, offset=offset)
+            assert len(page.records) == max(0, min(limit, len(uids) - offset))
+            assert page.total == len(uids), f"limit {limit} offset {offset}"
+            seen += [uid(s, "0020000D") for s in page.records]
         assert seen == sorted(uids), f"limit {limit}"
-    assert await index.search_studies(site, limit=10, offset=25) == []
+    past_the_end = await search_studies(index, site, limit=10, offset=25)
+    assert (past_the_end.records, past_the_end.total) == ([], len(uids))
 
 
 async def test_delete_instance_is_idempotent_and_drops_empty_studies(
@@ -286,15 +329,15 @@ async def test_delete_instance_is_idempotent_and_drops_empty_studies(
     await index.delete_instance(site, "3.1.2.1")
     studies = await all_studies(index, site)
     assert sorted(studies) == ["3.1", "3.2"]
-    assert value(studies["3.1"].attributes, "00201206") == [1]
-    assert value(studies["3.1"].attributes, "00080061") == ["CT"]
-    assert value(studies["3.1"].attributes, "00080062") == [CT]
-    assert [s.series_uid for s in await index.search_series(site, "3.1")] == ["3.1.1"]
+    assert value(studies["3.1"], "00201206") == [1]
+    assert value(studies["3.1"], "00080061") == ["CT"]
+    assert value(studies["3.1"], "00080062") == [CT]
+    assert await series_uids(index, site, "3.1") == ["3.1.1"]
 
     await index.delete_instance(site, "3.2.1.1")
     await index.delete_instance(site, "3.2.1.1")
     assert list(await all_studies(index, site)) == ["3.1"]
-    assert await index.search_series(site, "3.2") == []
+    assert await series_of(index, site, "3.2") == []
     assert await index.get_instance(site, "3.2.1.1") is None
 
     await index.delete_instance(site, "never.indexed")
@@ -313,11 +356,11 @@ async def test_batch_upsert_of_many_documents(index: Index, site: str) -> None:
     studies = await all_studies(index, site)
     assert sorted(studies) == sorted(f"4.{st}" for st in range(10))
     for study in studies.values():
-        assert value(study.attributes, "00201206") == [3]
-        assert value(study.attributes, "00201208") == [60]
-        assert value(study.attributes, "00080061") == ["CT", "MR"]
-    series = await index.search_series(site, "4.3")
-    assert [value(s.attributes, "00201209") for s in series] == [[20], [20], [20]]
+        assert value(study, "00201206") == [3]
+        assert value(study, "00201208") == [60]
+        assert value(study, "00080061") == ["CT", "MR"]
+    series = await series_of(index, site, "4.3")
+    assert [value(s, "00201209") for s in series] == [[20], [20], [20]]
     assert await index.get_instance(site, "4.9.2.19") == docs[-1]
 
 

@@ -20,6 +20,8 @@ import httpx
 import pydicom
 import pytest
 
+from pacsflow.query.model import Level
+from pacsflow.query.parse import parse_query
 from tests.conftest import (
     corpus_files,
     pipeline_env,
@@ -98,14 +100,23 @@ def _indexed(index_url: str, prefix: str, sops: list[str]) -> list[str]:
 
 
 def _indexed_count(index_url: str, prefix: str) -> int:
+    """The instances of site "default" as the studies count them (NumberOfStudyRelatedInstances).
+
+    The sum over every study must equal the number of instance entries: an instance indexed
+    twice would be counted twice by its study.
+    """
     from pacsflow.adapters.es_index import ElasticsearchIndex
 
     async def read() -> int:
         index = ElasticsearchIndex(index_url, prefix=prefix)
         await index.start()
         try:
-            studies = await index.search_studies("default", 1000, 0)
-            return sum(int(s.attributes["00201208"]["Value"][0]) for s in studies)
+            studies = await index.search("default", parse_query(Level.STUDY, [("limit", "1000")]))
+            assert len(studies.records) == studies.total  # one page holds every study
+            instances = await index.search("default", parse_query(Level.INSTANCE, []))
+            counted = sum(int(s["00201208"]["Value"][0]) for s in studies.records)
+            assert counted == instances.total, (counted, instances.total)
+            return counted
         finally:
             await index.close()
 

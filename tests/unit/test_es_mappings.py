@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,15 +11,17 @@ from pacsflow.adapters.es_index import (
     index_bodies,
     instance_from_source,
     instance_source,
-    series_source,
-    study_source,
-    tm_seconds,
+    level_source,
 )
+from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.ports.index import InstanceDocument
+from pacsflow.query.model import Level
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
+MR = "1.2.840.10008.5.1.4.1.1.4"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 KEYWORD = {"type": "keyword"}
+TERMS = {"type": "keyword", "doc_values": False}
 STORED_ONLY = {"type": "object", "enabled": False}
 
 ATTRIBUTES: dict[str, Any] = {
@@ -65,30 +67,19 @@ def test_index_bodies() -> None:
                     "modality": KEYWORD,
                     "object_key": KEYWORD,
                     "sha256": KEYWORD,
-                    "size": {"type": "long"},
+                    "terms": TERMS,
                     "attributes": STORED_ONLY,
+                    "size": {"type": "long"},
                 },
             }
         },
         "pacsflow-studies": {
-            "settings": {
-                "analysis": {
-                    "normalizer": {
-                        "pacsflow_lowercase": {"type": "custom", "filter": ["lowercase"]}
-                    }
-                }
-            },
             "mappings": {
                 "dynamic": "strict",
                 "properties": {
                     "site": KEYWORD,
                     "study_uid": KEYWORD,
-                    "patient_name": {"type": "keyword", "normalizer": "pacsflow_lowercase"},
-                    "patient_id": KEYWORD,
-                    "study_date": {"type": "date", "format": "yyyyMMdd"},
-                    "study_time": {"type": "double"},
-                    "accession_number": KEYWORD,
-                    "modalities": KEYWORD,
+                    "terms": TERMS,
                     "attributes": STORED_ONLY,
                 },
             },
@@ -100,7 +91,7 @@ def test_index_bodies() -> None:
                     "site": KEYWORD,
                     "study_uid": KEYWORD,
                     "series_uid": KEYWORD,
-                    "modality": KEYWORD,
+                    "terms": TERMS,
                     "attributes": STORED_ONLY,
                 },
             }
@@ -112,7 +103,7 @@ def test_index_names_follow_the_prefix() -> None:
     assert list(index_bodies("test-1")) == ["test-1-instances", "test-1-studies", "test-1-series"]
 
 
-def test_instance_source_keeps_every_field_and_the_attributes_whole() -> None:
+def test_instance_source_keeps_every_field_the_attributes_whole_and_the_terms() -> None:
     assert instance_source(DOCUMENT) == {
         "site": "default",
         "study_uid": "1.2.3",
@@ -125,6 +116,8 @@ def test_instance_source_keeps_every_field_and_the_attributes_whole() -> None:
         "size": 1234,
         "sha256": "ab" * 32,
         "attributes": ATTRIBUTES,
+        # instance-level matching keys only (PixelSpacing is a return key)
+        "terms": [f"00080016={CT}", "00080018=1.2.3.4.5", "00200013=1"],
     }
 
 
@@ -132,81 +125,50 @@ def test_instance_source_round_trips() -> None:
     assert instance_from_source(instance_source(DOCUMENT)) == DOCUMENT
 
 
-def test_study_source_has_the_study_level_attributes_and_query_fields() -> None:
-    assert study_source(DOCUMENT, ["MR", "CT", "", "CT"]) == {
-        "site": "default",
-        "study_uid": "1.2.3",
-        "patient_name": ["Doe^John"],
-        "patient_id": "PID-1",
-        "study_date": "20240102",
-        "accession_number": "ACC-7",
-        "modalities": ["CT", "MR"],
-        "attributes": {
-            "00080020": {"vr": "DA", "Value": ["20240102"]},
-            "00080050": {"vr": "SH", "Value": ["ACC-7"]},
-            "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe^John"}]},
-            "00100020": {"vr": "LO", "Value": ["PID-1"]},
-            "0020000D": {"vr": "UI", "Value": ["1.2.3"]},
-        },
-    }
+def test_instance_source_without_modality_has_no_modality_field() -> None:
+    attributes = {k: v for k, v in ATTRIBUTES.items() if k != "00080060"}
+    assert "modality" not in instance_source(replace(DOCUMENT, attributes=attributes))
 
 
-def test_study_source_leaves_out_absent_and_malformed_values() -> None:
+def test_study_source_has_the_study_attributes_their_derived_ones_and_terms() -> None:
     attributes = {
-        "00080020": {"vr": "DA", "Value": ["2024-01-02"]},
-        "00080050": {"vr": "SH"},
-        "00100010": {"vr": "PN", "Value": [{"Ideographic": "山田^太郎"}]},
-        "0020000D": {"vr": "UI", "Value": ["1.2.3"]},
+        **level_attributes(ATTRIBUTES, "study"),
+        **study_derived(2, 3, ["MR", "CT"], [CT, MR]),
     }
-    document = replace(DOCUMENT, attributes=attributes)
 
-    assert study_source(document, []) == {
+    assert level_source(Level.STUDY, "default", "1.2.3", "", attributes) == {
         "site": "default",
         "study_uid": "1.2.3",
-        "modalities": [],
         "attributes": attributes,
+        "terms": [
+            "00080020+00080030=20240102000000.000000",  # combined date-time, no StudyTime
+            "00080020=20240102",
+            "00080050=ACC-7",
+            "00080061=CT",  # ModalitiesInStudy is matchable...
+            "00080061=MR",
+            f"00080062={CT}",
+            f"00080062={MR}",  # ...the numbers of related series and instances are not
+            "00100010=doe^john",
+            "00100010~doe",
+            "00100010~john",
+            "00100020=PID-1",
+            "0020000D=1.2.3",
+        ],
     }
 
 
-def test_series_source_has_the_series_level_attributes() -> None:
-    assert series_source(DOCUMENT) == {
+def test_series_source_has_the_series_attributes_the_instance_count_and_terms() -> None:
+    attributes = {**level_attributes(ATTRIBUTES, "series"), **series_derived(4)}
+
+    assert level_source(Level.SERIES, "default", "1.2.3", "1.2.3.4", attributes) == {
         "site": "default",
         "study_uid": "1.2.3",
         "series_uid": "1.2.3.4",
-        "modality": "CT",
-        "attributes": {
-            "00080060": {"vr": "CS", "Value": ["CT"]},
-            "0008103E": {"vr": "LO", "Value": ["AXIAL 5mm"]},
-            "0020000E": {"vr": "UI", "Value": ["1.2.3.4"]},
-        },
+        "attributes": attributes,
+        "terms": ["00080060=CT", "0008103E=AXIAL 5mm", "0020000E=1.2.3.4"],
     }
 
 
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("07", 25200.0),
-        ("0730", 27000.0),
-        ("073015", 27015.0),
-        ("073015.5", 27015.5),
-        ("235960.000001", 86400.000001),
-        (" 1200 ", 43200.0),
-        ("", None),
-        ("7", None),
-        ("2400", None),
-        ("0760", None),
-        ("12:00", None),
-        ("120000.1234567", None),
-    ],
-)
-def test_tm_values_become_seconds_after_midnight(value: str, seconds: float | None) -> None:
-    result = tm_seconds(value)
-    assert result == pytest.approx(seconds) if seconds is not None else result is None
-
-
-def test_study_source_indexes_study_time_as_seconds() -> None:
-    attributes = {**ATTRIBUTES, "00080030": {"vr": "TM", "Value": ["101530.25"]}}
-    document = InstanceDocument(**{**asdict(DOCUMENT), "attributes": attributes})
-    assert study_source(document, ["CT"])["study_time"] == pytest.approx(
-        10 * 3600 + 15 * 60 + 30.25
-    )
+def test_there_are_no_instance_documents_in_the_level_indices() -> None:
+    with pytest.raises(ValueError, match="instance"):
+        level_source(Level.INSTANCE, "default", "1.2.3", "1.2.3.4", {})

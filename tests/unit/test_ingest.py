@@ -14,6 +14,8 @@ from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.ingest import IngestContext, ingest_instance
 from pacsflow.keys import instance_keys
+from pacsflow.query.model import Level
+from pacsflow.query.parse import parse_query
 from pacsflow.records import IngestRecord
 from tests.conftest import CORPUS
 
@@ -56,8 +58,11 @@ async def test_redelivery_leaves_one_copy_and_one_entry(ctx: IngestContext) -> N
     second = await ingest_instance(record, ctx)
     assert first.status == second.status == "stored"
     assert second.warning_reason is None
-    studies = await ctx.index.search_studies("default", 10, 0)
-    assert [s.attributes["00201208"]["Value"] for s in studies] == [[1]]
+    studies = await ctx.index.search("default", parse_query(Level.STUDY, []))
+    assert [s["00201208"]["Value"] for s in studies.records] == [[1]]
+    instances = await ctx.index.search("default", parse_query(Level.INSTANCE, []))
+    assert [i["00080018"]["Value"] for i in instances.records] == [[record.sop_uid]]
+    assert (studies.total, instances.total) == (1, 1)
     keys = [k async for k in ctx.objects.list("default/")]
     base = instance_keys("default", record.study_uid, record.series_uid, record.sop_uid)
     assert sorted(keys) == sorted([base["dicom"], base["metadata"], base["frames"]])

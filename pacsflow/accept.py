@@ -1,0 +1,85 @@
+"""HTTP Accept negotiation (RFC 9110 12.5.1) for the DICOMweb media types (PS3.18 8.7).
+
+Written here because no maintained library parses ``multipart/related; type=...`` ranges with
+their parameters and q-values the way PS3.18 8.7.3 needs them; it is a few lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pacsflow.errors import NotAcceptable
+
+__all__ = ["MediaRange", "choose", "parse_accept"]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRange:
+    """One entry of an Accept header: ``type/subtype``, its parameters and its quality."""
+
+    media_type: str
+    parameters: tuple[tuple[str, str], ...]
+    quality: float
+
+    def parameter(self, name: str) -> str | None:
+        """A parameter's value (unquoted, lowercased name), or ``None``."""
+        return next((v for k, v in self.parameters if k == name), None)
+
+
+def _split(header: str, separator: str) -> list[str]:
+    """Split on ``separator`` outside double quotes."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in header:
+        if char == '"':
+            quoted = not quoted
+        if char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_accept(header: str) -> list[MediaRange]:
+    """The media ranges of an Accept header, best first (stable for equal q); ``*/*`` if empty."""
+    ranges = []
+    for entry in _split(header, ",") or ["*/*"]:
+        media_type, *raw = _split(entry, ";")
+        quality, parameters = 1.0, []
+        for item in raw:
+            name, _, value = item.partition("=")
+            name, value = name.strip().lower(), value.strip().strip('"')
+            if name == "q":
+                try:
+                    quality = max(0.0, min(1.0, float(value)))
+                except ValueError:
+                    quality = 0.0
+            else:
+                parameters.append((name, value))
+        ranges.append(MediaRange(media_type.lower(), tuple(parameters), quality))
+    return sorted(ranges, key=lambda r: -r.quality)
+
+
+def choose(header: str, offers: Sequence[tuple[str, str | None]]) -> int:
+    """The index of the best offer ``(media type, multipart type or None)`` for ``header``.
+
+    ``*/*`` and ``type/*`` match the first offer of that kind; ``multipart/related`` matches by
+    its ``type`` parameter (any multipart offer when absent). Raises ``NotAcceptable``.
+    """
+    for media in parse_accept(header):
+        if media.quality <= 0:
+            continue
+        for position, (offer, part_type) in enumerate(offers):
+            if media.media_type in ("*/*", offer) or media.media_type == offer.split("/")[0] + "/*":
+                wanted = media.parameter("type")
+                if media.media_type == offer and part_type and wanted and wanted != part_type:
+                    continue
+                return position
+    supported = ", ".join(f'{o}; type="{t}"' if t else o for o, t in offers)
+    raise NotAcceptable(
+        f"none of the accepted media types is available; this resource offers {supported}"
+    )
