@@ -12,6 +12,7 @@ __all__ = [
     "ObjectStoreUnavailable",
     "PacsflowError",
     "PayloadTooLarge",
+    "RangeNotSatisfiable",
     "ServiceUnavailable",
     "UnsupportedMediaType",
 ]
@@ -39,6 +40,10 @@ class PayloadTooLarge(PacsflowError):
 
 class UnsupportedMediaType(PacsflowError):
     """The request's media type is not one this resource accepts (HTTP 415)."""
+
+
+class RangeNotSatisfiable(PacsflowError):
+    """A Range header asks for bytes outside the value (HTTP 416)."""
 
 
 class ServiceUnavailable(PacsflowError):

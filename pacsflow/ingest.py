@@ -128,7 +128,7 @@ async def _store(
     keys: dict[str, str],
     objects: ObjectStore,
 ) -> None:
-    """Write the instance, its metadata and its frame table; each write is atomic."""
+    """Write the instance, its metadata, frame table and bulk ranges; each write is atomic."""
     if record.inline is not None:
         await objects.put(keys["dicom"], record.inline)
     else:
@@ -139,11 +139,15 @@ async def _store(
         await objects.put(keys["frames"], instance.frame_table.to_json())
     else:
         await objects.delete(keys["frames"])
+    if instance.bulk:
+        await objects.put(keys["bulk"], orjson.dumps(instance.bulk))
+    else:
+        await objects.delete(keys["bulk"])
 
 
 async def _delete_instance_objects(doc: InstanceDocument, objects: ObjectStore) -> None:
     base = doc.object_key.removesuffix(".dcm")
-    for suffix in (".dcm", ".json", ".frames"):
+    for suffix in (".dcm", ".json", ".frames", ".bulk"):
         await objects.delete(base + suffix)
 
 

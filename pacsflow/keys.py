@@ -3,6 +3,7 @@
 {site}/studies/{study}/series/{series}/instances/{sop}.dcm       the instance, as received
 {site}/studies/{study}/series/{series}/instances/{sop}.json      DICOM JSON metadata
 {site}/studies/{study}/series/{series}/instances/{sop}.frames    frame offset table
+{site}/studies/{study}/series/{series}/instances/{sop}.bulk      byte ranges of other bulk values
 {site}/staging/{request}/{part}.dcm                              claim-checked STOW parts
 """
 
@@ -17,9 +18,14 @@ def instance_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
 
 
 def instance_keys(site: str, study_uid: str, series_uid: str, sop_uid: str) -> dict[str, str]:
-    """The object keys of an instance: ``dicom``, ``metadata`` and ``frames``."""
+    """The object keys of an instance: ``dicom``, ``metadata``, ``frames`` and ``bulk``."""
     base = f"{site}/{instance_path(study_uid, series_uid, sop_uid)}"
-    return {"dicom": f"{base}.dcm", "metadata": f"{base}.json", "frames": f"{base}.frames"}
+    return {
+        "dicom": f"{base}.dcm",
+        "metadata": f"{base}.json",
+        "frames": f"{base}.frames",
+        "bulk": f"{base}.bulk",
+    }
 
 
 def staging_key(site: str, request_id: str, part: int) -> str:

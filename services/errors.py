@@ -16,6 +16,7 @@ from pacsflow.errors import (
     NotFound,
     PacsflowError,
     PayloadTooLarge,
+    RangeNotSatisfiable,
     ServiceUnavailable,
     UnsupportedMediaType,
 )
@@ -29,6 +30,7 @@ _STATUS: dict[type[PacsflowError], int] = {
     NotFound: 404,
     NotAcceptable: 406,
     PayloadTooLarge: 413,
+    RangeNotSatisfiable: 416,
     UnsupportedMediaType: 415,
     ServiceUnavailable: 503,
 }

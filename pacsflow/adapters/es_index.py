@@ -38,7 +38,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, Transpo
 
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
-from pacsflow.ports.index import InstanceDocument
+from pacsflow.ports.index import InstanceDocument, InstanceRef
 from pacsflow.query.es import (
     MAX_PARENT_UIDS,
     TERMS_FIELD,
@@ -385,6 +385,29 @@ class ElasticsearchIndex:
             )
         touched = _Touched({entry.study_uid: None}, {entry.series_uid: (entry.study_uid, None)})
         await self._recompute(site, touched)
+
+    async def list_instances(
+        self, site: str, study_uid: str, series_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """Every instance of a study or series, by Series then SOP Instance UID."""
+        filters: list[JsonDict] = [{"term": {"site": site}}, {"term": {"study_uid": study_uid}}]
+        if series_uid is not None:
+            filters.append({"term": {"series_uid": series_uid}})
+        fields = ["study_uid", "series_uid", "sop_uid", "transfer_syntax", "size", "sha256"]
+        request: JsonDict = {
+            "query": {"bool": {"filter": filters}},
+            "sort": [{"series_uid": "asc"}, {"sop_uid": "asc"}],
+            "source": {"includes": fields},
+        }
+        refs: list[InstanceRef] = []
+        while True:
+            with _unavailable("search"):
+                found = await self._es.search(index=self._instances, **request, size=_WINDOW)
+            page = found["hits"]["hits"]
+            refs += [InstanceRef(*(hit["_source"][f] for f in fields)) for hit in page]
+            if len(page) < _WINDOW:
+                return refs
+            request["search_after"] = page[-1]["sort"]
 
     async def search(self, site: str, query: Query) -> SearchPage:
         """One page of the entities matching ``query`` and their number (PS3.18 10.6).

@@ -12,7 +12,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from stat import S_ISREG
@@ -103,6 +103,23 @@ class FileSystemObjectStore:
         path = self._path(key)
         with _translate(key, reading=True):
             return await asyncio.to_thread(path.read_bytes)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Read several whole objects in one worker-thread hop; ``None`` for a missing one."""
+        paths = [self._path(key) for key in keys]
+
+        def read_all() -> list[bytes | None]:
+            found: list[bytes | None] = []
+            for key, path in zip(keys, paths, strict=True):
+                try:
+                    found.append(path.read_bytes())
+                except FileNotFoundError:
+                    found.append(None)
+                except OSError as exc:
+                    raise ObjectStoreUnavailable(f"object store failed on {key!r}: {exc}") from exc
+            return found
+
+        return await asyncio.to_thread(read_all)
 
     async def read_range(self, key: str, start: int, length: int) -> bytes:
         """Read ``length`` bytes from ``start``; fewer only where the object ends."""

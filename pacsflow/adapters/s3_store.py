@@ -11,7 +11,7 @@ import asyncio
 import io
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from itertools import islice
 from pathlib import Path
@@ -135,6 +135,19 @@ class S3ObjectStore:
         name = self._name(key)
         with _translate(key, reading=True):
             return await asyncio.to_thread(self._read, name, 0, -1)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Read several whole objects, up to 16 requests at a time; ``None`` for a missing one."""
+        limit = asyncio.Semaphore(16)
+
+        async def one(key: str) -> bytes | None:
+            async with limit:
+                try:
+                    return await self.get(key)
+                except ObjectNotFound:
+                    return None
+
+        return list(await asyncio.gather(*(one(key) for key in keys)))
 
     async def read_range(self, key: str, start: int, length: int) -> bytes:
         """Read ``length`` bytes from ``start``; fewer only where the object ends."""

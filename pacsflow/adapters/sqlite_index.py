@@ -20,7 +20,7 @@ import orjson
 
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import IndexUnavailable
-from pacsflow.ports.index import InstanceDocument
+from pacsflow.ports.index import InstanceDocument, InstanceRef
 from pacsflow.query.model import Level, Query, SearchPage
 from pacsflow.query.sql import TERMS, to_sql
 from pacsflow.query.terms import entity_terms, first_value
@@ -146,6 +146,25 @@ class SqliteIndex:
                     _refresh(db, site, {row[1]: None}, {row[2]: (row[1], None)})
 
         await self._run(delete)
+
+    async def list_instances(
+        self, site: str, study_uid: str, series_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """Every instance of a study or series, by Series then SOP Instance UID."""
+        sql = (
+            "SELECT study_uid, series_uid, sop_uid, transfer_syntax, size, sha256 FROM instances"
+            " WHERE site=? AND study_uid=?"
+        )
+        params: tuple[str, ...] = (site, study_uid)
+        if series_uid is not None:
+            sql += " AND series_uid=?"
+            params += (series_uid,)
+        sql += " ORDER BY series_uid, sop_uid"
+
+        def list_(db: sqlite3.Connection) -> list[InstanceRef]:
+            return [InstanceRef(*row) for row in db.execute(sql, params)]
+
+        return await self._run(list_)
 
     async def search(self, site: str, query: Query) -> SearchPage:
         """One page of the entities matching ``query`` and their number (PS3.18 10.6)."""

@@ -53,9 +53,14 @@ def _encode(ds: Dataset, base: str, path: tuple[int, ...]) -> JsonDict:
             items = [_encode(item, base, (*elem_path, i)) for i, item in enumerate(elem.value)]
             out[f"{tag_int:08X}"] = {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
             continue
+        if elem.VR in BULK_VRS and len(elem.value or b"") > INLINE_BINARY_MAX:
+            uri = f"{base}/bulkdata/{bulkdata_path(elem_path)}"
+            out[f"{tag_int:08X}"] = {"vr": elem.VR, "BulkDataURI": uri}
+            continue
+        # Everything else inline: the scan at ingest records byte ranges by the same rule,
+        # so every BulkDataURI written here resolves (pacsflow.wado.bulkdata).
         out[f"{tag_int:08X}"] = elem.to_json_dict(
-            bulk_data_element_handler=_uri_handler(f"{base}/bulkdata/{bulkdata_path(elem_path)}"),
-            bulk_data_threshold=INLINE_BINARY_MAX,
+            bulk_data_element_handler=None, bulk_data_threshold=1 << 62
         )
     return out
 

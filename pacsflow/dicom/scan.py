@@ -237,7 +237,8 @@ class _Scanner:
             return
         if not path and (tag == PIXEL_DATA or tag in _FLOAT_PIXEL_DATA):
             self.pixel = PixelLayout(tag, r.pos, length, encapsulated=False)
-        elif vr in BULK_VRS and length >= self.bulk_threshold:
+        elif (vr in BULK_VRS or (implicit and vr is None)) and length >= self.bulk_threshold:
+            # an implicit VR element the dictionary does not know is UN (as in its metadata)
             self.bulk.append(BulkValue((*path, tag), r.pos, length))
         r.skip(length)
 

@@ -21,8 +21,8 @@ from pydicom.dataset import Dataset
 
 from pacsflow.dicom.frames import FrameTable, ImageGeometry, build_frame_table
 from pacsflow.dicom.header import PartRejected
-from pacsflow.dicom.metadata import dataset_to_json
-from pacsflow.dicom.scan import PixelLayout, ScanResult, StructureError, scan
+from pacsflow.dicom.metadata import bulkdata_path, dataset_to_json
+from pacsflow.dicom.scan import PIXEL_DATA, PixelLayout, ScanResult, StructureError, scan
 from pacsflow.dicom.status import FailureReason
 from pacsflow.dicom.uids import (
     JPEG2000_FAMILY,
@@ -72,6 +72,7 @@ class ValidatedInstance:
     frame_table: FrameTable | None
     has_file_meta: bool
     notes: list[str] = field(default_factory=list)
+    bulk: dict[str, tuple[int, int]] = field(default_factory=dict)  # BulkDataURI path → range
 
 
 def validate_instance(
@@ -107,7 +108,19 @@ def validate_instance(
         metadata=metadata,
         frame_table=frame_table,
         has_file_meta=result.has_file_meta,
+        bulk=_bulk(result),
     )
+
+
+def _bulk(result: ScanResult) -> dict[str, tuple[int, int]]:
+    """Byte ranges of the bulk values other than Pixel Data, by their BulkDataURI path."""
+    if not result.addressable:
+        return {}
+    return {
+        bulkdata_path(value.path): (value.offset, value.length)
+        for value in result.bulk
+        if value.path != (PIXEL_DATA,) and value.length != 0xFFFFFFFF
+    }
 
 
 def _check_transfer_syntax(result: ScanResult) -> None:

@@ -1,13 +1,14 @@
 """The three ports of the design: bus, object store and index (see docs/architecture.md)."""
 
 from pacsflow.ports.bus import Bus, Message, Subscription
-from pacsflow.ports.index import Index, InstanceDocument
+from pacsflow.ports.index import Index, InstanceDocument, InstanceRef
 from pacsflow.ports.objects import ObjectInfo, ObjectStore, ObjectWriter
 
 __all__ = [
     "Bus",
     "Index",
     "InstanceDocument",
+    "InstanceRef",
     "Message",
     "ObjectInfo",
     "ObjectStore",

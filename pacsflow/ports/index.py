@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from pacsflow.query.model import Query, SearchPage
 
-__all__ = ["Index", "InstanceDocument"]
+__all__ = ["Index", "InstanceDocument", "InstanceRef"]
 
 JsonDict = dict[str, Any]
 
@@ -41,6 +41,18 @@ class InstanceDocument:
     size: int
     sha256: str
     attributes: JsonDict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRef:
+    """Where one instance of a study or series is: enough to read its stored objects."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    transfer_syntax: str
+    size: int
+    sha256: str
 
 
 class Index(Protocol):
@@ -64,6 +76,12 @@ class Index(Protocol):
 
     async def delete_instance(self, site: str, sop_uid: str) -> None:
         """Remove an entry (idempotent)."""
+        ...
+
+    async def list_instances(
+        self, site: str, study_uid: str, series_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """Every instance of a study (or of one of its series), by Series then SOP Instance UID."""
         ...
 
     async def search(self, site: str, query: Query) -> SearchPage:

@@ -12,7 +12,7 @@ The contract (``tests/contract/test_object_store.py``) holds for both:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +63,10 @@ class ObjectStore(Protocol):
 
     async def get(self, key: str) -> bytes:
         """Read a whole (small) object."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Read several whole (small) objects at once; ``None`` for a missing one."""
         ...
 
     async def read_range(self, key: str, start: int, length: int) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pacsflow.adapters.sqlite_index import SqliteIndex
-from pacsflow.ports.index import Index, InstanceDocument
+from pacsflow.ports.index import Index, InstanceDocument, InstanceRef
 from pacsflow.query.model import Level, SearchPage
 from pacsflow.query.parse import parse_query
 
@@ -373,3 +373,25 @@ async def test_a_batch_may_move_an_instance_it_also_adds(index: Index, site: str
     entry = await index.get_instance(site, "5.1.1.1")
     assert entry is not None
     assert entry.study_uid == "5.2"
+
+
+async def test_list_instances_of_a_study_or_series(index: Index, site: str) -> None:
+    docs = [doc(site, "7.1", f"7.1.{se}", f"7.1.{se}.{i}") for se in (2, 1) for i in (3, 1, 2)]
+    docs.append(doc(site, "7.2", "7.2.1", "7.2.1.1"))
+    await index.upsert_instances(docs)
+    await index.upsert_instances([doc(f"{site}-other", "7.1", "7.1.1", "7.1.1.9")])
+    refs = await index.list_instances(site, "7.1")
+    assert [(r.series_uid, r.sop_uid) for r in refs] == [
+        (f"7.1.{se}", f"7.1.{se}.{i}") for se in (1, 2) for i in (1, 2, 3)
+    ]
+    first = next(d for d in docs if d.sop_uid == "7.1.1.1")
+    assert refs[0] == InstanceRef(
+        "7.1", "7.1.1", "7.1.1.1", first.transfer_syntax, first.size, first.sha256
+    )
+    assert [r.sop_uid for r in await index.list_instances(site, "7.1", "7.1.2")] == [
+        "7.1.2.1",
+        "7.1.2.2",
+        "7.1.2.3",
+    ]
+    assert await index.list_instances(site, "7.1", "7.2.1") == []
+    assert await index.list_instances(site, "9.9") == []

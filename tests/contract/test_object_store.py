@@ -230,3 +230,13 @@ async def test_local_file_has_the_object_bytes(store: ObjectStore) -> None:
     await store.put("studies/1/instance", DATA)
     async with store.local_file("studies/1/instance") as path:
         assert await asyncio.to_thread(path.read_bytes) == DATA
+
+
+async def test_get_many_reads_in_order_with_none_for_missing(store: ObjectStore) -> None:
+    keys = [f"studies/1.2/series/3/instances/{i}.json" for i in range(40)]
+    for i, key in enumerate(keys[:-1]):
+        await store.put(key, f"object {i}".encode())
+    found = await store.get_many([keys[5], keys[-1], keys[0], *keys[10:39]])
+    assert found[0] == b"object 5" and found[1] is None and found[2] == b"object 0"
+    assert found[3:] == [f"object {i}".encode() for i in range(10, 39)]
+    assert await store.get_many([]) == []

@@ -1,0 +1,130 @@
+"""WADO-RS Retrieve Bulkdata (PS3.18 10.4.1.1.5): the values BulkDataURIs name, by byte range.
+
+``{instance}/bulkdata/{path}``: the path of tags and item numbers ingest wrote into the
+metadata (``pacsflow.dicom.metadata.bulkdata_path``). Pixel Data resolves through the frame
+table (native: one value; encapsulated: one part per frame), other values through the bulk
+ranges recorded at ingest. A ``Range`` header selects bytes of a single value (RFC 9110).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+
+import orjson
+
+from pacsflow.accept import parse_accept
+from pacsflow.errors import NotAcceptable, NotFound, ObjectNotFound
+from pacsflow.keys import instance_keys
+from pacsflow.ports import Index, ObjectStore
+from pacsflow.wado.frames import OCTET_STREAM, load_frame_table, read_frame
+from pacsflow.wado.multipart import Multipart
+from pacsflow.wado.ranges import parse_range
+
+__all__ = ["BulkResult", "retrieve_bulkdata"]
+
+PIXEL_DATA_PATHS: Final = frozenset({"7FE00010", "7FE00008", "7FE00009"})
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    """A bulk data response: status 200 or 206, headers, streamed body."""
+
+    status: int
+    content_type: str
+    headers: dict[str, str]
+    body: AsyncIterator[bytes]
+
+
+def _single_part(accept: str) -> bool:
+    """True for a bare ``application/octet-stream``; False for multipart (the default)."""
+    for media in parse_accept(accept):
+        if media.quality <= 0:
+            continue
+        if media.media_type == OCTET_STREAM:
+            return True
+        if media.media_type in ("*/*", "multipart/*") or (
+            media.media_type == "multipart/related"
+            and (media.parameter("type") or OCTET_STREAM).lower() in (OCTET_STREAM, "*/*")
+            and media.parameter("transfer-syntax") in (None, "*")
+        ):
+            return False
+    raise NotAcceptable(
+        f'bulk data is available as {OCTET_STREAM} or multipart/related; type="{OCTET_STREAM}"'
+    )
+
+
+async def _value_range(
+    index: Index, objects: ObjectStore, site: str, study: str, series: str, sop: str, path: str
+) -> tuple[str, list[list[tuple[int, int]]], str]:
+    """(object key, segments of each part, transfer syntax of the parts)."""
+    doc = await index.get_instance(site, sop)
+    if doc is None or doc.study_uid != study or doc.series_uid != series:
+        raise NotFound(f"no instance {sop} in series {series} of study {study}")
+    keys = instance_keys(site, study, series, sop)
+    if path.upper() in PIXEL_DATA_PATHS:
+        table = await load_frame_table(objects, site, doc)
+        if table.encapsulated:
+            return keys["dicom"], [list(f) for f in table.frames], table.transfer_syntax
+        first, last = table.frames[0][0], table.frames[-1][-1]
+        span = (first[0], max(last[0] + last[1], first[0] + first[1]) - first[0])
+        return keys["dicom"], [[span]], table.transfer_syntax
+    try:
+        ranges: dict[str, list[int]] = orjson.loads(await objects.get(keys["bulk"]))
+    except ObjectNotFound:
+        ranges = {}
+    if path not in ranges:
+        raise NotFound(f"instance {sop} has no bulk data at {path}")
+    offset, length = ranges[path]
+    return keys["dicom"], [[(offset, length)]], doc.transfer_syntax
+
+
+async def retrieve_bulkdata(
+    index: Index,
+    objects: ObjectStore,
+    site: str,
+    accept: str,
+    range_header: str | None,
+    study: str,
+    series: str,
+    sop: str,
+    path: str,
+) -> BulkResult:
+    """One bulk value (or the frames of encapsulated Pixel Data), whole or a byte range."""
+    single = _single_part(accept)
+    key, parts, syntax = await _value_range(index, objects, site, study, series, sop, path)
+    headers: dict[str, str] = {"Accept-Ranges": "bytes"}
+    if len(parts) == 1 and len(parts[0]) == 1:
+        offset, size = parts[0][0]
+        selected = parse_range(range_header, size)
+        start, length = selected or (0, size)
+        status = 206 if selected and single else 200
+        if selected:
+            headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
+        if single:
+            return BulkResult(
+                status,
+                OCTET_STREAM,
+                headers,
+                objects.stream(key, offset + start, offset + start + length),
+            )
+        body = Multipart(OCTET_STREAM)
+        part_headers = {"Content_Range": headers["Content-Range"]} if selected else {}
+
+        async def one() -> AsyncIterator[bytes]:
+            yield body.head(f"{OCTET_STREAM}; transfer-syntax={syntax}", length, **part_headers)
+            async for chunk in objects.stream(key, offset + start, offset + start + length):
+                yield chunk
+            yield b"\r\n" + body.end()
+
+        return BulkResult(200, body.content_type, {}, one())
+    body = Multipart(OCTET_STREAM)
+
+    async def frames() -> AsyncIterator[bytes]:
+        for segments in parts:
+            data = await read_frame(objects, key, segments)
+            yield body.part(f"{OCTET_STREAM}; transfer-syntax={syntax}", data)
+        yield body.end()
+
+    return BulkResult(200, body.content_type, {}, frames())

@@ -1,0 +1,223 @@
+"""WADO-RS Retrieve Frames (PS3.18 10.4.1.1.3) and the Pixel Data resource, by byte range.
+
+Each frame is read through the frame offset table written at ingest (``pacsflow.dicom.frames``)
+with ranged reads of the stored object, so a frame of a 2,000-frame object costs what a frame
+of a 2-frame one does. Frames go out in their stored compression (``image/jpeg``,
+``image/jls``, ``image/jp2``, ``image/jphc``, ...), or decoded to native
+``application/octet-stream`` (the default), or re-encoded when asked (PS3.18 8.7.3.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pydicom
+
+from pacsflow.accept import parse_accept
+from pacsflow.dicom.frames import FrameTable
+from pacsflow.dicom.transcode import (
+    MEDIA_TYPES,
+    can_encode_frame,
+    decode_frame,
+    encode_frame,
+    frame_geometry,
+)
+from pacsflow.dicom.uids import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    NATIVE_TRANSFER_SYNTAXES,
+)
+from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
+from pacsflow.keys import instance_keys
+from pacsflow.ports import Index, InstanceDocument, ObjectStore
+from pacsflow.wado.multipart import Multipart
+
+__all__ = ["FramesResult", "negotiate_frames", "parse_frame_list", "retrieve_frames"]
+
+OCTET_STREAM: Final = "application/octet-stream"
+_MAX_FRAMES_LISTED: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class FramesResult:
+    """A streamed multipart response of frames."""
+
+    content_type: str
+    body: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How frames go out: part media type, transfer syntax, and what to do to stored bytes."""
+
+    media_type: str
+    transfer_syntax: str
+    action: str  # "stored", "decode" or "encode"
+
+
+def parse_frame_list(text: str) -> list[int]:
+    """The frame numbers of ``/frames/{list}`` (1-based, any order, repeats allowed)."""
+    numbers = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise BadRequest(f"frame list {text!r}: {part!r} is not a frame number (1, 2, ...)")
+        numbers.append(int(part))
+    if len(numbers) > _MAX_FRAMES_LISTED:
+        raise BadRequest(f"frame list: more than {_MAX_FRAMES_LISTED} frames")
+    return numbers
+
+
+def negotiate_frames(accept: str, stored: str) -> _Plan:
+    """Choose the frames' form for ``accept`` given the stored transfer syntax (PS3.18 8.7.3)."""
+    stored_media = MEDIA_TYPES.get(stored, OCTET_STREAM)
+    native = _Plan(
+        OCTET_STREAM,
+        EXPLICIT_VR_LITTLE_ENDIAN,
+        "stored"
+        if stored in NATIVE_TRANSFER_SYNTAXES and stored != "1.2.840.10008.1.2.2"
+        else "decode",
+    )
+    as_stored = _Plan(stored_media, stored, "stored")
+    for media in parse_accept(accept):
+        if media.quality <= 0:
+            continue
+        syntax = media.parameter("transfer-syntax")
+        if media.media_type in ("*/*", "multipart/*"):
+            return as_stored if syntax == "*" else native
+        if media.media_type == "multipart/related":
+            part_type = (media.parameter("type") or OCTET_STREAM).lower()
+        elif media.media_type.startswith(("image/", "video/")) or media.media_type == OCTET_STREAM:
+            part_type = media.media_type
+        else:
+            continue
+        if (
+            syntax == "*"
+            or part_type == "*/*"
+            or (part_type == stored_media and syntax in (None, stored))
+        ):
+            return as_stored
+        if part_type == OCTET_STREAM and syntax in (None, EXPLICIT_VR_LITTLE_ENDIAN):
+            return native
+        encodable = syntax is not None and can_encode_frame(stored, syntax)
+        if syntax is not None and encodable and MEDIA_TYPES.get(syntax) == part_type:
+            return _Plan(part_type, syntax, "encode")
+    raise NotAcceptable(
+        f"frames are stored as {stored_media} ({stored}); they can be sent as stored"
+        f" (transfer-syntax=*), as {OCTET_STREAM} or re-encoded where a codec allows"
+    )
+
+
+async def _instance(index: Index, site: str, study: str, series: str, sop: str) -> InstanceDocument:
+    doc = await index.get_instance(site, sop)
+    if doc is None or doc.study_uid != study or doc.series_uid != series:
+        raise NotFound(f"no instance {sop} in series {series} of study {study}")
+    return doc
+
+
+async def load_frame_table(objects: ObjectStore, site: str, doc: InstanceDocument) -> FrameTable:
+    """The instance's frame offset table; ``NotFound`` if it has no frames."""
+    key = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)["frames"]
+    try:
+        return FrameTable.from_json(await objects.get(key))
+    except ObjectNotFound:
+        raise NotFound(f"instance {doc.sop_uid} has no frames that can be served") from None
+
+
+async def read_frame(objects: ObjectStore, key: str, segments: Sequence[tuple[int, int]]) -> bytes:
+    """One frame's bytes: its segments (fragments) read by range and joined."""
+    parts = [await objects.read_range(key, offset, length) for offset, length in segments]
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def retrieve_frames(
+    index: Index,
+    objects: ObjectStore,
+    site: str,
+    accept: str,
+    study: str,
+    series: str,
+    sop: str,
+    frame_list: str | None,
+) -> FramesResult:
+    """The frames listed (all of them for the Pixel Data resource, ``frame_list`` None)."""
+    numbers = parse_frame_list(frame_list) if frame_list is not None else None
+    doc = await _instance(index, site, study, series, sop)
+    key = instance_keys(site, study, series, sop)["dicom"]
+    source = await _frame_source(objects, site, doc, key)
+    count = source.count
+    numbers = numbers if numbers is not None else list(range(1, count + 1))
+    if missing := [n for n in numbers if n > count]:
+        raise NotFound(f"instance {sop} has {count} frame(s); no frame {missing[0]}")
+    plan = negotiate_frames(accept, source.transfer_syntax)
+    geometry = frame_geometry(doc.attributes) if plan.action != "stored" else None
+    body = Multipart(plan.media_type)
+    part_type = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
+
+    async def stream() -> AsyncIterator[bytes]:
+        for number in numbers:
+            data = await source.frame(number)
+            if plan.action != "stored":
+                data = await asyncio.to_thread(
+                    _convert, data, source.transfer_syntax, plan, geometry
+                )
+            yield body.part(part_type, data)
+        yield body.end()
+
+    return FramesResult(body.content_type, stream())
+
+
+@dataclass(frozen=True, slots=True)
+class _FrameSource:
+    """Frames of one instance: by byte range through the table, or parsed (deflated data)."""
+
+    transfer_syntax: str
+    count: int
+    objects: ObjectStore
+    key: str
+    table: FrameTable | None = None
+    parsed: tuple[bytes, ...] = ()
+
+    async def frame(self, number: int) -> bytes:
+        if self.table is None:
+            return self.parsed[number - 1]
+        return await read_frame(self.objects, self.key, self.table.frames[number - 1])
+
+
+async def _frame_source(
+    objects: ObjectStore, site: str, doc: InstanceDocument, key: str
+) -> _FrameSource:
+    """The frame table; for an object whose bytes are not addressable (Deflated), the frames
+    parsed from the object once (the only case where a stored file is opened to answer)."""
+    try:
+        table = await load_frame_table(objects, site, doc)
+    except NotFound:
+        if (
+            doc.transfer_syntax != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+            or "00280010" not in doc.attributes
+        ):
+            raise
+        async with objects.local_file(key) as path:
+            frames = await asyncio.to_thread(_parse_frames, path)
+        return _FrameSource(EXPLICIT_VR_LITTLE_ENDIAN, len(frames), objects, key, parsed=frames)
+    return _FrameSource(table.transfer_syntax, len(table.frames), objects, key, table)
+
+
+def _parse_frames(path: Path) -> tuple[bytes, ...]:
+    """Native frames of a Deflated Explicit VR Little Endian object (inflated by pydicom)."""
+    ds = pydicom.dcmread(path)
+    count = int(ds.get("NumberOfFrames", 1) or 1)
+    data = bytes(ds.PixelData)
+    size = len(data) // count
+    return tuple(data[i * size : (i + 1) * size] for i in range(count))
+
+
+def _convert(data: bytes, stored: str, plan: _Plan, geometry: Any) -> bytes:
+    native = decode_frame(data, stored, geometry)
+    return (
+        native if plan.action == "decode" else encode_frame(native, plan.transfer_syntax, geometry)
+    )

@@ -1,0 +1,160 @@
+"""WADO-RS Retrieve Study, Series and Instance (PS3.18 10.4.1.1.1).
+
+``multipart/related; type="application/dicom"`` streamed instance by instance from the object
+store (constant memory whatever the study's size), or ``application/zip``. Transfer syntax
+negotiation follows PS3.18 8.7.3: the ``transfer-syntax`` parameter (``*`` for as stored),
+several Accept values with q-factors, Explicit VR Little Endian by default; an instance is
+transcoded only when the client does not accept its stored syntax, and 406 answers a request
+no instance can satisfy before any byte is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+
+from pacsflow.accept import parse_accept
+from pacsflow.dicom.transcode import can_transcode, transcode_instance
+from pacsflow.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN
+from pacsflow.errors import NotAcceptable
+from pacsflow.ports import Index, InstanceRef, ObjectStore
+from pacsflow.wado.locate import keys_of, locate
+from pacsflow.wado.multipart import Multipart
+
+__all__ = ["InstancesResult", "negotiate_instances", "retrieve_instances"]
+
+ANY: Final = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class InstancesResult:
+    """A streamed response body and its Content-Type."""
+
+    content_type: str
+    body: AsyncIterator[bytes]
+
+
+def negotiate_instances(accept: str) -> tuple[str, list[str]]:
+    """(``dicom`` or ``zip``, acceptable transfer syntaxes best first; ``*`` means as stored)."""
+    options: list[tuple[str, str]] = []
+    for media in parse_accept(accept):
+        if media.quality <= 0:
+            continue
+        syntax = media.parameter("transfer-syntax")
+        if media.media_type in ("*/*", "multipart/*", "application/dicom"):
+            options.append(("dicom", syntax or EXPLICIT_VR_LITTLE_ENDIAN))
+        elif media.media_type == "multipart/related":
+            if (media.parameter("type") or "application/dicom").lower() == "application/dicom":
+                options.append(("dicom", syntax or EXPLICIT_VR_LITTLE_ENDIAN))
+        elif media.media_type == "application/zip":
+            options.append(("zip", syntax or ANY))
+    if not options:
+        raise NotAcceptable(
+            'instances are available as multipart/related; type="application/dicom"'
+            " or application/zip"
+        )
+    kind = options[0][0]
+    return kind, [syntax for k, syntax in options if k == kind]
+
+
+def _choose(ref: InstanceRef, syntaxes: list[str]) -> str:
+    """The transfer syntax to send an instance in: as stored if acceptable, else transcoded."""
+    for syntax in syntaxes:
+        if syntax in (ANY, ref.transfer_syntax):
+            return ref.transfer_syntax
+    for syntax in syntaxes:
+        if can_transcode(ref.transfer_syntax, syntax):
+            return syntax
+    raise NotAcceptable(
+        f"instance {ref.sop_uid} is stored in {ref.transfer_syntax} and cannot be sent in any"
+        f" of {', '.join(syntaxes)}"
+    )
+
+
+async def _instance_bytes(
+    objects: ObjectStore, key: str, ref: InstanceRef, target: str
+) -> AsyncIterator[tuple[str, int, AsyncIterator[bytes]]]:
+    """Yield once: (actual transfer syntax, size, chunks) of one instance."""
+    if target == ref.transfer_syntax:
+        yield target, ref.size, objects.stream(key)
+        return
+    data, actual = await asyncio.to_thread(transcode_instance, await objects.get(key), target)
+
+    async def whole() -> AsyncIterator[bytes]:
+        yield data
+
+    yield actual, len(data), whole()
+
+
+async def retrieve_instances(
+    index: Index,
+    objects: ObjectStore,
+    site: str,
+    accept: str,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+) -> InstancesResult:
+    """Stream the instances of a study, series or one instance in the negotiated form."""
+    kind, syntaxes = negotiate_instances(accept)
+    refs = await locate(index, site, study, series, sop)
+    targets = [_choose(ref, syntaxes) for ref in refs]  # 406 before the first byte
+    if kind == "zip":
+        return InstancesResult("application/zip", _zip(objects, site, refs, targets))
+    body = Multipart("application/dicom")
+
+    async def stream() -> AsyncIterator[bytes]:
+        for ref, target in zip(refs, targets, strict=True):
+            async for syntax, size, chunks in _instance_bytes(
+                objects, keys_of(site, ref)["dicom"], ref, target
+            ):
+                yield body.head(f"application/dicom; transfer-syntax={syntax}", size)
+                async for chunk in chunks:
+                    yield chunk
+                yield b"\r\n"
+        yield body.end()
+
+    return InstancesResult(body.content_type, stream())
+
+
+class _Sink(io.RawIOBase):
+    """An unseekable file that collects what ``zipfile`` writes, drained by the stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        chunk = bytes(data)  # type: ignore[call-overload]
+        self.chunks.append(chunk)
+        return len(chunk)
+
+    def drain(self) -> bytes:
+        data, self.chunks = b"".join(self.chunks), []
+        return data
+
+
+async def _zip(
+    objects: ObjectStore, site: str, refs: list[InstanceRef], targets: list[str]
+) -> AsyncIterator[bytes]:
+    """application/zip: one ``{study}/{series}/{sop}.dcm`` entry per instance, stored."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for ref, target in zip(refs, targets, strict=True):
+            name = f"{ref.study_uid}/{ref.series_uid}/{ref.sop_uid}.dcm"
+            async for _syntax, size, chunks in _instance_bytes(
+                objects, keys_of(site, ref)["dicom"], ref, target
+            ):
+                with archive.open(name, "w", force_zip64=size >= 1 << 31) as entry:
+                    async for chunk in chunks:
+                        entry.write(chunk)
+                        yield sink.drain()
+            yield sink.drain()
+    yield sink.drain()

@@ -1,0 +1,37 @@
+"""multipart/related response bodies (RFC 2387, PS3.18 8.7.1.1), produced part by part."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+__all__ = ["Multipart"]
+
+
+@dataclass(frozen=True, slots=True)
+class Multipart:
+    """A boundary and the ``type`` of a multipart/related body."""
+
+    part_type: str
+    boundary: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def content_type(self) -> str:
+        """The Content-Type header of the whole body."""
+        return f'multipart/related; type="{self.part_type}"; boundary={self.boundary}'
+
+    def head(self, content_type: str, length: int | None = None, **headers: str) -> bytes:
+        """The delimiter and headers that open one part."""
+        lines = [f"--{self.boundary}", f"Content-Type: {content_type}"]
+        if length is not None:
+            lines.append(f"Content-Length: {length}")
+        lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def part(self, content_type: str, payload: bytes, **headers: str) -> bytes:
+        """One whole part, with its trailing CRLF."""
+        return self.head(content_type, len(payload), **headers) + payload + b"\r\n"
+
+    def end(self) -> bytes:
+        """The closing delimiter."""
+        return f"--{self.boundary}--\r\n".encode()
