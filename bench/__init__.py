@@ -1,0 +1,1 @@
+"""Benchmarks of pacsflow against a peer archive (not part of the test suite)."""
