@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -126,6 +127,11 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         settings.port,
         os.getpid(),
     )
+    # uvicorn handles SIGINT/SIGTERM while it serves, then restores the previous handlers and
+    # raises the signal again: with the default handlers that would kill the process before
+    # the backends below are closed. These handlers let the shutdown finish instead.
+    for handled in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(handled, _shutting_down)
     try:
         await server.serve()
     finally:
@@ -133,6 +139,11 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         if processor is not None:
             await processor
         await container.close()
+
+
+def _shutting_down(signum: int, frame: object) -> None:
+    """A signal after uvicorn stopped: the shutdown is already under way."""
+    log.info("signal %d: shutting down", signum)
 
 
 async def work(settings: Settings) -> None:

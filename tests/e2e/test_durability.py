@@ -84,3 +84,15 @@ def test_acknowledged_but_unprocessed_instances_survive_a_kill(tmp_path: Path) -
 def test_kill_during_processing_leaves_every_instance_exactly_once(tmp_path: Path) -> None:
     """Processors run while the process is killed: redelivery after restart is idempotent."""
     _kill_and_restart(tmp_path, {})
+
+
+def test_sigterm_closes_the_backends_before_exit(tmp_path: Path) -> None:
+    """SIGTERM: the server stops, closes its SQLite journal and index (no WAL left), exits 0."""
+    server = start_server(tmp_path / "data")
+    path = next(p for p in corpus_files() if p.name == "CT_small.dcm")
+    assert stow(server.url, [path.read_bytes()]).status_code == 200
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+    server.stop()
+    left = sorted(p.name for p in server.data_dir.iterdir() if p.name.endswith(("-wal", "-shm")))
+    assert left == []
