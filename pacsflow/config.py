@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     stow_timeout_seconds: float = Field(120.0, gt=0)
     duplicate_policy: Literal["replace", "reject"] = "replace"
     qido_max_results: int = Field(1000, ge=1, le=100_000)
+    anonymize_secret: str = ""
     validate_pixel_data: Literal["decode", "structure"] = "decode"
     processors: bool = True
     kafka_partitions: int = Field(6, ge=1)

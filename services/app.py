@@ -9,14 +9,18 @@ from fastapi.responses import JSONResponse
 
 from pacsflow import __version__
 from pacsflow.container import Container
-from services import qido, stow, wado
+from services import qido, rendered, stow, wado, wado_uri
 from services.common import DICOMWEB_ROOT
 from services.errors import install_error_handlers
 
 __all__ = ["create_app"]
 
 
-ROUTERS = {"stow": stow.router, "qido": qido.router, "wado": wado.router}
+ROUTERS = {
+    "stow": [stow.router],
+    "qido": [qido.router],
+    "wado": [wado.router, rendered.router, wado_uri.router],
+}
 
 
 def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> FastAPI:
@@ -25,7 +29,8 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
     app.state.container = container
     install_error_handlers(app)
     for role in roles:
-        app.include_router(ROUTERS[role], prefix=DICOMWEB_ROOT)
+        for router in ROUTERS[role]:
+            app.include_router(router, prefix=DICOMWEB_ROOT)
 
     @app.get("/health")
     async def health() -> JSONResponse:

@@ -19,7 +19,7 @@ from pacsflow.errors import NotAcceptable, NotFound, ObjectNotFound
 from pacsflow.keys import instance_keys
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.frames import OCTET_STREAM, load_frame_table, read_frame
-from pacsflow.wado.multipart import Multipart
+from pacsflow.wado.multipart import Multipart, primed
 from pacsflow.wado.ranges import parse_range
 
 __all__ = ["BulkResult", "retrieve_bulkdata"]
@@ -107,18 +107,19 @@ async def retrieve_bulkdata(
                 status,
                 OCTET_STREAM,
                 headers,
-                objects.stream(key, offset + start, offset + start + length),
+                await primed(objects.stream(key, offset + start, offset + start + length)),
             )
         body = Multipart(OCTET_STREAM)
         part_headers = {"Content_Range": headers["Content-Range"]} if selected else {}
 
         async def one() -> AsyncIterator[bytes]:
-            yield body.head(f"{OCTET_STREAM}; transfer-syntax={syntax}", length, **part_headers)
+            head = body.head(f"{OCTET_STREAM}; transfer-syntax={syntax}", length, **part_headers)
             async for chunk in objects.stream(key, offset + start, offset + start + length):
-                yield chunk
-            yield b"\r\n" + body.end()
+                yield head + chunk
+                head = b""
+            yield head + b"\r\n" + body.end()
 
-        return BulkResult(200, body.content_type, {}, one())
+        return BulkResult(200, body.content_type, {}, await primed(one()))
     body = Multipart(OCTET_STREAM)
 
     async def frames() -> AsyncIterator[bytes]:
@@ -127,4 +128,4 @@ async def retrieve_bulkdata(
             yield body.part(f"{OCTET_STREAM}; transfer-syntax={syntax}", data)
         yield body.end()
 
-    return BulkResult(200, body.content_type, {}, frames())
+    return BulkResult(200, body.content_type, {}, await primed(frames()))

@@ -34,7 +34,7 @@ from pacsflow.dicom.uids import (
 from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
 from pacsflow.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
-from pacsflow.wado.multipart import Multipart
+from pacsflow.wado.multipart import Multipart, primed
 
 __all__ = ["FramesResult", "negotiate_frames", "parse_frame_list", "retrieve_frames"]
 
@@ -168,7 +168,7 @@ async def retrieve_frames(
             yield body.part(part_type, data)
         yield body.end()
 
-    return FramesResult(body.content_type, stream())
+    return FramesResult(body.content_type, await primed(stream()))
 
 
 @dataclass(frozen=True, slots=True)

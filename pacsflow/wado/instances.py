@@ -3,7 +3,8 @@
 ``multipart/related; type="application/dicom"`` streamed instance by instance from the object
 store (constant memory whatever the study's size), or ``application/zip``. Transfer syntax
 negotiation follows PS3.18 8.7.3: the ``transfer-syntax`` parameter (``*`` for as stored),
-several Accept values with q-factors, Explicit VR Little Endian by default; an instance is
+several Accept values with q-factors, Explicit VR Little Endian by default for
+``application/dicom`` (a request without Accept, or ``*/*``, gets the stored form); an instance is
 transcoded only when the client does not accept its stored syntax, and 406 answers a request
 no instance can satisfy before any byte is sent.
 """
@@ -23,7 +24,7 @@ from pacsflow.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN
 from pacsflow.errors import NotAcceptable
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
-from pacsflow.wado.multipart import Multipart
+from pacsflow.wado.multipart import Multipart, primed
 
 __all__ = ["InstancesResult", "negotiate_instances", "retrieve_instances"]
 
@@ -45,7 +46,9 @@ def negotiate_instances(accept: str) -> tuple[str, list[str]]:
         if media.quality <= 0:
             continue
         syntax = media.parameter("transfer-syntax")
-        if media.media_type in ("*/*", "multipart/*", "application/dicom"):
+        if media.media_type in ("*/*", "multipart/*"):  # no preference at all: as stored
+            options.append(("dicom", syntax or ANY))
+        elif media.media_type == "application/dicom":
             options.append(("dicom", syntax or EXPLICIT_VR_LITTLE_ENDIAN))
         elif media.media_type == "multipart/related":
             if (media.parameter("type") or "application/dicom").lower() == "application/dicom":
@@ -104,7 +107,7 @@ async def retrieve_instances(
     refs = await locate(index, site, study, series, sop)
     targets = [_choose(ref, syntaxes) for ref in refs]  # 406 before the first byte
     if kind == "zip":
-        return InstancesResult("application/zip", _zip(objects, site, refs, targets))
+        return InstancesResult("application/zip", await primed(_zip(objects, site, refs, targets)))
     body = Multipart("application/dicom")
 
     async def stream() -> AsyncIterator[bytes]:
@@ -112,13 +115,14 @@ async def retrieve_instances(
             async for syntax, size, chunks in _instance_bytes(
                 objects, keys_of(site, ref)["dicom"], ref, target
             ):
-                yield body.head(f"application/dicom; transfer-syntax={syntax}", size)
+                head = body.head(f"application/dicom; transfer-syntax={syntax}", size)
                 async for chunk in chunks:
-                    yield chunk
-                yield b"\r\n"
+                    yield head + chunk if head else chunk  # the head with the first bytes
+                    head = b""
+                yield head + b"\r\n"
         yield body.end()
 
-    return InstancesResult(body.content_type, stream())
+    return InstancesResult(body.content_type, await primed(stream()))
 
 
 class _Sink(io.RawIOBase):

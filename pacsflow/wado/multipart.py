@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-__all__ = ["Multipart"]
+__all__ = ["Multipart", "primed"]
+
+
+async def primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``body`` with its first chunk already produced, so that a backend failure on the way to
+    it (an object store outage, a missing object) is an HTTP error status instead of a response
+    cut short after a 200. The body yields the first part's header with its first bytes."""
+    first = await anext(body, b"")
+
+    async def whole() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in body:
+            yield chunk
+
+    return whole()
 
 
 @dataclass(frozen=True, slots=True)

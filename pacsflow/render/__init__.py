@@ -1,0 +1,235 @@
+"""Rendered resources: DICOM image frames as JPEG, PNG, GIF or JPEG 2000 (PS3.18 8.3.5, 10.4).
+
+A pure core that the HTTP routes (``/rendered``, ``/thumbnail``, WADO-URI) call: ``params``
+parses the query, ``pixels`` runs the PS3.4 N.2 grayscale or colour pipeline on one decoded
+frame, ``viewport`` crops, flips and scales, ``annotate`` burns in text, and ``encode`` writes
+the media type. ``render_frames`` strings them together for a stored Part 10 file, decoding
+only the frames asked for with ``pydicom.pixels.pixel_array``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageCms
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels.processing import apply_icc_profile, create_icc_transform
+from pydicom.pixels.utils import pixel_array
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from pacsflow.errors import NotAcceptable, NotFound
+from pacsflow.render.annotate import annotate
+from pacsflow.render.encode import (
+    RENDERED_MEDIA_TYPES,
+    SINGLE_FRAME_MEDIA_TYPES,
+    encode_images,
+    supported_media_types,
+)
+from pacsflow.render.params import (
+    RenderParams,
+    Viewport,
+    Window,
+    parse_rendered_params,
+    parse_wado_uri_params,
+)
+from pacsflow.render.pixels import display, display_frame
+from pacsflow.render.viewport import DEFAULT_THUMBNAIL_SIDE, apply_viewport, thumbnail_size
+
+__all__ = [
+    "RENDERED_MEDIA_TYPES",
+    "RenderParams",
+    "Viewport",
+    "Window",
+    "display_frame",
+    "encode_images",
+    "number_of_frames",
+    "parse_rendered_params",
+    "parse_wado_uri_params",
+    "read_image_header",
+    "render_frames",
+    "render_thumbnail",
+    "supported_media_types",
+    "thumbnail_size",
+]
+
+# Decoder and pipeline failures on pixel data that the header promised: the object cannot be
+# rendered (pydicom raises these for unsupported or corrupt encodings).
+_DECODE_ERRORS = (
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    AttributeError,
+    KeyError,
+    IndexError,
+)
+_NON_INTEGER_PIXELS = ("FloatPixelData", "DoubleFloatPixelData")
+
+
+def read_image_header(path: Path) -> Dataset:
+    """The header of a stored image (Pixel Data deferred); ``NotAcceptable`` for a non-image."""
+    try:
+        ds = dcmread(path, defer_size="4 KB", force=True)
+    except (InvalidDicomError, ValueError, EOFError) as exc:
+        raise NotAcceptable(f"the object cannot be read as DICOM: {exc}") from exc
+    if any(k in ds for k in _NON_INTEGER_PIXELS):
+        raise NotAcceptable("float pixel data (e.g. parametric maps) is not rendered")
+    if "PixelData" not in ds or "Rows" not in ds or "Columns" not in ds:
+        raise NotAcceptable("the object is not an image: it has no Pixel Data to render")
+    return ds
+
+
+def number_of_frames(ds: Dataset) -> int:
+    """Number of Frames (0028,0008), 1 when absent."""
+    try:
+        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError) as exc:
+        raise NotAcceptable(f"Number of Frames is not a number: {exc}") from exc
+
+
+def render_frames(
+    path: Path,
+    frame_numbers: Sequence[int],
+    params: RenderParams,
+    media_type: str,
+    *,
+    default_max: int | None = None,
+) -> bytes:
+    """Render frames (1-based; empty: every frame) of a Part 10 file as ``media_type``.
+
+    image/jpeg, image/png and image/jp2 take one frame, image/gif any number (an animation
+    timed by Frame Time). Without a viewport, ``default_max`` shrinks each frame to fit that
+    many pixels a side. Raises ``NotAcceptable`` for a non-image, an unsupported media type or
+    several frames in a single-frame type, and ``NotFound`` for a frame number out of range.
+    """
+    kind = media_type.split(";")[0].strip().lower()
+    if kind not in RENDERED_MEDIA_TYPES:
+        raise NotAcceptable(f"{media_type!r} is not a rendered media type of this server")
+    ds = read_image_header(path)
+    count = number_of_frames(ds)
+    numbers = list(frame_numbers) or list(range(1, count + 1))
+    for number in numbers:
+        if not 1 <= number <= count:
+            raise NotFound(f"frame {number} is outside 1..{count}")
+    if kind in SINGLE_FRAME_MEDIA_TYPES and len(numbers) > 1:
+        raise NotAcceptable(f"{kind} holds a single frame; {len(numbers)} frames were asked for")
+    # pydicom decodes straight from the file, reading one frame, except a deflated data set,
+    # which only a whole read inflates.
+    source: Path | Dataset = dcmread(path, force=True) if _is_deflated(ds) else path
+    images = [
+        _render_one(source, ds, number, count, params, default_max=default_max)
+        for number in numbers
+    ]
+    icc = _icc_profile_bytes(ds, params) if images[0].mode == "RGB" else None
+    return encode_images(
+        images, kind, params.quality, frame_time_ms=_frame_time_ms(ds), icc_profile=icc
+    )
+
+
+def render_thumbnail(
+    path: Path, params: RenderParams, media_type: str, *, max_side: int = DEFAULT_THUMBNAIL_SIDE
+) -> bytes:
+    """A thumbnail (PS3.18 10.4, thumbnail resources): the middle frame, at most max_side a side
+    unless the request's viewport says otherwise."""
+    count = number_of_frames(read_image_header(path))
+    return render_frames(path, [(count + 1) // 2], params, media_type, default_max=max_side)
+
+
+def _render_one(
+    source: Path | Dataset,
+    ds: Dataset,
+    number: int,
+    count: int,
+    params: RenderParams,
+    *,
+    default_max: int | None,
+) -> Image.Image:
+    pixels = _decode(source, ds, number - 1)
+    try:
+        shown = display(ds, pixels, params.window, frame_index=number - 1)
+    except _DECODE_ERRORS as exc:
+        raise NotAcceptable(f"frame {number} cannot be rendered: {exc}") from exc
+    array = shown.array
+    if array.ndim == 3 and params.iccprofile == "srgb" and ds.get("ICCProfile"):
+        array = _to_srgb(ds, array)
+    image = Image.fromarray(array, "RGB" if array.ndim == 3 else "L")
+    image = apply_viewport(image, params.viewport, region=params.region, default_max=default_max)
+    return annotate(
+        image,
+        ds,
+        params.annotation,
+        window=shown.window,
+        frame_number=number if count > 1 else None,
+    )
+
+
+def _is_deflated(ds: Dataset) -> bool:
+    meta: Dataset | None = getattr(ds, "file_meta", None)
+    return meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+
+
+def _decode(source: Path | Dataset, ds: Dataset, index: int) -> np.ndarray:
+    options: dict[str, Any] = {}
+    if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
+        # A file without File Meta Information: pydicom read the encoding off the data set.
+        implicit, little = ds.original_encoding
+        options["transfer_syntax_uid"] = (
+            ImplicitVRLittleEndian
+            if implicit
+            else ExplicitVRLittleEndian
+            if little
+            else ExplicitVRBigEndian
+        )
+    try:
+        array: np.ndarray = pixel_array(source, index=index, **options)
+    except _DECODE_ERRORS as exc:
+        raise NotAcceptable(f"frame {index + 1} cannot be decoded: {exc}") from exc
+    return array
+
+
+def _frame_time_ms(ds: Dataset) -> float | None:
+    """Frame Time (0018,1063) in ms, else 1000 / Recommended Display Frame Rate or Cine Rate."""
+    for keyword, per_second in (
+        ("FrameTime", False),
+        ("RecommendedDisplayFrameRate", True),
+        ("CineRate", True),
+    ):
+        try:
+            value = float(ds.get(keyword) or 0)
+        except (TypeError, ValueError):
+            continue
+        if value > 0:
+            return 1000 / value if per_second else value
+    return None
+
+
+@lru_cache(maxsize=1)
+def _srgb_profile() -> bytes:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    return bytes(profile.tobytes())
+
+
+def _icc_profile_bytes(ds: Dataset, params: RenderParams) -> bytes | None:
+    """The ICC profile to attach (PS3.18 8.3.5.1.5): the instance's for "yes", else sRGB."""
+    if params.iccprofile == "yes" and ds.get("ICCProfile"):
+        return bytes(ds.ICCProfile)
+    return _srgb_profile() if params.iccprofile is not None else None
+
+
+def _to_srgb(ds: Dataset, rgb: np.ndarray) -> np.ndarray:
+    try:
+        transform = create_icc_transform(ds, color_space="sRGB")
+    except (ValueError, OSError, ImageCms.PyCMSError) as exc:
+        raise NotAcceptable(f"the instance's ICC Profile cannot be applied: {exc}") from exc
+    converted: np.ndarray = apply_icc_profile(rgb, transform=transform)
+    return converted
