@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from pacsflow import __version__
 from pacsflow.config import Settings
-from pacsflow.container import build_container
+from pacsflow.container import build_container, kafka_security
 
 __all__ = ["main"]
 
@@ -85,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker" and settings.resolved_bus_url().startswith("kafka:"):
             from streams.faust_app import create_faust_app, run_faust_worker
 
-            app = create_faust_app(settings.resolved_bus_url(), lambda: build_container(settings))
+            app = create_faust_app(
+                settings.resolved_bus_url(),
+                lambda: build_container(settings),
+                security=kafka_security(settings),
+                health_port=settings.worker_health_port,
+                health_host=settings.host,
+            )
             run_faust_worker(app, settings.log_level)
         elif args.command == "worker":
             asyncio.run(work(settings))

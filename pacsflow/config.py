@@ -43,11 +43,22 @@ class Settings(BaseSettings):
     kafka_max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     kafka_idempotence: bool = True
     kafka_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ca_certs: str = ""
+    kafka_cert_file: str = ""
+    kafka_key_file: str = ""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
     index_prefix: str = Field("pacsflow", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     index_api_key: str = ""
     index_ca_certs: str = ""
+    index_username: str = ""
+    index_password: str = ""
     s3_access_key: str = ""
     s3_secret_key: str = ""
+    s3_ca_certs: str = ""
+    worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
 
     @model_validator(mode="after")

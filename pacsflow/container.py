@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
 from pacsflow.config import Settings
@@ -22,9 +24,23 @@ from pacsflow.ports import Bus, Index, ObjectStore, Subscription
 from pacsflow.records import EVENTS_TOPIC, IngestEvent, RecordError
 from pacsflow.stow import StowService
 
-__all__ = ["Container", "build_container"]
+if TYPE_CHECKING:
+    from pacsflow.adapters.kafka_bus import KafkaSecurity
+
+__all__ = ["ROLE_BACKENDS", "Container", "build_container", "kafka_security"]
 
 log = logging.getLogger(__name__)
+
+Backend = Literal["bus", "objects", "index"]
+# The backends each role calls while it serves: what its readiness depends on.
+ROLE_BACKENDS: dict[str, tuple[Backend, ...]] = {
+    "stow": ("bus", "objects"),  # publishes to ingest, stages large parts, reads events
+    "qido": ("index",),
+    "wado": ("index", "objects"),
+    "worker": ("bus", "objects", "index"),
+}
+# Upper bound of one readiness check: each adapter bounds its own call below this.
+CHECK_TIMEOUT = 6.0
 
 
 @dataclass
@@ -82,6 +98,30 @@ class Container:
         finally:
             await sub.close()
 
+    async def check(self, roles: Iterable[str]) -> dict[Backend, str]:
+        """Ask every backend that ``roles`` use whether it answers, at once and bounded in time.
+
+        Returns the reason of each backend that does not answer (empty: ready).
+        """
+        ports: dict[Backend, Bus | ObjectStore | Index] = {
+            "bus": self.bus,
+            "objects": self.objects,
+            "index": self.index,
+        }
+        names = sorted({backend for role in roles for backend in ROLE_BACKENDS[role]})
+
+        async def one(name: Backend) -> str | None:
+            try:
+                await asyncio.wait_for(ports[name].check(), CHECK_TIMEOUT)
+            except TimeoutError:
+                return f"no answer within {CHECK_TIMEOUT} s"
+            except ServiceUnavailable as exc:
+                return str(exc)
+            return None
+
+        reasons = await asyncio.gather(*(one(name) for name in names))
+        return {name: reason for name, reason in zip(names, reasons, strict=True) if reason}
+
     async def close(self) -> None:
         """Stop listening and close every adapter."""
         if self._listener is not None:
@@ -124,9 +164,25 @@ def _bus(url: str, settings: Settings) -> Bus:
             max_message_bytes=settings.kafka_max_message_bytes,
             enable_idempotence=settings.kafka_idempotence,
             retention_ms=settings.kafka_retention_ms,
+            security=kafka_security(settings),
         )
     raise ValueError(
         f"unsupported bus URL {url!r} (sqlite:///path or kafka://host:port[,host:port])"
+    )
+
+
+def kafka_security(settings: Settings) -> KafkaSecurity:
+    """TLS and SASL of the Kafka clients (the bus and the Faust worker)."""
+    from pacsflow.adapters.kafka_bus import KafkaSecurity
+
+    return KafkaSecurity(
+        protocol=settings.kafka_security_protocol,
+        ca_certs=settings.kafka_ca_certs or None,
+        cert_file=settings.kafka_cert_file or None,
+        key_file=settings.kafka_key_file or None,
+        sasl_mechanism=settings.kafka_sasl_mechanism,
+        sasl_username=settings.kafka_sasl_username or None,
+        sasl_password=settings.kafka_sasl_password or None,
     )
 
 
@@ -149,6 +205,7 @@ def _objects(url: str, settings: Settings) -> ObjectStore:
             secure=parsed.scheme == "s3+https",
             region=query.get("region", [None])[0],
             prefix=prefix,
+            ca_certs=settings.s3_ca_certs or None,
         )
     raise ValueError(
         f"unsupported object store URL {url!r} "
@@ -166,7 +223,11 @@ def _index(url: str, settings: Settings) -> Index:
         from pacsflow.adapters.es_index import ElasticsearchIndex
 
         auth = (
-            (unquote(parsed.username), unquote(parsed.password or "")) if parsed.username else None
+            (unquote(parsed.username), unquote(parsed.password or ""))
+            if parsed.username
+            else (settings.index_username, settings.index_password)
+            if settings.index_username
+            else None
         )
         host = f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname)
         return ElasticsearchIndex(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
 from pacsflow import __version__
 from pacsflow.container import Container
-from services import qido, rendered, stow, wado, wado_uri
+from services import health, qido, rendered, stow, wado, wado_uri
 from services.common import DICOMWEB_ROOT
 from services.errors import install_error_handlers
 
@@ -24,17 +23,16 @@ ROUTERS = {
 
 
 def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> FastAPI:
-    """Build the app around a started ``container`` serving the DICOMweb ``roles`` given."""
+    """Build the app around a started ``container`` serving the DICOMweb ``roles`` given.
+
+    ``/health`` and ``/ready`` (``services.health``) sit beside ``/dicom-web``.
+    """
     app = FastAPI(title="pacsflow", version=__version__, docs_url=None, redoc_url=None)
     app.state.container = container
+    app.state.roles = tuple(roles)
     install_error_handlers(app)
+    app.include_router(health.router)
     for role in roles:
         for router in ROUTERS[role]:
             app.include_router(router, prefix=DICOMWEB_ROOT)
-
-    @app.get("/health")
-    async def health() -> JSONResponse:
-        """Liveness: the process answers."""
-        return JSONResponse({"status": "ok"})
-
     return app

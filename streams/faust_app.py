@@ -4,6 +4,11 @@ The agent is a short loop around ``streams.ingest.process_message``, the same fu
 embedded runner calls. Faust acknowledges an event once the agent has finished with it and
 commits acknowledged offsets, so a record is committed only after it was stored and indexed
 (or dead-lettered): at-least-once, made safe by the idempotent ingest step.
+
+With a ``health_port``, Faust's web server answers ``GET /health`` (liveness: the worker's
+event loop serves) and ``GET /ready`` (readiness: the agent has started and the bus, the object
+store and the index answer, as ``services.health`` does for the HTTP roles); its router and
+table pages are off.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+from faust import web
+from faust.types.auth import CredentialsT
 
+from pacsflow.adapters.kafka_bus import KafkaSecurity
 from pacsflow.container import Container
 from pacsflow.ports import Message
 from pacsflow.records import INGEST_TOPIC
@@ -25,19 +33,55 @@ __all__ = ["create_faust_app"]
 log = logging.getLogger(__name__)
 
 
+def broker_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
+    """Faust's form of the Kafka clients' TLS and SASL options (``None``: plaintext)."""
+    if security is None or security.protocol == "PLAINTEXT":
+        return None
+    context = security.ssl_context()
+    if security.uses_sasl:
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password,
+            ssl_context=context,
+            mechanism=security.sasl_mechanism,
+        )
+    return faust.SSLCredentials(context)
+
+
 def create_faust_app(
-    broker: str, container_factory: Callable[[], Container], *, app_id: str = "pacsflow-ingest"
+    broker: str,
+    container_factory: Callable[[], Container],
+    *,
+    app_id: str = "pacsflow-ingest",
+    security: KafkaSecurity | None = None,
+    health_port: int = 0,
+    health_host: str = "127.0.0.1",
 ) -> faust.App:
-    """A Faust app whose agent ingests records; ``broker`` is ``kafka://host:port``."""
+    """A Faust app whose agent ingests records; ``broker`` is ``kafka://host:port``.
+
+    ``health_port`` (0: none) serves ``/health`` and ``/ready`` on ``health_host``.
+    """
+    web_options: dict[str, Any] = (
+        {
+            "web_enabled": True,
+            "web_port": health_port,
+            "web_bind": health_host,
+            "web_router_enabled": False,
+            "web_tables_enabled": False,
+        }
+        if health_port
+        else {"web_enabled": False}
+    )
     app = faust.App(
         app_id,
         broker=broker,
+        broker_credentials=broker_credentials(security),
         store="memory://",
         topic_allow_declare=False,  # pacsflow creates its topics with documented settings
         topic_disable_leader=True,
         broker_commit_every=1,
-        web_enabled=False,
         consumer_auto_offset_reset="earliest",
+        **web_options,
     )
     topic = app.topic(
         INGEST_TOPIC,
@@ -46,16 +90,16 @@ def create_faust_app(
         key_serializer="raw",
         value_serializer="raw",
     )
-    ready: dict[str, Container] = {}
+    started: dict[str, Container] = {}
     lock = asyncio.Lock()
 
     async def container() -> Container:
         async with lock:
-            if "container" not in ready:
-                started = container_factory()
-                await started.start(listen_for_outcomes=False)
-                ready["container"] = started
-            return ready["container"]
+            if "container" not in started:
+                created = container_factory()
+                await created.start(listen_for_outcomes=False)
+                started["container"] = created
+            return started["container"]
 
     @app.agent(topic)
     async def ingest(stream: Any) -> None:
@@ -76,8 +120,29 @@ def create_faust_app(
                 await deps.objects.delete(staged)
 
     async def stop_container(sender: Any, *args: Any, **kwargs: Any) -> None:
-        if "container" in ready:
-            await ready.pop("container").close()
+        if "container" in started:
+            await started.pop("container").close()
+
+    if health_port:
+
+        @app.page("/health")
+        async def health(view: web.View, request: web.Request) -> web.Response:
+            """Liveness: the worker's event loop serves (no backend is asked)."""
+            return view.json({"status": "ok"})
+
+        @app.page("/ready")
+        async def ready(view: web.View, request: web.Request) -> web.Response:
+            """Readiness: the agent started and the worker's backends answer; else 503."""
+            deps = started.get("container")
+            reasons = (
+                await deps.check(("worker",))
+                if deps is not None
+                else {"agent": "the ingest agent has not started yet"}
+            )
+            if reasons:
+                body = {"status": "unavailable", "roles": ["worker"], "reasons": reasons}
+                return view.json(body, status=503, headers={"Retry-After": "5"})
+            return view.json({"status": "ready", "roles": ["worker"]})
 
     app.on_before_shutdown.connect(stop_container)  # type: ignore[arg-type]
     return app

@@ -27,6 +27,8 @@ __all__ = ["EmbeddedBus", "EmbeddedSubscription"]
 
 _T = TypeVar("_T")
 _POLL_SECONDS = 0.5
+# Upper bound of ``check``: a journal thread busy for longer than this counts as not answering.
+CHECK_TIMEOUT = 2.0
 # Retention: after this many commits a subscription prunes what every group has passed.
 PRUNE_EVERY_COMMITS = 256
 # Retention of topics without committing groups: the newest messages kept per partition.
@@ -148,6 +150,18 @@ class EmbeddedBus:
                 for signal in self._signals.values():
                     signal.set()
                 self._signals.clear()
+
+    async def check(self) -> None:
+        """Read the journal's metadata (bounded); ``BusUnavailable`` when it does not answer."""
+        sql = "SELECT value FROM meta WHERE name = 'partitions'"
+        try:
+            await asyncio.wait_for(
+                self._run(lambda conn: conn.execute(sql).fetchone()), CHECK_TIMEOUT
+            )
+        except TimeoutError as exc:
+            raise BusUnavailable(
+                f"the embedded bus {self._path} did not answer within {CHECK_TIMEOUT} s"
+            ) from exc
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``work`` on the journal's thread; wrap SQLite errors."""

@@ -61,6 +61,7 @@ __all__ = [
 JsonDict = dict[str, Any]
 
 _TIMEOUT: Final = 10.0  # seconds per request
+CHECK_TIMEOUT: Final = 2.0  # seconds for the readiness request, which is not retried
 _RETRIES: Final = 2  # on connection errors, timeouts, 429 and 502-504
 _WINDOW: Final = 10_000  # index.max_result_window: from + size beyond it needs search_after
 _MAX_SERIES: Final = 10_000  # series buckets per study in one aggregation
@@ -255,6 +256,20 @@ class ElasticsearchIndex:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+    async def check(self) -> None:
+        """Count nothing in the three indices (bounded, not retried).
+
+        A ``match_none`` count reaches a copy of every shard, needs only the ``read`` privilege
+        pacsflow has anyway (cluster health would need ``monitor``), and fails when an index is
+        missing or has a shard without a copy (red).
+        """
+        probe = self._es.options(request_timeout=CHECK_TIMEOUT, max_retries=0)
+        with _unavailable("check"):
+            answer = await probe.count(index=list(self._bodies), query={"match_none": {}})
+        shards = answer.body.get("_shards", {})
+        if shards.get("failed"):
+            raise IndexUnavailable(f"Elasticsearch index check: {shards['failed']} shards failed")
 
     async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
         """Index a batch; then recompute the studies and series it touched.

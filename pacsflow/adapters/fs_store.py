@@ -27,6 +27,8 @@ __all__ = ["FileSystemObjectStore"]
 _TMP = ".tmp"
 _READ_ONLY = 0o444
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+# Upper bound of ``check``: a disk (or network file system) slower than this is not answering.
+CHECK_TIMEOUT = 2.0
 
 
 @contextmanager
@@ -70,6 +72,23 @@ class FileSystemObjectStore:
 
     async def close(self) -> None:
         """Nothing to release: every call opens and closes its own files."""
+
+    async def check(self) -> None:
+        """The root and this process's temp directory are writable directories (bounded)."""
+
+        def writable() -> None:
+            for directory in (self._root, self._tmp):
+                if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+                    raise ObjectStoreUnavailable(f"{directory} is not a writable directory")
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(writable), CHECK_TIMEOUT)
+        except TimeoutError as exc:  # before OSError, of which it is a subclass
+            raise ObjectStoreUnavailable(
+                f"the object store {self._root} did not answer within {CHECK_TIMEOUT} s"
+            ) from exc
+        except OSError as exc:
+            raise ObjectStoreUnavailable(f"the object store {self._root} failed: {exc}") from exc
 
     async def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` atomically and durably."""

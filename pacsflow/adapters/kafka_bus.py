@@ -22,13 +22,19 @@ Choices, each for the port's contract (``pacsflow.ports.bus``):
   it committed and what the group had committed when it subscribed.
 * ``max_message_bytes`` bounds the producer's requests and each partition's consumer fetch.
 * Every library error becomes ``BusUnavailable``; every call to the broker is bounded in time.
+* TLS and SASL (``KafkaSecurity``): the same options for the producer, the admin client and
+  every consumer, and for the Faust worker (``streams.faust_app``).
+* ``check`` fetches the metadata of ``ingest`` (bounded): a broker answered and the topic is
+  there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
@@ -39,12 +45,14 @@ from pacsflow.errors import BusUnavailable
 from pacsflow.ports.bus import Headers, Message, StartPosition
 from pacsflow.records import DEAD_LETTER_TOPIC, EVENTS_TOPIC, INGEST_TOPIC
 
-__all__ = ["KafkaBus", "KafkaSubscription"]
+__all__ = ["KafkaBus", "KafkaSecurity", "KafkaSubscription"]
 
 _T = TypeVar("_T")
 REQUEST_TIMEOUT_MS = 10_000
 # Upper bound of one adapter call that talks to the broker (requests are retried within it).
 CALL_TIMEOUT = 1.5 * REQUEST_TIMEOUT_MS / 1000
+# Upper bound of ``check`` (one metadata request).
+CHECK_TIMEOUT = 2.0
 _NO_ERROR, _TOPIC_ALREADY_EXISTS = 0, 36
 _ERRORS = (KafkaError, OSError, TimeoutError)
 
@@ -55,6 +63,60 @@ async def _bounded(what: str, work: Awaitable[_T], timeout: float = CALL_TIMEOUT
         return await asyncio.wait_for(work, timeout)
     except _ERRORS as exc:
         raise BusUnavailable(f"Kafka: {what} failed: {exc!r}") from exc
+
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSecurity:
+    """How a client authenticates to the brokers and encrypts: Kafka's ``security.protocol``.
+
+    ``SSL`` and ``SASL_SSL`` verify the brokers against ``ca_certs`` (a PEM bundle; the
+    system's CA store when empty) and present ``cert_file``/``key_file`` when given (mutual
+    TLS); ``SASL_*`` log in with ``sasl_mechanism`` as ``sasl_username``.
+    """
+
+    protocol: SecurityProtocol = "PLAINTEXT"
+    ca_certs: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    sasl_mechanism: SaslMechanism = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether connections are encrypted."""
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        """Whether clients log in."""
+        return self.protocol.startswith("SASL_")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client TLS context that verifies the brokers, or ``None`` without TLS."""
+        if not self.uses_tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ca_certs or None)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file or None)
+        return context
+
+    def client_options(self) -> dict[str, Any]:
+        """The keyword arguments of aiokafka's producer, consumer and admin client."""
+        options: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.uses_tls:
+            options["ssl_context"] = self.ssl_context()
+        if self.uses_sasl:
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password,
+            }
+        return options
 
 
 class KafkaBus:
@@ -70,6 +132,7 @@ class KafkaBus:
         max_message_bytes: int = 8 * 1024 * 1024,
         retention_ms: int | None = None,
         enable_idempotence: bool = True,
+        security: KafkaSecurity | None = None,
     ) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be at least 1, not {partitions}")
@@ -82,6 +145,7 @@ class KafkaBus:
         if retention_ms is not None:
             self._topic_config["retention.ms"] = str(retention_ms)
         self._idempotence = enable_idempotence
+        self._security = (security or KafkaSecurity()).client_options()
         self._producer: Any = None
         self._admin: Any = None
         self._topics: set[str] = set()
@@ -97,6 +161,7 @@ class KafkaBus:
                 bootstrap_servers=self._servers,
                 client_id=self._client_id,
                 request_timeout_ms=REQUEST_TIMEOUT_MS,
+                **self._security,
             )
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._servers,
@@ -105,6 +170,7 @@ class KafkaBus:
                 enable_idempotence=self._idempotence,
                 max_request_size=self._max_message_bytes,
                 request_timeout_ms=REQUEST_TIMEOUT_MS,
+                **self._security,
             )
             try:
                 await _bounded("connecting the admin client", admin.start())
@@ -126,6 +192,20 @@ class KafkaBus:
             await subscription.close()
         if producer is not None:
             await _stop_quietly(producer.stop, admin.close)
+
+    async def check(self) -> None:
+        """Fetch the cluster's metadata from a broker (bounded)."""
+        admin = self._admin
+        if admin is None:
+            raise BusUnavailable(f"the Kafka bus {self._servers} is not started")
+        found = await _bounded(
+            f"fetching the metadata of {INGEST_TOPIC}",
+            admin.describe_topics([INGEST_TOPIC]),
+            CHECK_TIMEOUT,
+        )
+        errors = [topic["error_code"] for topic in found if topic["error_code"] != _NO_ERROR]
+        if errors or not found:
+            raise BusUnavailable(f"Kafka: topic {INGEST_TOPIC} unavailable (error {errors})")
 
     async def _create_topics(self, admin: Any, topics: list[str]) -> None:
         """Create ``topics`` where missing; an existing topic is no error."""
@@ -192,6 +272,7 @@ class KafkaBus:
             request_timeout_ms=REQUEST_TIMEOUT_MS,
             max_partition_fetch_bytes=self._max_message_bytes,
             fetch_max_bytes=max(self._max_message_bytes, 50 * 1024 * 1024),
+            **self._security,
         )
         try:
             await _bounded("connecting a consumer", consumer.start())

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from minio import Minio
 from minio.commonconfig import ComposeSource, CopySource
@@ -37,6 +37,8 @@ _LIST_BATCH = 1000
 _READ_ONLY = 0o444
 _MISSING = frozenset({"NoSuchKey"})
 _UNSATISFIABLE = "InvalidRange"  # a range that starts at or past the end of the object
+# Upper bound of each request of ``check`` (connect, then read), which is never retried.
+CHECK_TIMEOUT = 2.0
 
 
 @contextmanager
@@ -72,6 +74,7 @@ class S3ObjectStore:
         region: str | None = None,
         prefix: str = "",
         part_size: int = 16 * 1024 * 1024,
+        ca_certs: str | None = None,
     ) -> None:
         if not _MIN_PART <= part_size <= _MAX_SINGLE_COPY:
             raise ValueError(f"part_size must be between 5 MiB and 5 GiB, not {part_size}")
@@ -80,18 +83,31 @@ class S3ObjectStore:
         self._bucket = bucket
         self._region = region
         self._part_size = part_size
+        # TLS (s3+https): the system's CA store, or the bundle ``ca_certs`` (a private CA).
+        tls: dict[str, Any] = {"ca_certs": ca_certs} if ca_certs else {}
         self._http = PoolManager(
             maxsize=16,
             timeout=Timeout(connect=5, read=60),
             retries=Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+            **tls,
         )
-        self._client = Minio(
-            endpoint,
-            access_key=access_key,
-            secret_key=secret_key,
-            secure=secure,
-            region=region,
-            http_client=self._http,
+        # Readiness checks get their own client: short timeouts, no retries.
+        self._probe_http = PoolManager(
+            maxsize=1,
+            timeout=Timeout(connect=CHECK_TIMEOUT, read=CHECK_TIMEOUT),
+            retries=Retry(total=0),
+            **tls,
+        )
+        self._client, self._probe = (
+            Minio(
+                endpoint,
+                access_key=access_key,
+                secret_key=secret_key,
+                secure=secure,
+                region=region,
+                http_client=http,
+            )
+            for http in (self._http, self._probe_http)
         )
 
     async def start(self) -> None:
@@ -102,6 +118,18 @@ class S3ObjectStore:
     async def close(self) -> None:
         """Close the pooled connections."""
         self._http.clear()
+        self._probe_http.clear()
+
+    async def check(self) -> None:
+        """Ask whether the bucket exists (HEAD, bounded, not retried)."""
+        try:
+            exists = await asyncio.wait_for(asyncio.to_thread(self._exists), 3 * CHECK_TIMEOUT)
+        except TimeoutError as exc:
+            raise ObjectStoreUnavailable(
+                f"the object store did not answer within {3 * CHECK_TIMEOUT} s"
+            ) from exc
+        if not exists:
+            raise ObjectStoreUnavailable(f"the bucket {self._bucket!r} does not exist")
 
     async def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` atomically (one PUT, or a multipart upload)."""
@@ -244,6 +272,10 @@ class S3ObjectStore:
         except S3Error as exc:
             if exc.code != "BucketAlreadyOwnedByYou":  # another process created it meanwhile
                 raise
+
+    def _exists(self) -> bool:
+        with _translate(self._bucket, reading=False):
+            return self._probe.bucket_exists(self._bucket)
 
     def _upload(self, name: str, data: BinaryIO, size: int) -> None:
         try:

@@ -31,6 +31,8 @@ T = TypeVar("T")
 JsonDict = dict[str, Any]
 
 SCHEMA_VERSION: Final = 2
+# Upper bound of ``check``: a database thread busy for longer than this counts as not answering.
+CHECK_TIMEOUT: Final = 2.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
     id INTEGER PRIMARY KEY, site TEXT NOT NULL, sop_uid TEXT NOT NULL, study_uid TEXT NOT NULL,
@@ -68,6 +70,7 @@ class SqliteIndex:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-index")
         self._db: sqlite3.Connection | None = None
+        self._closed = False
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -78,6 +81,8 @@ class SqliteIndex:
             except sqlite3.Error as exc:
                 raise IndexUnavailable(f"SQLite index error: {exc}") from exc
 
+        if self._closed:  # its thread is gone too
+            raise IndexUnavailable(f"the SQLite index {self._path} is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def start(self) -> None:
@@ -98,7 +103,9 @@ class SqliteIndex:
             raise IndexUnavailable(f"cannot open the SQLite index: {exc}") from exc
 
     async def close(self) -> None:
-        """Close the database."""
+        """Close the database (idempotent)."""
+        if self._closed:
+            return
 
         def close_db() -> None:
             if self._db is not None:
@@ -106,7 +113,19 @@ class SqliteIndex:
                 self._db = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, close_db)
+        self._closed = True
         self._executor.shutdown(wait=True)
+
+    async def check(self) -> None:
+        """``select 1`` on the database (bounded); ``IndexUnavailable`` when it does not answer."""
+        try:
+            await asyncio.wait_for(
+                self._run(lambda db: db.execute("SELECT 1").fetchone()), CHECK_TIMEOUT
+            )
+        except TimeoutError as exc:
+            raise IndexUnavailable(
+                f"the SQLite index {self._path} did not answer within {CHECK_TIMEOUT} s"
+            ) from exc
 
     async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
         """Index a batch in one transaction; replaced entries may move between studies."""

@@ -13,6 +13,8 @@ mode, Kafka. The contract (``tests/contract/test_bus.py``) holds for both:
 * A subscription with a consumer ``group`` starts after the group's last committed offset;
   messages fetched but not committed are delivered again to the next subscription of the group
   (at-least-once). ``start="latest"`` subscribes to what is published from now on only.
+* ``check`` returns within a few seconds: quietly while the log answers, with
+  ``BusUnavailable`` otherwise.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ class Bus(Protocol):
 
     async def close(self) -> None:
         """Flush and disconnect."""
+        ...
+
+    async def check(self) -> None:
+        """Ask the log whether it answers (a cheap call, bounded in time); readiness probes.
+
+        Raises ``BusUnavailable`` when it does not, or when the bus is not started.
+        """
         ...
 
     async def publish(self, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:

@@ -12,6 +12,8 @@ The contract (``tests/contract/test_index.py``) holds for both:
   indexed, and every matching rule gives the same result on every adapter
   (``tests/contract/test_query.py``).
 * Sites never see each other's entries.
+* ``check`` returns within a few seconds: quietly while the index answers, with
+  ``IndexUnavailable`` otherwise.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ class Index(Protocol):
 
     async def close(self) -> None:
         """Release resources."""
+        ...
+
+    async def check(self) -> None:
+        """Ask the index whether it answers (a cheap call, bounded in time); readiness probes.
+
+        Raises ``IndexUnavailable`` when it does not, or when the index is not started.
+        """
         ...
 
     async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:

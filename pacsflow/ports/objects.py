@@ -8,6 +8,8 @@ The contract (``tests/contract/test_object_store.py``) holds for both:
 * Writing an existing key replaces it atomically.
 * Ranged reads return exactly the requested bytes; reading a missing key raises
   ``ObjectNotFound``.
+* ``check`` returns within a few seconds: quietly while the store answers, with
+  ``ObjectStoreUnavailable`` otherwise.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ class ObjectStore(Protocol):
 
     async def close(self) -> None:
         """Release resources."""
+        ...
+
+    async def check(self) -> None:
+        """Ask the store whether it answers (a cheap call, bounded in time); readiness probes.
+
+        Raises ``ObjectStoreUnavailable`` when it does not, or when its bucket or root is gone.
+        """
         ...
 
     async def put(self, key: str, data: bytes) -> None:

@@ -16,7 +16,9 @@ import pytest
 
 from pacsflow.adapters.embedded_bus import EmbeddedBus
 from pacsflow.adapters.kafka_bus import KafkaBus
+from pacsflow.errors import BusUnavailable
 from pacsflow.ports.bus import Bus, Message, Subscription
+from tests.conftest import free_port, run_tansu
 
 WAIT = 10.0  # upper bound of any wait; a healthy adapter answers long before
 
@@ -261,3 +263,48 @@ async def test_commit_never_moves_backwards(bus: Bus, topic: str) -> None:
     again = await bus.subscribe(topic, name)
 
     assert await again.fetch(timeout=0.2) == []
+
+
+# ---- check(): the readiness probe's question, answered quickly either way
+
+
+async def test_check_passes_on_a_live_bus(bus: Bus) -> None:
+    await asyncio.wait_for(bus.check(), WAIT)
+
+
+@pytest.mark.parametrize("kind", ["embedded", "kafka"])
+async def test_check_raises_once_the_bus_is_closed(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    instance = make_bus(kind, tmp_path, request)
+    with pytest.raises(BusUnavailable):
+        await instance.check()  # never started
+    await instance.start()
+    await instance.check()
+    await instance.close()
+    with pytest.raises(BusUnavailable):
+        await asyncio.wait_for(instance.check(), WAIT)
+
+
+async def test_kafka_check_raises_once_the_broker_is_gone(tmp_path: Path) -> None:
+    """A bus whose broker stopped answers check() with BusUnavailable, within its bound."""
+    with run_tansu(tmp_path) as port:
+        instance = KafkaBus(f"127.0.0.1:{port}", partitions=1, enable_idempotence=False)
+        await instance.start()
+        await instance.check()
+    try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(BusUnavailable):
+            await asyncio.wait_for(instance.check(), WAIT)
+        assert loop.time() - began < WAIT
+    finally:
+        await instance.close()
+
+
+async def test_kafka_bus_on_a_closed_port_is_unavailable() -> None:
+    instance = KafkaBus(f"127.0.0.1:{free_port()}", partitions=1, enable_idempotence=False)
+    with pytest.raises(BusUnavailable):
+        await instance.start()
+    with pytest.raises(BusUnavailable):
+        await asyncio.wait_for(instance.check(), WAIT)

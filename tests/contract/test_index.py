@@ -6,17 +6,21 @@ the suite without cleaning up.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from pacsflow.adapters.sqlite_index import SqliteIndex
+from pacsflow.errors import IndexUnavailable
 from pacsflow.ports.index import Index, InstanceDocument, InstanceRef
 from pacsflow.query.model import Level, SearchPage
 from pacsflow.query.parse import parse_query
+from tests.conftest import free_port
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
@@ -395,3 +399,59 @@ async def test_list_instances_of_a_study_or_series(index: Index, site: str) -> N
     ]
     assert await index.list_instances(site, "7.1", "7.2.1") == []
     assert await index.list_instances(site, "9.9") == []
+
+
+# ---- check(): the readiness probe's question, answered quickly either way
+
+CHECK_WAIT = 10.0  # upper bound of a check that fails; a healthy index answers long before
+
+
+async def test_check_passes_on_a_live_index(index: Index) -> None:
+    await asyncio.wait_for(index.check(), CHECK_WAIT)
+
+
+@pytest.mark.parametrize("kind", list(FACTORIES))
+async def test_check_raises_once_the_index_is_closed(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    created = FACTORIES[kind](request, tmp_path)
+    with pytest.raises(IndexUnavailable):
+        await created.check()  # never started
+    await created.start()
+    await created.check()
+    await created.close()
+    with pytest.raises(IndexUnavailable):
+        await asyncio.wait_for(created.check(), CHECK_WAIT)
+
+
+async def test_elasticsearch_check_raises_on_a_closed_port() -> None:
+    from pacsflow.adapters.es_index import ElasticsearchIndex
+
+    created = ElasticsearchIndex(f"http://127.0.0.1:{free_port()}", prefix="pacsflow-closed")
+    try:
+        with pytest.raises(IndexUnavailable):
+            await created.start()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(IndexUnavailable):
+            await asyncio.wait_for(created.check(), CHECK_WAIT)
+        assert loop.time() - began < CHECK_WAIT
+    finally:
+        await created.close()
+
+
+async def test_elasticsearch_check_raises_when_an_index_is_deleted(es_url: str) -> None:
+    from pacsflow.adapters.es_index import ElasticsearchIndex, index_bodies
+
+    prefix = f"pacsflow-test-{uuid.uuid4().hex}"
+    created = ElasticsearchIndex(es_url, prefix=prefix)
+    await created.start()
+    try:
+        await created.check()
+        async with httpx.AsyncClient() as client:
+            name = next(iter(index_bodies(prefix)))
+            assert (await client.delete(f"{es_url}/{name}")).status_code == 200
+        with pytest.raises(IndexUnavailable):
+            await asyncio.wait_for(created.check(), CHECK_WAIT)
+    finally:
+        await created.close()

@@ -12,8 +12,9 @@ import pytest
 
 from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.adapters.s3_store import S3ObjectStore
-from pacsflow.errors import ObjectNotFound
+from pacsflow.errors import ObjectNotFound, ObjectStoreUnavailable
 from pacsflow.ports.objects import ObjectInfo, ObjectStore
+from tests.conftest import free_port
 
 DATA = bytes(range(256)) * 40  # 10 KiB with a different byte at every offset modulo 256
 
@@ -240,3 +241,42 @@ async def test_get_many_reads_in_order_with_none_for_missing(store: ObjectStore)
     assert found[0] == b"object 5" and found[1] is None and found[2] == b"object 0"
     assert found[3:] == [f"object {i}".encode() for i in range(10, 39)]
     assert await store.get_many([]) == []
+
+
+# ---- check(): the readiness probe's question, answered quickly either way
+
+CHECK_WAIT = 10.0  # upper bound of a check that fails; a healthy store answers long before
+
+
+async def test_check_passes_on_a_live_store(store: ObjectStore) -> None:
+    await asyncio.wait_for(store.check(), CHECK_WAIT)
+
+
+async def test_filesystem_check_raises_once_the_root_is_gone(tmp_path: Path) -> None:
+    created = FileSystemObjectStore(tmp_path / "objects")
+    await created.start()
+    await created.check()
+    (tmp_path / "objects").rename(tmp_path / "moved")
+    with pytest.raises(ObjectStoreUnavailable):
+        await asyncio.wait_for(created.check(), CHECK_WAIT)
+
+
+async def test_s3_check_raises_on_a_closed_port() -> None:
+    created = S3ObjectStore(
+        f"127.0.0.1:{free_port()}", bucket="pacsflow", access_key="test", secret_key="test"
+    )
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(ObjectStoreUnavailable):
+        await asyncio.wait_for(created.check(), CHECK_WAIT)
+    assert loop.time() - began < CHECK_WAIT
+    await created.close()
+
+
+async def test_s3_check_raises_when_the_bucket_is_missing(s3_endpoint: str, s3_bucket: str) -> None:
+    created = S3ObjectStore(s3_endpoint, bucket=s3_bucket, access_key="test", secret_key="test")
+    with pytest.raises(ObjectStoreUnavailable, match="does not exist"):
+        await created.check()  # not started: the bucket was never created
+    await created.start()
+    await created.check()
+    await created.close()
