@@ -113,11 +113,18 @@ def pacsflow_source() -> Path:
     return Path(pacsflow.__file__).resolve().parent.parent
 
 
-def start_pacsflow(data_dir: Path, port: int | None = None) -> Server:
+def start_pacsflow(
+    data_dir: Path,
+    port: int | None = None,
+    *,
+    source: Path | None = None,
+    settings: dict[str, str] | None = None,
+) -> Server:
     """``pacsflow serve`` on 127.0.0.1 over ``data_dir`` (its index.sqlite and objects),
-    running the same pacsflow source as this process (which loaded the index)."""
+    running the same pacsflow source as this process (which loaded the index) unless
+    ``source`` names another checkout; ``settings`` adds ``PACSFLOW_*`` variables."""
     port = port or free_port()
-    source = pacsflow_source()
+    source = source or pacsflow_source()
     path = os.pathsep.join(p for p in (str(source), os.environ.get("PYTHONPATH", "")) if p)
     env = {
         **os.environ,
@@ -126,6 +133,7 @@ def start_pacsflow(data_dir: Path, port: int | None = None) -> Server:
         "PACSFLOW_PORT": str(port),
         "PACSFLOW_HOST": "127.0.0.1",
         "PACSFLOW_LOG_LEVEL": "warning",
+        **(settings or {}),
     }
     log_path = data_dir / "pacsflow.log"
     process = _spawn([sys.executable, "-m", "pacsflow", "serve"], env, log_path, cwd=source)

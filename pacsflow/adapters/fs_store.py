@@ -51,6 +51,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _open_at(
+    path: Path, start: int, end: int | None, chunk_size: int
+) -> tuple[BinaryIO, int, bytes]:
+    """Open, find where the range stops and read its first chunk: one worker-thread hop, so a
+    small object streams in one (objects never change once written)."""
+    file = path.open("rb")
+    try:
+        size = os.fstat(file.fileno()).st_size
+        stop = size if end is None else min(end, size)
+        file.seek(start)
+        return file, stop, file.read(min(chunk_size, max(stop - start, 0)))
+    except BaseException:
+        file.close()
+        raise
+
+
 class FileSystemObjectStore:
     """Objects as files under ``root``; keys are '/'-separated relative paths."""
 
@@ -156,19 +172,16 @@ class FileSystemObjectStore:
             raise ValueError(f"invalid range: start={start} end={end} chunk_size={chunk_size}")
         path = self._path(key)
         with _translate(key, reading=True):
-            file = await asyncio.to_thread(open, path, "rb")
+            file, stop, chunk = await asyncio.to_thread(_open_at, path, start, end, chunk_size)
         try:
-            await asyncio.to_thread(file.seek, start)
-            remaining = None if end is None else max(end - start, 0)
-            while remaining is None or remaining > 0:
-                size = chunk_size if remaining is None else min(chunk_size, remaining)
-                with _translate(key, reading=True):
-                    chunk = await asyncio.to_thread(file.read, size)
-                if not chunk:
-                    return
-                if remaining is not None:
-                    remaining -= len(chunk)
+            position = start + len(chunk)
+            while chunk:
                 yield chunk
+                if position >= stop:
+                    return
+                with _translate(key, reading=True):
+                    chunk = await asyncio.to_thread(file.read, min(chunk_size, stop - position))
+                position += len(chunk)
         finally:
             file.close()
 

@@ -24,7 +24,7 @@ from pacsflow.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN
 from pacsflow.errors import NotAcceptable
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
-from pacsflow.wado.multipart import Multipart, primed
+from pacsflow.wado.multipart import Multipart, coalesced, primed
 
 __all__ = ["InstancesResult", "negotiate_instances", "retrieve_instances"]
 
@@ -115,14 +115,13 @@ async def retrieve_instances(
             async for syntax, size, chunks in _instance_bytes(
                 objects, keys_of(site, ref)["dicom"], ref, target
             ):
-                head = body.head(f"application/dicom; transfer-syntax={syntax}", size)
+                yield body.head(f"application/dicom; transfer-syntax={syntax}", size)
                 async for chunk in chunks:
-                    yield head + chunk if head else chunk  # the head with the first bytes
-                    head = b""
-                yield head + b"\r\n"
+                    yield chunk
+                yield b"\r\n"
         yield body.end()
 
-    return InstancesResult(body.content_type, await primed(stream()))
+    return InstancesResult(body.content_type, await primed(coalesced(stream())))
 
 
 class _Sink(io.RawIOBase):

@@ -6,7 +6,9 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-__all__ = ["Multipart", "primed"]
+__all__ = ["Multipart", "coalesced", "primed"]
+
+COALESCE_BYTES = 4 << 20
 
 
 async def primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -21,6 +23,21 @@ async def primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             yield chunk
 
     return whole()
+
+
+async def coalesced(body: AsyncIterator[bytes], size: int = COALESCE_BYTES) -> AsyncIterator[bytes]:
+    """``body`` in pieces of about ``size`` bytes: small objects and part headers travel
+    together (fewer, larger writes to the socket); memory stays bounded by ``size``."""
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in body:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 @dataclass(frozen=True, slots=True)
