@@ -19,6 +19,7 @@ from pacsflow.errors import NotAcceptable, NotFound, ObjectNotFound
 from pacsflow.keys import instance_keys
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.frames import OCTET_STREAM, load_frame_table, read_frame
+from pacsflow.wado.locate import find_instance
 from pacsflow.wado.multipart import Multipart, primed
 from pacsflow.wado.ranges import parse_range
 
@@ -59,9 +60,7 @@ async def _value_range(
     index: Index, objects: ObjectStore, site: str, study: str, series: str, sop: str, path: str
 ) -> tuple[str, list[list[tuple[int, int]]], str]:
     """(object key, segments of each part, transfer syntax of the parts)."""
-    doc = await index.get_instance(site, sop)
-    if doc is None or doc.study_uid != study or doc.series_uid != series:
-        raise NotFound(f"no instance {sop} in series {series} of study {study}")
+    doc = await find_instance(index, site, study, series, sop)
     keys = instance_keys(site, study, series, sop)
     if path.upper() in PIXEL_DATA_PATHS:
         table = await load_frame_table(objects, site, doc)

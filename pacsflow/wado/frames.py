@@ -34,6 +34,7 @@ from pacsflow.dicom.uids import (
 from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
 from pacsflow.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
+from pacsflow.wado.locate import find_instance
 from pacsflow.wado.multipart import Multipart, primed
 
 __all__ = ["FramesResult", "negotiate_frames", "parse_frame_list", "retrieve_frames"]
@@ -112,13 +113,6 @@ def negotiate_frames(accept: str, stored: str) -> _Plan:
     )
 
 
-async def _instance(index: Index, site: str, study: str, series: str, sop: str) -> InstanceDocument:
-    doc = await index.get_instance(site, sop)
-    if doc is None or doc.study_uid != study or doc.series_uid != series:
-        raise NotFound(f"no instance {sop} in series {series} of study {study}")
-    return doc
-
-
 async def load_frame_table(objects: ObjectStore, site: str, doc: InstanceDocument) -> FrameTable:
     """The instance's frame offset table; ``NotFound`` if it has no frames."""
     key = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)["frames"]
@@ -146,7 +140,7 @@ async def retrieve_frames(
 ) -> FramesResult:
     """The frames listed (all of them for the Pixel Data resource, ``frame_list`` None)."""
     numbers = parse_frame_list(frame_list) if frame_list is not None else None
-    doc = await _instance(index, site, study, series, sop)
+    doc = await find_instance(index, site, study, series, sop)
     key = instance_keys(site, study, series, sop)["dicom"]
     source = await _frame_source(objects, site, doc, key)
     count = source.count

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from pacsflow.errors import NotFound
 from pacsflow.keys import instance_keys
-from pacsflow.ports import Index, InstanceRef
+from pacsflow.ports import Index, InstanceDocument, InstanceRef
 
-__all__ = ["keys_of", "locate"]
+__all__ = ["find_instance", "keys_of", "locate"]
+
+
+async def find_instance(
+    index: Index, site: str, study: str, series: str, sop: str
+) -> InstanceDocument:
+    """The index entry of one instance of the series and study named, or ``NotFound``."""
+    doc = await index.get_instance(site, sop)
+    if doc is None or doc.study_uid != study or doc.series_uid != series:
+        raise NotFound(f"no instance {sop} in series {series} of study {study}")
+    return doc
 
 
 async def locate(
@@ -14,9 +24,7 @@ async def locate(
 ) -> list[InstanceRef]:
     """The instances of a study, series or single instance; ``NotFound`` if there are none."""
     if sop is not None:
-        doc = await index.get_instance(site, sop)
-        if doc is None or doc.study_uid != study or doc.series_uid != series:
-            raise NotFound(f"no instance {sop} in series {series} of study {study}")
+        doc = await find_instance(index, site, study, series or "", sop)
         return [
             InstanceRef(
                 doc.study_uid, doc.series_uid, sop, doc.transfer_syntax, doc.size, doc.sha256
