@@ -193,6 +193,22 @@ def _instances_variant(study: Study) -> Variant:
     return Variant(f"/studies/{study.uid}/instances", (), SOP_UID, expected, None)
 
 
+def _series_by_modality(corpus: Corpus, modality: str, limit: int) -> Variant:
+    expected = frozenset(
+        series.uid
+        for study in corpus.studies
+        for series in study.series
+        if series.modality == modality
+    )
+    params = (("Modality", modality), ("limit", str(limit)))
+    return Variant("/series", params, SERIES_UID, expected, limit)
+
+
+def _instance_by_uid(instance: Instance) -> Variant:
+    params = (("SOPInstanceUID", instance.uid),)
+    return Variant("/instances", params, SOP_UID, frozenset({instance.uid}), None)
+
+
 def build_queries(
     corpus: Corpus, variants: int = 10, limit: int = 100, seed: int = 0
 ) -> list[Query]:
@@ -237,6 +253,16 @@ def build_queries(
             tuple(search("ModalitiesInStudy", m, _has_modality(m)) for m in MODALITIES),
         ),
         Query("series of a study", tuple(_series_variant(s) for s in picked)),
+        Query(
+            "series by Modality (all studies)",
+            tuple(_series_by_modality(corpus, m, limit) for m in MODALITIES),
+        ),
+        Query(
+            "instance by SOPInstanceUID (all studies)",
+            tuple(
+                _instance_by_uid(Instance(s, s.series[-1], s.series[-1].instances)) for s in picked
+            ),
+        ),
         Query("instances of a study", tuple(_instances_variant(s) for s in picked)),
     ]
     return [q for q in queries if q.variants]
