@@ -574,16 +574,26 @@ def _other_notes(report: Report, sections: Sequence[str]) -> list[str]:
     return out[:-1]
 
 
-def render_markdown(report: Report, plots: Mapping[str, str], *, source: str | None = None) -> str:
+def render_markdown(
+    report: Report,
+    plots: Mapping[str, str],
+    *,
+    source: str | None = None,
+    findings: str | None = None,
+) -> str:
     """The whole of docs/performance.md for ``report``.
 
     ``plots`` maps a scenario (``"qido"``, ``"stow"``) to the path of its plot relative to
     the document; a scenario without one gets no image. ``source`` names the JSON file the
-    numbers come from. Deterministic: the same arguments give the same text.
+    numbers come from; ``findings`` is a hand-written reading of those numbers (markdown,
+    kept next to the JSON as ``<name>.findings.md``), shown first. Deterministic: the same
+    arguments give the same text.
     """
     sections = _sections(report)
     out = ["# Performance: pacsflow beside Orthanc", ""]
     out += [*_intro(report, source), ""]
+    if findings and findings.strip():
+        out += ["## Findings", "", findings.strip(), ""]
     out += ["## Machine", "", *_machine(report), ""]
     out += ["## How to reproduce", "", *_reproduce(report, source), ""]
     out += ["## Summary", "", *_summary(report), ""]
@@ -819,7 +829,13 @@ def plot_throughput_vs_concurrency(report: Report, path: Path) -> bool:
 # --------------------------------------------------------------------------- publishing
 
 
-def publish(report: Report, docs_dir: Path, json_name: str) -> Path:
+def findings_of(results: Path) -> str | None:
+    """The hand-written findings kept next to a results file (``<name>.findings.md``)."""
+    path = results.with_suffix(".findings.md")
+    return path.read_text() if path.is_file() else None
+
+
+def publish(report: Report, docs_dir: Path, json_name: str, findings: str | None = None) -> Path:
     """Write ``docs_dir/performance.md`` and its plots under ``docs_dir/performance/``.
 
     ``json_name`` is the results file as the document should name it (e.g.
@@ -839,7 +855,7 @@ def publish(report: Report, docs_dir: Path, json_name: str) -> Path:
             target.unlink(missing_ok=True)  # a stale plot of an earlier report
     docs_dir.mkdir(parents=True, exist_ok=True)
     out = docs_dir / "performance.md"
-    out.write_text(render_markdown(report, plots, source=json_name))
+    out.write_text(render_markdown(report, plots, source=json_name, findings=findings))
     return out
 
 
@@ -866,7 +882,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, TypeError, KeyError) as exc:
         print(f"bench.publish: cannot read {args.results}: {exc}", file=sys.stderr)
         return 2
-    out = publish(report, args.docs_dir, _display(args.results))
+    out = publish(report, args.docs_dir, _display(args.results), findings_of(args.results))
     print(out)
     return 0
 

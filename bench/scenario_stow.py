@@ -9,6 +9,9 @@ the ReferencedSOPSequence and none in a FailedSOPSequence.
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
+
 from bench import images, stow, synth
 from bench.collect import Collector
 from bench.context import Context, record_peaks, sampler
@@ -18,7 +21,27 @@ __all__ = ["run"]
 
 INGEST = "ingest, one study per request"
 SEARCHABLE = "time to searchable"
-SEED = 10_000  # corpora of this scenario: seed SEED + 100 * run + concurrency
+SEED = 10_002  # the structure of the ingest corpus; UIDs: SEED + 100 * run + concurrency
+
+
+def renumbered(corpus: synth.Corpus, tag: int) -> synth.Corpus:
+    """The same studies, series, instances and pixels under new UIDs (``tag`` in them), so
+    every run and concurrency level stores new instances of one and the same workload."""
+    root = synth.UID_ROOT
+    studies = []
+    for study in corpus.studies:
+        series = tuple(
+            dataclasses.replace(s, uid=f"{root}{tag}.2.{study.index}.{s.number}")
+            for s in study.series
+        )
+        uid = f"{root}{tag}.1.{study.index}"
+        studies.append(dataclasses.replace(study, seed=tag, uid=uid, series=series))
+    return synth.Corpus(tag, tuple(studies))
+
+
+def _composition(corpus: synth.Corpus) -> str:
+    count = Counter(i.series.modality for i in corpus.instances())
+    return ", ".join(f"{n} {modality}" for modality, n in sorted(count.items()))
 
 
 def run(ctx: Context) -> tuple[Collector, list[str]]:
@@ -34,11 +57,11 @@ def run(ctx: Context) -> tuple[Collector, list[str]]:
             except Exception as exc:
                 notes.append(f"{kind}: failed to start: {exc}")
         memory = sampler(targets)
+        template = synth.generate(profile.stow_studies, SEED)
         for number in range(profile.runs):
             with memory.window() as peaks:
                 for concurrency in profile.concurrency:
-                    corpus = synth.generate(profile.stow_studies, SEED + 100 * number + concurrency)
-                    work = stow.uploads(corpus)
+                    work = stow.uploads(renumbered(template, SEED + 100 * number + concurrency))
                     size = sum(u.nbytes for u in work) / 1e6
                     kinds = list(targets) if (number + concurrency) % 2 else list(targets)[::-1]
                     for kind in kinds:
@@ -100,9 +123,13 @@ def run(ctx: Context) -> tuple[Collector, list[str]]:
     finally:
         for target in targets.values():
             target.stop()
+    template = synth.generate(profile.stow_studies, SEED)
+    size = sum(u.nbytes for u in stow.uploads(template)) / 1e6
     notes += [
-        f"Data: per run and concurrency, {profile.stow_studies} studies of bench/synth.py "
-        f"(~20 instances each) with pixel data: {images.describe()}",
+        f"Data: {profile.stow_studies} studies of bench/synth.py (seed {SEED}): "
+        f"{template.instance_count} instances ({_composition(template)}), {size:,.0f} MB, "
+        "stored again under new UIDs for every run and concurrency level (the same bytes "
+        f"otherwise). Pixel data: {images.describe()}",
         "Requests: one study per STOW-RS request (multipart/related; type=application/dicom), "
         "the bodies built in memory before the clock starts; N clients on N keep-alive "
         "connections take studies from one queue; throughput = instances (or bytes, MB = 10^6) "

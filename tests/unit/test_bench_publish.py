@@ -239,3 +239,15 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip().endswith("performance.md")
     (tmp_path / "bad.json").write_text('{"schema": 99}')
     assert main([str(tmp_path / "bad.json"), "--docs-dir", str(tmp_path / "docs")]) == 2
+
+
+def test_findings_next_to_the_results_come_first(tmp_path: Path) -> None:
+    _report().save(tmp_path / "r.json")
+    (tmp_path / "r.findings.md").write_text("pacsflow searches **faster** here.\n")
+    assert main([str(tmp_path / "r.json"), "--docs-dir", str(tmp_path / "docs")]) == 0
+    page = (tmp_path / "docs" / "performance.md").read_text()
+    assert page.index("## Findings") < page.index("## Machine")
+    assert "pacsflow searches **faster** here." in page
+    (tmp_path / "r.findings.md").unlink()
+    assert main([str(tmp_path / "r.json"), "--docs-dir", str(tmp_path / "docs")]) == 0
+    assert "## Findings" not in (tmp_path / "docs" / "performance.md").read_text()
