@@ -27,7 +27,7 @@ from datetime import datetime
 import httpx
 
 import pacsflow
-from bench import synth
+from bench import netns, synth
 from bench.load_orthanc import load_orthanc
 from bench.load_pacsflow import load_index
 from bench.measure import Outcome, client_for, measure
@@ -38,7 +38,6 @@ from bench.servers import Server, dir_size, pacsflow_source, start_orthanc, star
 REPO = Path(__file__).resolve().parent.parent
 SERVERS = ("pacsflow", "orthanc")
 SYNTH_VERSION = 1  # bump when bench/synth.py changes the data it generates
-NETNS_MARK = "PACSFLOW_BENCH_NETNS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,25 +87,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _netns_wanted(args: argparse.Namespace, servers: Sequence[str]) -> bool:
-    if os.environ.get(NETNS_MARK) or args.netns == "never":
-        return False
-    possible = os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("ip"))
-    if args.netns == "always":
-        if not possible:
-            raise SystemExit("--netns always needs root, unshare and ip")
-        return True
-    return possible and "orthanc" in servers
-
-
-def _run_in_netns(argv: Sequence[str]) -> int:
-    script = 'ip link set lo up && exec "$@"'
-    command = ["unshare", "--net", "--", "sh", "-c", script, "sh"]
-    command += [sys.executable, "-m", "bench.qido", *argv]
-    env = {**os.environ, NETNS_MARK: "1"}
-    return subprocess.call(command, env=env, cwd=REPO)
 
 
 def _fingerprint(server: str) -> str:
@@ -301,7 +281,7 @@ def _notes(args: argparse.Namespace, servers: Sequence[str], corpus: synth.Corpu
             f"pacsflow alone at {corpus.instance_count:,} instances: no Orthanc comparison "
             "at this scale (loading Orthanc over REST takes too long here)."
         )
-    if os.environ.get(NETNS_MARK):
+    if netns.inside():
         notes.append("Ran in a private network namespace (loopback only).")
     return notes
 
@@ -386,8 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     if not servers or set(servers) - set(SERVERS):
         raise SystemExit(f"--servers takes {','.join(SERVERS)}; got {args.servers!r}")
-    if _netns_wanted(args, servers):
-        return _run_in_netns(argv)
+    if netns.wanted(args.netns, "orthanc" in servers):
+        return netns.rerun_inside("bench.qido", argv)
     started = datetime.now()
     corpus = synth.generate(args.studies, args.seed)
     _log(f"data: {len(corpus.studies):,} studies, {corpus.instance_count:,} instances")

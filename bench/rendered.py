@@ -15,22 +15,19 @@ if not __package__:  # run as a script: make ``bench`` importable
 import argparse
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from datetime import datetime
 
-import httpx
-
+from bench import netns
 from bench.measure import client_for
 from bench.rendered_steps import Knobs, Row, make_data, measure_rows, orthanc_ids, targets_for
-from bench.servers import Server, start_orthanc, start_pacsflow
+from bench.servers import Server, orthanc_version, start_orthanc, start_pacsflow
 from bench.wado_load import stow_to_orthanc, stow_to_pacsflow
 from bench.wado_servers import describe_source, snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 SERVERS = ("pacsflow", "orthanc")
-NETNS_MARK = "PACSFLOW_BENCH_NETNS"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,32 +55,8 @@ def _log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def _netns_wanted(args: argparse.Namespace, servers: Sequence[str]) -> bool:
-    if os.environ.get(NETNS_MARK) or args.netns == "never":
-        return False
-    possible = os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("ip"))
-    if args.netns == "always" and not possible:
-        raise SystemExit("--netns always needs root, unshare and ip")
-    return possible and (args.netns == "always" or "orthanc" in servers)
-
-
-def _run_in_netns(argv: Sequence[str]) -> int:
-    command = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
-    command += [sys.executable, "-m", "bench.rendered", *argv]
-    return subprocess.call(command, env={**os.environ, NETNS_MARK: "1"}, cwd=REPO)
-
-
 def _load() -> str:
     return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def _orthanc_version(server: Server) -> str:
-    try:
-        core = httpx.get(f"{server.base_url}/system", timeout=10).json()["Version"]
-        plugin = httpx.get(f"{server.base_url}/plugins/dicom-web", timeout=10).json()["Version"]
-    except (httpx.HTTPError, KeyError, ValueError) as exc:
-        return f"version unknown ({exc})"
-    return f"{core}, DICOMweb plugin {plugin}, SQLite index, default settings"
 
 
 def _ms(value: float) -> str:
@@ -158,7 +131,7 @@ def _notes(args: argparse.Namespace) -> list[str]:
         "Both servers and the client share the machine's 2 cores (run under `nice -n 10` "
         "beside other work: see the load average).",
     ]
-    if os.environ.get(NETNS_MARK):
+    if netns.inside():
         notes.append("Ran in a private network namespace (loopback only).")
     return notes
 
@@ -176,8 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     if not servers or set(servers) - set(SERVERS):
         raise SystemExit(f"--servers takes {','.join(SERVERS)}; got {args.servers!r}")
-    if _netns_wanted(args, servers):
-        return _run_in_netns(argv)
+    if netns.wanted(args.netns, "orthanc" in servers):
+        return netns.rerun_inside("bench.rendered", argv)
     started, clock, load_before = datetime.now(), time.perf_counter(), _load()
     work = args.work_dir
     source = args.source or snapshot(REPO, work, _log)
@@ -199,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if server == "pacsflow":
                     seconds = stow_to_pacsflow(running[server].dicomweb_root, series, _log)
                 else:
-                    setup.append(("Orthanc", _orthanc_version(running[server])))
+                    setup.append(("Orthanc", orthanc_version(running[server].base_url)))
                     seconds = stow_to_orthanc(running[server].base_url, series, _log)
                 setup.append((f"{server} store", f"{len(series)} files in {seconds:.1f} s"))
             except Exception as exc:

@@ -24,7 +24,6 @@ import dataclasses
 import os
 import platform
 import shlex
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import pacsflow
+from bench import netns
 from bench.collect import Collector
 from bench.context import Context, Profile
 from bench.results import Metric, Report
@@ -42,7 +42,6 @@ from bench.wado_servers import describe_source, snapshot
 __all__ = ["PROFILES", "main"]
 
 REPO: Final = Path(__file__).resolve().parent.parent
-NETNS_MARK: Final = "PACSFLOW_BENCH_NETNS"
 SCENARIOS: Final = ("stow", "qido", "wado")  # wado includes rendered
 ONE_MILLION: Final = 1_000_000
 PROFILES: Final = {
@@ -121,21 +120,6 @@ def _log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def _netns_wanted(args: argparse.Namespace, kinds: Sequence[str]) -> bool:
-    if os.environ.get(NETNS_MARK) or args.netns == "never":
-        return False
-    possible = os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("ip"))
-    if args.netns == "always" and not possible:
-        raise SystemExit("--netns always needs root, unshare and ip")
-    return possible and (args.netns == "always" or "orthanc" in kinds)
-
-
-def _run_in_netns(argv: Sequence[str]) -> int:
-    command = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
-    command += [sys.executable, "-m", "bench", *argv]
-    return subprocess.call(command, env={**os.environ, NETNS_MARK: "1"}, cwd=REPO)
-
-
 def _output(*command: str) -> str:
     try:
         return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
@@ -212,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if not kinds or set(kinds) - set(KINDS) or set(scenarios) - set(SCENARIOS):
         raise SystemExit(f"--targets takes {','.join(KINDS)}; --scenarios {','.join(SCENARIOS)}")
-    if _netns_wanted(args, kinds):
-        return _run_in_netns(argv)
+    if netns.wanted(args.netns, "orthanc" in kinds):
+        return netns.rerun_inside("bench", argv)
     started, clock, load_before = datetime.now(), time.perf_counter(), _load()
     profile = _profile(args)
     source = args.source or snapshot(REPO, args.work_dir, _log)
@@ -256,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run is in the machine table.",
         "Orthanc cannot listen on loopback only: runs that include it execute in a private "
         "network namespace (`unshare --net`)."
-        if os.environ.get(NETNS_MARK)
+        if netns.inside()
         else "Ran without a private network namespace.",
     ]
     metrics: list[Metric] = [m for c in collectors for m in c.metrics()]

@@ -27,7 +27,7 @@ from typing import Final
 
 import httpx
 
-from bench.servers import Server, free_port, start_orthanc, start_pacsflow
+from bench.servers import Server, free_port, orthanc_version, start_orthanc, start_pacsflow
 
 __all__ = ["KINDS", "Target", "start_target", "wrap"]
 
@@ -191,17 +191,8 @@ def wrap(server: Server, kind: str, version: str = "") -> Target:
     """A target of a server started elsewhere (stopping the target stops the server)."""
     target = Target(kind, server.base_url, server.dicomweb_root, [server.process.pid])
     target._stops.append(server.stop)
-    target.version = version or (_orthanc_version(server.base_url) if kind == "orthanc" else "")
+    target.version = version or (orthanc_version(server.base_url) if kind == "orthanc" else "")
     return target
-
-
-def _orthanc_version(base_url: str) -> str:
-    try:
-        core = httpx.get(f"{base_url}/system", timeout=10).json()["Version"]
-        plugin = httpx.get(f"{base_url}/plugins/dicom-web", timeout=10).json()["Version"]
-    except (httpx.HTTPError, KeyError, ValueError) as exc:
-        return f"version unknown ({exc})"
-    return f"Orthanc {core}, DICOMweb plugin {plugin}, SQLite index"
 
 
 def start_target(kind: str, work: Path, source: Path, pacsflow_version: str) -> Target:

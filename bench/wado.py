@@ -17,12 +17,11 @@ import argparse
 import os
 import platform
 import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from bench import wado_steps
+from bench import netns, wado_steps
 from bench.measure import client_for
 from bench.wado_data import DataSet, Scale, generate
 from bench.wado_measure import MemoryPeak, Reader, Throughput
@@ -31,7 +30,6 @@ from bench.wado_servers import Stores, describe_source, snapshot, versions
 
 REPO = Path(__file__).resolve().parent.parent
 SERVERS = ("pacsflow", "orthanc")
-NETNS_MARK = "PACSFLOW_BENCH_NETNS"
 SMOKE = Scale(
     metadata_instances=50, frames=20, frame_rows=128, ct_instances=10, big_instances=2, big_frames=8
 )
@@ -69,21 +67,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def _netns_wanted(args: argparse.Namespace, servers: Sequence[str]) -> bool:
-    if os.environ.get(NETNS_MARK) or args.netns == "never":
-        return False
-    possible = os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("ip"))
-    if args.netns == "always" and not possible:
-        raise SystemExit("--netns always needs root, unshare and ip")
-    return possible and (args.netns == "always" or "orthanc" in servers)
-
-
-def _run_in_netns(argv: Sequence[str]) -> int:
-    command = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
-    command += [sys.executable, "-m", "bench.wado", *argv]
-    return subprocess.call(command, env={**os.environ, NETNS_MARK: "1"}, cwd=REPO)
 
 
 def _load() -> str:
@@ -181,7 +164,7 @@ def _notes(args: argparse.Namespace, stores: Stores) -> list[str]:
             f"Reused the stored data of an earlier run ({', '.join(stores.reused)}): the store "
             "times in the data table are that run's."
         )
-    if os.environ.get(NETNS_MARK):
+    if netns.inside():
         notes.append("Ran in a private network namespace (loopback only).")
     if args.smoke:
         notes.append("SMOKE run: tiny data, the numbers mean nothing.")
@@ -214,8 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     if not servers or set(servers) - set(SERVERS):
         raise SystemExit(f"--servers takes {','.join(SERVERS)}; got {args.servers!r}")
-    if _netns_wanted(args, servers):
-        return _run_in_netns(argv)
+    if netns.wanted(args.netns, "orthanc" in servers):
+        return netns.rerun_inside("bench.wado", argv)
     started, clock = datetime.now(), time.perf_counter()
     args.load_before = _load()
     work = args.work_dir

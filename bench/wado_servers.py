@@ -19,9 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
-
-from bench.servers import Server, start_orthanc, start_pacsflow
+from bench.servers import Server, orthanc_version, start_orthanc, start_pacsflow
 from bench.wado_data import DATA_VERSION, DataSet
 from bench.wado_load import stow_to_orthanc, stow_to_pacsflow
 from bench.wado_report import LoadRow
@@ -169,7 +167,9 @@ class Stores:
                 self.problems.append(f"{server}: failed to start: {exc}")
                 continue
             if server == "orthanc":
-                self.version_rows.append(("Orthanc", _orthanc_version(self.running[server])))
+                self.version_rows.append(
+                    ("Orthanc", orthanc_version(self.running[server].base_url))
+                )
             self._store_missing(server)
 
     def _store_missing(self, server: str) -> None:
@@ -228,15 +228,6 @@ def _describe(role: str, data: DataSet) -> str:
         "ct": "CT Image, 512x512 (series retrieval)",
         "big": f"multi-frame, {spec.frames} frames of 512x512 each (memory)",
     }.get(role, f"multi-frame, {spec.frames} frames of {rows}x{rows} (frames)")
-
-
-def _orthanc_version(server: Server) -> str:
-    try:
-        core = httpx.get(f"{server.base_url}/system", timeout=10).json()["Version"]
-        plugin = httpx.get(f"{server.base_url}/plugins/dicom-web", timeout=10).json()["Version"]
-    except (httpx.HTTPError, KeyError, ValueError) as exc:
-        return f"version unknown ({exc})"
-    return f"{core}, DICOMweb plugin {plugin}, SQLite index, default settings"
 
 
 def versions(stores: Stores) -> list[tuple[str, str]]:
