@@ -59,7 +59,7 @@ class Context:
         work = self.work / scenario / kind
         shutil.rmtree(work, ignore_errors=True)
         self.log(f"{kind}: starting for {scenario}")
-        return start_target(kind, work, self.source, self.version)
+        return start_target(kind, work, self.source)
 
 
 def record_peaks(ctx: Context, scenario: str, peaks: Mapping[str, float]) -> None:

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -28,6 +27,7 @@ import httpx
 
 import pacsflow
 from bench import netns, synth
+from bench.harness import add_netns_option, cpu_model, log, output, servers_from
 from bench.load_orthanc import load_orthanc
 from bench.load_pacsflow import load_index
 from bench.measure import Outcome, client_for, measure
@@ -75,18 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--workers", type=int, default=2, help="processes building pacsflow index documents")
     add("--connections", type=int, default=4, help="concurrent uploads to Orthanc")
     add("--output-dir", type=Path, default=REPO / "bench" / "results", help="report directory")
-    add(
-        "--netns",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="run in a private network namespace (only loopback): Orthanc cannot bind to "
-        "127.0.0.1 alone; auto = when Orthanc runs and this is root with unshare and ip",
-    )
+    add_netns_option(parser)
     return parser
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _fingerprint(server: str) -> str:
@@ -95,16 +85,7 @@ def _fingerprint(server: str) -> str:
     if server == "pacsflow":
         source = (Path(pacsflow.__file__).parent / "adapters" / "sqlite_index.py").read_bytes()
         return f"synth{SYNTH_VERSION}-sqlite_index-{hashlib.sha256(source).hexdigest()[:12]}"
-    return f"synth{SYNTH_VERSION}-" + " ".join(_output("dpkg-query", "-W", "orthanc").split())
-
-
-def _output(*command: str) -> str:
-    """What ``command`` prints ('' when it fails)."""
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError:
-        return ""
-    return done.stdout.strip()
+    return f"synth{SYNTH_VERSION}-" + " ".join(output("dpkg-query", "-W", "orthanc").split())
 
 
 def _reusable(data_dir: Path, args: argparse.Namespace, server: str) -> Loaded | None:
@@ -132,10 +113,10 @@ def _fresh(data_dir: Path) -> None:
 def _pacsflow_data(args: argparse.Namespace, corpus: synth.Corpus, data_dir: Path) -> Loaded:
     loaded = _reusable(data_dir, args, "pacsflow")
     if loaded:
-        _log(f"pacsflow: reusing the index in {data_dir} (loaded {loaded.finished})")
+        log(f"pacsflow: reusing the index in {data_dir} (loaded {loaded.finished})")
         return replace(loaded, reused=True)
     _fresh(data_dir)
-    _log(f"pacsflow: loading {corpus.instance_count:,} instances into {data_dir}/index.sqlite")
+    log(f"pacsflow: loading {corpus.instance_count:,} instances into {data_dir}/index.sqlite")
     report = asyncio.run(
         load_index(corpus, data_dir / "index.sqlite", args.batch_size, args.workers)
     )
@@ -150,7 +131,7 @@ def _pacsflow_data(args: argparse.Namespace, corpus: synth.Corpus, data_dir: Pat
         datetime.now().isoformat(timespec="seconds"),
     )
     _remember(data_dir, loaded)
-    _log(f"pacsflow: loaded in {report.seconds:.1f}s ({report.rate:.0f} instances/s)")
+    log(f"pacsflow: loaded in {report.seconds:.1f}s ({report.rate:.0f} instances/s)")
     return loaded
 
 
@@ -167,12 +148,12 @@ def _orthanc_data(
     if loaded:
         server = start_orthanc(data_dir)
         if _orthanc_count(server) == corpus.instance_count:
-            _log(f"orthanc: reusing the data in {data_dir} (loaded {loaded.finished})")
+            log(f"orthanc: reusing the data in {data_dir} (loaded {loaded.finished})")
             return server, replace(loaded, reused=True)
         server.stop()
     _fresh(data_dir)
     server = start_orthanc(data_dir)
-    _log(f"orthanc: uploading {corpus.instance_count:,} instances ({args.connections} connections)")
+    log(f"orthanc: uploading {corpus.instance_count:,} instances ({args.connections} connections)")
     try:
         report = load_orthanc(corpus, server.base_url, args.connections)
         count = _orthanc_count(server)
@@ -192,14 +173,14 @@ def _orthanc_data(
         datetime.now().isoformat(timespec="seconds"),
     )
     _remember(data_dir, loaded)
-    _log(f"orthanc: loaded in {report.seconds:.1f}s ({report.rate:.0f} instances/s)")
+    log(f"orthanc: loaded in {report.seconds:.1f}s ({report.rate:.0f} instances/s)")
     return server, loaded
 
 
 def _versions(servers: dict[str, Server]) -> list[tuple[str, str]]:
     source = pacsflow_source()
-    commit = _output("git", "-C", str(source), "rev-parse", "--short", "HEAD")
-    dirty = _output("git", "-C", str(source), "status", "--porcelain", "--", "pacsflow", "services")
+    commit = output("git", "-C", str(source), "rev-parse", "--short", "HEAD")
+    dirty = output("git", "-C", str(source), "status", "--porcelain", "--", "pacsflow", "services")
     state = f"commit {commit}" + (" with uncommitted changes" if dirty else "") if commit else ""
     rows = [("pacsflow", f"{pacsflow.__version__}, source {source} {state}".strip())]
     if "orthanc" in servers:
@@ -211,16 +192,6 @@ def _versions(servers: dict[str, Server]) -> list[tuple[str, str]]:
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             rows.append(("Orthanc", f"version unknown ({exc})"))
     return rows
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _sizes(server: str, data_dir: Path) -> tuple[int, int | None]:
@@ -241,12 +212,12 @@ def _measure_all(
                 outcome = measure(client, name, query, args.warmup, args.repetitions, args.budget)
                 outcomes[(query.name, name)] = outcome
                 if outcome.ok:
-                    _log(
+                    log(
                         f"{name:8} {query.name}: p50 {outcome.percentile(50):.2f} ms,"
                         f" p95 {outcome.percentile(95):.2f} ms"
                     )
                 else:
-                    _log(f"{name:8} {query.name}: FAILED {outcome.error}")
+                    log(f"{name:8} {query.name}: FAILED {outcome.error}")
     finally:
         for client in clients.values():
             client.close()
@@ -355,7 +326,7 @@ def _setup(
             f"{args.warmup} warm-up + {args.repetitions} timed per query and server "
             f"(at most {args.budget:.0f} s of timed requests each)",
         ),
-        ("machine", f"{os.cpu_count()} CPUs ({_cpu()}), Python {platform.python_version()}"),
+        ("machine", f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}"),
     ]
 
 
@@ -363,14 +334,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Load, serve, measure, report."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    if not servers or set(servers) - set(SERVERS):
-        raise SystemExit(f"--servers takes {','.join(SERVERS)}; got {args.servers!r}")
+    servers = servers_from(args.servers, SERVERS)
     if netns.wanted(args.netns, "orthanc" in servers):
         return netns.rerun_inside("bench.qido", argv)
     started = datetime.now()
     corpus = synth.generate(args.studies, args.seed)
-    _log(f"data: {len(corpus.studies):,} studies, {corpus.instance_count:,} instances")
+    log(f"data: {len(corpus.studies):,} studies, {corpus.instance_count:,} instances")
     queries = build_queries(corpus, args.variants, args.limit)
     dirs = {s: args.work_dir / f"{s}-seed{args.seed}-n{args.studies}" for s in servers}
     run = _Run(dirs, {}, {}, [])
@@ -384,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in run.running.values():
             server.stop()
     for problem in run.problems:
-        _log(problem)
+        log(problem)
     title = f"QIDO-RS benchmark: {', '.join(servers)} at {corpus.instance_count:,} instances"
     setup = [*_setup(args, corpus, servers, started), *versions]
     notes = [*run.problems, *_notes(args, servers, corpus)]
@@ -393,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     out = args.output_dir / f"qido-{started.strftime('%Y%m%d-%H%M%S')}.md"
     out.write_text(text + "\n")
-    _log(f"report: {out}")
+    log(f"report: {out}")
     return 0
 
 

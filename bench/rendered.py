@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bench import netns
+from bench.harness import add_netns_option, load_average, log, servers_from
 from bench.measure import client_for
 from bench.rendered_steps import Knobs, Row, make_data, measure_rows, orthanc_ids, targets_for
 from bench.servers import Server, orthanc_version, start_orthanc, start_pacsflow
@@ -47,16 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--work-dir", type=Path, default=Path("/tmp/pacsflow-bench-rendered"), help="all data")
     add("--keep", action="store_true", help="keep the work directory (default: delete it)")
     add("--output-dir", type=Path, default=REPO / "bench" / "results", help="report directory")
-    add("--netns", choices=("auto", "always", "never"), default="auto", help="as bench.wado")
+    add_netns_option(parser)
     return parser
-
-
-def _log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def _load() -> str:
-    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def _ms(value: float) -> str:
@@ -146,16 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Generate, store, serve, check, time, report, clean."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    if not servers or set(servers) - set(SERVERS):
-        raise SystemExit(f"--servers takes {','.join(SERVERS)}; got {args.servers!r}")
+    servers = servers_from(args.servers, SERVERS)
     if netns.wanted(args.netns, "orthanc" in servers):
         return netns.rerun_inside("bench.rendered", argv)
-    started, clock, load_before = datetime.now(), time.perf_counter(), _load()
+    started, clock, load_before = datetime.now(), time.perf_counter(), load_average()
     work = args.work_dir
-    source = args.source or snapshot(REPO, work, _log)
-    _, series = make_data(work / "data", args.seed, args.instances, _log)
-    _log(f"data: {len(series)} CT files, {sum(s.size for s in series) / 1e6:.0f} MB")
+    source = args.source or snapshot(REPO, work, log)
+    _, series = make_data(work / "data", args.seed, args.instances, log)
+    log(f"data: {len(series)} CT files, {sum(s.size for s in series) / 1e6:.0f} MB")
     targets = targets_for(series, args.variants)
     knobs = Knobs(args.warmup, args.repetitions, args.budget, args.variants)
     running: dict[str, Server] = {}
@@ -170,10 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 running[server] = _start(server, data_dir, source)
                 if server == "pacsflow":
-                    seconds = stow_to_pacsflow(running[server].dicomweb_root, series, _log)
+                    seconds = stow_to_pacsflow(running[server].dicomweb_root, series, log)
                 else:
                     setup.append(("Orthanc", orthanc_version(running[server].base_url)))
-                    seconds = stow_to_orthanc(running[server].base_url, series, _log)
+                    seconds = stow_to_orthanc(running[server].base_url, series, log)
                 setup.append((f"{server} store", f"{len(series)} files in {seconds:.1f} s"))
             except Exception as exc:
                 failures.append(f"{server}: start or store failed: {type(exc).__name__}: {exc}")
@@ -186,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 preview = f"{running['orthanc'].base_url}/instances/{ids[middle]}/preview"
         clients = {name: client_for(s.dicomweb_root, timeout=120) for name, s in running.items()}
         try:
-            rows, more = measure_rows(clients, targets, preview, knobs, _log)
+            rows, more = measure_rows(clients, targets, preview, knobs, log)
             notes += more
         finally:
             for client in clients.values():
@@ -201,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("run time", f"{(time.perf_counter() - clock) / 60:.1f} min"),
         ("series", f"{len(series)} instances, CT 512x512 16-bit, seed {args.seed}"),
         ("machine", f"{os.cpu_count()} CPUs, niceness {os.nice(0)}"),
-        ("load average", f"{load_before} at the start, {_load()} at the end (1/5/15 min)"),
+        ("load average", f"{load_before} at the start, {load_average()} at the end (1/5/15 min)"),
         ("pacsflow source", describe_source(source)),
     ]
     text = _report(setup, rows, servers, failures, notes)
@@ -209,10 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     out = args.output_dir / f"rendered-{started:%Y%m%d-%H%M%S}.md"
     out.write_text(text + "\n")
-    _log(f"report: {out}")
+    log(f"report: {out}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
-        _log(f"cleaned: {work} deleted")
+        log(f"cleaned: {work} deleted")
     return 0
 
 

@@ -24,7 +24,6 @@ import dataclasses
 import os
 import platform
 import shlex
-import subprocess
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,8 +33,9 @@ import pacsflow
 from bench import netns
 from bench.collect import Collector
 from bench.context import Context, Profile
+from bench.harness import add_netns_option, cpu_model, load_average, log, output, servers_from
 from bench.results import Metric, Report
-from bench.targets import KINDS
+from bench.targets import KINDS, LABELS
 from bench.wado_data import Scale
 from bench.wado_servers import describe_source, snapshot
 
@@ -107,50 +107,22 @@ def _parser() -> argparse.ArgumentParser:
     add("--source", type=Path, help="pacsflow source to serve (default: a snapshot of HEAD)")
     add("--output-dir", type=Path, default=REPO / "bench" / "results", help="JSON results")
     add("--docs-dir", type=Path, help="publish performance.md here (default: docs/, not smoke)")
-    add(
-        "--netns",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="private network namespace (loopback only) when Orthanc runs; needs root",
-    )
+    add_netns_option(parser)
     return parser
 
 
-def _log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def _output(*command: str) -> str:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        return ""
-
-
-def _load() -> str:
-    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
 def _machine(load_before: str) -> dict[str, Any]:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "unknown",
-    )
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     os_name = platform.freedesktop_os_release().get("PRETTY_NAME", platform.system())
     return {
         "cpus": os.cpu_count(),
-        "cpu_model": model,
+        "cpu_model": cpu_model(),
         "memory_gib": round(pages / 1024**3, 1),
         "os": os_name,
         "kernel": platform.release(),
         "python": platform.python_version(),
         "load_before": load_before,
-        "load_after": _load(),
+        "load_after": load_average(),
     }
 
 
@@ -192,15 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the scenarios, write the JSON, publish, print the summary."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    kinds = [k.strip() for k in args.targets.split(",") if k.strip()]
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    if not kinds or set(kinds) - set(KINDS) or set(scenarios) - set(SCENARIOS):
-        raise SystemExit(f"--targets takes {','.join(KINDS)}; --scenarios {','.join(SCENARIOS)}")
+    kinds = servers_from(args.targets, KINDS, "--targets")
+    scenarios = servers_from(args.scenarios, SCENARIOS, "--scenarios")
     if netns.wanted(args.netns, "orthanc" in kinds):
         return netns.rerun_inside("bench", argv)
-    started, clock, load_before = datetime.now(), time.perf_counter(), _load()
+    started, clock, load_before = datetime.now(), time.perf_counter(), load_average()
     profile = _profile(args)
-    source = args.source or snapshot(REPO, args.work_dir, _log)
+    source = args.source or snapshot(REPO, args.work_dir, log)
     ctx = Context(
         profile,
         kinds,
@@ -210,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{pacsflow.__version__}, {describe_source(source)}",
         args.seed,
         args.reuse,
-        _log,
+        log,
     )
     collectors: list[Collector] = []
     notes: dict[str, list[str]] = {}
@@ -244,9 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "Ran without a private network namespace.",
     ]
     metrics: list[Metric] = [m for c in collectors for m in c.metrics()]
-    targets = {k: {"label": LABEL.get(k, k), "version": ""} for k in kinds}
-    for kind in kinds:
-        targets[kind]["version"] = _version(kind, ctx)
+    targets = {k: {"label": LABELS[k], "version": _version(k, ctx)} for k in kinds}
     report = Report(
         started=started.isoformat(timespec="seconds"),
         finished=datetime.now().isoformat(timespec="seconds"),
@@ -270,11 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         shown = out.relative_to(REPO) if out.is_relative_to(REPO) else out
         page = publish.publish(report, docs, str(shown))
-        _log(f"published: {page}")
+        log(f"published: {page}")
     print(_summary(report))
-    _log(f"results: {out}")
+    log(f"results: {out}")
     for failure in report.failures:
-        _log(f"FAILED: {failure}")
+        log(f"FAILED: {failure}")
     # A peer's wrong answer is a finding (reported); pacsflow's is a failed run.
     ours = [m for m in report.metrics if m.error and m.target.startswith("pacsflow")]
     return 1 if ours else 0
@@ -282,18 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _version(kind: str, ctx: Context) -> str:
     if kind == "orthanc":
-        packages = _output(
+        packages = output(
             "dpkg-query", "-W", "-f", "${Package} ${Version}\n", "orthanc", "orthanc-dicomweb"
         )
         return ", ".join(packages.splitlines()) + " (Debian), SQLite index, default settings"
     return ctx.version
-
-
-LABEL: Final = {
-    "pacsflow": "pacsflow, embedded mode (SQLite, local disk, in-process queue)",
-    "pacsflow-pipeline": "pacsflow, pipeline mode (Kafka: Tansu, S3: moto, OpenSearch: osmem)",
-    "orthanc": "Orthanc + DICOMweb plugin",
-}
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def _prepare(ctx: Context, kind: str, corpus: synth.Corpus, notes: list[str]) ->
         server = start_pacsflow(directory, source=ctx.source)
         how = f"{loaded.method}, {loaded.instances / loaded.seconds:,.0f} instances/s"
         notes.append(f"{kind} at {size}: {how}" + (" (reused)" if loaded.reused else ""))
-        return wrap(server, kind, ctx.version)
+        return wrap(server, kind)
     if kind == "orthanc":
         directory = ctx.qido_work / f"orthanc-seed{ctx.seed}-n{studies}"
         server, loaded = _orthanc_data(_args(ctx, studies), corpus, directory)

@@ -50,6 +50,8 @@ def run(ctx: Context) -> tuple[Collector, list[str]]:
     collector = Collector("stow")
     targets: dict[str, Target] = {}
     notes: list[str] = []
+    template = synth.generate(profile.stow_studies, SEED)
+    size = 0.0  # MB of one workload (the same under every UID renumbering, to a few bytes)
     try:
         for kind in ctx.kinds:
             try:
@@ -57,7 +59,6 @@ def run(ctx: Context) -> tuple[Collector, list[str]]:
             except Exception as exc:
                 notes.append(f"{kind}: failed to start: {exc}")
         memory = sampler(targets)
-        template = synth.generate(profile.stow_studies, SEED)
         for number in range(profile.runs):
             with memory.window() as peaks:
                 for concurrency in profile.concurrency:
@@ -123,8 +124,6 @@ def run(ctx: Context) -> tuple[Collector, list[str]]:
     finally:
         for target in targets.values():
             target.stop()
-    template = synth.generate(profile.stow_studies, SEED)
-    size = sum(u.nbytes for u in stow.uploads(template)) / 1e6
     notes += [
         f"Data: {profile.stow_studies} studies of bench/synth.py (seed {SEED}): "
         f"{template.instance_count} instances ({_composition(template)}), {size:,.0f} MB, "

@@ -11,6 +11,7 @@ against the files before it is timed (``bench.wado_steps``, ``bench.rendered_ste
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import httpx
 
@@ -84,7 +85,7 @@ def _instance(
     clients: Mapping[str, httpx.Client], spec: FileSpec, knobs: wado_steps.Knobs
 ) -> dict[str, Outcome]:
     """One CT instance, as stored: one part, byte for byte the stored file."""
-    stored = open(spec.path, "rb").read()  # noqa: SIM115 - read once, small
+    stored = Path(spec.path).read_bytes()
     path = f"/studies/{spec.study}/series/{spec.series}/instances/{spec.sop}"
 
     def check(_target: str, response: httpx.Response) -> str | None:

@@ -27,7 +27,7 @@ from typing import Final
 
 import httpx
 
-from bench.servers import Server, free_port, orthanc_version, start_orthanc, start_pacsflow
+from bench.servers import Server, free_port, start_orthanc, start_pacsflow
 
 __all__ = ["KINDS", "Target", "start_target", "wrap"]
 
@@ -49,15 +49,9 @@ class Target:
     base_url: str
     dicomweb_root: str
     pids: list[int]
-    version: str = ""
     index_url: str = ""  # pipeline: the OpenSearch URL and prefix for a direct index load
     index_prefix: str = ""
     _stops: list[Callable[[], None]] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        """What the target is, for the report."""
-        return LABELS[self.name]
 
     def stop(self) -> None:
         """Stop every process this target started, the server first."""
@@ -187,25 +181,20 @@ def _pipeline(work: Path, source: Path) -> Target:
     return target
 
 
-def wrap(server: Server, kind: str, version: str = "") -> Target:
+def wrap(server: Server, kind: str) -> Target:
     """A target of a server started elsewhere (stopping the target stops the server)."""
     target = Target(kind, server.base_url, server.dicomweb_root, [server.process.pid])
     target._stops.append(server.stop)
-    target.version = version or (orthanc_version(server.base_url) if kind == "orthanc" else "")
     return target
 
 
-def start_target(kind: str, work: Path, source: Path, pacsflow_version: str) -> Target:
+def start_target(kind: str, work: Path, source: Path) -> Target:
     """Start a deployment of ``kind`` with its data under ``work`` (a directory it may fill)."""
     work.mkdir(parents=True, exist_ok=True)
     if kind == "pacsflow":
-        return wrap(
-            start_pacsflow(work, source=source, settings=PACSFLOW_SETTINGS), kind, pacsflow_version
-        )
+        return wrap(start_pacsflow(work, source=source, settings=PACSFLOW_SETTINGS), kind)
     if kind == "orthanc":
         return wrap(start_orthanc(work), kind)
     if kind == "pacsflow-pipeline":
-        target = _pipeline(work, source)
-        target.version = pacsflow_version
-        return target
+        return _pipeline(work, source)
     raise ValueError(f"unknown target {kind!r}")

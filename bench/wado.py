@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bench import netns, wado_steps
+from bench.harness import add_netns_option, cpu_model, load_average, log, servers_from
 from bench.measure import client_for
 from bench.wado_data import DataSet, Scale, generate
 from bench.wado_measure import MemoryPeak, Reader, Throughput
@@ -56,28 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--reuse", action="store_true", help="reuse generated files and finished loads")
     add("--clean", action="store_true", help="delete generated files and server data at the end")
     add("--output-dir", type=Path, default=REPO / "bench" / "results", help="report directory")
-    add(
-        "--netns",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="run in a private network namespace (only loopback), as bench.qido does",
-    )
+    add_netns_option(parser)
     return parser
-
-
-def _log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def _load() -> str:
-    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def _measure(
@@ -87,10 +68,10 @@ def _measure(
     clients = {name: client_for(s.dicomweb_root, timeout=600) for name, s in stores.running.items()}
     readers = {name: Reader(s.dicomweb_root) for name, s in stores.running.items()}
     try:
-        rows = [wado_steps.metadata_row(clients, data, knobs, _log)]
-        rows += wado_steps.frames_rows(clients, data, knobs, _log)
+        rows = [wado_steps.metadata_row(clients, data, knobs, log)]
+        rows += wado_steps.frames_rows(clients, data, knobs, log)
         pids = {name: s.process.pid for name, s in stores.running.items()}
-        return rows, wado_steps.series_throughput(readers, pids, data, knobs, _log)
+        return rows, wado_steps.series_throughput(readers, pids, data, knobs, log)
     finally:
         for client in clients.values():
             client.close()
@@ -114,7 +95,7 @@ def _memory(stores: Stores, data: DataSet) -> list[MemoryPeak]:
             continue
         reader = Reader(server.dicomweb_root)
         try:
-            results.append(wado_steps.memory_peak(reader, server.process.pid, name, data, _log))
+            results.append(wado_steps.memory_peak(reader, server.process.pid, name, data, log))
         finally:
             reader.close()
             stores.stop_all()
@@ -184,8 +165,11 @@ def _setup(
             f"{len(data.files):,} files, {sum(f.size for f in data.files) / 1e9:.2f} GB; "
             f"frames {scale.frame_rows}x{scale.frame_rows} 16-bit",
         ),
-        ("machine", f"{os.cpu_count()} CPUs ({_cpu()}), Python {platform.python_version()}"),
-        ("load average", f"{args.load_before} at the start, {_load()} at the end (1/5/15 min)"),
+        ("machine", f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}"),
+        (
+            "load average",
+            f"{args.load_before} at the start, {load_average()} at the end (1/5/15 min)",
+        ),
         *versions(stores),
     ]
 
@@ -194,24 +178,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Generate, store, serve, measure, report."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    if not servers or set(servers) - set(SERVERS):
-        raise SystemExit(f"--servers takes {','.join(SERVERS)}; got {args.servers!r}")
+    servers = servers_from(args.servers, SERVERS)
     if netns.wanted(args.netns, "orthanc" in servers):
         return netns.rerun_inside("bench.wado", argv)
     started, clock = datetime.now(), time.perf_counter()
-    args.load_before = _load()
+    args.load_before = load_average()
     work = args.work_dir
-    source = args.source or snapshot(REPO, work, _log)
+    source = args.source or snapshot(REPO, work, log)
     scale = SMOKE if args.smoke else Scale()
     if args.skip_memory:
         scale = dataclasses.replace(scale, big_instances=0)
     data_dir = work / ("data-smoke" if args.smoke else "data")
     if not args.reuse and data_dir.exists():
         shutil.rmtree(data_dir)
-    _log(f"data: generating (or reusing) files in {data_dir}")
-    data = generate(data_dir, args.seed, scale, _log)
-    _log(f"data: {len(data.files):,} files, {sum(f.size for f in data.files) / 1e9:.2f} GB")
+    log(f"data: generating (or reusing) files in {data_dir}")
+    data = generate(data_dir, args.seed, scale, log)
+    log(f"data: {len(data.files):,} files, {sum(f.size for f in data.files) / 1e9:.2f} GB")
     knobs = wado_steps.Knobs(
         args.warmup,
         args.repetitions,
@@ -221,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.series_repetitions,
     )
     suffix = "-smoke" if args.smoke else ""
-    stores = Stores(servers, {s: work / f"{s}{suffix}" for s in servers}, source, data, _log)
+    stores = Stores(servers, {s: work / f"{s}{suffix}" for s in servers}, source, data, log)
     rows: list[LatencyRow] = []
     series: list[Throughput] = []
     memory: list[MemoryPeak] = []
@@ -260,11 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     out = args.output_dir / f"wado-{started:%Y%m%d-%H%M%S}{suffix}.md"
     out.write_text(text + "\n")
-    _log(f"report: {out}")
+    log(f"report: {out}")
     if args.clean:
         for path in (data_dir, *stores.dirs.values()):
             shutil.rmtree(path, ignore_errors=True)
-        _log("cleaned: generated files and server data deleted")
+        log("cleaned: generated files and server data deleted")
     return 0
 
 

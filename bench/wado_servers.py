@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
+from bench.harness import output
 from bench.servers import Server, orthanc_version, start_orthanc, start_pacsflow
 from bench.wado_data import DATA_VERSION, DataSet
 from bench.wado_load import stow_to_orthanc, stow_to_pacsflow
@@ -31,17 +32,9 @@ PACSFLOW_SETTINGS: Final = {"PACSFLOW_STOW_TIMEOUT_SECONDS": "1800"}
 COMMIT_FILE: Final = "SNAPSHOT_COMMIT"
 
 
-def _output(command: Sequence[str], **kwargs: Any) -> str:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
-    except OSError:
-        return ""
-    return str(done.stdout).strip()
-
-
 def snapshot(repo: Path, work: Path, log: Callable[[str], None]) -> Path:
     """``git archive HEAD`` of ``repo`` in ``work/src-<commit>`` (made once per commit)."""
-    commit = _output(["git", "-C", str(repo), "rev-parse", "HEAD"])
+    commit = output("git", "-C", str(repo), "rev-parse", "HEAD")
     if not commit:
         raise SystemExit(f"{repo} is not a git checkout: pass --source")
     target = work / f"src-{commit[:7]}"
@@ -65,10 +58,12 @@ def describe_source(source: Path) -> str:
     commit = (
         marker.read_text().strip()[:10]
         if marker.is_file()
-        else _output(["git", "-C", str(source), "rev-parse", "--short", "HEAD"]) or "unknown"
+        else output("git", "-C", str(source), "rev-parse", "--short", "HEAD") or "unknown"
     )
-    imported = _output(
-        [sys.executable, "-c", "import pacsflow; print(pacsflow.__version__, pacsflow.__file__)"],
+    imported = output(
+        sys.executable,
+        "-c",
+        "import pacsflow; print(pacsflow.__version__, pacsflow.__file__)",
         cwd=source,
         env={**os.environ, "PYTHONPATH": str(source)},
     )
@@ -77,7 +72,7 @@ def describe_source(source: Path) -> str:
 
 def _code_fingerprint(server: str, source: Path) -> str:
     if server == "orthanc":
-        return " ".join(_output(["dpkg-query", "-W", "orthanc", "orthanc-dicomweb"]).split())
+        return " ".join(output("dpkg-query", "-W", "orthanc", "orthanc-dicomweb").split())
     digest = hashlib.sha256()
     for path in sorted((source / "pacsflow").rglob("*.py")):
         digest.update(path.read_bytes())
