@@ -7,6 +7,7 @@ runs in a real nginx (Debian's ``nginx`` package) in front of three stub service
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import http.server
@@ -19,7 +20,7 @@ import threading
 import time
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -411,30 +412,50 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     if not NGINX.exists():
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
     stubs = {name: _Stub(name) for name in ("stow", "qido", "wado")}
-    threads = [threading.Thread(target=stub.serve_forever, daemon=True) for stub in stubs.values()]
-    for thread in threads:
-        thread.start()
     directory = tmp_path_factory.mktemp("nginx")
     port = free_port()
     config = _nginx_config(directory, port, stubs)
-    checked = subprocess.run(_nginx(config, "-t"), capture_output=True, text=True, check=False)
-    assert checked.returncode == 0, checked.stderr
-    process = subprocess.Popen(_nginx(config), stderr=subprocess.DEVNULL)
-    try:
-        gateway = Gateway(port, stubs)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                gateway.request("GET", "/health")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((directory / "error.log").read_text()) from None
-                time.sleep(0.05)
+    gateway = Gateway(port, stubs)
+
+    def ready() -> None:
+        gateway.request("GET", "/health")
+
+    with nginx_serving(_nginx(config), stubs, ready, directory / "error.log"):
         yield gateway
+
+
+@contextlib.contextmanager
+def nginx_serving(
+    command: list[str],
+    stubs: dict[str, _Stub],
+    ready: Callable[[], object],
+    error_log: Path | None = None,
+) -> Iterator[None]:
+    """nginx run by ``command`` (its configuration checked with ``-t`` first) in front of the
+    stub services, once ``ready()`` stops raising OSError (bounded); then both stopped.
+    ``error_log`` is where ``command`` has nginx write errors, quoted if it does not start."""
+    for stub in stubs.values():
+        threading.Thread(target=stub.serve_forever, daemon=True).start()
+    try:
+        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stderr
+        process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    ready()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        logged = error_log.read_text() if error_log and error_log.is_file() else ""
+                        raise RuntimeError(f"nginx did not start: {logged}") from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
     finally:
-        process.terminate()
-        process.wait(timeout=15)
         for stub in stubs.values():
             stub.shutdown()
             stub.server_close()

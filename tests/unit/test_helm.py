@@ -16,9 +16,6 @@ import http.client
 import inspect
 import re
 import socket
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +30,7 @@ from pacsflow.container import CHECK_TIMEOUT
 from pacsflow.records import INGEST_TOPIC
 from streams.faust_app import create_faust_app
 from tests.conftest import free_port
-from tests.unit.test_deploy_files import NGINX, ROUTES, _Stub
+from tests.unit.test_deploy_files import NGINX, ROUTES, _Stub, nginx_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "pacsflow"
@@ -576,8 +573,6 @@ def gateway_port(chart: helm.Chart, tmp_path_factory: pytest.TempPathFactory) ->
     objects = render(chart, {})
     config = find(objects, "ConfigMap", f"{FULLNAME}-gateway")["data"]
     stubs = {name: _Stub(name) for name in HTTP_ROLES}
-    for stub in stubs.values():
-        threading.Thread(target=stub.serve_forever, daemon=True).start()
     directory = tmp_path_factory.mktemp("helm-gateway")
     port = free_port()
     gateway = config["gateway.conf"].replace("listen 8080;", f"listen 127.0.0.1:{port};")
@@ -605,26 +600,12 @@ def gateway_port(chart: helm.Chart, tmp_path_factory: pytest.TempPathFactory) ->
         "-e",
         "stderr",
     ]
-    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
-    assert checked.returncode == 0, checked.stderr
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the gateway's nginx did not start") from None
-                time.sleep(0.05)
+
+    def ready() -> None:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+    with nginx_serving(command, stubs, ready):
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        for stub in stubs.values():
-            stub.shutdown()
-            stub.server_close()
 
 
 @pytest.mark.parametrize(("method", "target", "service"), ROUTES)
