@@ -1,10 +1,11 @@
 """SQLite adapter of the index port (embedded mode); contract in ``pacsflow.ports.index``.
 
 One connection in a dedicated worker thread (SQLite objects stay on the thread that made them),
-WAL journal. Instances keep their attributes whole as JSON; study and series rows keep the
-level attributes of their latest instance plus the derived attributes of PS3.18 10.6.3, kept
-current on every write. Each entity's match terms (``pacsflow.query.terms``) live in a
-``WITHOUT ROWID`` table per level keyed (term, id); searches are ``pacsflow.query.sql``.
+WAL journal, planner statistics kept by ``pacsflow.adapters.sqlite_statistics``. Instances keep
+their attributes whole as JSON; study and series rows keep the level attributes of their latest
+instance plus the derived attributes of PS3.18 10.6.3, kept current on every write. Each
+entity's match terms (``pacsflow.query.terms``) live in a ``WITHOUT ROWID`` table per level
+keyed (term, id); searches are ``pacsflow.query.sql``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
+from pacsflow.adapters.sqlite_statistics import ANALYZE_FLOOR, PlannerStatistics
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import IndexUnavailable
 from pacsflow.ports.index import InstanceDocument, InstanceRef
@@ -66,11 +68,12 @@ _COLUMNS: Final = (
 class SqliteIndex:
     """The index in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, analyze_floor: int = ANALYZE_FLOOR) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-index")
         self._db: sqlite3.Connection | None = None
         self._closed = False
+        self._statistics = PlannerStatistics(analyze_floor)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -95,6 +98,7 @@ class SqliteIndex:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache
             _migrate(db)
+            self._statistics.open(db)
             self._db = db
 
         try:
@@ -130,7 +134,7 @@ class SqliteIndex:
     async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
         """Index a batch in one transaction; replaced entries may move between studies."""
         if documents:
-            await self._run(lambda db: _upsert(db, documents))
+            await self._run(lambda db: self._statistics.changed(db, _upsert(db, documents)))
 
     async def get_instance(self, site: str, sop_uid: str) -> InstanceDocument | None:
         """The entry of one SOP Instance UID, or ``None``."""
@@ -163,6 +167,8 @@ class SqliteIndex:
                     _set_terms(db, Level.INSTANCE, row[0], orjson.loads(row[3]), {})
                     db.execute("DELETE FROM instances WHERE id=?", (row[0],))
                     _refresh(db, site, {row[1]: None}, {row[2]: (row[1], None)})
+            if row is not None:
+                self._statistics.changed(db, -1)
 
         await self._run(delete)
 
@@ -232,7 +238,9 @@ def _set_terms(
     )
 
 
-def _upsert(db: sqlite3.Connection, documents: Sequence[InstanceDocument]) -> None:
+def _upsert(db: sqlite3.Connection, documents: Sequence[InstanceDocument]) -> int:
+    """Index a batch in one transaction; the number of instances that were not indexed before."""
+    inserted = 0
     with _transaction(db):
         touched: dict[
             str, tuple[dict[str, JsonDict | None], dict[str, tuple[str, JsonDict | None]]]
@@ -258,6 +266,7 @@ def _upsert(db: sqlite3.Connection, documents: Sequence[InstanceDocument]) -> No
                     (*row, doc.site, doc.sop_uid),
                 ).lastrowid
                 old_attributes: JsonDict = {}
+                inserted += 1
             else:
                 id_, old_attributes = old[0], orjson.loads(old[3])
                 db.execute(
@@ -274,6 +283,7 @@ def _upsert(db: sqlite3.Connection, documents: Sequence[InstanceDocument]) -> No
             series[doc.series_uid] = (doc.study_uid, doc.attributes)
         for site, (studies, series) in touched.items():
             _refresh(db, site, studies, series)
+    return inserted
 
 
 def _refresh(

@@ -5,6 +5,12 @@ The schema is the SQLite index adapter's: entity tables ``studies``, ``series`` 
 (``study_terms``, ``series_terms``, ``instance_terms``: ``term``, ``id``). A predicate becomes
 the set of entity ids whose terms satisfy it; conditions on a level above the one searched
 (relational queries, PS3.18 10.6.1) select the UIDs of the matching parents.
+
+A page is chosen before any attributes are read (a deferred join): ``page`` selects the ids and
+UIDs of one page from the UID indexes, sorted, then the entity rows of only those ids are read
+with their parents. Sorting every match of an unselective search (``/instances?Modality=CT``)
+then sorts index entries, not rows with their attribute blobs. Plans depend on the statistics
+the adapter keeps with ``ANALYZE`` (``pacsflow.adapters.sqlite_index``).
 """
 
 from __future__ import annotations
@@ -39,14 +45,15 @@ UID_COLUMN: Final = {
     Level.SERIES: "series_uid",
     Level.INSTANCE: "sop_uid",
 }
-_SELECT: Final = {
-    Level.STUDY: "SELECT e.attributes FROM studies e",
+_ROWS: Final = {
+    Level.STUDY: "SELECT e.attributes FROM page JOIN studies e ON e.id = page.id",
     Level.SERIES: (
-        "SELECT e.attributes, p.attributes FROM series e"
+        "SELECT e.attributes, p.attributes FROM page JOIN series e ON e.id = page.id"
         " JOIN studies p ON p.site = e.site AND p.study_uid = e.study_uid"
     ),
     Level.INSTANCE: (
-        "SELECT e.attributes, r.attributes, p.attributes FROM instances e"
+        "SELECT e.attributes, r.attributes, p.attributes"
+        " FROM page JOIN instances e ON e.id = page.id"
         " JOIN series r ON r.site = e.site AND r.series_uid = e.series_uid"
         " JOIN studies p ON p.site = e.site AND p.study_uid = e.study_uid"
     ),
@@ -145,7 +152,10 @@ def to_sql(site: str, query: Query) -> SqlQuery:
     for condition in query.conditions:
         where.append(_condition(condition, level, site, params))
     clause = " AND ".join(where)
-    order = f"e.{UID_COLUMN[level]}"
-    select = f"{_SELECT[level]} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?"
+    uid = UID_COLUMN[level]
+    select = (
+        f"WITH page AS (SELECT e.id, e.{uid} AS uid FROM {TABLES[level]} e WHERE {clause}"
+        f" ORDER BY e.{uid} LIMIT ? OFFSET ?) {_ROWS[level]} ORDER BY page.uid"
+    )
     count = f"SELECT COUNT(*) FROM {TABLES[level]} e WHERE {clause}"
     return SqlQuery(select, (*params, query.limit, query.offset), count, tuple(params))

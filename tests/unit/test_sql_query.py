@@ -24,12 +24,40 @@ def sql(
     return to_sql(SITE, query)
 
 
+ROWS = {
+    Level.STUDY: "SELECT e.attributes FROM page JOIN studies e ON e.id = page.id",
+    Level.SERIES: (
+        "SELECT e.attributes, p.attributes FROM page JOIN series e ON e.id = page.id"
+        " JOIN studies p ON p.site = e.site AND p.study_uid = e.study_uid"
+    ),
+    Level.INSTANCE: (
+        "SELECT e.attributes, r.attributes, p.attributes"
+        " FROM page JOIN instances e ON e.id = page.id"
+        " JOIN series r ON r.site = e.site AND r.series_uid = e.series_uid"
+        " JOIN studies p ON p.site = e.site AND p.study_uid = e.study_uid"
+    ),
+}
+ENTITY = {
+    Level.STUDY: ("studies", "study_uid"),
+    Level.SERIES: ("series", "series_uid"),
+    Level.INSTANCE: ("instances", "sop_uid"),
+}
+
+
+def page_select(level: Level, where: str) -> str:
+    """The deferred join: one page of ids and UIDs first, then the rows of those ids."""
+    table, uid = ENTITY[level]
+    return (
+        f"WITH page AS (SELECT e.id, e.{uid} AS uid FROM {table} e WHERE {where}"
+        f" ORDER BY e.{uid} LIMIT ? OFFSET ?) {ROWS[level]} ORDER BY page.uid"
+    )
+
+
 def study_page(where: str, params: tuple[str | int, ...], limit: int = 100) -> SqlQuery:
     """The SqlQuery of a study search whose WHERE clause follows ``e.site = ?``."""
     clause = f"e.site = ? AND {where}" if where else "e.site = ?"
     return SqlQuery(
-        select=f"SELECT e.attributes FROM studies e WHERE {clause}"
-        " ORDER BY e.study_uid LIMIT ? OFFSET ?",
+        select=page_select(Level.STUDY, clause),
         select_params=(SITE, *params, limit, 0),
         count=f"SELECT COUNT(*) FROM studies e WHERE {clause}",
         count_params=(SITE, *params),
@@ -38,8 +66,11 @@ def study_page(where: str, params: tuple[str | int, ...], limit: int = 100) -> S
 
 def test_plain_studies_page() -> None:
     assert sql(Level.STUDY) == SqlQuery(
-        select="SELECT e.attributes FROM studies e WHERE e.site = ?"
-        " ORDER BY e.study_uid LIMIT ? OFFSET ?",
+        select=(
+            "WITH page AS (SELECT e.id, e.study_uid AS uid FROM studies e WHERE e.site = ?"
+            " ORDER BY e.study_uid LIMIT ? OFFSET ?)"
+            " SELECT e.attributes FROM page JOIN studies e ON e.id = page.id ORDER BY page.uid"
+        ),
         select_params=(SITE, 100, 0),
         count="SELECT COUNT(*) FROM studies e WHERE e.site = ?",
         count_params=(SITE,),
@@ -132,24 +163,13 @@ def test_several_conditions_all_hold() -> None:
     )
 
 
-SERIES_SELECT = (
-    "SELECT e.attributes, p.attributes FROM series e"
-    " JOIN studies p ON p.site = e.site AND p.study_uid = e.study_uid"
-)
-INSTANCE_SELECT = (
-    "SELECT e.attributes, r.attributes, p.attributes FROM instances e"
-    " JOIN series r ON r.site = e.site AND r.series_uid = e.series_uid"
-    " JOIN studies p ON p.site = e.site AND p.study_uid = e.study_uid"
-)
-
-
 def test_sequence_one_key_any_item() -> None:
     places = ",".join("?" * MAX_ITEMS)
     where = f"e.site = ? AND e.id IN (SELECT id FROM series_terms WHERE term IN ({places}))"
     terms = tuple(f"00400275[{i}].00400009=SPS-1" for i in range(MAX_ITEMS))
     assert sql(Level.SERIES, ("RequestAttributesSequence.ScheduledProcedureStepID", "SPS-1")) == (
         SqlQuery(
-            select=f"{SERIES_SELECT} WHERE {where} ORDER BY e.series_uid LIMIT ? OFFSET ?",
+            select=page_select(Level.SERIES, where),
             select_params=(SITE, *terms, 100, 0),
             count=f"SELECT COUNT(*) FROM series e WHERE {where}",
             count_params=(SITE, *terms),
@@ -172,7 +192,7 @@ def test_sequence_two_keys_same_item() -> None:
         ("RequestAttributesSequence.RequestedProcedureID", "RP-2"),
     )
     assert query == SqlQuery(
-        select=f"{SERIES_SELECT} WHERE {where} ORDER BY e.series_uid LIMIT ? OFFSET ?",
+        select=page_select(Level.SERIES, where),
         select_params=(SITE, *terms, 100, 0),
         count=f"SELECT COUNT(*) FROM series e WHERE {where}",
         count_params=(SITE, *terms),
@@ -185,7 +205,7 @@ def test_relational_series_query_with_patient_id() -> None:
         " AND p.id IN (SELECT id FROM study_terms WHERE term = ?))"
     )
     assert sql(Level.SERIES, ("PatientID", "PID-1")) == SqlQuery(
-        select=f"{SERIES_SELECT} WHERE {where} ORDER BY e.series_uid LIMIT ? OFFSET ?",
+        select=page_select(Level.SERIES, where),
         select_params=(SITE, SITE, "00100020=PID-1", 100, 0),
         count=f"SELECT COUNT(*) FROM series e WHERE {where}",
         count_params=(SITE, SITE, "00100020=PID-1"),
@@ -197,7 +217,7 @@ def test_series_of_one_study() -> None:
         "e.site = ? AND e.study_uid = ? AND e.id IN (SELECT id FROM series_terms WHERE term = ?)"
     )
     assert sql(Level.SERIES, ("Modality", "CT"), study_uid="1.2.3") == SqlQuery(
-        select=f"{SERIES_SELECT} WHERE {where} ORDER BY e.series_uid LIMIT ? OFFSET ?",
+        select=page_select(Level.SERIES, where),
         select_params=(SITE, "1.2.3", "00080060=CT", 100, 0),
         count=f"SELECT COUNT(*) FROM series e WHERE {where}",
         count_params=(SITE, "1.2.3", "00080060=CT"),
@@ -218,7 +238,7 @@ def test_instances_within_study_and_series() -> None:
         series_uid="1.2.3.4",
     )
     assert query == SqlQuery(
-        select=f"{INSTANCE_SELECT} WHERE {where} ORDER BY e.sop_uid LIMIT ? OFFSET ?",
+        select=page_select(Level.INSTANCE, where),
         select_params=(SITE, "1.2.3", "1.2.3.4", "00200013=2", 10, 20),
         count=f"SELECT COUNT(*) FROM instances e WHERE {where}",
         count_params=(SITE, "1.2.3", "1.2.3.4", "00200013=2"),
@@ -235,7 +255,7 @@ def test_relational_instance_query_with_study_and_series_keys() -> None:
     )
     params = (SITE, SITE, "00080050=", f"00080050={MAX_TERM}", SITE, "00080060=MR")
     assert sql(Level.INSTANCE, ("AccessionNumber", '""'), ("Modality", "MR")) == SqlQuery(
-        select=f"{INSTANCE_SELECT} WHERE {where} ORDER BY e.sop_uid LIMIT ? OFFSET ?",
+        select=page_select(Level.INSTANCE, where),
         select_params=(*params, 100, 0),
         count=f"SELECT COUNT(*) FROM instances e WHERE {where}",
         count_params=params,
