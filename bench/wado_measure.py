@@ -129,14 +129,29 @@ class Reader:
         """Close the connection."""
         self.connection.close()
 
+    def _send(self, target: str, headers: dict[str, str]) -> http.client.HTTPResponse | None:
+        """Send the GET and read the status line; ``None`` when the server closed the
+        connection without answering (a kept-alive connection it timed out while idle, as
+        uvicorn does after 5 s: what any HTTP client's pool retries)."""
+        try:
+            self.connection.request("GET", self.prefix + target, headers=headers)
+            return self.connection.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.connection.close()
+            return None
+
     def read(self, target: str, accept: str, count: bool) -> Counted:
         """GET ``target`` to its end, discarding the bytes; with ``count``, count multipart
         parts on the way (delimiters, also across read boundaries)."""
         headers = {"Accept": accept, "Accept-Encoding": "identity"}
         started = time.perf_counter()
         try:
-            self.connection.request("GET", self.prefix + target, headers=headers)
-            response = self.connection.getresponse()
+            response = self._send(target, headers)
+            if response is None:  # the server had closed the idle connection: open a new one
+                started = time.perf_counter()
+                response = self._send(target, headers)
+            if response is None:
+                raise http.client.RemoteDisconnected("closed again without a response")
             if response.status != 200:
                 text = response.read()[:300].decode(errors="replace")
                 return Counted(response.status, 0, 0, 0.0, text)
