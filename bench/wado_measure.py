@@ -145,13 +145,14 @@ class Reader:
         parts on the way (delimiters, also across read boundaries)."""
         headers = {"Accept": accept, "Accept-Encoding": "identity"}
         started = time.perf_counter()
+        reused = self.connection.sock is not None  # an open kept-alive connection, not a new one
         try:
             response = self._send(target, headers)
-            if response is None:  # the server had closed the idle connection: open a new one
+            if response is None and reused:  # the server had closed it while idle: a new one
                 started = time.perf_counter()
                 response = self._send(target, headers)
             if response is None:
-                raise http.client.RemoteDisconnected("closed again without a response")
+                raise http.client.RemoteDisconnected("closed without a response")
             if response.status != 200:
                 text = response.read()[:300].decode(errors="replace")
                 return Counted(response.status, 0, 0, 0.0, text)
