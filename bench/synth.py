@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import dcmwrite
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from pacsflow.keys import instance_keys
+from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports.index import InstanceDocument
 
 __all__ = [

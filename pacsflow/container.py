@@ -18,11 +18,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from pacsflow.config import Settings
 from pacsflow.errors import ServiceUnavailable
-from pacsflow.ingest import IngestContext
-from pacsflow.outcomes import OutcomeBoard
+from pacsflow.pipeline.ingest import IngestContext
+from pacsflow.pipeline.outcomes import OutcomeBoard
+from pacsflow.pipeline.records import EVENTS_TOPIC, IngestEvent, RecordError
 from pacsflow.ports import Bus, Index, ObjectStore, Subscription
-from pacsflow.records import EVENTS_TOPIC, IngestEvent, RecordError
-from pacsflow.stow import StowService
+from pacsflow.stow.service import StowService
 
 if TYPE_CHECKING:
     from pacsflow.adapters.kafka_bus import KafkaSecurity

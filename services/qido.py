@@ -13,9 +13,9 @@ import uuid
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from pacsflow.accept import choose
 from pacsflow.dicom.xml import dataset_to_xml
-from pacsflow.qido import SearchResult, search
+from pacsflow.media.accept import choose
+from pacsflow.qido.search import SearchResult, search
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
 from services.common import ContainerDep, dicomweb_root_url

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from pacsflow.errors import PayloadTooLarge
-from pacsflow.multipart import require_multipart_related
+from pacsflow.media.multipart_in import require_multipart_related
 from services.common import ContainerDep, dicomweb_root_url
 
 __all__ = ["router"]

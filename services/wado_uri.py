@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from pacsflow.wado.uri import retrieve_wado_uri
+from pacsflow.uri.retrieve import retrieve_wado_uri
 from services.common import ContainerDep
 
 __all__ = ["router"]

@@ -24,8 +24,8 @@ from faust.types.auth import CredentialsT
 
 from pacsflow.adapters.kafka_bus import KafkaSecurity
 from pacsflow.container import Container
+from pacsflow.pipeline.records import INGEST_TOPIC
 from pacsflow.ports import Message
-from pacsflow.records import INGEST_TOPIC
 from streams.ingest import process_message
 
 __all__ = ["create_faust_app"]

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 
 from pacsflow.dicom.status import FailureReason
 from pacsflow.errors import ServiceUnavailable
-from pacsflow.ingest import IngestContext, ingest_instance
-from pacsflow.ports import Bus, Message
-from pacsflow.records import (
+from pacsflow.pipeline.ingest import IngestContext, ingest_instance
+from pacsflow.pipeline.records import (
     DEAD_LETTER_TOPIC,
     EVENTS_TOPIC,
     DeadLetter,
@@ -23,6 +22,7 @@ from pacsflow.records import (
     IngestRecord,
     RecordError,
 )
+from pacsflow.ports import Bus, Message
 
 __all__ = ["process_message", "process_messages"]
 

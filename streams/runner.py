@@ -6,9 +6,9 @@ import asyncio
 import logging
 
 from pacsflow.errors import ServiceUnavailable
-from pacsflow.ingest import IngestContext
+from pacsflow.pipeline.ingest import IngestContext
+from pacsflow.pipeline.records import INGEST_TOPIC
 from pacsflow.ports import Bus, ObjectStore
-from pacsflow.records import INGEST_TOPIC
 from streams.ingest import process_messages
 
 __all__ = ["INGEST_GROUP", "run_ingest_processor"]

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 
 from pacsflow.config import Settings
 from pacsflow.container import build_container
-from pacsflow.records import DEAD_LETTER_TOPIC, DeadLetter
+from pacsflow.pipeline.records import DEAD_LETTER_TOPIC, DeadLetter
 
 
 def multipart(parts: list[bytes], boundary: str | None = None) -> tuple[bytes, str]:

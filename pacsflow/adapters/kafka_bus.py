@@ -42,8 +42,8 @@ from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 from aiokafka.structs import OffsetAndMetadata, TopicPartition  # type: ignore[import-untyped]
 
 from pacsflow.errors import BusUnavailable
+from pacsflow.pipeline.records import DEAD_LETTER_TOPIC, EVENTS_TOPIC, INGEST_TOPIC
 from pacsflow.ports.bus import Headers, Message, StartPosition
-from pacsflow.records import DEAD_LETTER_TOPIC, EVENTS_TOPIC, INGEST_TOPIC
 
 __all__ = ["KafkaBus", "KafkaSecurity", "KafkaSubscription"]
 

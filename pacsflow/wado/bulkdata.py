@@ -14,14 +14,14 @@ from typing import Final
 
 import orjson
 
-from pacsflow.accept import parse_accept
 from pacsflow.errors import NotAcceptable, NotFound, ObjectNotFound
-from pacsflow.keys import instance_keys
+from pacsflow.media.accept import parse_accept
+from pacsflow.media.multipart_out import Multipart, primed
+from pacsflow.media.ranges import parse_range
+from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.frames import OCTET_STREAM, load_frame_table, read_frame
 from pacsflow.wado.locate import find_instance
-from pacsflow.wado.multipart import Multipart, primed
-from pacsflow.wado.ranges import parse_range
 
 __all__ = ["BulkResult", "retrieve_bulkdata"]
 

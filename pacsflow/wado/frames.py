@@ -17,7 +17,6 @@ from typing import Any, Final
 
 import pydicom
 
-from pacsflow.accept import parse_accept
 from pacsflow.dicom.frames import FrameTable
 from pacsflow.dicom.transcode import (
     MEDIA_TYPES,
@@ -32,10 +31,11 @@ from pacsflow.dicom.uids import (
     NATIVE_TRANSFER_SYNTAXES,
 )
 from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
-from pacsflow.keys import instance_keys
+from pacsflow.media.accept import parse_accept
+from pacsflow.media.multipart_out import Multipart, primed
+from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 from pacsflow.wado.locate import find_instance
-from pacsflow.wado.multipart import Multipart, primed
 
 __all__ = ["FramesResult", "negotiate_frames", "parse_frame_list", "retrieve_frames"]
 

@@ -18,13 +18,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
 
-from pacsflow.accept import parse_accept
 from pacsflow.dicom.transcode import can_transcode, transcode_instance
 from pacsflow.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN
 from pacsflow.errors import NotAcceptable
+from pacsflow.media.accept import parse_accept
+from pacsflow.media.multipart_out import Multipart, coalesced, primed
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
-from pacsflow.wado.multipart import Multipart, coalesced, primed
 
 __all__ = ["InstancesResult", "negotiate_instances", "retrieve_instances"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pacsflow.errors import NotFound
-from pacsflow.keys import instance_keys
+from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, InstanceRef
 
 __all__ = ["find_instance", "keys_of", "locate"]
@@ -37,5 +37,5 @@ async def locate(
 
 
 def keys_of(site: str, ref: InstanceRef) -> dict[str, str]:
-    """The object keys of an instance (``pacsflow.keys``)."""
+    """The object keys of an instance (``pacsflow.pipeline.keys``)."""
     return instance_keys(site, ref.study_uid, ref.series_uid, ref.sop_uid)

@@ -15,12 +15,12 @@ from typing import Final
 
 import orjson
 
-from pacsflow.accept import choose
 from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import NotFound
+from pacsflow.media.accept import choose
+from pacsflow.media.multipart_out import Multipart
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
-from pacsflow.wado.multipart import Multipart
 
 __all__ = ["MetadataResult", "retrieve_metadata"]
 

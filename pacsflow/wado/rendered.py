@@ -18,15 +18,15 @@ from typing import Any, Final
 
 import pydicom
 
-from pacsflow.accept import parse_accept
 from pacsflow.errors import NotAcceptable, NotFound
+from pacsflow.media.accept import parse_accept
+from pacsflow.media.multipart_out import Multipart
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.render import render_frames
 from pacsflow.render.document import render_document
 from pacsflow.render.params import RenderParams, parse_rendered_params
 from pacsflow.wado.frames import parse_frame_list
 from pacsflow.wado.locate import keys_of, locate
-from pacsflow.wado.multipart import Multipart
 
 __all__ = [
     "RenderedResult",

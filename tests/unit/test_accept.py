@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pacsflow.accept import choose, parse_accept
 from pacsflow.errors import NotAcceptable
+from pacsflow.media.accept import choose, parse_accept
 
 OFFERS = [
     ("application/dicom+json", None),

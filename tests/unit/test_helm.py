@@ -27,7 +27,7 @@ import yaml
 
 from pacsflow.config import Settings
 from pacsflow.container import CHECK_TIMEOUT
-from pacsflow.records import INGEST_TOPIC
+from pacsflow.pipeline.records import INGEST_TOPIC
 from streams.faust_app import create_faust_app
 from tests.conftest import free_port
 from tests.unit.test_deploy_files import NGINX, ROUTES, _Stub, nginx_serving

@@ -12,11 +12,11 @@ import pytest
 from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.dicom.status import FailureReason, WarningReason
-from pacsflow.ingest import IngestContext, ingest_instance
-from pacsflow.keys import instance_keys
+from pacsflow.pipeline.ingest import IngestContext, ingest_instance
+from pacsflow.pipeline.keys import instance_keys
+from pacsflow.pipeline.records import IngestRecord
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
-from pacsflow.records import IngestRecord
 from tests.conftest import CORPUS
 
 

@@ -1,4 +1,4 @@
-"""Streaming multipart/related parsing for STOW-RS bodies (``pacsflow.multipart``)."""
+"""Streaming multipart/related parsing for STOW-RS bodies (``pacsflow.media.multipart_in``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pacsflow.errors import BadRequest, UnsupportedMediaType
-from pacsflow.multipart import PartEvent, parse_parts, require_multipart_related
+from pacsflow.media.multipart_in import PartEvent, parse_parts, require_multipart_related
 
 ACCEPTED = frozenset({"application/dicom"})
 BOUNDARY = "pacsflow-Boundary_42"

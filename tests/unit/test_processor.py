@@ -11,8 +11,8 @@ from pacsflow.adapters.embedded_bus import EmbeddedBus
 from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.dicom.status import FailureReason
-from pacsflow.ingest import IngestContext
-from pacsflow.records import (
+from pacsflow.pipeline.ingest import IngestContext
+from pacsflow.pipeline.records import (
     DEAD_LETTER_TOPIC,
     EVENTS_TOPIC,
     INGEST_TOPIC,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pacsflow.qido import shape
+from pacsflow.qido.search import shape
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
 

@@ -1,4 +1,4 @@
-"""The records on the topics (``pacsflow.records``): versioned JSON that round-trips exactly."""
+"""Records on the topics (``pacsflow.pipeline.records``): versioned JSON, round-tripped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import base64
 import orjson
 import pytest
 
-from pacsflow.records import DeadLetter, IngestEvent, IngestRecord, RecordError
+from pacsflow.pipeline.records import DeadLetter, IngestEvent, IngestRecord, RecordError
 
 PAYLOAD = bytes(range(256)) * 3  # every byte value, including NUL and non-UTF-8 bytes
 

@@ -1,4 +1,4 @@
-"""The Store Instances Response (``pacsflow.stow_response``): status code and DICOM JSON."""
+"""The Store Instances Response (``pacsflow.stow.response``): status code and DICOM JSON."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pacsflow.dicom.status import FailureReason, WarningReason
-from pacsflow.stow_response import PartOutcome, StowResult
+from pacsflow.stow.response import PartOutcome, StowResult
 
 ROOT = "http://archive.example/dicom-web"
 CT = "1.2.840.10008.5.1.4.1.1.2"

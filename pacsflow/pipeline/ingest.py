@@ -26,9 +26,9 @@ from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
-from pacsflow.keys import instance_keys, instance_path
+from pacsflow.pipeline.keys import instance_keys, instance_path
+from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
-from pacsflow.records import IngestEvent, IngestRecord
 
 __all__ = ["IngestContext", "ingest_instance"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from pacsflow.records import IngestEvent
+from pacsflow.pipeline.records import IngestEvent
 
 __all__ = ["OutcomeBoard", "Waiter"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pacsflow.dicom.status import FailureReason
-from pacsflow.keys import instance_path
+from pacsflow.pipeline.keys import instance_path
 
 __all__ = ["PartOutcome", "StowResult"]
 

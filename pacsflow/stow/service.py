@@ -1,0 +1,167 @@
+"""STOW-RS Store Instances (PS3.18 10.5): stream parts in, publish them, report outcomes.
+
+Each part is read as it arrives: its first bytes give the identifying attributes
+(``read_part_header``), its bytes are hashed, kept inline when small or staged in the object
+store when large (claim check), and accepted parts are published to the ``ingest`` topic keyed
+by Study Instance UID. Nothing is acknowledged before the bus holds it durably. With the
+``indexed`` consistency the response waits for each part's ingest outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Literal
+
+from pacsflow.config import Settings
+from pacsflow.dicom.status import FailureReason
+from pacsflow.dicom.uids import is_valid_uid
+from pacsflow.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
+from pacsflow.media.multipart_in import PartEvent, parse_parts
+from pacsflow.pipeline.keys import staging_key
+from pacsflow.pipeline.outcomes import OutcomeBoard
+from pacsflow.pipeline.records import INGEST_TOPIC, IngestRecord
+from pacsflow.ports import Bus, ObjectStore
+from pacsflow.stow.admission import apply_event, check_media_type, check_placement, ingest_record
+from pacsflow.stow.parts import PartLimits, StreamingPart
+from pacsflow.stow.response import PartOutcome, StowResult
+
+__all__ = ["StowService"]
+
+log = logging.getLogger(__name__)
+
+_BATCH_BYTES = 8 * 1024 * 1024
+
+
+class StowService:
+    """The Store Instances use case, shared by both modes."""
+
+    def __init__(
+        self, settings: Settings, bus: Bus, objects: ObjectStore, outcomes: OutcomeBoard
+    ) -> None:
+        self._settings = settings
+        self._bus = bus
+        self._objects = objects
+        self._outcomes = outcomes
+        self._limits = PartLimits(settings.header_prefix_max_bytes, settings.inline_max_bytes)
+
+    async def store_instances(
+        self,
+        body: AsyncIterator[bytes],
+        boundary: str,
+        study_uid: str | None,
+        consistency: Literal["indexed", "durable"] | None = None,
+    ) -> StowResult:
+        """Store the parts of a multipart/related body; ``study_uid`` for /studies/{study}."""
+        if study_uid is not None and not is_valid_uid(study_uid, strict=False):
+            raise BadRequest(f"{study_uid!r} is not a valid Study Instance UID")
+        consistency = consistency or self._settings.stow_consistency
+        request_id = uuid.uuid4().hex
+        waiter = self._outcomes.register(request_id)
+        result = StowResult(study_uid=study_uid, consistency=consistency)
+        batch: list[IngestRecord] = []
+        batch_bytes = 0
+        part: StreamingPart | None = None
+        received = 0
+        try:
+            async for event in parse_parts(self._limited(body), boundary):
+                if event.kind == "begin":
+                    part = StreamingPart(
+                        len(result.parts) + 1, event.headers.get("content-type", "")
+                    )
+                    result.parts.append(PartOutcome(part.number))
+                elif part is not None and event.kind == "data":
+                    received += len(event.data)
+                    await part.feed(
+                        event.data,
+                        self._limits,
+                        self._objects,
+                        staging_key(self._settings.site, request_id, part.number),
+                    )
+                elif part is not None and event.kind in ("end", "truncated"):
+                    record = await self._finish(part, event, request_id, study_uid, result)
+                    part = None
+                    if record is not None:
+                        waiter.expect(record.part)
+                        batch.append(record)
+                        batch_bytes += len(record.inline or b"")
+                        if batch_bytes >= _BATCH_BYTES:
+                            await self._publish(batch, result)
+                            batch, batch_bytes = [], 0
+            if batch:
+                await self._publish(batch, result)
+        except BaseException:
+            if part is not None:
+                await part.discard(self._objects)
+            self._outcomes.release(request_id)
+            raise
+        if not result.parts:
+            self._outcomes.release(request_id)
+            raise BadRequest("the request holds no part")
+        try:
+            if consistency == "indexed" and waiter.futures:
+                events = await waiter.wait(self._settings.stow_timeout_seconds)
+                for number, ingest_event in events.items():
+                    apply_event(result.parts[number - 1], ingest_event)
+        finally:
+            self._outcomes.release(request_id)
+        log.info("STOW %s: %d parts, %d bytes", request_id, len(result.parts), received)
+        return result
+
+    async def _limited(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        total = 0
+        async for chunk in body:
+            total += len(chunk)
+            if total > self._settings.max_request_bytes:
+                raise PayloadTooLarge(
+                    f"the request exceeds {self._settings.max_request_bytes} bytes"
+                    " (PACSFLOW_MAX_REQUEST_BYTES)"
+                )
+            yield chunk
+
+    async def _finish(
+        self,
+        part: StreamingPart,
+        event: PartEvent,
+        request_id: str,
+        study_uid: str | None,
+        result: StowResult,
+    ) -> IngestRecord | None:
+        """Admit a complete part (a record to publish) or record why it failed."""
+        outcome = result.parts[part.number - 1]
+        if event.kind == "truncated":
+            part.failure = (FailureReason.CANNOT_UNDERSTAND, "the request ended inside the part")
+        elif part.failure is None:
+            part.failure = check_media_type(part.content_type)
+        if part.failure is None and part.header is None:
+            await part.header_from_whole_part(self._objects)
+        if part.failure is None:
+            await part.publish_staged()
+        header = part.header
+        if header is not None:
+            outcome.sop_class_uid, outcome.sop_uid = header.sop_class_uid, header.sop_uid
+            outcome.study_uid = header.study_uid
+        if part.failure is None and header is not None:
+            part.failure = check_placement(header, study_uid)
+        if part.failure is not None or header is None:
+            reason, message = part.failure or (FailureReason.CANNOT_UNDERSTAND, "no header")
+            outcome.fail(reason, message)
+            await part.discard(self._objects)
+            return None
+        return ingest_record(part, header, request_id, self._settings.site)
+
+    async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
+        try:
+            await self._bus.publish_batch(
+                INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), ()) for r in batch]
+            )
+        except ServiceUnavailable:
+            for record in batch:  # not acknowledged: leave nothing staged behind
+                if record.staged_key is not None:
+                    await self._objects.delete(record.staged_key)
+            raise
+        for record in batch:
+            outcome = result.parts[record.part - 1]
+            outcome.published = True
+            outcome.series_uid = record.series_uid
