@@ -44,6 +44,7 @@ def test_every_role_has_its_backends() -> None:
         "qido": ("index",),
         "wado": ("index", "objects"),
         "worker": ("bus", "objects", "index"),
+        "ups": ("bus", "workitems"),
     }
 
 
