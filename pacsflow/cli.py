@@ -1,6 +1,6 @@
 """The ``pacsflow`` command.
 
-``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado`` run
+``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado|ups`` run
 one HTTP service each and ``pacsflow worker`` runs the ingest processor (pipeline mode).
 
 This module is the composition root: the one place in the core allowed to import ``services``
