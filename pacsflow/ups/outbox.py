@@ -21,7 +21,8 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-from pacsflow.errors import Gone, NotFound, ServiceUnavailable
+from pacsflow.dicom.uids import is_valid_uid
+from pacsflow.errors import BadRequest, Gone, NotFound, ServiceUnavailable
 from pacsflow.ports.bus import Bus
 from pacsflow.ports.workitems import StoredWorkitem, VersionConflict, WorkitemStore
 from pacsflow.ups.events import EVENTS_TOPIC, EventRecord
@@ -45,6 +46,8 @@ class Outbox:
 
     async def load(self, uid: str) -> StoredWorkitem:
         """The workitem ``uid``; ``NotFound`` (404) or ``Gone`` (410) when there is none."""
+        if not is_valid_uid(uid, strict=False):
+            raise BadRequest(f"{uid[:80]!r} is not a workitem UID")
         item = await self.store.get(self.site, uid)
         if item is not None:
             return item

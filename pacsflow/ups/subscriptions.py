@@ -42,8 +42,10 @@ def check_ae_title(text: str) -> str:
     title = text.strip(" ")
     if not title or len(title) > MAX_AE_CHARS:
         raise BadRequest(f"{text!r} is not an AE title (1 to {MAX_AE_CHARS} characters)")
-    if any(c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in title):
-        raise BadRequest(f"{text!r} is not an AE title (no backslash or control characters)")
+    if any(c == "\\" or not 0x20 <= ord(c) < 0x7F for c in title):
+        raise BadRequest(
+            f"{text!r} is not an AE title (printable ASCII, no backslash: PS3.5 Table 6.2-1)"
+        )
     return title
 
 

@@ -64,13 +64,19 @@ async def serve(container: Container, roles: tuple[str, ...]) -> AsyncIterator[R
         await task
 
 
-@pytest.fixture
-async def ups(tmp_path: Path) -> AsyncIterator[Running]:
-    """The Worklist Service on embedded backends, served on loopback."""
-    container = build_container(Settings(data_dir=tmp_path))
+async def worklist(tmp_path: Path, **settings: object) -> AsyncIterator[Running]:
+    """The Worklist Service on embedded backends in ``tmp_path``, served on loopback."""
+    container = build_container(Settings(data_dir=tmp_path, **settings))  # type: ignore[arg-type]
     await container.start(listen_for_outcomes=False)
     try:
         async for running in serve(container, ("ups",)):
             yield running
     finally:
         await container.close()
+
+
+@pytest.fixture
+async def ups(tmp_path: Path) -> AsyncIterator[Running]:
+    """The Worklist Service with the default settings."""
+    async for running in worklist(tmp_path):
+        yield running

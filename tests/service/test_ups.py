@@ -144,6 +144,8 @@ async def test_xml_in_and_out(ups: Running) -> None:
 
 
 async def test_unknown_workitems_are_404(ups: Running) -> None:
+    not_a_uid = await ups.client.get(f"{ups.url}/workitems/{'9' * 600}")
+    assert not_a_uid.status_code == 400 and "not a workitem UID" in not_a_uid.text
     uid = new_uid()
     assert (await ups.client.get(f"{ups.url}/workitems/{uid}")).status_code == 404
     assert (await put_state(ups, uid, state("IN PROGRESS", new_uid()))).status_code == 404

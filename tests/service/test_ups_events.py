@@ -17,9 +17,7 @@ import orjson
 import pytest
 import websockets
 
-from pacsflow.config import Settings
-from pacsflow.container import build_container
-from tests.service.conftest import Running, serve
+from tests.service.conftest import Running, worklist
 from tests.workitems import (
     AFFECTED_UID,
     EVENT_TYPE,
@@ -241,13 +239,9 @@ async def test_performers_racing_to_claim_one_workitem_one_wins(ups: Running, ro
 
 @pytest.fixture
 async def short_retention(tmp_path: Path) -> AsyncIterator[Running]:
-    container = build_container(Settings(data_dir=tmp_path, ups_retention_seconds=0))
-    await container.start(listen_for_outcomes=False)
-    try:
-        async for running in serve(container, ("ups",)):
-            yield running
-    finally:
-        await container.close()
+    """Final workitems are deleted at the first sweep."""
+    async for running in worklist(tmp_path, ups_retention_seconds=0):
+        yield running
 
 
 async def test_retention_deletes_final_workitems_unless_locked(short_retention: Running) -> None:

@@ -55,7 +55,7 @@ def test_ae_titles(title: str, expected: str) -> None:
     assert check_ae_title(title) == expected
 
 
-@pytest.mark.parametrize("title", ["", "   ", "a" * 17, "A\\B", "A\nB"])
+@pytest.mark.parametrize("title", ["", "   ", "a" * 17, "A\\B", "A\nB", "RÖNTGEN"])
 def test_not_ae_titles(title: str) -> None:
     with pytest.raises(BadRequest):
         check_ae_title(title)
