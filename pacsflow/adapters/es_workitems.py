@@ -221,7 +221,11 @@ class ElasticsearchWorkitemStore:
         return f"{answer['_seq_no']}:{answer['_primary_term']}"
 
     async def delete(self, item: StoredWorkitem, expected: str) -> None:
-        """Write the tombstone, then delete the document if still at ``expected``."""
+        """Write the tombstone, then delete the document if still at ``expected``.
+
+        The tombstone goes first so that the UID is never free; it is taken back only when the
+        document changed meanwhile, not when another process deleted it first.
+        """
         key = doc_id(item.site, item.uid)
         with _unavailable("delete"):
             await self._es.index(
@@ -235,7 +239,10 @@ class ElasticsearchWorkitemStore:
                     index=self._workitems, id=key, refresh=True, **_expected(expected)
                 )
             except (ConflictError, NotFoundError):
-                await self._es.delete(index=self._tombstones, id=key, refresh=True)
+                # 409 also when the document is gone (another process deleted it): then the
+                # tombstone stays; it is taken back only if the workitem is still there.
+                if await self._es.exists(index=self._workitems, id=key):
+                    await self._es.delete(index=self._tombstones, id=key, refresh=True)
                 raise VersionConflict(item.uid) from None
 
     async def search(self, site: str, query: Query) -> SearchPage:

@@ -145,6 +145,8 @@ async def test_a_deleted_workitem_leaves_its_uid_behind(store: WorkitemStore) ->
     with pytest.raises(VersionConflict):
         await store.delete(item(s, "1.2.3.1"), "999:999" if ":" in version else "999")
     await store.delete(item(s, "1.2.3.1"), version)
+    with pytest.raises(VersionConflict):  # a second deleter (another replica) comes too late
+        await store.delete(item(s, "1.2.3.1"), version)
     assert await store.get(s, "1.2.3.1") is None
     assert await store.deleted(s, "1.2.3.1")
     with pytest.raises(WorkitemExists):
