@@ -55,6 +55,7 @@ SCENARIOS: Final = {
     "qido": "QIDO-RS search",
     "wado": "WADO-RS retrieval",
     "rendered": "Rendered and thumbnails",
+    "ups": "UPS-RS worklist",
     "memory": "Peak memory",
 }
 LATENCY_PNG: Final = "latency-vs-index-size.png"

@@ -42,7 +42,7 @@ from bench.wado_servers import describe_source, snapshot
 __all__ = ["PROFILES", "main"]
 
 REPO: Final = Path(__file__).resolve().parent.parent
-SCENARIOS: Final = ("stow", "qido", "wado")  # wado includes rendered
+SCENARIOS: Final = ("stow", "qido", "wado", "ups")  # wado includes rendered
 ONE_MILLION: Final = 1_000_000
 PROFILES: Final = {
     "smoke": Profile(
@@ -199,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         wado, rendered, notes["wado"], notes["rendered"] = scenario_wado.run(ctx)
         collectors += [wado, rendered]
+    if "ups" in scenarios:
+        from bench import scenario_ups
+
+        collector, notes["ups"] = scenario_ups.run(ctx)
+        collectors.append(collector)
     collectors.append(ctx.memory)
     notes["memory"] = [
         "Resident memory (RSS) of each target's server processes and their children, sampled "

@@ -1,6 +1,6 @@
 """The ``pacsflow`` command.
 
-``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado`` run
+``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado|ups`` run
 one HTTP service each and ``pacsflow worker`` runs the ingest processor (pipeline mode).
 
 This module is the composition root: the one place in the core allowed to import ``services``
@@ -31,16 +31,18 @@ __all__ = ["main"]
 log = logging.getLogger("pacsflow")
 
 _HTTP_ROLES = {
-    "serve": ("stow", "qido", "wado"),
+    "serve": ("stow", "qido", "wado", "ups"),
     "stow": ("stow",),
     "qido": ("qido",),
     "wado": ("wado",),
+    "ups": ("ups",),
 }
 _HELP = {
     "serve": "run every service and the ingest processor in one process (embedded)",
     "stow": "run the STOW-RS service only (pipeline mode)",
     "qido": "run the QIDO-RS service only (pipeline mode)",
     "wado": "run the WADO-RS service only (pipeline mode)",
+    "ups": "run the Worklist service (UPS-RS) only (pipeline mode)",
     "worker": "run the ingest processor only (pipeline mode)",
 }
 
@@ -116,6 +118,7 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         if processors and settings.processors
         else None
     )
+    upkeep = asyncio.create_task(container.ups.upkeep.run(stop)) if "ups" in roles else None
     config = uvicorn.Config(
         create_app(container, roles),
         host=settings.host,
@@ -144,6 +147,8 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         stop.set()
         if processor is not None:
             await processor
+        if upkeep is not None:
+            await upkeep
         await container.close()
 
 

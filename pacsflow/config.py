@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     s3_ca_certs: str = ""
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
+    # Worklist (UPS-RS, PS3.18 Chapter 11); see docs/configuration.md and docs/ups.md.
+    workitem_store_url: str | None = None
+    ups_worklist_label: str = Field("pacsflow", min_length=1, max_length=64)
+    ups_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
+    ups_max_request_bytes: int = Field(1024 * 1024, ge=1024)
+    ups_max_results: int = Field(1000, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _inline_fits_a_message(self) -> Settings:
@@ -80,6 +86,14 @@ class Settings(BaseSettings):
     def resolved_object_store_url(self) -> str:
         """The object store URL, defaulting to ``data_dir/objects``."""
         return self.object_store_url or f"file:///{(self.data_dir / 'objects').resolve()}"
+
+    def resolved_workitem_store_url(self) -> str:
+        """The workitem store URL: the index's Elasticsearch, else ``data_dir/workitems.sqlite``."""
+        if self.workitem_store_url:
+            return self.workitem_store_url
+        if (self.index_url or "").startswith(("http:", "https:")):
+            return str(self.index_url)
+        return f"sqlite:///{(self.data_dir / 'workitems.sqlite').resolve()}"
 
     def resolved_index_url(self) -> str:
         """The index URL, defaulting to ``data_dir/index.sqlite``."""

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import ParseResult, parse_qs, unquote, urlparse
 
 from pacsflow.config import Settings
 from pacsflow.errors import ServiceUnavailable
@@ -22,7 +22,10 @@ from pacsflow.pipeline.ingest import IngestContext
 from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import EVENTS_TOPIC, IngestEvent, RecordError
 from pacsflow.ports import Bus, Index, ObjectStore, Subscription
+from pacsflow.ports.workitems import WorkitemStore
 from pacsflow.stow.service import StowService
+from pacsflow.ups.service import UpsSettings
+from pacsflow.ups.worklist import Worklist
 
 if TYPE_CHECKING:
     from pacsflow.adapters.kafka_bus import KafkaSecurity
@@ -31,13 +34,14 @@ __all__ = ["ROLE_BACKENDS", "Container", "build_container", "kafka_security"]
 
 log = logging.getLogger(__name__)
 
-Backend = Literal["bus", "objects", "index"]
+Backend = Literal["bus", "objects", "index", "workitems"]
 # The backends each role calls while it serves: what its readiness depends on.
 ROLE_BACKENDS: dict[str, tuple[Backend, ...]] = {
     "stow": ("bus", "objects"),  # publishes to ingest, stages large parts, reads events
     "qido": ("index",),
     "wado": ("index", "objects"),
     "worker": ("bus", "objects", "index"),
+    "ups": ("bus", "workitems"),  # workitems and subscriptions; events on the bus
 }
 # Upper bound of one readiness check: each adapter bounds its own call below this.
 CHECK_TIMEOUT = 6.0
@@ -52,7 +56,9 @@ class Container:
     objects: ObjectStore
     index: Index
     outcomes: OutcomeBoard = field(default_factory=OutcomeBoard)
+    workitems: WorkitemStore | None = None
     _listener: asyncio.Task[None] | None = None
+    _worklist: Worklist | None = None
 
     @property
     def stow(self) -> StowService:
@@ -69,11 +75,28 @@ class Container:
             decode_pixels=self.settings.validate_pixel_data == "decode",
         )
 
+    @property
+    def ups(self) -> Worklist:
+        """The Worklist Service (UPS-RS) of this process."""
+        if self.workitems is None:
+            raise ServiceUnavailable("this process has no workitem store")
+        if self._worklist is None:
+            settings = UpsSettings(
+                site=self.settings.site,
+                worklist_label=self.settings.ups_worklist_label,
+                max_results=self.settings.ups_max_results,
+                retention_seconds=self.settings.ups_retention_seconds,
+            )
+            self._worklist = Worklist(self.workitems, self.bus, settings)
+        return self._worklist
+
     async def start(self, *, listen_for_outcomes: bool = True) -> None:
         """Start every adapter; a STOW process also listens to ingest events."""
         await self.bus.start()
         await self.objects.start()
         await self.index.start()
+        if self.workitems is not None:
+            await self.workitems.start()
         if not listen_for_outcomes:
             return
         subscription = await self.bus.subscribe(
@@ -103,16 +126,20 @@ class Container:
 
         Returns the reason of each backend that does not answer (empty: ready).
         """
-        ports: dict[Backend, Bus | ObjectStore | Index] = {
+        ports: dict[Backend, Bus | ObjectStore | Index | WorkitemStore | None] = {
             "bus": self.bus,
             "objects": self.objects,
             "index": self.index,
+            "workitems": self.workitems,
         }
         names = sorted({backend for role in roles for backend in ROLE_BACKENDS[role]})
 
         async def one(name: Backend) -> str | None:
+            port = ports[name]
+            if port is None:
+                return "not configured"
             try:
-                await asyncio.wait_for(ports[name].check(), CHECK_TIMEOUT)
+                await asyncio.wait_for(port.check(), CHECK_TIMEOUT)
             except TimeoutError:
                 return f"no answer within {CHECK_TIMEOUT} s"
             except ServiceUnavailable as exc:
@@ -128,6 +155,8 @@ class Container:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
+        if self.workitems is not None:
+            await self.workitems.close()
         await self.index.close()
         await self.objects.close()
         await self.bus.close()
@@ -140,6 +169,7 @@ def build_container(settings: Settings) -> Container:
         bus=_bus(settings.resolved_bus_url(), settings),
         objects=_objects(settings.resolved_object_store_url(), settings),
         index=_index(settings.resolved_index_url(), settings),
+        workitems=_workitems(settings.resolved_workitem_store_url(), settings),
     )
 
 
@@ -222,14 +252,7 @@ def _index(url: str, settings: Settings) -> Index:
     if parsed.scheme in ("http", "https"):
         from pacsflow.adapters.es_index import ElasticsearchIndex
 
-        auth = (
-            (unquote(parsed.username), unquote(parsed.password or ""))
-            if parsed.username
-            else (settings.index_username, settings.index_password)
-            if settings.index_username
-            else None
-        )
-        host = f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname)
+        auth, host = _es_auth(parsed, settings), _host(parsed)
         return ElasticsearchIndex(
             f"{parsed.scheme}://{host}",
             prefix=settings.index_prefix,
@@ -241,4 +264,40 @@ def _index(url: str, settings: Settings) -> Index:
         )
     raise ValueError(
         f"unsupported index URL {url!r} (sqlite:///path or http(s)://[user:pass@]host:9200)"
+    )
+
+
+def _es_auth(parsed: ParseResult, settings: Settings) -> tuple[str, str] | None:
+    """Basic credentials of an Elasticsearch URL, else of the settings, else none."""
+    if parsed.username:
+        return unquote(parsed.username), unquote(parsed.password or "")
+    if settings.index_username:
+        return settings.index_username, settings.index_password
+    return None
+
+
+def _host(parsed: ParseResult) -> str:
+    return f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname)
+
+
+def _workitems(url: str, settings: Settings) -> WorkitemStore:
+    """The workitem store of the Worklist (UPS-RS): SQLite, or the index's Elasticsearch."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        from pacsflow.adapters.sqlite_workitems import SqliteWorkitemStore
+
+        return SqliteWorkitemStore(_path(url))
+    if parsed.scheme in ("http", "https"):
+        from pacsflow.adapters.es_workitems import ElasticsearchWorkitemStore
+
+        auth, host = _es_auth(parsed, settings), _host(parsed)
+        return ElasticsearchWorkitemStore(
+            f"{parsed.scheme}://{host}",
+            prefix=settings.index_prefix,
+            basic_auth=auth,
+            api_key=settings.index_api_key or None,
+            ca_certs=settings.index_ca_certs or None,
+        )
+    raise ValueError(
+        f"unsupported workitem store URL {url!r} (sqlite:///path or http(s)://host:9200)"
     )

@@ -5,6 +5,9 @@ from __future__ import annotations
 __all__ = [
     "BadRequest",
     "BusUnavailable",
+    "Conflict",
+    "Forbidden",
+    "Gone",
     "IndexUnavailable",
     "NotAcceptable",
     "NotFound",
@@ -19,7 +22,15 @@ __all__ = [
 
 
 class PacsflowError(Exception):
-    """Base of every error pacsflow raises on purpose."""
+    """Base of every error pacsflow raises on purpose.
+
+    ``warning`` is the text of an HTTP ``Warning: 299`` header the standard asks for with this
+    failure (the Worklist transactions of PS3.18 Chapter 11 name theirs), or ``None``.
+    """
+
+    def __init__(self, *args: object, warning: str | None = None) -> None:
+        super().__init__(*args)
+        self.warning = warning
 
 
 class BadRequest(PacsflowError):
@@ -28,6 +39,18 @@ class BadRequest(PacsflowError):
 
 class NotFound(PacsflowError):
     """The addressed resource does not exist (HTTP 404)."""
+
+
+class Forbidden(PacsflowError):
+    """The server understood the request and refuses to perform it (HTTP 403)."""
+
+
+class Conflict(PacsflowError):
+    """The request is inconsistent with the current state of the resource (HTTP 409)."""
+
+
+class Gone(PacsflowError):
+    """The addressed resource existed and no longer exists (HTTP 410)."""
 
 
 class NotAcceptable(PacsflowError):

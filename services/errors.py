@@ -12,6 +12,9 @@ from starlette.requests import ClientDisconnect
 
 from pacsflow.errors import (
     BadRequest,
+    Conflict,
+    Forbidden,
+    Gone,
     NotAcceptable,
     NotFound,
     PacsflowError,
@@ -21,13 +24,16 @@ from pacsflow.errors import (
     UnsupportedMediaType,
 )
 
-__all__ = ["install_error_handlers"]
+__all__ = ["WARN_AGENT", "install_error_handlers", "warning_header"]
 
 log = logging.getLogger(__name__)
 
 _STATUS: dict[type[PacsflowError], int] = {
     BadRequest: 400,
+    Forbidden: 403,
     NotFound: 404,
+    Conflict: 409,
+    Gone: 410,
     NotAcceptable: 406,
     PayloadTooLarge: 413,
     RangeNotSatisfiable: 416,
@@ -35,6 +41,13 @@ _STATUS: dict[type[PacsflowError], int] = {
     ServiceUnavailable: 503,
 }
 RETRY_AFTER_SECONDS = "5"
+WARN_AGENT = "pacsflow"  # the <service> of a Warning when the request names no host
+
+
+def warning_header(text: str, agent: str | None = None) -> str:
+    """A ``Warning`` value with code 299 and ``text`` (PS3.18 8.4, Chapter 11), as STOW's."""
+    quoted = text.replace('"', "'").replace("\\", "/").encode("ascii", "replace").decode()
+    return f'299 {agent or WARN_AGENT} "{quoted}"'
 
 
 def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -50,7 +63,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 500:
             log.error("unmapped error on %s %s: %r", request.method, request.url.path, exc)
             return _problem(500, "internal error")
-        headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+        headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else {}
+        if exc.warning:
+            headers["Warning"] = warning_header(exc.warning, request.url.hostname)
         if status == 503:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
         return _problem(status, str(exc), headers)

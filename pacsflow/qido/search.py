@@ -17,7 +17,7 @@ from pydicom.datadict import dictionary_VR
 
 from pacsflow.ports import Index
 from pacsflow.query.attributes import CONDITIONAL_RETURN_TAGS, REQUIRED_RETURN_TAGS
-from pacsflow.query.model import Level, Query
+from pacsflow.query.model import STUDY_ROOT_LEVELS, Level, Query
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "SearchResult", "retrieve_url", "search", "shape"]
 
@@ -39,7 +39,7 @@ class SearchResult:
 
 def retrieve_url(root_url: str, record: JsonDict, level: Level) -> str:
     """The WADO-RS URL of a study, series or instance (PS3.18 10.4.1)."""
-    uids = [_uid(record, _UIDS[lv]) for lv in Level if lv.depth <= level.depth]
+    uids = [_uid(record, _UIDS[lv]) for lv in STUDY_ROOT_LEVELS if lv.depth <= level.depth]
     url = f"{root_url}/studies/{uids[0]}"
     if level is not Level.STUDY:
         url += f"/series/{uids[1]}"

@@ -23,8 +23,13 @@ __all__ = [
     "Attribute",
     "attribute_level",
     "is_match_key",
+    "key_level",
     "resolve",
 ]
+
+# Transaction UID (0008,1195): the lock of an IN PROGRESS workitem, known only to its owner; a
+# search never matches or returns it (PS3.4 CC.2.7.3, PS3.18 11.5.3.3).
+TRANSACTION_UID: Final = "00081195"
 
 # Derived attributes (PS3.18 Table 10.6.3-3/-4), computed by the index.
 STUDY_DERIVED: Final = frozenset({"00080061", "00080062", "00201206", "00201208"})
@@ -127,8 +132,23 @@ def attribute_level(tag: str) -> Level:
     return Level.INSTANCE
 
 
-def is_match_key(tag: str) -> bool:
-    """True if searches can match on ``tag`` at its level (see the module docstring)."""
+def key_level(tag: str, searched: Level) -> Level:
+    """The level an attribute is matched at in a search for ``searched`` entities.
+
+    The Unified Procedure Step model has one level (PS3.4 CC.2.8): in a workitem search every
+    attribute is a workitem attribute.
+    """
+    return Level.WORKITEM if searched is Level.WORKITEM else attribute_level(tag)
+
+
+def is_match_key(tag: str, searched: Level | None = None) -> bool:
+    """True if searches can match on ``tag`` at its level (see the module docstring).
+
+    A workitem search matches on every attribute but the Transaction UID (PS3.18 11.9: the
+    attributes of Table CC.2.5-3 in PS3.4, which covers the whole UPS IOD).
+    """
+    if searched is Level.WORKITEM:
+        return tag != TRANSACTION_UID
     level = attribute_level(tag)
     if tag == "00080005" or tag in {"00201206", "00201208", "00201209"}:
         return False

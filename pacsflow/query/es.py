@@ -5,7 +5,9 @@ Pure functions, golden-tested in ``tests/unit/test_es_query.py``; they mirror
 follows PS3.18 10.6 (Search Transaction) and PS3.4 C.2.2.2 (attribute matching), evaluated on
 the match terms of ``pacsflow.query.terms``: every document of the three indices (studies,
 series, instances) keeps the terms of its entity in the keyword field ``terms`` and its UIDs in
-the keyword fields ``site``, ``study_uid``, ``series_uid`` (and ``sop_uid`` for instances).
+the keyword fields ``site``, ``study_uid``, ``series_uid`` (and ``sop_uid`` for instances); the
+workitems index of the Elasticsearch workitem store keeps ``site``, ``workitem_uid`` and
+``terms`` the same way.
 
 A predicate is a query on ``terms``: :class:`Term` a ``term`` query, :class:`Terms` a ``terms``
 query, :class:`Glob` a ``wildcard`` query (``*`` and ``?`` stay wildcards, ``\\`` is escaped;
@@ -61,6 +63,7 @@ UID_FIELD: Final = {
     Level.STUDY: "study_uid",
     Level.SERIES: "series_uid",
     Level.INSTANCE: "sop_uid",
+    Level.WORKITEM: "workitem_uid",
 }
 # Parent UIDs a relational query may select: Elasticsearch's default index.max_terms_count.
 MAX_PARENT_UIDS: Final = 65_536

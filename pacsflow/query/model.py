@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "STUDY_ROOT_LEVELS",
     "All",
     "Any_",
     "Condition",
@@ -33,19 +34,25 @@ JsonDict = dict[str, Any]
 
 
 class Level(StrEnum):
-    """The query/retrieve levels of the Study Root information model (PS3.4 C.6.2)."""
+    """The query/retrieve levels of the Study Root information model (PS3.4 C.6.2).
+
+    ``WORKITEM`` is the one level of the Unified Procedure Step information model (PS3.4
+    CC.2.8, searched by PS3.18 11.9): every attribute of a workitem is at that level.
+    """
 
     STUDY = "study"
     SERIES = "series"
     INSTANCE = "instance"
+    WORKITEM = "workitem"
 
     @property
     def depth(self) -> int:
-        """0 for study, 1 for series, 2 for instance."""
+        """0 for study (and workitem, a model of one level), 1 for series, 2 for instance."""
         return _DEPTH[self]
 
 
-_DEPTH = {Level.STUDY: 0, Level.SERIES: 1, Level.INSTANCE: 2}
+_DEPTH = {Level.STUDY: 0, Level.SERIES: 1, Level.INSTANCE: 2, Level.WORKITEM: 0}
+STUDY_ROOT_LEVELS = (Level.STUDY, Level.SERIES, Level.INSTANCE)
 
 
 @dataclass(frozen=True, slots=True)

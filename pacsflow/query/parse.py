@@ -18,8 +18,8 @@ from pacsflow.errors import BadRequest
 from pacsflow.query.attributes import (
     DATE_TIME_PAIRS,
     Attribute,
-    attribute_level,
     is_match_key,
+    key_level,
     resolve,
 )
 from pacsflow.query.model import (
@@ -228,7 +228,7 @@ def _predicate(keys: Sequence[_Key], prefix: str, depth: int, fuzzy: bool) -> Pr
     return parts[0] if len(parts) == 1 else All(tuple(parts))
 
 
-def _combined(keys: dict[str, _Key]) -> list[Condition]:
+def _combined(keys: dict[str, _Key], level: Level) -> list[Condition]:
     """Combined date-time range conditions (PS3.4 C.2.2.2.5.1); removes the pairs used."""
     conditions = []
     for date_tag, time_tag in DATE_TIME_PAIRS.items():
@@ -243,7 +243,7 @@ def _combined(keys: dict[str, _Key]) -> list[Condition]:
         low = f"{path}={d_low}{t_low or '000000.000000'}" if d_low else f"{path}="
         high = f"{path}={d_high}{t_high or '235959.999999'}" if d_high else f"{path}={MAX_TERM}"
         name = f"{date.parameter}&{time.parameter}"
-        conditions.append(Condition(attribute_level(date_tag), name, Range(low, high)))
+        conditions.append(Condition(key_level(date_tag, level), name, Range(low, high)))
         del keys[date_tag], keys[time_tag]
     return conditions
 
@@ -277,12 +277,12 @@ def parse_query(
             continue
         path = _attribute_path(name)
         top = path[0]
-        if attribute_level(top.tag).depth > level.depth:
+        if key_level(top.tag, level).depth > level.depth:
             raise BadRequest(
-                f"query parameter {name!r}: {top.keyword} is a {attribute_level(top.tag)}-level"
+                f"query parameter {name!r}: {top.keyword} is a {key_level(top.tag, level)}-level"
                 f" attribute; it cannot be matched in a search for {level} entities"
             )
-        if not is_match_key(top.tag):
+        if not is_match_key(top.tag, level):
             raise BadRequest(f"query parameter {name!r}: {top.keyword} is not a matching key")
         joined = ".".join(a.tag for a in path)
         if joined in keys:
@@ -291,10 +291,10 @@ def parse_query(
     fuzzy = _fuzzy(reserved["fuzzymatching"])
     return_tags, include_all = _include(reserved["includefield"])
     return_tags |= {key.path[0].tag for key in keys.values()}
-    conditions = _combined(keys)
+    conditions = _combined(keys, level)
     by_level: dict[Level, dict[str, list[_Key]]] = {}
     for key in keys.values():
-        by_level.setdefault(attribute_level(key.path[0].tag), {}).setdefault(
+        by_level.setdefault(key_level(key.path[0].tag, level), {}).setdefault(
             key.path[0].tag, []
         ).append(key)
     for attribute_level_, by_tag in by_level.items():

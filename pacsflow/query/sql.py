@@ -2,9 +2,10 @@
 
 The schema is the SQLite index adapter's: entity tables ``studies``, ``series`` and
 ``instances`` (``id``, ``site``, UIDs, ``attributes``) and one term table per level
-(``study_terms``, ``series_terms``, ``instance_terms``: ``term``, ``id``). A predicate becomes
-the set of entity ids whose terms satisfy it; conditions on a level above the one searched
-(relational queries, PS3.18 10.6.1) select the UIDs of the matching parents.
+(``study_terms``, ``series_terms``, ``instance_terms``: ``term``, ``id``); the SQLite workitem
+store keeps workitems the same way (``workitems`` keyed ``workitem_uid``, ``workitem_terms``).
+A predicate becomes the set of entity ids whose terms satisfy it; conditions on a level above
+the one searched (relational queries, PS3.18 10.6.1) select the UIDs of the matching parents.
 
 A page is chosen before any attributes are read (a deferred join): ``page`` selects the ids and
 UIDs of one page from the UID indexes, sorted, then the entity rows of only those ids are read
@@ -34,19 +35,27 @@ from pacsflow.query.model import (
 
 __all__ = ["SqlQuery", "glob_prefix", "to_sql"]
 
-TABLES: Final = {Level.STUDY: "studies", Level.SERIES: "series", Level.INSTANCE: "instances"}
+TABLES: Final = {
+    Level.STUDY: "studies",
+    Level.SERIES: "series",
+    Level.INSTANCE: "instances",
+    Level.WORKITEM: "workitems",
+}
 TERMS: Final = {
     Level.STUDY: "study_terms",
     Level.SERIES: "series_terms",
     Level.INSTANCE: "instance_terms",
+    Level.WORKITEM: "workitem_terms",
 }
 UID_COLUMN: Final = {
     Level.STUDY: "study_uid",
     Level.SERIES: "series_uid",
     Level.INSTANCE: "sop_uid",
+    Level.WORKITEM: "workitem_uid",
 }
 _ROWS: Final = {
     Level.STUDY: "SELECT e.attributes FROM page JOIN studies e ON e.id = page.id",
+    Level.WORKITEM: "SELECT e.attributes FROM page JOIN workitems e ON e.id = page.id",
     Level.SERIES: (
         "SELECT e.attributes, p.attributes FROM page JOIN series e ON e.id = page.id"
         " JOIN studies p ON p.site = e.site AND p.study_uid = e.study_uid"

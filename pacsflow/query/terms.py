@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final
 
-from pacsflow.query.attributes import DATE_TIME_PAIRS, attribute_level, is_match_key
+from pacsflow.query.attributes import DATE_TIME_PAIRS, is_match_key, key_level
 from pacsflow.query.model import Level
 from pacsflow.query.values import name_tokens, norm_da, norm_dt, norm_number, norm_pn, norm_tm
 
@@ -91,13 +91,16 @@ def first_value(attributes: JsonDict, tag: str) -> str:
 
 
 def entity_terms(attributes: JsonDict, level: Level) -> list[str]:
-    """Every match term of an entity at ``level`` (study attributes include the derived ones)."""
+    """Every match term of an entity at ``level`` (study attributes include the derived ones).
+
+    A workitem (``Level.WORKITEM``) has the terms of all its attributes but the Transaction UID.
+    """
     terms: set[str] = set()
     for tag, element in attributes.items():
-        if attribute_level(tag) is level and is_match_key(tag):
+        if key_level(tag, level) is level and is_match_key(tag, level):
             terms.update(_element_terms(tag, element, 0))
     for date_tag, time_tag in DATE_TIME_PAIRS.items():
-        if attribute_level(date_tag) is not level:
+        if key_level(date_tag, level) is not level:
             continue
         date = norm_da(first_value(attributes, date_tag))
         if date is not None:

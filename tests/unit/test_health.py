@@ -44,10 +44,13 @@ def test_every_role_has_its_backends() -> None:
         "qido": ("index",),
         "wado": ("index", "objects"),
         "worker": ("bus", "objects", "index"),
+        "ups": ("bus", "workitems"),
     }
 
 
-@pytest.mark.parametrize("roles", [("stow",), ("qido",), ("wado",), ("stow", "qido", "wado")])
+@pytest.mark.parametrize(
+    "roles", [("stow",), ("qido",), ("wado",), ("ups",), ("stow", "qido", "wado", "ups")]
+)
 async def test_ready_while_the_backends_answer(
     container: Container, roles: tuple[str, ...]
 ) -> None:
@@ -79,6 +82,16 @@ async def test_every_backend_a_role_uses_is_named(container: Container) -> None:
     response = await _get(container, ("stow", "qido", "wado"), "/ready")
     assert response.status_code == 503
     assert sorted(response.json()["reasons"]) == ["bus", "index"]
+
+
+async def test_the_worklist_is_not_ready_without_its_workitem_store(container: Container) -> None:
+    assert container.workitems is not None
+    await container.workitems.close()
+    ups = await _get(container, ("ups",), "/ready")
+    qido = await _get(container, ("qido",), "/ready")
+    assert ups.status_code == 503 and list(ups.json()["reasons"]) == ["workitems"]
+    assert "closed" in ups.json()["reasons"]["workitems"]
+    assert qido.status_code == 200  # the other roles do not call it
 
 
 def _wait_for(check: Callable[[], bool], what: str, log: Path, seconds: float = 180) -> None:

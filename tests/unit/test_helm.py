@@ -37,7 +37,7 @@ CHART = ROOT / "helm" / "pacsflow"
 KUBERNETES = "1.33.0"  # the Kubernetes version the manifests are validated against
 RELEASE, NAMESPACE = "pacs", "imaging"
 FULLNAME = "pacs-pacsflow"
-HTTP_ROLES = ("stow", "qido", "wado")
+HTTP_ROLES = ("stow", "qido", "wado", "ups")
 ROLES = (*HTTP_ROLES, "worker", "gateway")
 # Kinds of custom resources, which kubernetes-validate has no schema for: checked below.
 CUSTOM = {"ScaledObject", "TriggerAuthentication", "HTTPRoute"}
@@ -567,7 +567,7 @@ def test_gateway_routing_is_deploy_nginx_conf(chart: helm.Chart) -> None:
 
 @pytest.fixture(scope="module")
 def gateway_port(chart: helm.Chart, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """The rendered gateway configuration in a real nginx, in front of three stub services."""
+    """The rendered gateway configuration in a real nginx, in front of a stub per service."""
     if not NGINX.exists():
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
     objects = render(chart, {})
