@@ -8,14 +8,13 @@ the server's maximum carries ``Warning: 299`` (PS3.18 8.3.4.4).
 
 from __future__ import annotations
 
-import uuid
-
 import orjson
 from fastapi import APIRouter, Request, Response
 
 from pacsflow.dicom.xml import dataset_to_xml
-from pacsflow.media.accept import choose
-from pacsflow.qido.search import SearchResult, search
+from pacsflow.media.accept import MetadataMedia, choose
+from pacsflow.media.multipart_out import Multipart
+from pacsflow.qido.search import search
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
 from services.common import ContainerDep, dicomweb_root_url
@@ -25,11 +24,6 @@ __all__ = ["TOTAL_HEADER", "router"]
 router = APIRouter()
 
 TOTAL_HEADER = "X-Total-Count"
-_OFFERS = [
-    ("application/dicom+json", None),
-    ("application/json", None),
-    ("multipart/related", "application/dicom+xml"),
-]
 _TRUNCATED = (
     '"The number of results exceeded the maximum supported by the server.'
     ' Additional results can be requested."'
@@ -44,7 +38,7 @@ async def _search(
     series: str | None = None,
 ) -> Response:
     """Parse, search, render: the three steps of every Search resource."""
-    media = choose(request.headers.get("accept", ""), _OFFERS)
+    media = choose(request.headers.get("accept", ""), list(MetadataMedia))
     settings = container.settings
     parameters = list(request.query_params.multi_items())
     query = parse_query(
@@ -61,22 +55,11 @@ async def _search(
     headers = {TOTAL_HEADER: str(result.total)}
     if result.truncated:
         headers["Warning"] = f"299 {root}: {_TRUNCATED}"
-    if media == 2:
-        return _xml(result, headers)
-    return Response(orjson.dumps(result.results), media_type=_OFFERS[media][0], headers=headers)
-
-
-def _xml(result: SearchResult, headers: dict[str, str]) -> Response:
-    boundary = uuid.uuid4().hex
-    parts = [
-        f"--{boundary}\r\nContent-Type: application/dicom+xml\r\n\r\n".encode()
-        + dataset_to_xml(dataset)
-        + b"\r\n"
-        for dataset in result.results
-    ]
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    media_type = f'multipart/related; type="application/dicom+xml"; boundary={boundary}'
-    return Response(body, media_type=media_type, headers=headers)
+    if media is MetadataMedia.DICOM_XML:
+        body = Multipart("application/dicom+xml")
+        xml = body.body(dataset_to_xml(dataset) for dataset in result.results)
+        return Response(xml, media_type=body.content_type, headers=headers)
+    return Response(orjson.dumps(result.results), media_type=media.media_type, headers=headers)
 
 
 @router.get("/studies")

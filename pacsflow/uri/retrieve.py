@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Final
 
 import pydicom
+from pydicom.uid import ExplicitVRLittleEndian
 
 from pacsflow.dicom.transcode import transcode_instance
-from pacsflow.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, is_valid_uid
+from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.errors import BadRequest, NotAcceptable, NotFound
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.render.anonymize import anonymize
@@ -110,7 +111,7 @@ def _answer(
 def _dicom(path: Path, syntax: str | None, anonymized: bool, secret: str) -> RenderedResult:
     """The object as application/dicom in the requested (default Explicit VR LE) syntax."""
     data = path.read_bytes()
-    target = syntax or EXPLICIT_VR_LITTLE_ENDIAN
+    target = syntax or ExplicitVRLittleEndian
     if not is_valid_uid(target, strict=False):
         raise BadRequest(f"query parameter 'transferSyntax': {target!r} is not a UID")
     data, _actual = transcode_instance(data, target)

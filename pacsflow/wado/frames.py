@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import pydicom
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
-from pacsflow.dicom.frames import FrameTable
+from pacsflow.dicom.frames import FrameTable, number_of_frames
 from pacsflow.dicom.transcode import (
     MEDIA_TYPES,
     can_encode_frame,
@@ -26,8 +27,6 @@ from pacsflow.dicom.transcode import (
     frame_geometry,
 )
 from pacsflow.dicom.uids import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    EXPLICIT_VR_LITTLE_ENDIAN,
     NATIVE_TRANSFER_SYNTAXES,
 )
 from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
@@ -78,9 +77,9 @@ def negotiate_frames(accept: str, stored: str) -> _Plan:
     stored_media = MEDIA_TYPES.get(stored, OCTET_STREAM)
     native = _Plan(
         OCTET_STREAM,
-        EXPLICIT_VR_LITTLE_ENDIAN,
+        ExplicitVRLittleEndian,
         "stored"
-        if stored in NATIVE_TRANSFER_SYNTAXES and stored != "1.2.840.10008.1.2.2"
+        if stored in NATIVE_TRANSFER_SYNTAXES and stored != ExplicitVRBigEndian
         else "decode",
     )
     as_stored = _Plan(stored_media, stored, "stored")
@@ -102,7 +101,7 @@ def negotiate_frames(accept: str, stored: str) -> _Plan:
             or (part_type == stored_media and syntax in (None, stored))
         ):
             return as_stored
-        if part_type == OCTET_STREAM and syntax in (None, EXPLICIT_VR_LITTLE_ENDIAN):
+        if part_type == OCTET_STREAM and syntax in (None, ExplicitVRLittleEndian):
             return native
         encodable = syntax is not None and can_encode_frame(stored, syntax)
         if syntax is not None and encodable and MEDIA_TYPES.get(syntax) == part_type:
@@ -191,20 +190,20 @@ async def _frame_source(
         table = await load_frame_table(objects, site, doc)
     except NotFound:
         if (
-            doc.transfer_syntax != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+            doc.transfer_syntax != DeflatedExplicitVRLittleEndian
             or "00280010" not in doc.attributes
         ):
             raise
         async with objects.local_file(key) as path:
             frames = await asyncio.to_thread(_parse_frames, path)
-        return _FrameSource(EXPLICIT_VR_LITTLE_ENDIAN, len(frames), objects, key, parsed=frames)
+        return _FrameSource(ExplicitVRLittleEndian, len(frames), objects, key, parsed=frames)
     return _FrameSource(table.transfer_syntax, len(table.frames), objects, key, table)
 
 
 def _parse_frames(path: Path) -> tuple[bytes, ...]:
     """Native frames of a Deflated Explicit VR Little Endian object (inflated by pydicom)."""
     ds = pydicom.dcmread(path)
-    count = int(ds.get("NumberOfFrames", 1) or 1)
+    count = number_of_frames(ds)
     data = bytes(ds.PixelData)
     size = len(data) // count
     return tuple(data[i * size : (i + 1) * size] for i in range(count))

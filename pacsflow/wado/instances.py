@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
 
+from pydicom.uid import ExplicitVRLittleEndian
+
 from pacsflow.dicom.transcode import can_transcode, transcode_instance
-from pacsflow.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN
 from pacsflow.errors import NotAcceptable
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart, coalesced, primed
@@ -49,10 +50,10 @@ def negotiate_instances(accept: str) -> tuple[str, list[str]]:
         if media.media_type in ("*/*", "multipart/*"):  # no preference at all: as stored
             options.append(("dicom", syntax or ANY))
         elif media.media_type == "application/dicom":
-            options.append(("dicom", syntax or EXPLICIT_VR_LITTLE_ENDIAN))
+            options.append(("dicom", syntax or ExplicitVRLittleEndian))
         elif media.media_type == "multipart/related":
             if (media.parameter("type") or "application/dicom").lower() == "application/dicom":
-                options.append(("dicom", syntax or EXPLICIT_VR_LITTLE_ENDIAN))
+                options.append(("dicom", syntax or ExplicitVRLittleEndian))
         elif media.media_type == "application/zip":
             options.append(("zip", syntax or ANY))
     if not options:

@@ -17,7 +17,7 @@ import orjson
 
 from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import NotFound
-from pacsflow.media.accept import choose
+from pacsflow.media.accept import MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
@@ -25,11 +25,6 @@ from pacsflow.wado.locate import keys_of, locate
 __all__ = ["MetadataResult", "retrieve_metadata"]
 
 _VERSION: Final = b"metadata-v1"
-_OFFERS: Final = [
-    ("application/dicom+json", None),
-    ("application/json", None),
-    ("multipart/related", "application/dicom+xml"),
-]
 _RELATIVE: Final = b'"BulkDataURI":"studies/'
 
 
@@ -42,8 +37,8 @@ class MetadataResult:
     body: bytes | None
 
 
-def _etag(refs: list[InstanceRef], root_url: str, media: int) -> str:
-    digest = hashlib.sha256(_VERSION + root_url.encode() + bytes([media]))
+def _etag(refs: list[InstanceRef], root_url: str, media: MetadataMedia) -> str:
+    digest = hashlib.sha256(_VERSION + root_url.encode() + media.name.encode())
     for ref in refs:
         digest.update(f"{ref.sop_uid}:{ref.sha256};".encode())
     return f'"{digest.hexdigest()[:40]}"'
@@ -61,12 +56,11 @@ async def retrieve_metadata(
     sop: str | None = None,
 ) -> MetadataResult:
     """The metadata of a study, series or instance, or a 304 answer to a current ETag."""
-    media = choose(accept, _OFFERS)
+    media = choose(accept, list(MetadataMedia))
     refs = await locate(index, site, study, series, sop)
     etag = _etag(refs, root_url, media)
-    content_type = _OFFERS[media][0] if media < 2 else ""
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
-        return MetadataResult(content_type or "multipart/related", etag, None)
+        return MetadataResult(media.media_type, etag, None)
     stored = await objects.get_many([keys_of(site, ref)["metadata"] for ref in refs])
     absolute = f'"BulkDataURI":"{root_url}/studies/'.encode()
     documents = []
@@ -74,8 +68,8 @@ async def retrieve_metadata(
         if raw is None:  # deleted between the index lookup and the read
             raise NotFound(f"the metadata of instance {ref.sop_uid} is gone")
         documents.append(raw.replace(_RELATIVE, absolute))
-    if media < 2:
-        return MetadataResult(content_type, etag, b"[" + b",".join(documents) + b"]")
+    if media is not MetadataMedia.DICOM_XML:
+        return MetadataResult(media.media_type, etag, b"[" + b",".join(documents) + b"]")
     body = Multipart("application/dicom+xml")
-    parts = [body.part("application/dicom+xml", dataset_to_xml(orjson.loads(d))) for d in documents]
-    return MetadataResult(body.content_type, etag, b"".join(parts) + body.end())
+    xml = body.body(dataset_to_xml(orjson.loads(d)) for d in documents)
+    return MetadataResult(body.content_type, etag, xml)

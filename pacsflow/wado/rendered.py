@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import pydicom
+from pydicom.uid import EncapsulatedPDFStorage
 
 from pacsflow.errors import NotAcceptable, NotFound
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.ports import Index, InstanceRef, ObjectStore
-from pacsflow.render import render_frames
+from pacsflow.render import frame_count, render_frames
 from pacsflow.render.document import render_document
 from pacsflow.render.params import RenderParams, parse_rendered_params
 from pacsflow.wado.frames import parse_frame_list
@@ -40,7 +41,7 @@ __all__ = [
 IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/gif", "image/jp2")
 DOCUMENT_TYPES: Final = {"sr": ("text/html", "text/plain"), "pdf": ("application/pdf",)}
 THUMBNAIL_SIZE: Final = 128
-PDF_CLASS: Final = "1.2.840.10008.5.1.4.1.1.104.1"
+PDF_CLASS: Final = EncapsulatedPDFStorage
 _QUERY_ACCEPT: Final = frozenset({"accept"})
 _THUMBNAIL: Final[dict[str, Any]] = {"middle_frame": True, "default_max": THUMBNAIL_SIZE}
 
@@ -124,7 +125,7 @@ def render_file(
         full = pydicom.dcmread(path)
         body, content_type = render_document(full, media_type, params.charset)
         return RenderedResult(content_type, body)
-    count = int(ds.get("NumberOfFrames", 1) or 1)
+    count = frame_count(ds)
     if frames is None:
         if middle_frame:
             frames = [(count + 1) // 2]
