@@ -70,10 +70,18 @@ class Container:
         )
 
     async def start(self, *, listen_for_outcomes: bool = True) -> None:
-        """Start every adapter; a STOW process also listens to ingest events."""
-        await self.bus.start()
-        await self.objects.start()
-        await self.index.start()
+        """Start every adapter; a STOW process also listens to ingest events.
+
+        When a backend cannot be reached, the adapters already open are closed again and the
+        adapter's ``...Unavailable`` error is raised.
+        """
+        try:
+            await self.bus.start()
+            await self.objects.start()
+            await self.index.start()
+        except BaseException:
+            await self.close()
+            raise
         if not listen_for_outcomes:
             return
         subscription = await self.bus.subscribe(

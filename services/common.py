@@ -31,6 +31,7 @@ def dicomweb_root_url(request: Request, container: Container) -> str:
     # Some clients (dicomweb-client among them) send a Host header without the port; the
     # port the request arrived on is then the better guess. Behind a proxy, set
     # PACSFLOW_PUBLIC_URL instead (docs/configuration.md).
-    if host and ":" not in host.rsplit("]", 1)[-1] and server and server[1] not in (80, 443):
-        base = base.replace(port=int(server[1]))
+    port = server[1] if server else None  # an ASGI server may leave it out (ASGI spec: "server")
+    if host and ":" not in host.rsplit("]", 1)[-1] and port not in (None, 80, 443):
+        base = base.replace(port=int(port))
     return str(base).rstrip("/") + DICOMWEB_ROOT
