@@ -23,6 +23,7 @@ from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import EVENTS_TOPIC, IngestEvent, RecordError
 from pacsflow.ports import Bus, Index, ObjectStore, Subscription
 from pacsflow.stow.service import StowService
+from pacsflow.wado.service import WadoService
 
 if TYPE_CHECKING:
     from pacsflow.adapters.kafka_bus import KafkaSecurity
@@ -58,6 +59,12 @@ class Container:
     def stow(self) -> StowService:
         """The Store Instances use case."""
         return StowService(self.settings, self.bus, self.objects, self.outcomes)
+
+    @property
+    def wado(self) -> WadoService:
+        """The WADO-RS and WADO-URI use cases."""
+        secret = self.settings.anonymize_secret or self.settings.site
+        return WadoService(self.index, self.objects, secret)
 
     @property
     def ingest_context(self) -> IngestContext:

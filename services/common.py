@@ -1,4 +1,4 @@
-"""Shared request plumbing of the services: the container dependency and URL roots."""
+"""Shared request plumbing of the services: the container, the site, and URL roots."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from pacsflow.container import Container
 
-__all__ = ["DICOMWEB_ROOT", "ContainerDep", "dicomweb_root_url"]
+__all__ = ["DICOMWEB_ROOT", "ContainerDep", "SiteDep", "dicomweb_root_url", "request_site"]
 
 DICOMWEB_ROOT = "/dicom-web"
 
@@ -19,6 +19,14 @@ def _container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(_container)]
+
+
+def request_site(container: ContainerDep) -> str:
+    """The site (partition) a request reads and writes: the one place that decides it."""
+    return container.settings.site
+
+
+SiteDep = Annotated[str, Depends(request_site)]
 
 
 def dicomweb_root_url(request: Request, container: Container) -> str:

@@ -17,7 +17,7 @@ from pacsflow.media.multipart_out import Multipart
 from pacsflow.qido.search import search
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
-from services.common import ContainerDep, dicomweb_root_url
+from services.common import ContainerDep, SiteDep, dicomweb_root_url
 
 __all__ = ["TOTAL_HEADER", "router"]
 
@@ -33,6 +33,7 @@ _TRUNCATED = (
 async def _search(
     request: Request,
     container: ContainerDep,
+    site: str,
     level: Level,
     study: str | None = None,
     series: str | None = None,
@@ -51,7 +52,7 @@ async def _search(
     )
     asked = next((int(v) for k, v in parameters if k == "limit"), None)
     root = dicomweb_root_url(request, container)
-    result = await search(container.index, settings.site, query, root, asked=asked)
+    result = await search(container.index, site, query, root, asked=asked)
     headers = {TOTAL_HEADER: str(result.total)}
     if result.truncated:
         headers["Warning"] = f"299 {root}: {_TRUNCATED}"
@@ -63,40 +64,46 @@ async def _search(
 
 
 @router.get("/studies")
-async def search_for_studies(request: Request, container: ContainerDep) -> Response:
+async def search_for_studies(request: Request, container: ContainerDep, site: SiteDep) -> Response:
     """Search for Studies (PS3.18 10.6.1.2.1)."""
-    return await _search(request, container, Level.STUDY)
+    return await _search(request, container, site, Level.STUDY)
 
 
 @router.get("/series")
-async def search_for_all_series(request: Request, container: ContainerDep) -> Response:
+async def search_for_all_series(
+    request: Request, container: ContainerDep, site: SiteDep
+) -> Response:
     """Search for Series of all studies (PS3.18 10.6.1.2.2)."""
-    return await _search(request, container, Level.SERIES)
+    return await _search(request, container, site, Level.SERIES)
 
 
 @router.get("/studies/{study}/series")
-async def search_for_series(study: str, request: Request, container: ContainerDep) -> Response:
+async def search_for_series(
+    study: str, request: Request, container: ContainerDep, site: SiteDep
+) -> Response:
     """Search for Series of one study (PS3.18 10.6.1.2.2)."""
-    return await _search(request, container, Level.SERIES, study)
+    return await _search(request, container, site, Level.SERIES, study)
 
 
 @router.get("/instances")
-async def search_for_all_instances(request: Request, container: ContainerDep) -> Response:
+async def search_for_all_instances(
+    request: Request, container: ContainerDep, site: SiteDep
+) -> Response:
     """Search for Instances of all studies (PS3.18 10.6.1.2.3)."""
-    return await _search(request, container, Level.INSTANCE)
+    return await _search(request, container, site, Level.INSTANCE)
 
 
 @router.get("/studies/{study}/instances")
 async def search_for_study_instances(
-    study: str, request: Request, container: ContainerDep
+    study: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
     """Search for Instances of one study (PS3.18 10.6.1.2.3)."""
-    return await _search(request, container, Level.INSTANCE, study)
+    return await _search(request, container, site, Level.INSTANCE, study)
 
 
 @router.get("/studies/{study}/series/{series}/instances")
 async def search_for_instances(
-    study: str, series: str, request: Request, container: ContainerDep
+    study: str, series: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
     """Search for Instances of one series (PS3.18 10.6.1.2.3)."""
-    return await _search(request, container, Level.INSTANCE, study, series)
+    return await _search(request, container, site, Level.INSTANCE, study, series)

@@ -35,19 +35,12 @@ from pacsflow.media.multipart_out import Multipart, primed
 from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 from pacsflow.wado.locate import find_instance
+from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
-__all__ = ["FramesResult", "negotiate_frames", "parse_frame_list", "retrieve_frames"]
+__all__ = ["negotiate_frames", "parse_frame_list", "retrieve_frames"]
 
 OCTET_STREAM: Final = "application/octet-stream"
 _MAX_FRAMES_LISTED: Final = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class FramesResult:
-    """A streamed multipart response of frames."""
-
-    content_type: str
-    body: AsyncIterator[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,23 +123,20 @@ async def read_frame(objects: ObjectStore, key: str, segments: Sequence[tuple[in
 async def retrieve_frames(
     index: Index,
     objects: ObjectStore,
-    site: str,
-    accept: str,
-    study: str,
-    series: str,
-    sop: str,
+    key: ResourceKey,
     frame_list: str | None,
-) -> FramesResult:
+    retrieval: Retrieval,
+) -> Payload:
     """The frames listed (all of them for the Pixel Data resource, ``frame_list`` None)."""
     numbers = parse_frame_list(frame_list) if frame_list is not None else None
-    doc = await find_instance(index, site, study, series, sop)
-    key = instance_keys(site, study, series, sop)["dicom"]
-    source = await _frame_source(objects, site, doc, key)
+    doc = await find_instance(index, retrieval.site, key)
+    stored = instance_keys(retrieval.site, doc.study_uid, doc.series_uid, doc.sop_uid)["dicom"]
+    source = await _frame_source(objects, retrieval.site, doc, stored)
     count = source.count
     numbers = numbers if numbers is not None else list(range(1, count + 1))
     if missing := [n for n in numbers if n > count]:
-        raise NotFound(f"instance {sop} has {count} frame(s); no frame {missing[0]}")
-    plan = negotiate_frames(accept, source.transfer_syntax)
+        raise NotFound(f"instance {doc.sop_uid} has {count} frame(s); no frame {missing[0]}")
+    plan = negotiate_frames(retrieval.accept, source.transfer_syntax)
     geometry = frame_geometry(doc.attributes) if plan.action != "stored" else None
     body = Multipart(plan.media_type)
     part_type = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
@@ -161,7 +151,7 @@ async def retrieve_frames(
             yield body.part(part_type, data)
         yield body.end()
 
-    return FramesResult(body.content_type, await primed(stream()))
+    return Payload(body.content_type, await primed(stream()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ import asyncio
 import io
 import zipfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Final
 
 from pydicom.uid import ExplicitVRLittleEndian
@@ -26,18 +25,11 @@ from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart, coalesced, primed
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
+from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
-__all__ = ["InstancesResult", "negotiate_instances", "retrieve_instances"]
+__all__ = ["negotiate_instances", "retrieve_instances"]
 
 ANY: Final = "*"
-
-
-@dataclass(frozen=True, slots=True)
-class InstancesResult:
-    """A streamed response body and its Content-Type."""
-
-    content_type: str
-    body: AsyncIterator[bytes]
 
 
 def negotiate_instances(accept: str) -> tuple[str, list[str]]:
@@ -95,20 +87,15 @@ async def _instance_bytes(
 
 
 async def retrieve_instances(
-    index: Index,
-    objects: ObjectStore,
-    site: str,
-    accept: str,
-    study: str,
-    series: str | None = None,
-    sop: str | None = None,
-) -> InstancesResult:
+    index: Index, objects: ObjectStore, key: ResourceKey, retrieval: Retrieval
+) -> Payload:
     """Stream the instances of a study, series or one instance in the negotiated form."""
-    kind, syntaxes = negotiate_instances(accept)
-    refs = await locate(index, site, study, series, sop)
+    kind, syntaxes = negotiate_instances(retrieval.accept)
+    site = retrieval.site
+    refs = await locate(index, site, key)
     targets = [_choose(ref, syntaxes) for ref in refs]  # 406 before the first byte
     if kind == "zip":
-        return InstancesResult("application/zip", await primed(_zip(objects, site, refs, targets)))
+        return Payload("application/zip", await primed(_zip(objects, site, refs, targets)))
     body = Multipart("application/dicom")
 
     async def stream() -> AsyncIterator[bytes]:
@@ -122,7 +109,7 @@ async def retrieve_instances(
                 yield b"\r\n"
         yield body.end()
 
-    return InstancesResult(body.content_type, await primed(coalesced(stream())))
+    return Payload(body.content_type, await primed(coalesced(stream())))
 
 
 class _Sink(io.RawIOBase):

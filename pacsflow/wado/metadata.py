@@ -10,7 +10,6 @@ instances' content digests, so ``If-None-Match`` is answered before any object i
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Final
 
 import orjson
@@ -21,20 +20,13 @@ from pacsflow.media.accept import MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
+from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
-__all__ = ["MetadataResult", "retrieve_metadata"]
+__all__ = ["retrieve_metadata"]
 
 _VERSION: Final = b"metadata-v1"
 _RELATIVE: Final = b'"BulkDataURI":"studies/'
-
-
-@dataclass(frozen=True, slots=True)
-class MetadataResult:
-    """A metadata response: ``body`` is ``None`` when the client's copy is current (304)."""
-
-    content_type: str
-    etag: str
-    body: bytes | None
+_VARY: Final = {"Vary": "Accept, Accept-Encoding"}
 
 
 def _etag(refs: list[InstanceRef], root_url: str, media: MetadataMedia) -> str:
@@ -44,23 +36,21 @@ def _etag(refs: list[InstanceRef], root_url: str, media: MetadataMedia) -> str:
     return f'"{digest.hexdigest()[:40]}"'
 
 
+def _current(etag: str, if_none_match: str | None) -> bool:
+    """True when ``If-None-Match`` lists ``etag`` (RFC 9110 13.1.2)."""
+    return if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}
+
+
 async def retrieve_metadata(
-    index: Index,
-    objects: ObjectStore,
-    site: str,
-    root_url: str,
-    accept: str,
-    if_none_match: str | None,
-    study: str,
-    series: str | None = None,
-    sop: str | None = None,
-) -> MetadataResult:
+    index: Index, objects: ObjectStore, key: ResourceKey, retrieval: Retrieval
+) -> Payload:
     """The metadata of a study, series or instance, or a 304 answer to a current ETag."""
-    media = choose(accept, list(MetadataMedia))
-    refs = await locate(index, site, study, series, sop)
+    media = choose(retrieval.accept, list(MetadataMedia))
+    site, root_url = retrieval.site, retrieval.root_url
+    refs = await locate(index, site, key)
     etag = _etag(refs, root_url, media)
-    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
-        return MetadataResult(media.media_type, etag, None)
+    if _current(etag, retrieval.if_none_match):
+        return Payload(media.media_type, status=304, headers=_VARY, etag=etag)
     stored = await objects.get_many([keys_of(site, ref)["metadata"] for ref in refs])
     absolute = f'"BulkDataURI":"{root_url}/studies/'.encode()
     documents = []
@@ -69,7 +59,8 @@ async def retrieve_metadata(
             raise NotFound(f"the metadata of instance {ref.sop_uid} is gone")
         documents.append(raw.replace(_RELATIVE, absolute))
     if media is not MetadataMedia.DICOM_XML:
-        return MetadataResult(media.media_type, etag, b"[" + b",".join(documents) + b"]")
-    body = Multipart("application/dicom+xml")
-    xml = body.body(dataset_to_xml(orjson.loads(d)) for d in documents)
-    return MetadataResult(body.content_type, etag, xml)
+        body = b"[" + b",".join(documents) + b"]"
+        return Payload(media.media_type, body, headers=_VARY, etag=etag, compressible=True)
+    parts = Multipart("application/dicom+xml")
+    xml = parts.body(dataset_to_xml(orjson.loads(d)) for d in documents)
+    return Payload(parts.content_type, xml, headers=_VARY, etag=etag, compressible=True)

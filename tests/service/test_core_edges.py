@@ -1,6 +1,7 @@
 """The core's edges in process: ``create_app(container)`` over the embedded adapters.
 
-A stored object that is gone is a 404 (never a 500); every 503 carries one Retry-After.
+A stored object that is gone is a 404 (never a 500); every 503 carries one Retry-After; every
+route reads the site from one request-scoped dependency.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from pathlib import Path
 import httpx
 import pydicom
 import pytest
+from fastapi import FastAPI
 
 from pacsflow.config import Settings
 from pacsflow.container import Container, build_container
 from pacsflow.errors import RETRY_AFTER_SECONDS
 from pacsflow.pipeline.keys import instance_keys
 from services.app import create_app
+from services.common import request_site
 from streams.runner import run_ingest_processor
 from tests.conftest import CORPUS
 from tests.helpers import multipart
@@ -31,6 +34,7 @@ class Archive:
     """An embedded archive in this process, and an HTTP client of its app."""
 
     container: Container
+    app: FastAPI
     client: httpx.AsyncClient
 
     async def store(self, path: Path) -> pydicom.Dataset:
@@ -51,10 +55,11 @@ async def archive(tmp_path: Path) -> AsyncIterator[Archive]:
     processor = asyncio.create_task(
         run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
     )
-    transport = httpx.ASGITransport(app=create_app(container))
+    app = create_app(container)
+    transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://pacsflow") as client:
-            yield Archive(container, client)
+            yield Archive(container, app, client)
     finally:
         stop.set()
         await processor
@@ -89,3 +94,35 @@ async def test_every_503_carries_the_same_retry_after(archive: Archive) -> None:
     assert (search.status_code, ready.status_code) == (503, 503)
     assert search.headers["retry-after"] == ready.headers["retry-after"]
     assert search.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+
+
+async def test_every_route_reads_the_site_from_one_dependency(archive: Archive) -> None:
+    archive.app.dependency_overrides[request_site] = lambda: "north"
+    ds = await archive.store(CT)
+    keys = instance_keys("north", ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    assert (await archive.container.objects.stat(keys["dicom"])) is not None
+    uri = {
+        "requestType": "WADO",
+        "studyUID": ds.StudyInstanceUID,
+        "seriesUID": ds.SeriesInstanceUID,
+        "objectUID": ds.SOPInstanceUID,
+        "contentType": "application/dicom",
+    }
+    reads = [
+        _instance_url(ds),
+        _instance_url(ds) + "/metadata",
+        _instance_url(ds) + "/frames/1",
+        _instance_url(ds) + "/thumbnail",
+        f"/dicom-web/studies/{ds.StudyInstanceUID}/rendered",
+    ]
+
+    for path in reads:
+        assert (await archive.client.get(path)).status_code == 200, path
+    assert (await archive.client.get("/dicom-web/wado", params=uri)).status_code == 200
+    assert len((await archive.client.get("/dicom-web/instances")).json()) == 1
+
+    archive.app.dependency_overrides[request_site] = lambda: "south"
+    for path in reads:
+        assert (await archive.client.get(path)).status_code == 404, path
+    assert (await archive.client.get("/dicom-web/wado", params=uri)).status_code == 404
+    assert (await archive.client.get("/dicom-web/instances")).json() == []
