@@ -23,7 +23,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from pacsflow import __version__
-from pacsflow.config import Settings
+from pacsflow.config import Settings, variable_name
 from pacsflow.container import Container, build_container, kafka_security
 from pacsflow.errors import (
     BusUnavailable,
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(f"{_name(e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
         print(f"pacsflow {args.command}: invalid configuration: {problems}", file=sys.stderr)
         return 2
     logging.basicConfig(
@@ -111,9 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _name(loc: tuple[int | str, ...]) -> str:
-    """The environment variable of a setting a validation error points at."""
-    return "PACSFLOW_" + "_".join(str(part) for part in loc).upper() if loc else "PACSFLOW_*"
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    """One validation error as ``VARIABLE: reason`` (a reason that names it stays as it is)."""
+    reason = message.removeprefix("Value error, ")
+    return reason if reason.startswith("PACSFLOW_") else f"{variable_name(loc)}: {reason}"
 
 
 def _run(command: str, settings: Settings) -> None:
@@ -124,7 +125,7 @@ def _run(command: str, settings: Settings) -> None:
         app = create_faust_app(
             settings.resolved_bus_url(),
             lambda: build_container(settings),
-            security=kafka_security(settings),
+            security=kafka_security(settings.bus),
             health_port=settings.worker_health_port,
             health_host=settings.host,
         )

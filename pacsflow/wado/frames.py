@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pydicom
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian
@@ -49,7 +49,7 @@ class _Plan:
 
     media_type: str
     transfer_syntax: str
-    action: str  # "stored", "decode" or "encode"
+    action: Literal["stored", "decode", "encode"]  # what is done to the stored bytes
 
 
 def parse_frame_list(text: str) -> list[int]:

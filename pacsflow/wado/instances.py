@@ -15,7 +15,7 @@ import asyncio
 import io
 import zipfile
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Final, Literal
 
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -30,11 +30,12 @@ from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 __all__ = ["negotiate_instances", "retrieve_instances"]
 
 ANY: Final = "*"
+Packaging = Literal["dicom", "zip"]  # multipart/related; type="application/dicom", or a zip
 
 
-def negotiate_instances(accept: str) -> tuple[str, list[str]]:
+def negotiate_instances(accept: str) -> tuple[Packaging, list[str]]:
     """(``dicom`` or ``zip``, acceptable transfer syntaxes best first; ``*`` means as stored)."""
-    options: list[tuple[str, str]] = []
+    options: list[tuple[Packaging, str]] = []
     for media in parse_accept(accept):
         if media.quality <= 0:
             continue

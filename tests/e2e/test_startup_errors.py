@@ -44,3 +44,12 @@ def test_an_unreachable_backend_is_one_line_and_status_1(role: str, tmp_path: Pa
     [line] = done.stderr.splitlines()
     assert line.startswith(f"pacsflow {role}: cannot start: ") and f"({name})" in line
     assert "secret" not in line
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_bad_backend_url_is_one_line_and_status_2(role: str, tmp_path: Path) -> None:
+    done = _run(role, tmp_path, PACSFLOW_BUS_URL="amqp://broker:5672")
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"pacsflow {role}: invalid configuration: PACSFLOW_BUS_URL")
+    assert "kafka://" in line  # says what is accepted

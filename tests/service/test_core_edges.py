@@ -1,7 +1,8 @@
 """The core's edges in process: ``create_app(container)`` over the embedded adapters.
 
 A stored object that is gone is a 404 (never a 500); every 503 carries one Retry-After; every
-route reads the site from one request-scoped dependency.
+route reads the site from one request-scoped dependency; WADO-URI de-identifies only with a
+secret of its own.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Archive:
 
 @pytest.fixture
 async def archive(tmp_path: Path) -> AsyncIterator[Archive]:
-    container = build_container(Settings(data_dir=tmp_path))
+    container = build_container(Settings(data_dir=tmp_path, anonymize_secret=None))
     await container.start()
     stop = asyncio.Event()
     processor = asyncio.create_task(
@@ -71,6 +72,17 @@ def _instance_url(ds: pydicom.Dataset) -> str:
         f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
         f"/instances/{ds.SOPInstanceUID}"
     )
+
+
+def _wado_uri(ds: pydicom.Dataset) -> dict[str, str]:
+    """The WADO-URI parameters of an instance, as application/dicom."""
+    return {
+        "requestType": "WADO",
+        "studyUID": ds.StudyInstanceUID,
+        "seriesUID": ds.SeriesInstanceUID,
+        "objectUID": ds.SOPInstanceUID,
+        "contentType": "application/dicom",
+    }
 
 
 async def test_a_stored_object_that_is_gone_is_404(archive: Archive) -> None:
@@ -101,13 +113,7 @@ async def test_every_route_reads_the_site_from_one_dependency(archive: Archive) 
     ds = await archive.store(CT)
     keys = instance_keys("north", ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
     assert (await archive.container.objects.stat(keys["dicom"])) is not None
-    uri = {
-        "requestType": "WADO",
-        "studyUID": ds.StudyInstanceUID,
-        "seriesUID": ds.SeriesInstanceUID,
-        "objectUID": ds.SOPInstanceUID,
-        "contentType": "application/dicom",
-    }
+    uri = _wado_uri(ds)
     reads = [
         _instance_url(ds),
         _instance_url(ds) + "/metadata",
@@ -126,3 +132,12 @@ async def test_every_route_reads_the_site_from_one_dependency(archive: Archive) 
         assert (await archive.client.get(path)).status_code == 404, path
     assert (await archive.client.get("/dicom-web/wado", params=uri)).status_code == 404
     assert (await archive.client.get("/dicom-web/instances")).json() == []
+
+
+async def test_anonymize_is_refused_without_a_secret(archive: Archive) -> None:
+    ds = await archive.store(CT)
+    uri = _wado_uri(ds)
+    refused = await archive.client.get("/dicom-web/wado", params={**uri, "anonymize": "yes"})
+    assert refused.status_code == 400
+    assert "PACSFLOW_ANONYMIZE_SECRET" in refused.json()["message"]
+    assert (await archive.client.get("/dicom-web/wado", params=uri)).status_code == 200
