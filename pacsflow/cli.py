@@ -16,15 +16,21 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 
 from pacsflow import __version__
-from pacsflow.config import Settings
-from pacsflow.container import build_container, kafka_security
+from pacsflow.config import Settings, variable_name
+from pacsflow.container import Container, build_container, kafka_security
+from pacsflow.errors import (
+    BusUnavailable,
+    IndexUnavailable,
+    ObjectStoreUnavailable,
+    ServiceUnavailable,
+)
 
 __all__ = ["main"]
 
@@ -37,6 +43,12 @@ _HTTP_ROLES = {
     "wado": ("wado",),
     "ups": ("ups",),
 }
+_BACKENDS: dict[type[ServiceUnavailable], str] = {
+    BusUnavailable: "the bus (PACSFLOW_BUS_URL)",
+    ObjectStoreUnavailable: "the object store (PACSFLOW_OBJECT_STORE_URL)",
+    IndexUnavailable: "the index (PACSFLOW_INDEX_URL)",
+}
+_CLIENT_LOGGERS = ("aiokafka", "kafka", "elastic_transport", "elasticsearch", "urllib3", "minio")
 _HELP = {
     "serve": "run every service and the ingest processor in one process (embedded)",
     "stow": "run the STOW-RS service only (pipeline mode)",
@@ -66,8 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class StartFailed(Exception):
+    """A backend or the data directory cannot be used at start: one line for the operator."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``pacsflow`` command."""
+    """Entry point of the ``pacsflow`` command.
+
+    Exits 2 on an invalid configuration and 1 when a backend cannot be used at start, after
+    one line on stderr that names the setting (no traceback).
+    """
     args = _parser().parse_args(argv)
     candidates = (
         ("host", getattr(args, "host", None)),
@@ -78,28 +98,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        print(f"pacsflow: invalid configuration:\n{exc}", file=sys.stderr)
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
+        print(f"pacsflow {args.command}: invalid configuration: {problems}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        if args.command == "worker" and settings.resolved_bus_url().startswith("kafka:"):
-            from streams.faust_app import create_faust_app, run_faust_worker
-
-            app = create_faust_app(
-                settings.resolved_bus_url(),
-                lambda: build_container(settings),
-                security=kafka_security(settings),
-                health_port=settings.worker_health_port,
-                health_host=settings.host,
-            )
-            run_faust_worker(app, settings.log_level)
-        elif args.command == "worker":
-            asyncio.run(work(settings))
-        else:
-            asyncio.run(serve(settings, _HTTP_ROLES[args.command], args.command == "serve"))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _run(args.command, settings)
+    except StartFailed as exc:
+        print(f"pacsflow {args.command}: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    """One validation error as ``VARIABLE: reason`` (a reason that names it stays as it is)."""
+    reason = message.removeprefix("Value error, ")
+    return reason if reason.startswith("PACSFLOW_") else f"{variable_name(loc)}: {reason}"
+
+
+def _run(command: str, settings: Settings) -> None:
+    if command == "worker" and settings.resolved_bus_url().startswith("kafka:"):
+        from streams.faust_app import create_faust_app, run_faust_worker
+
+        asyncio.run(_preflight(settings))  # Faust would retry an unreachable broker forever
+        app = create_faust_app(
+            settings.resolved_bus_url(),
+            lambda: build_container(settings),
+            security=kafka_security(settings.bus),
+            health_port=settings.worker_health_port,
+            health_host=settings.host,
+        )
+        run_faust_worker(app, settings.log_level)
+    elif command == "worker":
+        asyncio.run(work(settings))
+    else:
+        asyncio.run(serve(settings, _HTTP_ROLES[command], command == "serve"))
+
+
+async def started(settings: Settings, *, listen_for_outcomes: bool) -> Container:
+    """The process's container, started; ``StartFailed`` names what cannot be used."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        container = build_container(settings)
+        with _clients_quiet():
+            await container.start(listen_for_outcomes=listen_for_outcomes)
+    except ServiceUnavailable as exc:
+        backend = next((n for t, n in _BACKENDS.items() if isinstance(exc, t)), "a backend")
+        raise StartFailed(f"{backend} cannot be used: {_one_line(exc)}") from exc
+    except (OSError, ValueError) as exc:
+        raise StartFailed(_one_line(exc)) from exc
+    return container
+
+
+@contextlib.contextmanager
+def _clients_quiet() -> Iterator[None]:
+    """Silence the backend clients' own retry logs (tracebacks among them) while the adapters
+    start: a failure reaches the operator once, as the adapter's error in ``StartFailed``."""
+    loggers = [logging.getLogger(name) for name in _CLIENT_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+async def _preflight(settings: Settings) -> None:
+    """Start and close the worker's backends once, so that an unusable one stops the start."""
+    container = await started(settings, listen_for_outcomes=False)
+    await container.close()
 
 
 async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> None:
@@ -107,9 +183,7 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     from services.app import create_app
     from streams.runner import run_ingest_processor
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    container = build_container(settings)
-    await container.start(listen_for_outcomes="stow" in roles)
+    container = await started(settings, listen_for_outcomes="stow" in roles)
     stop = asyncio.Event()
     processor = (
         asyncio.create_task(
@@ -163,9 +237,7 @@ async def work(settings: Settings) -> None:
 
     from streams.runner import run_ingest_processor
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    container = build_container(settings)
-    await container.start(listen_for_outcomes=False)
+    container = await started(settings, listen_for_outcomes=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,31 +1,193 @@
 """Configuration, read once per process from ``PACSFLOW_*`` variables (pydantic-settings).
 
 Backends are chosen by URL: ``sqlite:///path`` (embedded bus journal or index),
-``file:///path`` (object store). Unset URLs default to files under ``data_dir``.
+``file:///path`` (object store), ``kafka://``, ``s3://``, ``http(s)://``; unset URLs default to
+files under ``data_dir``. The settings of each backend are grouped (``bus``, ``objects``,
+``index``); the flat names of docs/configuration.md (``PACSFLOW_KAFKA_PARTITIONS``) and the
+nested ones (``PACSFLOW_BUS__PARTITIONS``) both set them. Secrets are ``SecretStr``: they never
+appear in a repr, a log line or a validation error.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-__all__ = ["Settings"]
+__all__ = [
+    "FLAT_NAMES",
+    "BusSettings",
+    "IndexSettings",
+    "ObjectStoreSettings",
+    "Settings",
+    "variable_name",
+]
+
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3 bucket names: 3 to 63
+# The backend URL forms each variable accepts, by scheme.
+_URL_FORMS: dict[str, dict[str, str]] = {
+    "PACSFLOW_BUS_URL": {"sqlite": "sqlite:///path", "kafka": "kafka://host:port[,host:port]"},
+    "PACSFLOW_OBJECT_STORE_URL": {
+        "file": "file:///path",
+        "s3": "s3://[key:secret@]host:port/bucket[/prefix]",
+        "s3+https": "s3+https://...",
+    },
+    "PACSFLOW_INDEX_URL": {
+        "sqlite": "sqlite:///path",
+        "http": "http(s)://[user:password@]host:9200",
+        "https": "https://...",
+    },
+}
+
+
+def _check_url(variable: str, url: str | None) -> str | None:
+    """``url`` if its scheme is one ``variable`` accepts and it names a place; else ValueError."""
+    if url is None or not url.strip():
+        return None
+    parsed = urlparse(url)
+    accepted = _URL_FORMS[variable]
+    forms = " or ".join(accepted.values())
+    if parsed.scheme not in accepted:
+        raise ValueError(f"{variable}: unsupported scheme {parsed.scheme + '://'!r}; use {forms}")
+    if accepted[parsed.scheme].endswith(":///path"):
+        if not (parsed.netloc + parsed.path).strip("/"):
+            raise ValueError(f"{variable}: {parsed.scheme}:// needs a path ({forms})")
+    elif not parsed.hostname:
+        raise ValueError(f"{variable}: {parsed.scheme}:// needs a host ({forms})")
+    bucket = parsed.path.lstrip("/").partition("/")[0]
+    if parsed.scheme.startswith("s3") and not _S3_BUCKET.match(bucket):
+        raise ValueError(
+            f"{variable}: {bucket!r} is not an S3 bucket name"
+            " (3 to 63 lowercase letters, digits, dots and hyphens)"
+        )
+    return url
+
+
+def _backend_url(variable: str) -> AfterValidator:
+    return AfterValidator(partial(_check_url, variable))
+
+
+class BusSettings(BaseModel):
+    """The bus: the embedded journal, or Kafka with its clients' options and security."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # URLs may carry credentials
+
+    url: Annotated[str | None, _backend_url("PACSFLOW_BUS_URL")] = None
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    idempotence: bool = True
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ca_certs: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+
+
+class ObjectStoreSettings(BaseModel):
+    """The object store: a directory, or S3 with its credentials and CA bundle."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # URLs may carry credentials
+
+    url: Annotated[str | None, _backend_url("PACSFLOW_OBJECT_STORE_URL")] = None
+    access_key: str = ""
+    secret_key: SecretStr = SecretStr("")
+    ca_certs: str = ""
+
+
+class IndexSettings(BaseModel):
+    """The index: SQLite, or Elasticsearch/OpenSearch with its index prefix and credentials."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # URLs may carry credentials
+
+    url: Annotated[str | None, _backend_url("PACSFLOW_INDEX_URL")] = None
+    prefix: str = Field(default="pacsflow", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    api_key: SecretStr = SecretStr("")
+    ca_certs: str = ""
+    username: str = ""
+    password: SecretStr = SecretStr("")
+
+
+# Today's flat names of the grouped settings (docs/configuration.md): name -> (group, field).
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    "bus_url": ("bus", "url"),
+    **{f"kafka_{name}": ("bus", name) for name in BusSettings.model_fields if name != "url"},
+    "object_store_url": ("objects", "url"),
+    "s3_access_key": ("objects", "access_key"),
+    "s3_secret_key": ("objects", "secret_key"),
+    "s3_ca_certs": ("objects", "ca_certs"),
+    **{f"index_{name}": ("index", name) for name in IndexSettings.model_fields},
+}
+
+
+def variable_name(loc: tuple[int | str, ...]) -> str:
+    """The documented variable of a setting a validation error points at (``PACSFLOW_*``)."""
+    path = tuple(str(part) for part in loc)
+    flat = next((f for f, place in FLAT_NAMES.items() if place == path[:2]), None)
+    return f"PACSFLOW_{(flat or '_'.join(path)).upper()}" if path else "PACSFLOW_*"
+
+
+def _nest(values: dict[str, Any]) -> dict[str, Any]:
+    """Move flat names (``kafka_partitions``) into their group (``bus.partitions``)."""
+    nested = dict(values)
+    for flat, (group, name) in FLAT_NAMES.items():
+        if flat in nested:
+            value = nested.pop(flat)
+            section = nested.get(group)
+            nested[group] = {**(section if isinstance(section, dict) else {}), name: value}
+    return nested
+
+
+class _FlatEnvironment(PydanticBaseSettingsSource):
+    """The flat ``PACSFLOW_*`` variables of the grouped settings, read as their groups."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is read at once in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        environment = {key.upper(): value for key, value in os.environ.items()}
+        found = {
+            flat: environment[f"PACSFLOW_{flat.upper()}"]
+            for flat in FLAT_NAMES
+            if f"PACSFLOW_{flat.upper()}" in environment
+        }
+        return _nest(found)
 
 
 class Settings(BaseSettings):
     """Every setting of a pacsflow process; see docs/configuration.md."""
 
-    model_config = SettingsConfigDict(env_prefix="PACSFLOW_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PACSFLOW_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        hide_input_in_errors=True,  # a rejected value may be a secret
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("pacsflow-data")
-    bus_url: str | None = None
-    object_store_url: str | None = None
-    index_url: str | None = None
     site: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     public_url: str | None = None
     max_request_bytes: int = Field(16 * 1024**3, ge=1)
@@ -35,29 +197,9 @@ class Settings(BaseSettings):
     stow_timeout_seconds: float = Field(120.0, gt=0)
     duplicate_policy: Literal["replace", "reject"] = "replace"
     qido_max_results: int = Field(1000, ge=1, le=100_000)
-    anonymize_secret: str = ""
+    anonymize_secret: SecretStr | None = None
     validate_pixel_data: Literal["decode", "structure"] = "decode"
     processors: bool = True
-    kafka_partitions: int = Field(6, ge=1)
-    kafka_replication_factor: int = Field(1, ge=1)
-    kafka_max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
-    kafka_idempotence: bool = True
-    kafka_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=60_000)
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_ca_certs: str = ""
-    kafka_cert_file: str = ""
-    kafka_key_file: str = ""
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    kafka_sasl_username: str = ""
-    kafka_sasl_password: str = ""
-    index_prefix: str = Field("pacsflow", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-    index_api_key: str = ""
-    index_ca_certs: str = ""
-    index_username: str = ""
-    index_password: str = ""
-    s3_access_key: str = ""
-    s3_secret_key: str = ""
-    s3_ca_certs: str = ""
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
     # Worklist (UPS-RS, PS3.18 Chapter 11); see docs/configuration.md and docs/ups.md.
@@ -66,35 +208,63 @@ class Settings(BaseSettings):
     ups_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
     ups_max_request_bytes: int = Field(1024 * 1024, ge=1024)
     ups_max_results: int = Field(1000, ge=1, le=10_000)
+    bus: BusSettings = Field(default_factory=BusSettings)
+    objects: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments first, then the nested variables, then the flat ones."""
+        flat = _FlatEnvironment(settings_cls)
+        return init_settings, env_settings, flat, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_arguments(cls, values: Any) -> Any:
+        """``Settings(kafka_partitions=3)`` sets ``bus.partitions``, as the variable does."""
+        return _nest(values) if isinstance(values, dict) else values
+
+    @field_validator("anonymize_secret")
+    @classmethod
+    def _secret_or_none(cls, secret: SecretStr | None) -> SecretStr | None:
+        """An empty secret is no secret: de-identification stays off."""
+        return secret if secret is not None and secret.get_secret_value() else None
 
     @model_validator(mode="after")
     def _inline_fits_a_message(self) -> Settings:
         """An inline part (base64 in a JSON record) must fit one Kafka message."""
-        if (self.bus_url or "").startswith("kafka:"):
+        if (self.bus.url or "").startswith("kafka:"):
             needed = self.inline_max_bytes * 4 // 3 + 64 * 1024
-            if needed > self.kafka_max_message_bytes:
+            if needed > self.bus.max_message_bytes:
                 raise ValueError(
                     f"PACSFLOW_INLINE_MAX_BYTES={self.inline_max_bytes} does not fit "
-                    f"PACSFLOW_KAFKA_MAX_MESSAGE_BYTES={self.kafka_max_message_bytes}"
+                    f"PACSFLOW_KAFKA_MAX_MESSAGE_BYTES={self.bus.max_message_bytes}"
                 )
         return self
 
     def resolved_bus_url(self) -> str:
         """The bus URL, defaulting to the embedded journal in ``data_dir``."""
-        return self.bus_url or f"sqlite:///{(self.data_dir / 'bus.sqlite').resolve()}"
+        return self.bus.url or f"sqlite:///{(self.data_dir / 'bus.sqlite').resolve()}"
 
     def resolved_object_store_url(self) -> str:
         """The object store URL, defaulting to ``data_dir/objects``."""
-        return self.object_store_url or f"file:///{(self.data_dir / 'objects').resolve()}"
+        return self.objects.url or f"file:///{(self.data_dir / 'objects').resolve()}"
 
     def resolved_workitem_store_url(self) -> str:
         """The workitem store URL: the index's Elasticsearch, else ``data_dir/workitems.sqlite``."""
         if self.workitem_store_url:
             return self.workitem_store_url
-        if (self.index_url or "").startswith(("http:", "https:")):
-            return str(self.index_url)
+        if (self.index.url or "").startswith(("http:", "https:")):
+            return str(self.index.url)
         return f"sqlite:///{(self.data_dir / 'workitems.sqlite').resolve()}"
 
     def resolved_index_url(self) -> str:
         """The index URL, defaulting to ``data_dir/index.sqlite``."""
-        return self.index_url or f"sqlite:///{(self.data_dir / 'index.sqlite').resolve()}"
+        return self.index.url or f"sqlite:///{(self.data_dir / 'index.sqlite').resolve()}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import ParseResult, parse_qs, unquote, urlparse
 
-from pacsflow.config import Settings
+from pacsflow.config import BusSettings, IndexSettings, ObjectStoreSettings, Settings
 from pacsflow.errors import ServiceUnavailable
 from pacsflow.pipeline.ingest import IngestContext
 from pacsflow.pipeline.outcomes import OutcomeBoard
@@ -26,6 +26,7 @@ from pacsflow.ports.workitems import WorkitemStore
 from pacsflow.stow.service import StowService
 from pacsflow.ups.service import UpsSettings
 from pacsflow.ups.worklist import Worklist
+from pacsflow.wado.service import WadoService
 
 if TYPE_CHECKING:
     from pacsflow.adapters.kafka_bus import KafkaSecurity
@@ -66,6 +67,13 @@ class Container:
         return StowService(self.settings, self.bus, self.objects, self.outcomes)
 
     @property
+    def wado(self) -> WadoService:
+        """The WADO-RS and WADO-URI use cases."""
+        secret = self.settings.anonymize_secret
+        key = secret.get_secret_value() if secret is not None else None
+        return WadoService(self.index, self.objects, key)
+
+    @property
     def ingest_context(self) -> IngestContext:
         """What the ingest step needs."""
         return IngestContext(
@@ -91,12 +99,20 @@ class Container:
         return self._worklist
 
     async def start(self, *, listen_for_outcomes: bool = True) -> None:
-        """Start every adapter; a STOW process also listens to ingest events."""
-        await self.bus.start()
-        await self.objects.start()
-        await self.index.start()
-        if self.workitems is not None:
-            await self.workitems.start()
+        """Start every adapter; a STOW process also listens to ingest events.
+
+        When a backend cannot be reached, the adapters already open are closed again and the
+        adapter's ``...Unavailable`` error is raised.
+        """
+        try:
+            await self.bus.start()
+            await self.objects.start()
+            await self.index.start()
+            if self.workitems is not None:
+                await self.workitems.start()
+        except BaseException:
+            await self.close()
+            raise
         if not listen_for_outcomes:
             return
         subscription = await self.bus.subscribe(
@@ -166,10 +182,10 @@ def build_container(settings: Settings) -> Container:
     """Choose adapters by URL scheme; raise ``ValueError`` for an unknown backend."""
     return Container(
         settings=settings,
-        bus=_bus(settings.resolved_bus_url(), settings),
-        objects=_objects(settings.resolved_object_store_url(), settings),
-        index=_index(settings.resolved_index_url(), settings),
-        workitems=_workitems(settings.resolved_workitem_store_url(), settings),
+        bus=_bus(settings.resolved_bus_url(), settings.bus),
+        objects=_objects(settings.resolved_object_store_url(), settings.objects),
+        index=_index(settings.resolved_index_url(), settings.index, settings.stow_consistency),
+        workitems=_workitems(settings.resolved_workitem_store_url(), settings.index),
     )
 
 
@@ -178,7 +194,7 @@ def _path(url: str) -> Path:
     return Path(unquote(parsed.netloc + parsed.path) if parsed.netloc else unquote(parsed.path))
 
 
-def _bus(url: str, settings: Settings) -> Bus:
+def _bus(url: str, settings: BusSettings) -> Bus:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         from pacsflow.adapters.embedded_bus import EmbeddedBus
@@ -189,11 +205,11 @@ def _bus(url: str, settings: Settings) -> Bus:
 
         return KafkaBus(
             parsed.netloc,
-            partitions=settings.kafka_partitions,
-            replication_factor=settings.kafka_replication_factor,
-            max_message_bytes=settings.kafka_max_message_bytes,
-            enable_idempotence=settings.kafka_idempotence,
-            retention_ms=settings.kafka_retention_ms,
+            partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            max_message_bytes=settings.max_message_bytes,
+            enable_idempotence=settings.idempotence,
+            retention_ms=settings.retention_ms,
             security=kafka_security(settings),
         )
     raise ValueError(
@@ -201,22 +217,22 @@ def _bus(url: str, settings: Settings) -> Bus:
     )
 
 
-def kafka_security(settings: Settings) -> KafkaSecurity:
+def kafka_security(settings: BusSettings) -> KafkaSecurity:
     """TLS and SASL of the Kafka clients (the bus and the Faust worker)."""
     from pacsflow.adapters.kafka_bus import KafkaSecurity
 
     return KafkaSecurity(
-        protocol=settings.kafka_security_protocol,
-        ca_certs=settings.kafka_ca_certs or None,
-        cert_file=settings.kafka_cert_file or None,
-        key_file=settings.kafka_key_file or None,
-        sasl_mechanism=settings.kafka_sasl_mechanism,
-        sasl_username=settings.kafka_sasl_username or None,
-        sasl_password=settings.kafka_sasl_password or None,
+        protocol=settings.security_protocol,
+        ca_certs=settings.ca_certs or None,
+        cert_file=settings.cert_file or None,
+        key_file=settings.key_file or None,
+        sasl_mechanism=settings.sasl_mechanism,
+        sasl_username=settings.sasl_username or None,
+        sasl_password=settings.sasl_password.get_secret_value() or None,
     )
 
 
-def _objects(url: str, settings: Settings) -> ObjectStore:
+def _objects(url: str, settings: ObjectStoreSettings) -> ObjectStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from pacsflow.adapters.fs_store import FileSystemObjectStore
@@ -230,12 +246,12 @@ def _objects(url: str, settings: Settings) -> ObjectStore:
         return S3ObjectStore(
             f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname),
             bucket,
-            access_key=unquote(parsed.username or "") or settings.s3_access_key,
-            secret_key=unquote(parsed.password or "") or settings.s3_secret_key,
+            access_key=unquote(parsed.username or "") or settings.access_key,
+            secret_key=unquote(parsed.password or "") or settings.secret_key.get_secret_value(),
             secure=parsed.scheme == "s3+https",
             region=query.get("region", [None])[0],
             prefix=prefix,
-            ca_certs=settings.s3_ca_certs or None,
+            ca_certs=settings.ca_certs or None,
         )
     raise ValueError(
         f"unsupported object store URL {url!r} "
@@ -243,7 +259,7 @@ def _objects(url: str, settings: Settings) -> ObjectStore:
     )
 
 
-def _index(url: str, settings: Settings) -> Index:
+def _index(url: str, settings: IndexSettings, consistency: str) -> Index:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         from pacsflow.adapters.sqlite_index import SqliteIndex
@@ -255,24 +271,24 @@ def _index(url: str, settings: Settings) -> Index:
         auth, host = _es_auth(parsed, settings), _host(parsed)
         return ElasticsearchIndex(
             f"{parsed.scheme}://{host}",
-            prefix=settings.index_prefix,
+            prefix=settings.prefix,
             # read-your-writes: with "indexed" STOW, a write is searchable once acknowledged
-            refresh=settings.stow_consistency == "indexed",
+            refresh=consistency == "indexed",
             basic_auth=auth,
-            api_key=settings.index_api_key or None,
-            ca_certs=settings.index_ca_certs or None,
+            api_key=settings.api_key.get_secret_value() or None,
+            ca_certs=settings.ca_certs or None,
         )
     raise ValueError(
         f"unsupported index URL {url!r} (sqlite:///path or http(s)://[user:pass@]host:9200)"
     )
 
 
-def _es_auth(parsed: ParseResult, settings: Settings) -> tuple[str, str] | None:
+def _es_auth(parsed: ParseResult, settings: IndexSettings) -> tuple[str, str] | None:
     """Basic credentials of an Elasticsearch URL, else of the settings, else none."""
     if parsed.username:
         return unquote(parsed.username), unquote(parsed.password or "")
-    if settings.index_username:
-        return settings.index_username, settings.index_password
+    if settings.username:
+        return settings.username, settings.password.get_secret_value()
     return None
 
 
@@ -280,7 +296,7 @@ def _host(parsed: ParseResult) -> str:
     return f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname)
 
 
-def _workitems(url: str, settings: Settings) -> WorkitemStore:
+def _workitems(url: str, settings: IndexSettings) -> WorkitemStore:
     """The workitem store of the Worklist (UPS-RS): SQLite, or the index's Elasticsearch."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -293,10 +309,10 @@ def _workitems(url: str, settings: Settings) -> WorkitemStore:
         auth, host = _es_auth(parsed, settings), _host(parsed)
         return ElasticsearchWorkitemStore(
             f"{parsed.scheme}://{host}",
-            prefix=settings.index_prefix,
+            prefix=settings.prefix,
             basic_auth=auth,
-            api_key=settings.index_api_key or None,
-            ca_certs=settings.index_ca_certs or None,
+            api_key=settings.api_key.get_secret_value() or None,
+            ca_certs=settings.ca_certs or None,
         )
     raise ValueError(
         f"unsupported workitem store URL {url!r} (sqlite:///path or http(s)://host:9200)"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = [
+    "RETRY_AFTER_SECONDS",
     "BadRequest",
     "BusUnavailable",
     "Conflict",
@@ -19,6 +22,10 @@ __all__ = [
     "ServiceUnavailable",
     "UnsupportedMediaType",
 ]
+
+
+RETRY_AFTER_SECONDS: Final = 5
+"""How long a client waits before it repeats a request a 503 answered (RFC 9110 10.2.3)."""
 
 
 class PacsflowError(Exception):
@@ -85,5 +92,9 @@ class IndexUnavailable(ServiceUnavailable):
     """The index adapter failed."""
 
 
-class ObjectNotFound(PacsflowError):
-    """The object store has no object under the key."""
+class ObjectNotFound(NotFound):
+    """The object store has no object under the key (a 404 when a request meets it)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no stored object {key}")
+        self.key = key

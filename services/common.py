@@ -1,4 +1,4 @@
-"""Shared request plumbing of the services: the container dependency and URL roots."""
+"""Shared request plumbing of the services: the container, the site, and URL roots."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from pacsflow.container import Container
 
-__all__ = ["DICOMWEB_ROOT", "ContainerDep", "dicomweb_root_url"]
+__all__ = ["DICOMWEB_ROOT", "ContainerDep", "SiteDep", "dicomweb_root_url", "request_site"]
 
 DICOMWEB_ROOT = "/dicom-web"
 
@@ -21,6 +21,14 @@ def _container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(_container)]
 
 
+def request_site(container: ContainerDep) -> str:
+    """The site (partition) a request reads and writes: the one place that decides it."""
+    return container.settings.site
+
+
+SiteDep = Annotated[str, Depends(request_site)]
+
+
 def dicomweb_root_url(request: Request, container: Container) -> str:
     """The absolute DICOMweb root for RetrieveURLs (PACSFLOW_PUBLIC_URL when set)."""
     if container.settings.public_url:
@@ -31,6 +39,7 @@ def dicomweb_root_url(request: Request, container: Container) -> str:
     # Some clients (dicomweb-client among them) send a Host header without the port; the
     # port the request arrived on is then the better guess. Behind a proxy, set
     # PACSFLOW_PUBLIC_URL instead (docs/configuration.md).
-    if host and ":" not in host.rsplit("]", 1)[-1] and server and server[1] not in (80, 443):
-        base = base.replace(port=int(server[1]))
+    port = server[1] if server else None  # an ASGI server may leave it out (ASGI spec: "server")
+    if host and ":" not in host.rsplit("]", 1)[-1] and port not in (None, 80, 443):
+        base = base.replace(port=int(port))
     return str(base).rstrip("/") + DICOMWEB_ROOT

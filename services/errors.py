@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pacsflow.errors import (
+    RETRY_AFTER_SECONDS,
     BadRequest,
     Conflict,
     Forbidden,
@@ -24,7 +27,7 @@ from pacsflow.errors import (
     UnsupportedMediaType,
 )
 
-__all__ = ["WARN_AGENT", "install_error_handlers", "warning_header"]
+__all__ = ["RETRY_AFTER", "WARN_AGENT", "install_error_handlers", "warning_header"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,8 @@ _STATUS: dict[type[PacsflowError], int] = {
     UnsupportedMediaType: 415,
     ServiceUnavailable: 503,
 }
-RETRY_AFTER_SECONDS = "5"
+RETRY_AFTER: Mapping[str, str] = MappingProxyType({"Retry-After": str(RETRY_AFTER_SECONDS)})
+"""The header of every 503 of the HTTP services (errors and ``/ready``)."""
 WARN_AGENT = "pacsflow"  # the <service> of a Warning when the request names no host
 
 
@@ -50,7 +54,7 @@ def warning_header(text: str, agent: str | None = None) -> str:
     return f'299 {agent or WARN_AGENT} "{quoted}"'
 
 
-def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def _problem(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return JSONResponse({"status": status, "message": message}, status, headers=headers)
 
 
@@ -63,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 500:
             log.error("unmapped error on %s %s: %r", request.method, request.url.path, exc)
             return _problem(500, "internal error")
-        headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else {}
+        headers = dict(RETRY_AFTER) if status == 503 else {}
         if exc.warning:
             headers["Warning"] = warning_header(exc.warning, request.url.hostname)
         if status == 503:

@@ -13,10 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.common import ContainerDep
+from services.errors import RETRY_AFTER
 
-__all__ = ["READINESS_RETRY_AFTER", "router"]
-
-READINESS_RETRY_AFTER = "5"  # seconds, on a 503 from /ready
+__all__ = ["router"]
 
 router = APIRouter()
 
@@ -36,6 +35,6 @@ async def ready(request: Request, container: ContainerDep) -> JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "roles": list(roles), "reasons": reasons},
             status_code=503,
-            headers={"Retry-After": READINESS_RETRY_AFTER},
+            headers=RETRY_AFTER,
         )
     return JSONResponse({"status": "ready", "roles": list(roles)})

@@ -8,28 +8,22 @@ the server's maximum carries ``Warning: 299`` (PS3.18 8.3.4.4).
 
 from __future__ import annotations
 
-import uuid
-
 import orjson
 from fastapi import APIRouter, Request, Response
 
 from pacsflow.dicom.xml import dataset_to_xml
-from pacsflow.media.accept import choose
-from pacsflow.qido.search import SearchResult, search
+from pacsflow.media.accept import MetadataMedia, choose
+from pacsflow.media.multipart_out import Multipart
+from pacsflow.qido.search import search
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
-from services.common import ContainerDep, dicomweb_root_url
+from services.common import ContainerDep, SiteDep, dicomweb_root_url
 
 __all__ = ["TOTAL_HEADER", "router"]
 
 router = APIRouter()
 
 TOTAL_HEADER = "X-Total-Count"
-_OFFERS = [
-    ("application/dicom+json", None),
-    ("application/json", None),
-    ("multipart/related", "application/dicom+xml"),
-]
 _TRUNCATED = (
     '"The number of results exceeded the maximum supported by the server.'
     ' Additional results can be requested."'
@@ -39,12 +33,13 @@ _TRUNCATED = (
 async def _search(
     request: Request,
     container: ContainerDep,
+    site: str,
     level: Level,
     study: str | None = None,
     series: str | None = None,
 ) -> Response:
     """Parse, search, render: the three steps of every Search resource."""
-    media = choose(request.headers.get("accept", ""), _OFFERS)
+    media = choose(request.headers.get("accept", ""), list(MetadataMedia))
     settings = container.settings
     parameters = list(request.query_params.multi_items())
     query = parse_query(
@@ -57,63 +52,58 @@ async def _search(
     )
     asked = next((int(v) for k, v in parameters if k == "limit"), None)
     root = dicomweb_root_url(request, container)
-    result = await search(container.index, settings.site, query, root, asked=asked)
+    result = await search(container.index, site, query, root, asked=asked)
     headers = {TOTAL_HEADER: str(result.total)}
     if result.truncated:
         headers["Warning"] = f"299 {root}: {_TRUNCATED}"
-    if media == 2:
-        return _xml(result, headers)
-    return Response(orjson.dumps(result.results), media_type=_OFFERS[media][0], headers=headers)
-
-
-def _xml(result: SearchResult, headers: dict[str, str]) -> Response:
-    boundary = uuid.uuid4().hex
-    parts = [
-        f"--{boundary}\r\nContent-Type: application/dicom+xml\r\n\r\n".encode()
-        + dataset_to_xml(dataset)
-        + b"\r\n"
-        for dataset in result.results
-    ]
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    media_type = f'multipart/related; type="application/dicom+xml"; boundary={boundary}'
-    return Response(body, media_type=media_type, headers=headers)
+    if media is MetadataMedia.DICOM_XML:
+        body = Multipart("application/dicom+xml")
+        xml = body.body(dataset_to_xml(dataset) for dataset in result.results)
+        return Response(xml, media_type=body.content_type, headers=headers)
+    return Response(orjson.dumps(result.results), media_type=media.media_type, headers=headers)
 
 
 @router.get("/studies")
-async def search_for_studies(request: Request, container: ContainerDep) -> Response:
+async def search_for_studies(request: Request, container: ContainerDep, site: SiteDep) -> Response:
     """Search for Studies (PS3.18 10.6.1.2.1)."""
-    return await _search(request, container, Level.STUDY)
+    return await _search(request, container, site, Level.STUDY)
 
 
 @router.get("/series")
-async def search_for_all_series(request: Request, container: ContainerDep) -> Response:
+async def search_for_all_series(
+    request: Request, container: ContainerDep, site: SiteDep
+) -> Response:
     """Search for Series of all studies (PS3.18 10.6.1.2.2)."""
-    return await _search(request, container, Level.SERIES)
+    return await _search(request, container, site, Level.SERIES)
 
 
 @router.get("/studies/{study}/series")
-async def search_for_series(study: str, request: Request, container: ContainerDep) -> Response:
+async def search_for_series(
+    study: str, request: Request, container: ContainerDep, site: SiteDep
+) -> Response:
     """Search for Series of one study (PS3.18 10.6.1.2.2)."""
-    return await _search(request, container, Level.SERIES, study)
+    return await _search(request, container, site, Level.SERIES, study)
 
 
 @router.get("/instances")
-async def search_for_all_instances(request: Request, container: ContainerDep) -> Response:
+async def search_for_all_instances(
+    request: Request, container: ContainerDep, site: SiteDep
+) -> Response:
     """Search for Instances of all studies (PS3.18 10.6.1.2.3)."""
-    return await _search(request, container, Level.INSTANCE)
+    return await _search(request, container, site, Level.INSTANCE)
 
 
 @router.get("/studies/{study}/instances")
 async def search_for_study_instances(
-    study: str, request: Request, container: ContainerDep
+    study: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
     """Search for Instances of one study (PS3.18 10.6.1.2.3)."""
-    return await _search(request, container, Level.INSTANCE, study)
+    return await _search(request, container, site, Level.INSTANCE, study)
 
 
 @router.get("/studies/{study}/series/{series}/instances")
 async def search_for_instances(
-    study: str, series: str, request: Request, container: ContainerDep
+    study: str, series: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
     """Search for Instances of one series (PS3.18 10.6.1.2.3)."""
-    return await _search(request, container, Level.INSTANCE, study, series)
+    return await _search(request, container, site, Level.INSTANCE, study, series)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from pacsflow.errors import PayloadTooLarge
 from pacsflow.media.multipart_in import require_multipart_related
-from services.common import ContainerDep, dicomweb_root_url
+from services.common import ContainerDep, SiteDep, dicomweb_root_url
 
 __all__ = ["router"]
 
@@ -19,7 +19,9 @@ _TYPES = frozenset({"application/dicom"})
 _MAX_WARNINGS = 50
 
 
-async def _store(request: Request, container: ContainerDep, study: str | None) -> Response:
+async def _store(
+    request: Request, container: ContainerDep, site: str, study: str | None
+) -> Response:
     boundary = require_multipart_related(request.headers.get("content-type", ""), _TYPES)
     length = request.headers.get("content-length")
     limit = container.settings.max_request_bytes
@@ -27,7 +29,8 @@ async def _store(request: Request, container: ContainerDep, study: str | None) -
         raise PayloadTooLarge(f"the request exceeds {limit} bytes (PACSFLOW_MAX_REQUEST_BYTES)")
     prefer = request.headers.get("prefer", "").lower()
     consistency: Literal["durable"] | None = "durable" if "respond-async" in prefer else None
-    result = await container.stow.store_instances(request.stream(), boundary, study, consistency)
+    stow = container.stow
+    result = await stow.store_instances(request.stream(), boundary, study, consistency, site=site)
     headers = {}
     warnings = result.warnings()[:_MAX_WARNINGS]
     if warnings:
@@ -44,15 +47,17 @@ async def _store(request: Request, container: ContainerDep, study: str | None) -
 
 
 @router.post("/studies")
-async def store_instances(request: Request, container: ContainerDep) -> Response:
+async def store_instances(request: Request, container: ContainerDep, site: SiteDep) -> Response:
     """Store Instances (PS3.18 10.5.1)."""
-    return await _store(request, container, None)
+    return await _store(request, container, site, None)
 
 
 @router.post("/studies/{study}")
-async def store_study_instances(study: str, request: Request, container: ContainerDep) -> Response:
+async def store_study_instances(
+    study: str, request: Request, container: ContainerDep, site: SiteDep
+) -> Response:
     """Store Instances of one study (PS3.18 10.5.1)."""
-    return await _store(request, container, study)
+    return await _store(request, container, site, study)
 
 
 def _header_text(text: str) -> str:

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import BadRequest, PacsflowError, PayloadTooLarge
-from pacsflow.media.accept import choose
+from pacsflow.media.accept import DatasetMedia, MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.ups.dataset import parse_payload
 from pacsflow.ups.service import DEFAULT_REQUESTER
@@ -38,16 +38,6 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 TOTAL_HEADER: Final = "X-Total-Count"
-_DATASET_OFFERS: Final = [
-    ("application/dicom+json", None),
-    ("application/json", None),
-    ("application/dicom+xml", None),
-]
-_SEARCH_OFFERS: Final = [
-    ("application/dicom+json", None),
-    ("application/json", None),
-    ("multipart/related", "application/dicom+xml"),
-]
 _TRUNCATED: Final = (
     "The number of results exceeded the maximum supported by the server."
     " Additional results can be requested."
@@ -108,33 +98,29 @@ async def create_workitem(request: Request, container: ContainerDep) -> Response
 @router.get("/workitems")
 async def search_workitems(request: Request, container: ContainerDep) -> Response:
     """Search Workitems (PS3.18 11.9): matches, with X-Total-Count."""
-    media = choose(request.headers.get("accept", ""), _SEARCH_OFFERS)
+    media = choose(request.headers.get("accept", ""), list(MetadataMedia))
     parameters = list(request.query_params.multi_items())
     asked = next((int(v) for k, v in parameters if k == "limit" and v.isdigit()), None)
     page = await container.ups.workitems.search(parameters, asked)
     headers = {TOTAL_HEADER: str(page.total)}
     if page.truncated:
         headers |= _warning(request, _TRUNCATED)
-    if media != 2:
-        body = orjson.dumps(page.results)
-        return Response(body, media_type=_SEARCH_OFFERS[media][0], headers=headers)
+    if media is not MetadataMedia.DICOM_XML:
+        return Response(orjson.dumps(page.results), media_type=media.media_type, headers=headers)
     multipart = Multipart("application/dicom+xml")
-    parts = [multipart.part("application/dicom+xml", dataset_to_xml(r)) for r in page.results]
-    return Response(
-        b"".join(parts) + multipart.end(), media_type=multipart.content_type, headers=headers
-    )
+    xml = multipart.body(dataset_to_xml(r) for r in page.results)
+    return Response(xml, media_type=multipart.content_type, headers=headers)
 
 
 @router.get("/workitems/{workitem}")
 async def retrieve_workitem(workitem: str, request: Request, container: ContainerDep) -> Response:
     """Retrieve Workitem (PS3.18 11.5): the workitem, without its Transaction UID."""
-    media = choose(request.headers.get("accept", ""), _DATASET_OFFERS)
+    media = choose(request.headers.get("accept", ""), list(DatasetMedia))
     dataset = await container.ups.workitems.retrieve(workitem)
     location = {"Content-Location": str(request.url)}
-    if media == 2:
-        return Response(dataset_to_xml(dataset), media_type=_DATASET_OFFERS[2][0], headers=location)
-    body = orjson.dumps([dataset])
-    return Response(body, media_type=_DATASET_OFFERS[media][0], headers=location)
+    if media is DatasetMedia.DICOM_XML:
+        return Response(dataset_to_xml(dataset), media_type=media.media_type, headers=location)
+    return Response(orjson.dumps([dataset]), media_type=media.media_type, headers=location)
 
 
 @router.post("/workitems/{workitem}")

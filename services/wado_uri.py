@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from pacsflow.uri.retrieve import retrieve_wado_uri
-from services.common import ContainerDep
+from services.retrieval import RetrievalDep, WadoDep, respond
 
 __all__ = ["router"]
 
@@ -13,13 +12,6 @@ router = APIRouter()
 
 
 @router.get("/wado")
-async def wado_uri(request: Request, container: ContainerDep) -> Response:
+async def wado_uri(retrieval: RetrievalDep, wado: WadoDep, request: Request) -> Response:
     """Retrieve an object or a rendering of it by its UIDs (PS3.18 9.1)."""
-    result = await retrieve_wado_uri(
-        container.index,
-        container.objects,
-        container.settings.site,
-        container.settings.anonymize_secret or container.settings.site,
-        list(request.query_params.multi_items()),
-    )
-    return Response(result.body, media_type=result.content_type)
+    return respond(await wado.retrieve_wado_uri(retrieval), request)

@@ -24,6 +24,7 @@ from faust.types.auth import CredentialsT
 
 from pacsflow.adapters.kafka_bus import KafkaSecurity
 from pacsflow.container import Container
+from pacsflow.errors import RETRY_AFTER_SECONDS
 from pacsflow.pipeline.records import INGEST_TOPIC
 from pacsflow.ports import Message
 from streams.ingest import process_message
@@ -141,7 +142,9 @@ def create_faust_app(
             )
             if reasons:
                 body = {"status": "unavailable", "roles": ["worker"], "reasons": reasons}
-                return view.json(body, status=503, headers={"Retry-After": "5"})
+                return view.json(
+                    body, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+                )
             return view.json({"status": "ready", "roles": ["worker"]})
 
     app.on_before_shutdown.connect(stop_container)  # type: ignore[arg-type]

@@ -17,14 +17,24 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 from pydicom.pixels.encoders.base import Encoder
 from pydicom.pixels.utils import pack_bits
-from pydicom.uid import UID
-
-from pacsflow.dicom.uids import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    EXPLICIT_VR_BIG_ENDIAN,
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
-    RLE_LOSSLESS,
+from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
 )
 
 try:
@@ -56,67 +66,56 @@ __all__ = [
     "swap_bytes",
 ]
 
-JPEG_BASELINE: Final = "1.2.840.10008.1.2.4.50"
-JPEG_EXTENDED: Final = "1.2.840.10008.1.2.4.51"
-JPEG_LOSSLESS: Final = "1.2.840.10008.1.2.4.57"
-JPEG_LOSSLESS_SV1: Final = "1.2.840.10008.1.2.4.70"
-JPEG_LS_LOSSLESS: Final = "1.2.840.10008.1.2.4.80"
-JPEG_LS_NEAR_LOSSLESS: Final = "1.2.840.10008.1.2.4.81"
-J2K_LOSSLESS: Final = "1.2.840.10008.1.2.4.90"
-J2K: Final = "1.2.840.10008.1.2.4.91"
-HTJ2K_LOSSLESS: Final = "1.2.840.10008.1.2.4.201"
-HTJ2K_LOSSLESS_RPCL: Final = "1.2.840.10008.1.2.4.202"
-HTJ2K: Final = "1.2.840.10008.1.2.4.203"
 
 # Targets whose encodings here lose information: Lossy Image Compression (PS3.3 C.7.6.1.1.5).
-LOSSY: Final = frozenset({JPEG_BASELINE, JPEG_EXTENDED, JPEG_LS_NEAR_LOSSLESS, J2K, HTJ2K})
-LOSSY_METHOD: Final = {  # PS3.3 C.7.6.1.1.5.1 Lossy Image Compression Method
-    JPEG_BASELINE: "ISO_10918_1",
-    JPEG_EXTENDED: "ISO_10918_1",
-    JPEG_LS_NEAR_LOSSLESS: "ISO_14495_1",
-    J2K: "ISO_15444_1",
+LOSSY: Final = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless, JPEG2000, HTJ2K})
+LOSSY_METHOD: Final[Mapping[str, str]] = {  # PS3.3 C.7.6.1.1.5.1 Lossy Image Compression Method
+    JPEGBaseline8Bit: "ISO_10918_1",
+    JPEGExtended12Bit: "ISO_10918_1",
+    JPEGLSNearLossless: "ISO_14495_1",
+    JPEG2000: "ISO_15444_1",
 }
 JPEG_QUALITY: Final = 90
 """IJG quality of the lossy JPEG (baseline/extended) encodings."""
 _SWAP_WIDTH: Final = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 
 ENCODER_DEPENDENCIES: Final = {
-    UID(u): ("gdcm>=3.0.10",)
-    for u in (JPEG_BASELINE, JPEG_EXTENDED, JPEG_LOSSLESS, JPEG_LOSSLESS_SV1)
+    u: ("gdcm>=3.0.10",)
+    for u in (JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1)
 }
 
 _OCTET_STREAM: Final = "application/octet-stream"
-MEDIA_TYPES: Final = MappingProxyType(
+MEDIA_TYPES: Final[Mapping[str, str]] = MappingProxyType(
     {
-        IMPLICIT_VR_LITTLE_ENDIAN: _OCTET_STREAM,
-        EXPLICIT_VR_LITTLE_ENDIAN: _OCTET_STREAM,
-        DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN: _OCTET_STREAM,
-        EXPLICIT_VR_BIG_ENDIAN: _OCTET_STREAM,
-        JPEG_BASELINE: "image/jpeg",
-        JPEG_EXTENDED: "image/jpeg",
-        JPEG_LOSSLESS: "image/jpeg",
-        JPEG_LOSSLESS_SV1: "image/jpeg",
-        JPEG_LS_LOSSLESS: "image/jls",
-        JPEG_LS_NEAR_LOSSLESS: "image/jls",
-        J2K_LOSSLESS: "image/jp2",
-        J2K: "image/jp2",
-        HTJ2K_LOSSLESS: "image/jphc",
-        HTJ2K_LOSSLESS_RPCL: "image/jphc",
+        ImplicitVRLittleEndian: _OCTET_STREAM,
+        ExplicitVRLittleEndian: _OCTET_STREAM,
+        DeflatedExplicitVRLittleEndian: _OCTET_STREAM,
+        ExplicitVRBigEndian: _OCTET_STREAM,
+        JPEGBaseline8Bit: "image/jpeg",
+        JPEGExtended12Bit: "image/jpeg",
+        JPEGLossless: "image/jpeg",
+        JPEGLosslessSV1: "image/jpeg",
+        JPEGLSLossless: "image/jls",
+        JPEGLSNearLossless: "image/jls",
+        JPEG2000Lossless: "image/jp2",
+        JPEG2000: "image/jp2",
+        HTJ2KLossless: "image/jphc",
+        HTJ2KLosslessRPCL: "image/jphc",
         HTJ2K: "image/jphc",
-        RLE_LOSSLESS: "image/dicom-rle",
+        RLELossless: "image/dicom-rle",
     }
 )
 """Transfer syntax -> media type of one frame (PS3.18 Tables 8.7.3-4 and 8.7.3-5)."""
 
-DEFAULT_TRANSFER_SYNTAX: Final = MappingProxyType(
+DEFAULT_TRANSFER_SYNTAX: Final[Mapping[str, str]] = MappingProxyType(
     {
-        _OCTET_STREAM: EXPLICIT_VR_LITTLE_ENDIAN,
-        "image/jpeg": JPEG_LOSSLESS_SV1,
-        "image/jls": JPEG_LS_LOSSLESS,
-        "image/jp2": J2K_LOSSLESS,
-        "image/jphc": HTJ2K_LOSSLESS,
-        "image/dicom-rle": RLE_LOSSLESS,
-        "image/x-dicom-rle": RLE_LOSSLESS,  # the older name of image/dicom-rle
+        _OCTET_STREAM: ExplicitVRLittleEndian,
+        "image/jpeg": JPEGLosslessSV1,
+        "image/jls": JPEGLSLossless,
+        "image/jp2": JPEG2000Lossless,
+        "image/jphc": HTJ2KLossless,
+        "image/dicom-rle": RLELossless,
+        "image/x-dicom-rle": RLELossless,  # the older name of image/dicom-rle
     }
 )
 """Media type -> the Default (D) transfer syntax of PS3.18 Tables 8.7.3-4 and 8.7.3-5."""

@@ -12,11 +12,18 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import orjson
+from pydicom.dataset import Dataset
 
 from pacsflow.dicom.scan import PixelLayout
 from pacsflow.dicom.uids import JPEG_FAMILY
 
-__all__ = ["FrameTable", "ImageGeometry", "build_frame_table", "native_frame_length"]
+__all__ = [
+    "FrameTable",
+    "ImageGeometry",
+    "build_frame_table",
+    "native_frame_length",
+    "number_of_frames",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,21 @@ class FrameTable:
         data = orjson.loads(raw)
         frames = tuple(tuple((int(o), int(n)) for o, n in f) for f in data["frames"])
         return cls(str(data["transfer_syntax"]), bool(data["encapsulated"]), frames)
+
+
+def number_of_frames(ds: Dataset) -> int:
+    """Number of Frames (0028,0008) (PS3.3 C.7.6.6): 1 when absent, empty or 0.
+
+    Raises ``ValueError`` when it is not a non-negative integer.
+    """
+    try:
+        value = ds.get("NumberOfFrames")
+        count = int(value or 1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Number of Frames (0028,0008) is not a number: {exc}") from exc
+    if count < 0:
+        raise ValueError(f"Number of Frames (0028,0008) is negative: {count}")
+    return max(1, count)
 
 
 def native_frame_length(geometry: ImageGeometry) -> int:

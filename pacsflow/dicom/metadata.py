@@ -7,13 +7,12 @@ deferred bulk value (a 2 GB Pixel Data) is never read to be replaced by its URI.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final
 
-from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from pacsflow.dicom.dictionary import dictionary_vr
 from pacsflow.dicom.scan import BULK_VRS, PIXEL_DATA
 
 __all__ = ["INLINE_BINARY_MAX", "bulkdata_path", "dataset_to_json", "strip_bulk"]
@@ -65,13 +64,6 @@ def _encode(ds: Dataset, base: str, path: tuple[int, ...]) -> JsonDict:
     return out
 
 
-def _uri_handler(uri: str) -> Callable[[DataElement], str]:
-    def handler(_elem: DataElement) -> str:
-        return uri
-
-    return handler
-
-
 def _is_bulk(raw: RawDataElement) -> bool:
     undefined = raw.length == 0xFFFFFFFF
     if raw.tag == PIXEL_DATA:
@@ -80,16 +72,8 @@ def _is_bulk(raw: RawDataElement) -> bool:
 
 
 def _raw_vr(raw: RawDataElement) -> str:
-    if raw.VR:
-        return str(raw.VR)
-    if raw.tag == PIXEL_DATA:
-        return "OW"
-    if raw.tag.is_private:
-        return "UN"
-    try:
-        return str(dictionary_VR(raw.tag)).split(" or ")[-1]
-    except KeyError:
-        return "UN"
+    """The element's VR: as encoded (Explicit VR), else the dictionary's, else UN."""
+    return str(raw.VR) if raw.VR else dictionary_vr(raw.tag) or "UN"
 
 
 def strip_bulk(attributes: JsonDict) -> JsonDict:

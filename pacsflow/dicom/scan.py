@@ -16,14 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
-from pydicom.datadict import dictionary_VR
-
-from pacsflow.dicom.uids import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    EXPLICIT_VR_BIG_ENDIAN,
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
 )
+
+from pacsflow.dicom.dictionary import dictionary_vr
 
 __all__ = [
     "BULK_VRS",
@@ -332,12 +332,12 @@ def scan(
     if r.pos == r.size:
         raise StructureError("the data set is empty")
     addressable = True
-    if ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+    if ts == DeflatedExplicitVRLittleEndian:
         inflated = _inflate(r, complete=stop_after is None)
         r = _Reader(inflated, inflated.seek(0, 2))
         addressable = False
-    implicit = ts == IMPLICIT_VR_LITTLE_ENDIAN
-    little = ts != EXPLICIT_VR_BIG_ENDIAN
+    implicit = ts == ImplicitVRLittleEndian
+    little = ts != ExplicitVRBigEndian
     scanner.dataset(r, None, implicit, little, ())
     return ScanResult(
         transfer_syntax=ts,
@@ -385,8 +385,8 @@ def _guess_transfer_syntax(head: bytes) -> str:
     if not explicit:
         if not little:
             raise StructureError("not a DICOM data set (no File Meta, unknown encoding)")
-        return IMPLICIT_VR_LITTLE_ENDIAN
-    return EXPLICIT_VR_LITTLE_ENDIAN if little else EXPLICIT_VR_BIG_ENDIAN
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
 def _inflate(r: _Reader, *, complete: bool) -> BinaryIO:
@@ -412,7 +412,7 @@ def _element_header(r: _Reader, implicit: bool, little: bool) -> tuple[int, str 
     tag = _tag(r.read(4), little)
     if tag >> 16 == 0xFFFE or implicit:
         length = _u32(r.read(4), little)
-        vr = None if tag >> 16 == 0xFFFE else _dictionary_vr(tag)
+        vr = None if tag >> 16 == 0xFFFE else dictionary_vr(tag)
         return tag, vr, length
     raw_vr = r.read(2)
     vr = raw_vr.decode("latin-1")
@@ -422,17 +422,6 @@ def _element_header(r: _Reader, implicit: bool, little: bool) -> tuple[int, str 
         r.read(2)
         return tag, vr, _u32(r.read(4), little)
     return tag, vr, struct.unpack("<H" if little else ">H", r.read(2))[0]
-
-
-def _dictionary_vr(tag: int) -> str | None:
-    """The VR of a standard tag in Implicit VR (SQ matters for the walk); None if unknown."""
-    if tag & 0x00010000:  # private group
-        return None
-    try:
-        vr: str = dictionary_VR(tag)
-    except KeyError:
-        return None
-    return "OB" if tag == PIXEL_DATA else vr.split(" or ")[0]
 
 
 def _tag(raw: bytes, little: bool) -> int:

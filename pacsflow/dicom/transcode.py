@@ -23,7 +23,18 @@ from pydicom.filewriter import dcmwrite
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.encoders.base import get_encoder
 from pydicom.pixels.utils import as_pixel_options
-from pydicom.uid import UID
+from pydicom.uid import (
+    JPEG2000,
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLSNearLossless,
+    RLELossless,
+)
 from pydicom.valuerep import VR
 
 from pacsflow.dicom.codecs import (
@@ -38,14 +49,9 @@ from pacsflow.dicom.codecs import (
     swap_bytes,
 )
 from pacsflow.dicom.uids import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    EXPLICIT_VR_BIG_ENDIAN,
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
     JPEG2000_FAMILY,
     JPEG_FAMILY,
     NATIVE_TRANSFER_SYNTAXES,
-    RLE_LOSSLESS,
 )
 from pacsflow.errors import NotAcceptable
 
@@ -75,17 +81,17 @@ class TranscodeError(NotAcceptable):
 
 
 _LITTLE_ENDIAN_NATIVE: Final = frozenset(
-    {IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN}
+    {ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian}
 )
-_COMPRESSED: Final = JPEG_FAMILY | JPEG2000_FAMILY | {RLE_LOSSLESS}
+_COMPRESSED: Final = JPEG_FAMILY | JPEG2000_FAMILY | {RLELossless}
 
 LOSSY_OPTIONS: Final[dict[str, dict[str, Any]]] = {
-    "1.2.840.10008.1.2.4.81": {"jls_error": 2},  # JPEG-LS NEAR: every sample within +-2
-    "1.2.840.10008.1.2.4.91": {"j2k_cr": [5]},  # JPEG 2000: one quality layer at 5:1
+    JPEGLSNearLossless: {"jls_error": 2},  # JPEG-LS NEAR: every sample within +-2
+    JPEG2000: {"j2k_cr": [5]},  # JPEG 2000: one quality layer at 5:1
 }
 """Encoder options of the lossy targets (JPEG quality: ``codecs.JPEG_QUALITY``)."""
 
-_LOSSY_JPEG: Final = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"})
+_LOSSY_JPEG: Final = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit})
 
 
 def _encoder(uid: str) -> Encoder | None:
@@ -146,10 +152,10 @@ def transcode_instance(data: bytes, target_ts: str) -> tuple[bytes, str]:
     if "PixelData" not in ds:
         if target_ts not in ENCODABLE and target_ts not in _COMPRESSED:
             raise TranscodeError(f"cannot write transfer syntax {target_ts}")
-        actual = target_ts if target_ts in _LITTLE_ENDIAN_NATIVE else EXPLICIT_VR_LITTLE_ENDIAN
+        actual = target_ts if target_ts in _LITTLE_ENDIAN_NATIVE else ExplicitVRLittleEndian
         if source == actual and part10:
             return data, actual
-        if source == EXPLICIT_VR_BIG_ENDIAN:
+        if source == ExplicitVRBigEndian:
             swap_big_endian_values(ds)
         return _write(ds, actual), actual
     if not can_transcode(source, target_ts):
@@ -157,7 +163,7 @@ def transcode_instance(data: bytes, target_ts: str) -> tuple[bytes, str]:
     if target_ts in _LITTLE_ENDIAN_NATIVE and source in _LITTLE_ENDIAN_NATIVE:
         return _write(ds, target_ts), target_ts  # only the data set encoding changes
     arr, props = _decode_dataset(ds, source)
-    if source == EXPLICIT_VR_BIG_ENDIAN:
+    if source == ExplicitVRBigEndian:
         swap_big_endian_values(ds)
     for ext in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
         ds.pop(ext, None)
@@ -182,7 +188,7 @@ def decode_frame(
     """
     if source_ts in _LITTLE_ENDIAN_NATIVE:
         return bytes(frame)
-    if source_ts == EXPLICIT_VR_BIG_ENDIAN:
+    if source_ts == ExplicitVRBigEndian:
         return swap_bytes(bytes(frame), geometry.bits_allocated // 8)
     if source_ts not in DECODABLE:
         raise TranscodeError(f"cannot decode transfer syntax {source_ts}")
@@ -234,8 +240,8 @@ def _source_syntax(ds: Dataset) -> str:
         return uid
     implicit, little = ds.original_encoding
     if not little:
-        return EXPLICIT_VR_BIG_ENDIAN
-    return IMPLICIT_VR_LITTLE_ENDIAN if implicit else EXPLICIT_VR_LITTLE_ENDIAN
+        return ExplicitVRBigEndian
+    return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
 
 
 def _decode_dataset(ds: Dataset, source: str) -> tuple[np.ndarray, dict[str, Any]]:

@@ -18,8 +18,27 @@ from typing import Any, BinaryIO, Final
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.uid import (
+    HEVCM10P51,
+    HEVCMP51,
+    JPEG2000MC,
+    MPEG2MPHL,
+    MPEG2MPML,
+    MPEG4HP41,
+    MPEG4HP41BD,
+    MPEG4HP42STEREO,
+    MPEG4HP422D,
+    MPEG4HP423D,
+    JPEG2000MCLossless,
+    RLELossless,
+)
 
-from pacsflow.dicom.frames import FrameTable, ImageGeometry, build_frame_table
+from pacsflow.dicom.frames import (
+    FrameTable,
+    ImageGeometry,
+    build_frame_table,
+    number_of_frames,
+)
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import bulkdata_path, dataset_to_json
 from pacsflow.dicom.scan import PIXEL_DATA, PixelLayout, ScanResult, StructureError, scan
@@ -29,7 +48,6 @@ from pacsflow.dicom.uids import (
     JPEG_FAMILY,
     NATIVE_TRANSFER_SYNTAXES,
     NON_PATIENT_SOP_CLASSES,
-    RLE_LOSSLESS,
     is_valid_uid,
 )
 
@@ -41,19 +59,19 @@ log = logging.getLogger(__name__)
 # multi-component): their structure is checked, their codestreams are not.
 _STORED_AS_IS: Final = frozenset(
     {
-        "1.2.840.10008.1.2.4.92",
-        "1.2.840.10008.1.2.4.93",
-        "1.2.840.10008.1.2.4.94",
-        "1.2.840.10008.1.2.4.95",
-        "1.2.840.10008.1.2.4.100",
-        "1.2.840.10008.1.2.4.101",
-        "1.2.840.10008.1.2.4.102",
-        "1.2.840.10008.1.2.4.103",
-        "1.2.840.10008.1.2.4.104",
-        "1.2.840.10008.1.2.4.105",
-        "1.2.840.10008.1.2.4.106",
-        "1.2.840.10008.1.2.4.107",
-        "1.2.840.10008.1.2.4.108",
+        JPEG2000MCLossless,
+        JPEG2000MC,
+        "1.2.840.10008.1.2.4.94",  # JPIP Referenced (pydicom names no constant for it)
+        "1.2.840.10008.1.2.4.95",  # JPIP Referenced Deflate
+        MPEG2MPML,
+        MPEG2MPHL,
+        MPEG4HP41,
+        MPEG4HP41BD,
+        MPEG4HP422D,
+        MPEG4HP423D,
+        MPEG4HP42STEREO,
+        HEVCMP51,
+        HEVCM10P51,
     }
 )
 _DEFER: Final = 64 * 1024
@@ -129,7 +147,7 @@ def _check_transfer_syntax(result: ScanResult) -> None:
         ts in NATIVE_TRANSFER_SYNTAXES
         or ts in JPEG_FAMILY
         or ts in JPEG2000_FAMILY
-        or ts == RLE_LOSSLESS
+        or ts == RLELossless
         or ts in _STORED_AS_IS
     ):
         return
@@ -201,7 +219,7 @@ def _frames(
             columns=int(ds.Columns),
             samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
             bits_allocated=int(ds.BitsAllocated),
-            number_of_frames=int(ds.get("NumberOfFrames", 1) or 1),
+            number_of_frames=number_of_frames(ds),
         )
         table = build_frame_table(layout, geometry, result.transfer_syntax, fp)
     except (AttributeError, ValueError, TypeError) as exc:
@@ -232,7 +250,7 @@ def _decode_frame(ts: str, data: bytes, geometry: ImageGeometry, number: int) ->
             from openjpeg.utils import decode as j2k_decode
 
             j2k_decode(data)
-        elif ts == RLE_LOSSLESS:
+        elif ts == RLELossless:
             from rle.utils import decode_pixel_data as rle_decode
 
             rle_decode(

@@ -8,10 +8,67 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol, TypeVar
 
 from pacsflow.errors import NotAcceptable
 
-__all__ = ["MediaRange", "choose", "parse_accept"]
+__all__ = ["DatasetMedia", "MediaOffer", "MediaRange", "MetadataMedia", "choose", "parse_accept"]
+
+
+class MediaOffer(Protocol):
+    """A representation a resource offers: a media type, and the ``type`` of a multipart one."""
+
+    @property
+    def media_type(self) -> str: ...
+
+    @property
+    def part_type(self) -> str | None: ...
+
+
+class MetadataMedia(Enum):
+    """DICOM attributes as QIDO-RS results and WADO-RS metadata (PS3.18 8.7.3, Annex F, PS3.19).
+
+    The order is the preference: DICOM JSON for ``*/*`` or no Accept at all.
+    """
+
+    DICOM_JSON = ("application/dicom+json", None)
+    JSON = ("application/json", None)
+    DICOM_XML = ("multipart/related", "application/dicom+xml")
+
+    @property
+    def media_type(self) -> str:
+        """The media type (of the whole body, for a multipart one)."""
+        media_type: str = self.value[0]
+        return media_type
+
+    @property
+    def part_type(self) -> str | None:
+        """The media type of each part of a multipart representation."""
+        part_type: str | None = self.value[1]
+        return part_type
+
+
+class DatasetMedia(Enum):
+    """One data set as a single body (a workitem, PS3.18 11.5): DICOM JSON or PS3.19 XML."""
+
+    DICOM_JSON = ("application/dicom+json", None)
+    JSON = ("application/json", None)
+    DICOM_XML = ("application/dicom+xml", None)
+
+    @property
+    def media_type(self) -> str:
+        """The media type of the body."""
+        media_type: str = self.value[0]
+        return media_type
+
+    @property
+    def part_type(self) -> str | None:
+        """Always ``None``: the body is not multipart."""
+        return None
+
+
+Offer = TypeVar("Offer", bound=MediaOffer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +121,26 @@ def parse_accept(header: str) -> list[MediaRange]:
     return sorted(ranges, key=lambda r: -r.quality)
 
 
-def choose(header: str, offers: Sequence[tuple[str, str | None]]) -> int:
-    """The index of the best offer ``(media type, multipart type or None)`` for ``header``.
+def choose(header: str, offers: Sequence[Offer]) -> Offer:
+    """The best of ``offers`` for an Accept ``header``, or ``NotAcceptable`` (406).
 
     ``*/*`` and ``type/*`` match the first offer of that kind; ``multipart/related`` matches by
-    its ``type`` parameter (any multipart offer when absent). Raises ``NotAcceptable``.
+    its ``type`` parameter (any multipart offer when absent).
     """
     for media in parse_accept(header):
         if media.quality <= 0:
             continue
-        for position, (offer, part_type) in enumerate(offers):
-            if media.media_type in ("*/*", offer) or media.media_type == offer.split("/")[0] + "/*":
+        for offer in offers:
+            kind = offer.media_type
+            if media.media_type in ("*/*", kind) or media.media_type == kind.split("/")[0] + "/*":
                 wanted = media.parameter("type")
-                if media.media_type == offer and part_type and wanted and wanted != part_type:
+                part_type = offer.part_type
+                if media.media_type == kind and part_type and wanted and wanted != part_type:
                     continue
-                return position
-    supported = ", ".join(f'{o}; type="{t}"' if t else o for o, t in offers)
+                return offer
+    supported = ", ".join(
+        f'{o.media_type}; type="{o.part_type}"' if o.part_type else o.media_type for o in offers
+    )
     raise NotAcceptable(
         f"none of the accepted media types is available; this resource offers {supported}"
     )

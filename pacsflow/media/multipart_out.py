@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 __all__ = ["Multipart", "coalesced", "primed"]
@@ -67,3 +67,7 @@ class Multipart:
     def end(self) -> bytes:
         """The closing delimiter."""
         return f"--{self.boundary}--\r\n".encode()
+
+    def body(self, payloads: Iterable[bytes]) -> bytes:
+        """A whole body: one part of ``part_type`` per payload, then the closing delimiter."""
+        return b"".join(self.part(self.part_type, p) for p in payloads) + self.end()

@@ -13,18 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pydicom.datadict import dictionary_VR
-
+from pacsflow.dicom.dictionary import dictionary_vr
 from pacsflow.ports import Index
 from pacsflow.query.attributes import CONDITIONAL_RETURN_TAGS, REQUIRED_RETURN_TAGS
 from pacsflow.query.model import STUDY_ROOT_LEVELS, Level, Query
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "SearchResult", "retrieve_url", "search", "shape"]
+__all__ = ["SearchResult", "retrieve_url", "search", "shape"]
 
 JsonDict = dict[str, Any]
 
-DEFAULT_LIMIT: Final = 100
-MAX_LIMIT: Final = 1000
 _UIDS: Final = {Level.STUDY: "0020000D", Level.SERIES: "0020000E", Level.INSTANCE: "00080018"}
 
 
@@ -53,13 +50,6 @@ def _uid(record: JsonDict, tag: str) -> str:
     return str(values[0])
 
 
-def _vr(tag: str) -> str:
-    try:
-        return str(dictionary_VR(int(tag, 16))).split(" or ")[-1]
-    except KeyError:
-        return "UN"
-
-
 def _return_tags(query: Query) -> tuple[set[str], set[str]]:
     """(tags returned even if empty, tags returned only if present)."""
     levels = [query.level]
@@ -80,7 +70,7 @@ def shape(record: JsonDict, query: Query, root_url: str) -> JsonDict:
     else:
         result = {tag: record[tag] for tag in always | if_present if tag in record}
     for tag in always - result.keys():
-        result[tag] = {"vr": _vr(tag)}
+        result[tag] = {"vr": dictionary_vr(int(tag, 16)) or "UN"}
     result["00080056"] = {"vr": "CS", "Value": ["ONLINE"]}
     result["00081190"] = {"vr": "UR", "Value": [retrieve_url(root_url, record, query.level)]}
     return dict(sorted(result.items()))

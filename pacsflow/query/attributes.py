@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
+from pacsflow.dicom.dictionary import dictionary_vr
 from pacsflow.dicom.levels import SERIES_TAGS, STUDY_TAGS
 from pacsflow.query.model import Level
 
@@ -115,11 +116,9 @@ def resolve(name: str) -> Attribute | None:
         number = found
     else:
         return None
-    try:
-        vr = dictionary_VR(number)
-    except KeyError:
+    vr = dictionary_vr(number)
+    if vr is None:
         return None
-    vr = vr.split(" or ")[-1] if " or " in vr else vr  # US or SS → SS; OB or OW → OW
     return Attribute(f"{number:08X}", vr, keyword_for_tag(number) or f"{number:08X}")
 
 

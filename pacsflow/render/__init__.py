@@ -28,6 +28,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from pacsflow.dicom.frames import number_of_frames
 from pacsflow.errors import NotAcceptable, NotFound
 from pacsflow.render.annotate import annotate
 from pacsflow.render.encode import (
@@ -44,7 +45,7 @@ from pacsflow.render.params import (
     parse_wado_uri_params,
 )
 from pacsflow.render.pixels import display, display_frame
-from pacsflow.render.viewport import DEFAULT_THUMBNAIL_SIDE, apply_viewport, thumbnail_size
+from pacsflow.render.viewport import apply_viewport, thumbnail_size
 
 __all__ = [
     "RENDERED_MEDIA_TYPES",
@@ -53,12 +54,11 @@ __all__ = [
     "Window",
     "display_frame",
     "encode_images",
-    "number_of_frames",
+    "frame_count",
     "parse_rendered_params",
     "parse_wado_uri_params",
     "read_image_header",
     "render_frames",
-    "render_thumbnail",
     "supported_media_types",
     "thumbnail_size",
 ]
@@ -89,12 +89,12 @@ def read_image_header(path: Path) -> Dataset:
     return ds
 
 
-def number_of_frames(ds: Dataset) -> int:
-    """Number of Frames (0028,0008), 1 when absent."""
+def frame_count(ds: Dataset) -> int:
+    """Number of Frames of an image to render; ``NotAcceptable`` when it is not a number."""
     try:
-        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
-    except (TypeError, ValueError) as exc:
-        raise NotAcceptable(f"Number of Frames is not a number: {exc}") from exc
+        return number_of_frames(ds)
+    except ValueError as exc:
+        raise NotAcceptable(str(exc)) from exc
 
 
 def render_frames(
@@ -116,7 +116,7 @@ def render_frames(
     if kind not in RENDERED_MEDIA_TYPES:
         raise NotAcceptable(f"{media_type!r} is not a rendered media type of this server")
     ds = read_image_header(path)
-    count = number_of_frames(ds)
+    count = frame_count(ds)
     numbers = list(frame_numbers) or list(range(1, count + 1))
     for number in numbers:
         if not 1 <= number <= count:
@@ -134,15 +134,6 @@ def render_frames(
     return encode_images(
         images, kind, params.quality, frame_time_ms=_frame_time_ms(ds), icc_profile=icc
     )
-
-
-def render_thumbnail(
-    path: Path, params: RenderParams, media_type: str, *, max_side: int = DEFAULT_THUMBNAIL_SIDE
-) -> bytes:
-    """A thumbnail (PS3.18 10.4, thumbnail resources): the middle frame, at most max_side a side
-    unless the request's viewport says otherwise."""
-    count = number_of_frames(read_image_header(path))
-    return render_frames(path, [(count + 1) // 2], params, media_type, default_max=max_side)
 
 
 def _render_one(

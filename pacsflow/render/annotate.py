@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
 from pydicom.valuerep import PersonName
 
+from pacsflow.dicom.frames import number_of_frames
 from pacsflow.render.params import Window
 from pacsflow.render.pixels import frame_attribute
 
@@ -109,7 +110,7 @@ def _technique(ds: Dataset, window: Window | None, frame_number: int | None) -> 
     thickness = frame_attribute(ds, index, "PixelMeasuresSequence", "SliceThickness")
     if thickness not in (None, ""):
         yield f"Thickness {_number(thickness)} mm"
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = number_of_frames(ds)
     if frame_number is not None and frames > 1:
         yield f"Frame {frame_number}/{frames}"
 

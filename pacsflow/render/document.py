@@ -21,16 +21,16 @@ from typing import Any, Final
 
 import pydicom
 from pydicom.multival import MultiValue
-from pydicom.uid import UID
+from pydicom.uid import UID, EncapsulatedCDAStorage, EncapsulatedPDFStorage
 
 from pacsflow.errors import BadRequest, NotAcceptable
 
 __all__ = ["SR_MEDIA_TYPES", "is_structured_report", "render_document"]
 
 SR_MEDIA_TYPES: Final = ("text/html", "text/plain")
-_DOCUMENT_CLASSES: Final = {
-    "1.2.840.10008.5.1.4.1.1.104.1": "application/pdf",
-    "1.2.840.10008.5.1.4.1.1.104.2": "text/xml",
+_DOCUMENT_CLASSES: Final[dict[str, str]] = {
+    EncapsulatedPDFStorage: "application/pdf",
+    EncapsulatedCDAStorage: "text/xml",
 }
 _CHARSET_LABEL: Final = re.compile(r"[A-Za-z0-9._:+-]{1,40}")
 # C0 controls (but tab, LF, CR) and DEL have no place in HTML or in a text rendering.

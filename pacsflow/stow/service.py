@@ -52,8 +52,11 @@ class StowService:
         boundary: str,
         study_uid: str | None,
         consistency: Literal["indexed", "durable"] | None = None,
+        *,
+        site: str,
     ) -> StowResult:
-        """Store the parts of a multipart/related body; ``study_uid`` for /studies/{study}."""
+        """Store the parts of a multipart/related body in ``site``; ``study_uid`` for
+        /studies/{study}."""
         if study_uid is not None and not is_valid_uid(study_uid, strict=False):
             raise BadRequest(f"{study_uid!r} is not a valid Study Instance UID")
         consistency = consistency or self._settings.stow_consistency
@@ -77,10 +80,10 @@ class StowService:
                         event.data,
                         self._limits,
                         self._objects,
-                        staging_key(self._settings.site, request_id, part.number),
+                        staging_key(site, request_id, part.number),
                     )
                 elif part is not None and event.kind in ("end", "truncated"):
-                    record = await self._finish(part, event, request_id, study_uid, result)
+                    record = await self._finish(part, event, request_id, study_uid, result, site)
                     part = None
                     if record is not None:
                         waiter.expect(record.part)
@@ -127,6 +130,7 @@ class StowService:
         request_id: str,
         study_uid: str | None,
         result: StowResult,
+        site: str,
     ) -> IngestRecord | None:
         """Admit a complete part (a record to publish) or record why it failed."""
         outcome = result.parts[part.number - 1]
@@ -149,7 +153,7 @@ class StowService:
             outcome.fail(reason, message)
             await part.discard(self._objects)
             return None
-        return ingest_record(part, header, request_id, self._settings.site)
+        return ingest_record(part, header, request_id, site)
 
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
         try:

@@ -2,7 +2,8 @@
 
 ``contentType`` chooses the representation: application/dicom (the object, in
 ``transferSyntax`` — Explicit VR Little Endian by default — optionally de-identified on the
-fly with ``anonymize=yes``, PS3.15 Annex E Basic Profile), or a rendered one (image/jpeg,
+fly with ``anonymize=yes``, PS3.15 Annex E Basic Profile, when the server has a
+de-identification secret), or a rendered one (image/jpeg,
 image/png, image/gif, image/jp2, text/html, text/plain, application/pdf) with ``rows``,
 ``columns``, ``region``, ``windowCenter``/``windowWidth``, ``frameNumber``, ``imageQuality``,
 ``annotation`` and ``charset``. Without ``contentType``: image/jpeg for images, text/html for
@@ -18,15 +19,17 @@ from pathlib import Path
 from typing import Final
 
 import pydicom
+from pydicom.uid import ExplicitVRLittleEndian
 
 from pacsflow.dicom.transcode import transcode_instance
-from pacsflow.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, is_valid_uid
+from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.errors import BadRequest, NotAcceptable, NotFound
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.render.anonymize import anonymize
 from pacsflow.render.params import WADO_URI_OBJECT_PARAMETERS, parse_wado_uri_params
 from pacsflow.wado.locate import keys_of, locate
-from pacsflow.wado.rendered import RenderedResult, instance_kind, render_file
+from pacsflow.wado.rendered import Rendered, instance_kind, render_file
+from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
 __all__ = ["retrieve_wado_uri"]
 
@@ -54,13 +57,10 @@ def _uid(values: dict[str, str], name: str) -> str:
 
 
 async def retrieve_wado_uri(
-    index: Index,
-    objects: ObjectStore,
-    site: str,
-    secret: str,
-    parameters: Sequence[tuple[str, str]],
-) -> RenderedResult:
-    """Answer one WADO-URI request (PS3.18 9.1)."""
+    index: Index, objects: ObjectStore, secret: str | None, retrieval: Retrieval
+) -> Payload:
+    """Answer one WADO-URI request (PS3.18 9.1); ``secret`` keys ``anonymize=yes`` (None: off)."""
+    parameters = retrieval.parameters
     values = _single(parameters)
     if values.get("requestType") != "WADO":
         raise BadRequest("query parameter 'requestType' must be WADO")
@@ -68,13 +68,19 @@ async def retrieve_wado_uri(
     anonymized = values.get("anonymize")
     if anonymized not in (None, "yes"):
         raise BadRequest("query parameter 'anonymize' can only be 'yes'")
-    content_type = values.get("contentType", "").strip()
-    [ref] = await locate(index, site, study, series, sop)
-    key = keys_of(site, ref)["dicom"]
-    async with objects.local_file(key) as path:
-        return await asyncio.to_thread(
-            _answer, path, content_type, values, parameters, anonymized == "yes", secret
+    if anonymized == "yes" and secret is None:  # PS3.18 9.4.2.3: the server may refuse
+        raise BadRequest(
+            "anonymize=yes is not available: this server has no de-identification secret"
+            " (PACSFLOW_ANONYMIZE_SECRET)"
         )
+    content_type = values.get("contentType", "").strip()
+    [ref] = await locate(index, retrieval.site, ResourceKey(study, series, sop))
+    key = keys_of(retrieval.site, ref)["dicom"]
+    async with objects.local_file(key) as path:
+        answer = await asyncio.to_thread(
+            _answer, path, content_type, values, parameters, anonymized == "yes", secret or ""
+        )
+    return Payload(answer.content_type, answer.body)
 
 
 def _answer(
@@ -84,7 +90,7 @@ def _answer(
     parameters: Sequence[tuple[str, str]],
     anonymized: bool,
     secret: str,
-) -> RenderedResult:
+) -> Rendered:
     header = pydicom.dcmread(path, stop_before_pixels=True, force=True)
     kind = instance_kind(header)
     wanted = [t.split(";")[0].strip() for t in content_type.split(",") if t.strip()]
@@ -107,10 +113,10 @@ def _answer(
         raise
 
 
-def _dicom(path: Path, syntax: str | None, anonymized: bool, secret: str) -> RenderedResult:
+def _dicom(path: Path, syntax: str | None, anonymized: bool, secret: str) -> Rendered:
     """The object as application/dicom in the requested (default Explicit VR LE) syntax."""
     data = path.read_bytes()
-    target = syntax or EXPLICIT_VR_LITTLE_ENDIAN
+    target = syntax or ExplicitVRLittleEndian
     if not is_valid_uid(target, strict=False):
         raise BadRequest(f"query parameter 'transferSyntax': {target!r} is not a UID")
     data, _actual = transcode_instance(data, target)
@@ -119,4 +125,4 @@ def _dicom(path: Path, syntax: str | None, anonymized: bool, secret: str) -> Ren
         out = io.BytesIO()
         ds.save_as(out, enforce_file_format=True)
         data = out.getvalue()
-    return RenderedResult(DICOM, data)
+    return Rendered(DICOM, data)

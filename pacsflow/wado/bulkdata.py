@@ -9,7 +9,6 @@ ranges recorded at ingest. A ``Range`` header selects bytes of a single value (R
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Final
 
 import orjson
@@ -22,20 +21,11 @@ from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.frames import OCTET_STREAM, load_frame_table, read_frame
 from pacsflow.wado.locate import find_instance
+from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
-__all__ = ["BulkResult", "retrieve_bulkdata"]
+__all__ = ["retrieve_bulkdata"]
 
 PIXEL_DATA_PATHS: Final = frozenset({"7FE00010", "7FE00008", "7FE00009"})
-
-
-@dataclass(frozen=True, slots=True)
-class BulkResult:
-    """A bulk data response: status 200 or 206, headers, streamed body."""
-
-    status: int
-    content_type: str
-    headers: dict[str, str]
-    body: AsyncIterator[bytes]
 
 
 def _single_part(accept: str) -> bool:
@@ -57,11 +47,11 @@ def _single_part(accept: str) -> bool:
 
 
 async def _value_range(
-    index: Index, objects: ObjectStore, site: str, study: str, series: str, sop: str, path: str
+    index: Index, objects: ObjectStore, site: str, key: ResourceKey, path: str
 ) -> tuple[str, list[list[tuple[int, int]]], str]:
     """(object key, segments of each part, transfer syntax of the parts)."""
-    doc = await find_instance(index, site, study, series, sop)
-    keys = instance_keys(site, study, series, sop)
+    doc = await find_instance(index, site, key)
+    keys = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)
     if path.upper() in PIXEL_DATA_PATHS:
         table = await load_frame_table(objects, site, doc)
         if table.encapsulated:
@@ -74,57 +64,45 @@ async def _value_range(
     except ObjectNotFound:
         ranges = {}
     if path not in ranges:
-        raise NotFound(f"instance {sop} has no bulk data at {path}")
+        raise NotFound(f"instance {doc.sop_uid} has no bulk data at {path}")
     offset, length = ranges[path]
     return keys["dicom"], [[(offset, length)]], doc.transfer_syntax
 
 
 async def retrieve_bulkdata(
-    index: Index,
-    objects: ObjectStore,
-    site: str,
-    accept: str,
-    range_header: str | None,
-    study: str,
-    series: str,
-    sop: str,
-    path: str,
-) -> BulkResult:
+    index: Index, objects: ObjectStore, key: ResourceKey, path: str, retrieval: Retrieval
+) -> Payload:
     """One bulk value (or the frames of encapsulated Pixel Data), whole or a byte range."""
-    single = _single_part(accept)
-    key, parts, syntax = await _value_range(index, objects, site, study, series, sop, path)
+    single = _single_part(retrieval.accept)
+    stored, parts, syntax = await _value_range(index, objects, retrieval.site, key, path)
     headers: dict[str, str] = {"Accept-Ranges": "bytes"}
     if len(parts) == 1 and len(parts[0]) == 1:
         offset, size = parts[0][0]
-        selected = parse_range(range_header, size)
+        selected = parse_range(retrieval.range, size)
         start, length = selected or (0, size)
         status = 206 if selected and single else 200
         if selected:
             headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
         if single:
-            return BulkResult(
-                status,
-                OCTET_STREAM,
-                headers,
-                await primed(objects.stream(key, offset + start, offset + start + length)),
-            )
+            chunks = objects.stream(stored, offset + start, offset + start + length)
+            return Payload(OCTET_STREAM, await primed(chunks), status, headers)
         body = Multipart(OCTET_STREAM)
         part_headers = {"Content_Range": headers["Content-Range"]} if selected else {}
 
         async def one() -> AsyncIterator[bytes]:
             head = body.head(f"{OCTET_STREAM}; transfer-syntax={syntax}", length, **part_headers)
-            async for chunk in objects.stream(key, offset + start, offset + start + length):
+            async for chunk in objects.stream(stored, offset + start, offset + start + length):
                 yield head + chunk
                 head = b""
             yield head + b"\r\n" + body.end()
 
-        return BulkResult(200, body.content_type, {}, await primed(one()))
+        return Payload(body.content_type, await primed(one()))
     body = Multipart(OCTET_STREAM)
 
     async def frames() -> AsyncIterator[bytes]:
         for segments in parts:
-            data = await read_frame(objects, key, segments)
+            data = await read_frame(objects, stored, segments)
             yield body.part(f"{OCTET_STREAM}; transfer-syntax={syntax}", data)
         yield body.end()
 
-    return BulkResult(200, body.content_type, {}, await primed(frames()))
+    return Payload(body.content_type, await primed(frames()))

@@ -13,11 +13,12 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pydicom
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
-from pacsflow.dicom.frames import FrameTable
+from pacsflow.dicom.frames import FrameTable, number_of_frames
 from pacsflow.dicom.transcode import (
     MEDIA_TYPES,
     can_encode_frame,
@@ -26,8 +27,6 @@ from pacsflow.dicom.transcode import (
     frame_geometry,
 )
 from pacsflow.dicom.uids import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    EXPLICIT_VR_LITTLE_ENDIAN,
     NATIVE_TRANSFER_SYNTAXES,
 )
 from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
@@ -36,19 +35,12 @@ from pacsflow.media.multipart_out import Multipart, primed
 from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 from pacsflow.wado.locate import find_instance
+from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
-__all__ = ["FramesResult", "negotiate_frames", "parse_frame_list", "retrieve_frames"]
+__all__ = ["negotiate_frames", "parse_frame_list", "retrieve_frames"]
 
 OCTET_STREAM: Final = "application/octet-stream"
 _MAX_FRAMES_LISTED: Final = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class FramesResult:
-    """A streamed multipart response of frames."""
-
-    content_type: str
-    body: AsyncIterator[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +49,7 @@ class _Plan:
 
     media_type: str
     transfer_syntax: str
-    action: str  # "stored", "decode" or "encode"
+    action: Literal["stored", "decode", "encode"]  # what is done to the stored bytes
 
 
 def parse_frame_list(text: str) -> list[int]:
@@ -78,9 +70,9 @@ def negotiate_frames(accept: str, stored: str) -> _Plan:
     stored_media = MEDIA_TYPES.get(stored, OCTET_STREAM)
     native = _Plan(
         OCTET_STREAM,
-        EXPLICIT_VR_LITTLE_ENDIAN,
+        ExplicitVRLittleEndian,
         "stored"
-        if stored in NATIVE_TRANSFER_SYNTAXES and stored != "1.2.840.10008.1.2.2"
+        if stored in NATIVE_TRANSFER_SYNTAXES and stored != ExplicitVRBigEndian
         else "decode",
     )
     as_stored = _Plan(stored_media, stored, "stored")
@@ -102,7 +94,7 @@ def negotiate_frames(accept: str, stored: str) -> _Plan:
             or (part_type == stored_media and syntax in (None, stored))
         ):
             return as_stored
-        if part_type == OCTET_STREAM and syntax in (None, EXPLICIT_VR_LITTLE_ENDIAN):
+        if part_type == OCTET_STREAM and syntax in (None, ExplicitVRLittleEndian):
             return native
         encodable = syntax is not None and can_encode_frame(stored, syntax)
         if syntax is not None and encodable and MEDIA_TYPES.get(syntax) == part_type:
@@ -131,23 +123,20 @@ async def read_frame(objects: ObjectStore, key: str, segments: Sequence[tuple[in
 async def retrieve_frames(
     index: Index,
     objects: ObjectStore,
-    site: str,
-    accept: str,
-    study: str,
-    series: str,
-    sop: str,
+    key: ResourceKey,
     frame_list: str | None,
-) -> FramesResult:
+    retrieval: Retrieval,
+) -> Payload:
     """The frames listed (all of them for the Pixel Data resource, ``frame_list`` None)."""
     numbers = parse_frame_list(frame_list) if frame_list is not None else None
-    doc = await find_instance(index, site, study, series, sop)
-    key = instance_keys(site, study, series, sop)["dicom"]
-    source = await _frame_source(objects, site, doc, key)
+    doc = await find_instance(index, retrieval.site, key)
+    stored = instance_keys(retrieval.site, doc.study_uid, doc.series_uid, doc.sop_uid)["dicom"]
+    source = await _frame_source(objects, retrieval.site, doc, stored)
     count = source.count
     numbers = numbers if numbers is not None else list(range(1, count + 1))
     if missing := [n for n in numbers if n > count]:
-        raise NotFound(f"instance {sop} has {count} frame(s); no frame {missing[0]}")
-    plan = negotiate_frames(accept, source.transfer_syntax)
+        raise NotFound(f"instance {doc.sop_uid} has {count} frame(s); no frame {missing[0]}")
+    plan = negotiate_frames(retrieval.accept, source.transfer_syntax)
     geometry = frame_geometry(doc.attributes) if plan.action != "stored" else None
     body = Multipart(plan.media_type)
     part_type = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
@@ -162,7 +151,7 @@ async def retrieve_frames(
             yield body.part(part_type, data)
         yield body.end()
 
-    return FramesResult(body.content_type, await primed(stream()))
+    return Payload(body.content_type, await primed(stream()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,20 +180,20 @@ async def _frame_source(
         table = await load_frame_table(objects, site, doc)
     except NotFound:
         if (
-            doc.transfer_syntax != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+            doc.transfer_syntax != DeflatedExplicitVRLittleEndian
             or "00280010" not in doc.attributes
         ):
             raise
         async with objects.local_file(key) as path:
             frames = await asyncio.to_thread(_parse_frames, path)
-        return _FrameSource(EXPLICIT_VR_LITTLE_ENDIAN, len(frames), objects, key, parsed=frames)
+        return _FrameSource(ExplicitVRLittleEndian, len(frames), objects, key, parsed=frames)
     return _FrameSource(table.transfer_syntax, len(table.frames), objects, key, table)
 
 
 def _parse_frames(path: Path) -> tuple[bytes, ...]:
     """Native frames of a Deflated Explicit VR Little Endian object (inflated by pydicom)."""
     ds = pydicom.dcmread(path)
-    count = int(ds.get("NumberOfFrames", 1) or 1)
+    count = number_of_frames(ds)
     data = bytes(ds.PixelData)
     size = len(data) // count
     return tuple(data[i * size : (i + 1) * size] for i in range(count))

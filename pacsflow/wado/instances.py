@@ -15,33 +15,27 @@ import asyncio
 import io
 import zipfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
+
+from pydicom.uid import ExplicitVRLittleEndian
 
 from pacsflow.dicom.transcode import can_transcode, transcode_instance
-from pacsflow.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN
 from pacsflow.errors import NotAcceptable
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart, coalesced, primed
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
+from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
-__all__ = ["InstancesResult", "negotiate_instances", "retrieve_instances"]
+__all__ = ["negotiate_instances", "retrieve_instances"]
 
 ANY: Final = "*"
+Packaging = Literal["dicom", "zip"]  # multipart/related; type="application/dicom", or a zip
 
 
-@dataclass(frozen=True, slots=True)
-class InstancesResult:
-    """A streamed response body and its Content-Type."""
-
-    content_type: str
-    body: AsyncIterator[bytes]
-
-
-def negotiate_instances(accept: str) -> tuple[str, list[str]]:
+def negotiate_instances(accept: str) -> tuple[Packaging, list[str]]:
     """(``dicom`` or ``zip``, acceptable transfer syntaxes best first; ``*`` means as stored)."""
-    options: list[tuple[str, str]] = []
+    options: list[tuple[Packaging, str]] = []
     for media in parse_accept(accept):
         if media.quality <= 0:
             continue
@@ -49,10 +43,10 @@ def negotiate_instances(accept: str) -> tuple[str, list[str]]:
         if media.media_type in ("*/*", "multipart/*"):  # no preference at all: as stored
             options.append(("dicom", syntax or ANY))
         elif media.media_type == "application/dicom":
-            options.append(("dicom", syntax or EXPLICIT_VR_LITTLE_ENDIAN))
+            options.append(("dicom", syntax or ExplicitVRLittleEndian))
         elif media.media_type == "multipart/related":
             if (media.parameter("type") or "application/dicom").lower() == "application/dicom":
-                options.append(("dicom", syntax or EXPLICIT_VR_LITTLE_ENDIAN))
+                options.append(("dicom", syntax or ExplicitVRLittleEndian))
         elif media.media_type == "application/zip":
             options.append(("zip", syntax or ANY))
     if not options:
@@ -94,20 +88,15 @@ async def _instance_bytes(
 
 
 async def retrieve_instances(
-    index: Index,
-    objects: ObjectStore,
-    site: str,
-    accept: str,
-    study: str,
-    series: str | None = None,
-    sop: str | None = None,
-) -> InstancesResult:
+    index: Index, objects: ObjectStore, key: ResourceKey, retrieval: Retrieval
+) -> Payload:
     """Stream the instances of a study, series or one instance in the negotiated form."""
-    kind, syntaxes = negotiate_instances(accept)
-    refs = await locate(index, site, study, series, sop)
+    kind, syntaxes = negotiate_instances(retrieval.accept)
+    site = retrieval.site
+    refs = await locate(index, site, key)
     targets = [_choose(ref, syntaxes) for ref in refs]  # 406 before the first byte
     if kind == "zip":
-        return InstancesResult("application/zip", await primed(_zip(objects, site, refs, targets)))
+        return Payload("application/zip", await primed(_zip(objects, site, refs, targets)))
     body = Multipart("application/dicom")
 
     async def stream() -> AsyncIterator[bytes]:
@@ -121,7 +110,7 @@ async def retrieve_instances(
                 yield b"\r\n"
         yield body.end()
 
-    return InstancesResult(body.content_type, await primed(coalesced(stream())))
+    return Payload(body.content_type, await primed(coalesced(stream())))
 
 
 class _Sink(io.RawIOBase):

@@ -1,38 +1,34 @@
-"""Find the stored instances a WADO-RS resource names (PS3.18 10.4.1.1), or 404."""
+"""Find the stored instances a WADO resource names (PS3.18 10.4.1.1), or 404."""
 
 from __future__ import annotations
 
 from pacsflow.errors import NotFound
 from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, InstanceRef
+from pacsflow.wado.retrieval import ResourceKey
 
 __all__ = ["find_instance", "keys_of", "locate"]
 
 
-async def find_instance(
-    index: Index, site: str, study: str, series: str, sop: str
-) -> InstanceDocument:
-    """The index entry of one instance of the series and study named, or ``NotFound``."""
-    doc = await index.get_instance(site, sop)
-    if doc is None or doc.study_uid != study or doc.series_uid != series:
-        raise NotFound(f"no instance {sop} in series {series} of study {study}")
+async def find_instance(index: Index, site: str, key: ResourceKey) -> InstanceDocument:
+    """The index entry of the instance ``key`` names, or ``NotFound``."""
+    if key.instance is None:
+        raise NotFound(f"{key} is not an instance")
+    doc = await index.get_instance(site, key.instance)
+    if doc is None or doc.study_uid != key.study or doc.series_uid != key.series:
+        raise NotFound(f"no {key}")
     return doc
 
 
-async def locate(
-    index: Index, site: str, study: str, series: str | None = None, sop: str | None = None
-) -> list[InstanceRef]:
+async def locate(index: Index, site: str, key: ResourceKey) -> list[InstanceRef]:
     """The instances of a study, series or single instance; ``NotFound`` if there are none."""
-    if sop is not None:
-        doc = await find_instance(index, site, study, series or "", sop)
-        return [
-            InstanceRef(
-                doc.study_uid, doc.series_uid, sop, doc.transfer_syntax, doc.size, doc.sha256
-            )
-        ]
-    refs = await index.list_instances(site, study, series)
+    if key.instance is not None:
+        doc = await find_instance(index, site, key)
+        where = (doc.study_uid, doc.series_uid, doc.sop_uid)
+        return [InstanceRef(*where, doc.transfer_syntax, doc.size, doc.sha256)]
+    refs = await index.list_instances(site, key.study, key.series)
     if not refs:
-        raise NotFound(f"no series {series} in study {study}" if series else f"no study {study}")
+        raise NotFound(f"no {key}")
     return refs
 
 

@@ -10,63 +10,47 @@ instances' content digests, so ``If-None-Match`` is answered before any object i
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Final
 
 import orjson
 
 from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import NotFound
-from pacsflow.media.accept import choose
+from pacsflow.media.accept import MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
+from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
-__all__ = ["MetadataResult", "retrieve_metadata"]
+__all__ = ["retrieve_metadata"]
 
 _VERSION: Final = b"metadata-v1"
-_OFFERS: Final = [
-    ("application/dicom+json", None),
-    ("application/json", None),
-    ("multipart/related", "application/dicom+xml"),
-]
 _RELATIVE: Final = b'"BulkDataURI":"studies/'
+_VARY: Final = {"Vary": "Accept, Accept-Encoding"}
 
 
-@dataclass(frozen=True, slots=True)
-class MetadataResult:
-    """A metadata response: ``body`` is ``None`` when the client's copy is current (304)."""
-
-    content_type: str
-    etag: str
-    body: bytes | None
-
-
-def _etag(refs: list[InstanceRef], root_url: str, media: int) -> str:
-    digest = hashlib.sha256(_VERSION + root_url.encode() + bytes([media]))
+def _etag(refs: list[InstanceRef], root_url: str, media: MetadataMedia) -> str:
+    digest = hashlib.sha256(_VERSION + root_url.encode() + media.name.encode())
     for ref in refs:
         digest.update(f"{ref.sop_uid}:{ref.sha256};".encode())
     return f'"{digest.hexdigest()[:40]}"'
 
 
+def _current(etag: str, if_none_match: str | None) -> bool:
+    """True when ``If-None-Match`` lists ``etag`` (RFC 9110 13.1.2)."""
+    return if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}
+
+
 async def retrieve_metadata(
-    index: Index,
-    objects: ObjectStore,
-    site: str,
-    root_url: str,
-    accept: str,
-    if_none_match: str | None,
-    study: str,
-    series: str | None = None,
-    sop: str | None = None,
-) -> MetadataResult:
+    index: Index, objects: ObjectStore, key: ResourceKey, retrieval: Retrieval
+) -> Payload:
     """The metadata of a study, series or instance, or a 304 answer to a current ETag."""
-    media = choose(accept, _OFFERS)
-    refs = await locate(index, site, study, series, sop)
+    media = choose(retrieval.accept, list(MetadataMedia))
+    site, root_url = retrieval.site, retrieval.root_url
+    refs = await locate(index, site, key)
     etag = _etag(refs, root_url, media)
-    content_type = _OFFERS[media][0] if media < 2 else ""
-    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
-        return MetadataResult(content_type or "multipart/related", etag, None)
+    if _current(etag, retrieval.if_none_match):
+        return Payload(media.media_type, status=304, headers=_VARY, etag=etag)
     stored = await objects.get_many([keys_of(site, ref)["metadata"] for ref in refs])
     absolute = f'"BulkDataURI":"{root_url}/studies/'.encode()
     documents = []
@@ -74,8 +58,9 @@ async def retrieve_metadata(
         if raw is None:  # deleted between the index lookup and the read
             raise NotFound(f"the metadata of instance {ref.sop_uid} is gone")
         documents.append(raw.replace(_RELATIVE, absolute))
-    if media < 2:
-        return MetadataResult(content_type, etag, b"[" + b",".join(documents) + b"]")
-    body = Multipart("application/dicom+xml")
-    parts = [body.part("application/dicom+xml", dataset_to_xml(orjson.loads(d))) for d in documents]
-    return MetadataResult(body.content_type, etag, b"".join(parts) + body.end())
+    if media is not MetadataMedia.DICOM_XML:
+        body = b"[" + b",".join(documents) + b"]"
+        return Payload(media.media_type, body, headers=_VARY, etag=etag, compressible=True)
+    parts = Multipart("application/dicom+xml")
+    xml = parts.body(dataset_to_xml(orjson.loads(d)) for d in documents)
+    return Payload(parts.content_type, xml, headers=_VARY, etag=etag, compressible=True)

@@ -14,43 +14,62 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pydicom
+from pydicom.uid import EncapsulatedPDFStorage
 
 from pacsflow.errors import NotAcceptable, NotFound
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.ports import Index, InstanceRef, ObjectStore
-from pacsflow.render import render_frames
+from pacsflow.render import frame_count, render_frames
 from pacsflow.render.document import render_document
 from pacsflow.render.params import RenderParams, parse_rendered_params
+from pacsflow.render.viewport import DEFAULT_THUMBNAIL_SIDE
 from pacsflow.wado.frames import parse_frame_list
 from pacsflow.wado.locate import keys_of, locate
+from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
 __all__ = [
-    "RenderedResult",
+    "PLAIN",
+    "THUMBNAIL",
+    "Rendered",
+    "Rendering",
     "instance_kind",
     "negotiate_rendered",
     "render_file",
     "retrieve_rendered",
-    "retrieve_thumbnail",
 ]
 
 IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/gif", "image/jp2")
 DOCUMENT_TYPES: Final = {"sr": ("text/html", "text/plain"), "pdf": ("application/pdf",)}
-THUMBNAIL_SIZE: Final = 128
-PDF_CLASS: Final = "1.2.840.10008.5.1.4.1.1.104.1"
 _QUERY_ACCEPT: Final = frozenset({"accept"})
-_THUMBNAIL: Final[dict[str, Any]] = {"middle_frame": True, "default_max": THUMBNAIL_SIZE}
 
 
 @dataclass(frozen=True, slots=True)
-class RenderedResult:
-    """A rendered response: one body, its media type."""
+class Rendering:
+    """How a rendered resource is made: the whole object, or a thumbnail (PS3.18 8.3.6).
+
+    A thumbnail is a picture of one frame (the middle one unless the path names frames),
+    fitted to ``default_max`` pixels a side unless the request gives a viewport; for a study or
+    series it shows the middle instance of the first series that has an image.
+    """
+
+    thumbnail: bool = False
+    default_max: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One rendered object: its media type and bytes."""
 
     content_type: str
     body: bytes
+
+
+PLAIN: Final = Rendering()
+THUMBNAIL: Final = Rendering(thumbnail=True, default_max=DEFAULT_THUMBNAIL_SIDE)
 
 
 def instance_kind(ds: pydicom.Dataset) -> str:
@@ -58,7 +77,7 @@ def instance_kind(ds: pydicom.Dataset) -> str:
     pixels = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
     if any(k in ds for k in pixels) or ("Rows" in ds and "BitsAllocated" in ds):
         return "image"  # a header read stops before Pixel Data: Rows and BitsAllocated tell
-    if str(ds.get("SOPClassUID", "")) == PDF_CLASS or "EncapsulatedDocument" in ds:
+    if str(ds.get("SOPClassUID", "")) == EncapsulatedPDFStorage or "EncapsulatedDocument" in ds:
         return "pdf"
     if "ContentSequence" in ds:
         return "sr"
@@ -86,36 +105,17 @@ def negotiate_rendered(accept: str, kind: str) -> str:
     raise NotAcceptable(f"this instance renders as {', '.join(offered)}")
 
 
-async def _render_one(
-    objects: ObjectStore,
-    site: str,
-    ref: InstanceRef,
-    accept: str,
-    params: RenderParams,
-    frames: Sequence[int] | None,
-    *,
-    middle_frame: bool = False,
-    default_max: int | None = None,
-) -> RenderedResult:
-    """Render one stored instance in a worker thread (thumbnails: images only)."""
-    async with objects.local_file(keys_of(site, ref)["dicom"]) as path:
-        return await asyncio.to_thread(
-            render_file, path, accept, params, frames, middle_frame, default_max
-        )
-
-
 def render_file(
     path: Path,
     accept: str,
     params: RenderParams,
     frames: Sequence[int] | None,
-    middle_frame: bool = False,
-    default_max: int | None = None,
-) -> RenderedResult:
+    rendering: Rendering = PLAIN,
+) -> Rendered:
     """Render a stored Part 10 file as the best media type ``accept`` allows for its kind."""
     ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
     kind = instance_kind(ds)
-    if middle_frame and kind != "image":  # a thumbnail is a picture
+    if rendering.thumbnail and kind != "image":  # a thumbnail is a picture
         raise NotAcceptable("only images have thumbnails")
     media_type = negotiate_rendered(accept, kind)
     if kind != "image":
@@ -123,68 +123,55 @@ def render_file(
             raise NotFound("this instance has no frames")
         full = pydicom.dcmread(path)
         body, content_type = render_document(full, media_type, params.charset)
-        return RenderedResult(content_type, body)
-    count = int(ds.get("NumberOfFrames", 1) or 1)
+        return Rendered(content_type, body)
+    count = frame_count(ds)
     if frames is None:
-        if middle_frame:
+        if rendering.thumbnail:
             frames = [(count + 1) // 2]
         else:
             frames = list(range(1, count + 1)) if media_type == "image/gif" else [1]
     if missing := [n for n in frames if n > count]:
         raise NotFound(f"the instance has {count} frame(s); no frame {missing[0]}")
-    body = render_frames(path, frames, params, media_type, default_max=default_max)
-    return RenderedResult(media_type, body)
+    body = render_frames(path, frames, params, media_type, default_max=rendering.default_max)
+    return Rendered(media_type, body)
 
 
 async def retrieve_rendered(
     index: Index,
     objects: ObjectStore,
-    site: str,
-    accept: str,
-    parameters: Sequence[tuple[str, str]],
-    study: str,
-    series: str | None = None,
-    sop: str | None = None,
-    frame_list: str | None = None,
-) -> RenderedResult:
-    """A rendered instance or frames (one body), or a study/series (one part per instance)."""
-    params = parse_rendered_params(parameters, ignore=_QUERY_ACCEPT)
-    accept = _accept(accept, parameters)
+    key: ResourceKey,
+    frame_list: str | None,
+    retrieval: Retrieval,
+    rendering: Rendering = PLAIN,
+) -> Payload:
+    """A rendered instance or frames (one body), a study or series (one part per instance),
+    or a thumbnail of any of them (PS3.18 10.4.1.1.4, 8.3.5, 8.3.6)."""
+    params = parse_rendered_params(retrieval.parameters, ignore=_QUERY_ACCEPT)
+    accept = _accept(retrieval.accept, retrieval.parameters)
     frames = parse_frame_list(frame_list) if frame_list is not None else None
-    refs = await locate(index, site, study, series, sop)
-    if sop is not None:
-        return await _render_one(objects, site, refs[0], accept, params, frames)
-    parts = [await _render_one(objects, site, ref, accept, params, None) for ref in refs]
+    if frames is not None and rendering.thumbnail:
+        frames = frames[:1]
+    refs = await locate(index, retrieval.site, key)
+
+    async def render(ref: InstanceRef, listed: Sequence[int] | None) -> Rendered:
+        async with objects.local_file(keys_of(retrieval.site, ref)["dicom"]) as path:
+            return await asyncio.to_thread(render_file, path, accept, params, listed, rendering)
+
+    if key.instance is not None:
+        one = await render(refs[0], frames)
+        return Payload(one.content_type, one.body)
+    if rendering.thumbnail:
+        for ref in _representatives(refs):
+            try:
+                one = await render(ref, None)
+            except NotAcceptable:
+                continue  # not an image: try the next series
+            return Payload(one.content_type, one.body)
+        raise NotFound("no image to make a thumbnail of")
+    parts = [await render(ref, None) for ref in refs]
     body = Multipart(parts[0].content_type.split(";")[0])
     payload = b"".join(body.part(p.content_type, p.body) for p in parts) + body.end()
-    return RenderedResult(body.content_type, payload)
-
-
-async def retrieve_thumbnail(
-    index: Index,
-    objects: ObjectStore,
-    site: str,
-    accept: str,
-    parameters: Sequence[tuple[str, str]],
-    study: str,
-    series: str | None = None,
-    sop: str | None = None,
-    frame_list: str | None = None,
-) -> RenderedResult:
-    """A small rendering of a representative image (PS3.18 8.3.6)."""
-    params = parse_rendered_params(parameters, ignore=_QUERY_ACCEPT)
-    accept = _accept(accept, parameters)
-    image_accept = accept if accept.strip() else "image/jpeg"
-    frames = parse_frame_list(frame_list)[:1] if frame_list is not None else None
-    refs = await locate(index, site, study, series, sop)
-    if sop is not None:
-        return await _render_one(objects, site, refs[0], image_accept, params, frames, **_THUMBNAIL)
-    for ref in _representatives(refs):
-        try:
-            return await _render_one(objects, site, ref, image_accept, params, None, **_THUMBNAIL)
-        except NotAcceptable:
-            continue  # not an image: try the next series
-    raise NotFound("no image to make a thumbnail of")
+    return Payload(body.content_type, payload)
 
 
 def _representatives(refs: list[InstanceRef]) -> list[InstanceRef]:

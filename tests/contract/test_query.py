@@ -17,9 +17,10 @@ from typing import Any, NamedTuple
 
 import pytest
 import pytest_asyncio
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import tag_for_keyword
 
 from pacsflow.adapters.sqlite_index import SqliteIndex
+from pacsflow.dicom.dictionary import dictionary_vr
 from pacsflow.ports.index import Index, InstanceDocument
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
@@ -51,7 +52,7 @@ def ds(**keywords: Any) -> JsonDict:
     for keyword, given in keywords.items():
         tag = tag_for_keyword(keyword)
         assert tag is not None, keyword
-        vr = dictionary_VR(tag)
+        vr = dictionary_vr(tag)
         element: JsonDict = {"vr": vr}
         if given is not None:
             values = given if isinstance(given, list) else [given]

@@ -32,7 +32,8 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("rendered") / "data")
+    secret = {"PACSFLOW_ANONYMIZE_SECRET": "a-secret-of-the-rendered-tests"}  # anonymize=yes
+    srv = start_server(tmp_path_factory.mktemp("rendered") / "data", secret)
     try:
         for name in FILES.values():
             assert stow_file(srv.url, CORPUS / name).status_code == 200, name

@@ -5,33 +5,33 @@ from __future__ import annotations
 import pytest
 
 from pacsflow.errors import NotAcceptable
-from pacsflow.media.accept import choose, parse_accept
+from pacsflow.media.accept import MetadataMedia, choose, parse_accept
 
-OFFERS = [
-    ("application/dicom+json", None),
-    ("application/json", None),
-    ("multipart/related", "application/dicom+xml"),
-]
+OFFERS = list(MetadataMedia)
+JSON, BARE, XML = MetadataMedia.DICOM_JSON, MetadataMedia.JSON, MetadataMedia.DICOM_XML
 
 
 @pytest.mark.parametrize(
     ("header", "chosen"),
     [
-        ("", 0),
-        ("*/*", 0),
-        ("application/*", 0),
-        ("application/dicom+json", 0),
-        ("application/json", 1),
-        ('multipart/related; type="application/dicom+xml"', 2),
-        ("multipart/related; type=application/dicom+xml", 2),
-        ("multipart/related", 2),
-        ('application/dicom+json;q=0.5, multipart/related; type="application/dicom+xml"', 2),
-        ('multipart/related; type="application/dicom+xml";q=0.2, application/json;q=0.9', 1),
-        ("text/html, */*;q=0.1", 0),
+        ("", JSON),
+        ("*/*", JSON),
+        ("application/*", JSON),
+        ("application/dicom+json", JSON),
+        ("application/json", BARE),
+        ('multipart/related; type="application/dicom+xml"', XML),
+        ("multipart/related; type=application/dicom+xml", XML),
+        ("multipart/related", XML),
+        ('application/dicom+json;q=0.5, multipart/related; type="application/dicom+xml"', XML),
+        (
+            'multipart/related; type="application/dicom+xml";q=0.2, application/json;q=0.9',
+            BARE,
+        ),
+        ("text/html, */*;q=0.1", JSON),
     ],
 )
-def test_the_best_offer_is_chosen(header: str, chosen: int) -> None:
-    assert choose(header, OFFERS) == chosen
+def test_the_best_offer_is_chosen(header: str, chosen: MetadataMedia) -> None:
+    assert choose(header, OFFERS) is chosen
 
 
 @pytest.mark.parametrize(

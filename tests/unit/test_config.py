@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
-from pacsflow.config import Settings
+from pacsflow.config import Settings, variable_name
 from pacsflow.container import build_container
 
 
@@ -56,5 +59,158 @@ def test_backends_are_chosen_by_url(tmp_path: Path) -> None:
     )
     assert isinstance(container.bus, KafkaBus)
     assert isinstance(container.objects, S3ObjectStore)
-    with pytest.raises(ValueError, match="unsupported bus URL"):
-        build_container(Settings(data_dir=tmp_path, bus_url="amqp://x"))
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "reason"),
+    [
+        ("PACSFLOW_BUS_URL", "amqp://broker:5672", "unsupported scheme 'amqp://'"),
+        ("PACSFLOW_BUS_URL", "kafka://", "needs a host"),
+        ("PACSFLOW_BUS_URL", "sqlite://", "needs a path"),
+        ("PACSFLOW_OBJECT_STORE_URL", "ftp://host/x", "unsupported scheme 'ftp://'"),
+        ("PACSFLOW_OBJECT_STORE_URL", "s3://key:hunter2@127.0.0.1:9000/b", "not an S3 bucket"),
+        ("PACSFLOW_OBJECT_STORE_URL", "s3:///bucket", "needs a host"),
+        ("PACSFLOW_INDEX_URL", "elasticsearch://es:9200", "unsupported scheme"),
+        ("PACSFLOW_INDEX_URL", "https://", "needs a host"),
+    ],
+)
+def test_a_bad_backend_url_is_a_validation_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, url: str, reason: str
+) -> None:
+    monkeypatch.setenv(variable, url)
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    message = str(raised.value)
+    assert variable in message and reason in message
+    assert "hunter2" not in message  # the rejected value is never echoed
+
+
+def test_secrets_never_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = {
+        "PACSFLOW_S3_SECRET_KEY": "s3-secret-value",
+        "PACSFLOW_KAFKA_SASL_PASSWORD": "sasl-secret-value",
+        "PACSFLOW_INDEX_PASSWORD": "index-secret-value",
+        "PACSFLOW_INDEX_API_KEY": "api-key-secret-value",
+        "PACSFLOW_ANONYMIZE_SECRET": "anonymize-secret-value",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+    assert not [value for value in secrets.values() if value in shown]
+    assert settings.objects.secret_key.get_secret_value() == "s3-secret-value"
+    assert settings.anonymize_secret is not None
+    assert settings.anonymize_secret.get_secret_value() == "anonymize-secret-value"
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_no_anonymize_secret_means_no_de_identification(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    monkeypatch.delenv("PACSFLOW_ANONYMIZE_SECRET", raising=False)
+    if value is not None:
+        monkeypatch.setenv("PACSFLOW_ANONYMIZE_SECRET", value)
+    assert Settings(site="north").anonymize_secret is None  # never the site name
+
+
+def test_grouped_settings_take_flat_and_nested_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PACSFLOW_KAFKA_PARTITIONS", "3")
+    monkeypatch.setenv("PACSFLOW_INDEX__PREFIX", "nested")
+    monkeypatch.setenv("PACSFLOW_INDEX_PREFIX", "flat")
+    settings = Settings(s3_access_key="from-an-argument")
+    assert settings.bus.partitions == 3
+    assert settings.index.prefix == "nested"  # the nested name wins over the flat one
+    assert settings.objects.access_key == "from-an-argument"
+    assert Settings(kafka_partitions=9).bus.partitions == 9  # an argument wins over both
+
+
+def test_a_validation_error_names_the_documented_variable() -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(kafka_partitions=0)
+    [error] = raised.value.errors()
+    assert variable_name(error["loc"]) == "PACSFLOW_KAFKA_PARTITIONS"
+    assert variable_name(("port",)) == "PACSFLOW_PORT"
+    assert variable_name(("index", "url")) == "PACSFLOW_INDEX_URL"
+
+
+_NAME = re.compile(r"`(PACSFLOW_[A-Z0-9_]+)`")
+DOCUMENTED = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+# A value for every documented variable, and where the settings show it.
+SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
+    "PACSFLOW_HOST": ("0.0.0.0", lambda s: s.host, "0.0.0.0"),
+    "PACSFLOW_PORT": ("9090", lambda s: s.port, 9090),
+    "PACSFLOW_DATA_DIR": ("/var/lib/x", lambda s: s.data_dir, Path("/var/lib/x")),
+    "PACSFLOW_BUS_URL": ("kafka://k:9092", lambda s: s.bus.url, "kafka://k:9092"),
+    "PACSFLOW_OBJECT_STORE_URL": ("s3://h:9000/bkt", lambda s: s.objects.url, "s3://h:9000/bkt"),
+    "PACSFLOW_INDEX_URL": ("http://es:9200", lambda s: s.index.url, "http://es:9200"),
+    "PACSFLOW_SITE": ("north", lambda s: s.site, "north"),
+    "PACSFLOW_PUBLIC_URL": ("https://x/dicom-web", lambda s: s.public_url, "https://x/dicom-web"),
+    "PACSFLOW_MAX_REQUEST_BYTES": ("1000", lambda s: s.max_request_bytes, 1000),
+    "PACSFLOW_INLINE_MAX_BYTES": ("1024", lambda s: s.inline_max_bytes, 1024),
+    "PACSFLOW_HEADER_PREFIX_MAX_BYTES": ("4096", lambda s: s.header_prefix_max_bytes, 4096),
+    "PACSFLOW_STOW_CONSISTENCY": ("durable", lambda s: s.stow_consistency, "durable"),
+    "PACSFLOW_STOW_TIMEOUT_SECONDS": ("7.5", lambda s: s.stow_timeout_seconds, 7.5),
+    "PACSFLOW_DUPLICATE_POLICY": ("reject", lambda s: s.duplicate_policy, "reject"),
+    "PACSFLOW_ANONYMIZE_SECRET": ("k", lambda s: _secret(s.anonymize_secret), "k"),
+    "PACSFLOW_QIDO_MAX_RESULTS": ("50", lambda s: s.qido_max_results, 50),
+    "PACSFLOW_VALIDATE_PIXEL_DATA": ("structure", lambda s: s.validate_pixel_data, "structure"),
+    "PACSFLOW_PROCESSORS": ("false", lambda s: s.processors, False),
+    "PACSFLOW_LOG_LEVEL": ("debug", lambda s: s.log_level, "debug"),
+    "PACSFLOW_S3_ACCESS_KEY": ("ak", lambda s: s.objects.access_key, "ak"),
+    "PACSFLOW_S3_SECRET_KEY": ("sk", lambda s: _secret(s.objects.secret_key), "sk"),
+    "PACSFLOW_S3_CA_CERTS": ("/ca.pem", lambda s: s.objects.ca_certs, "/ca.pem"),
+    "PACSFLOW_KAFKA_PARTITIONS": ("12", lambda s: s.bus.partitions, 12),
+    "PACSFLOW_KAFKA_REPLICATION_FACTOR": ("3", lambda s: s.bus.replication_factor, 3),
+    "PACSFLOW_KAFKA_MAX_MESSAGE_BYTES": ("9000000", lambda s: s.bus.max_message_bytes, 9000000),
+    "PACSFLOW_KAFKA_RETENTION_MS": ("60000", lambda s: s.bus.retention_ms, 60000),
+    "PACSFLOW_KAFKA_IDEMPOTENCE": ("false", lambda s: s.bus.idempotence, False),
+    "PACSFLOW_KAFKA_SECURITY_PROTOCOL": ("SSL", lambda s: s.bus.security_protocol, "SSL"),
+    "PACSFLOW_KAFKA_CA_CERTS": ("/k.pem", lambda s: s.bus.ca_certs, "/k.pem"),
+    "PACSFLOW_KAFKA_CERT_FILE": ("/c.pem", lambda s: s.bus.cert_file, "/c.pem"),
+    "PACSFLOW_KAFKA_KEY_FILE": ("/key.pem", lambda s: s.bus.key_file, "/key.pem"),
+    "PACSFLOW_KAFKA_SASL_MECHANISM": (
+        "SCRAM-SHA-512",
+        lambda s: s.bus.sasl_mechanism,
+        "SCRAM-SHA-512",
+    ),
+    "PACSFLOW_KAFKA_SASL_USERNAME": ("u", lambda s: s.bus.sasl_username, "u"),
+    "PACSFLOW_KAFKA_SASL_PASSWORD": ("p", lambda s: _secret(s.bus.sasl_password), "p"),
+    "PACSFLOW_INDEX_PREFIX": ("archive", lambda s: s.index.prefix, "archive"),
+    "PACSFLOW_INDEX_API_KEY": ("key", lambda s: _secret(s.index.api_key), "key"),
+    "PACSFLOW_INDEX_CA_CERTS": ("/es.pem", lambda s: s.index.ca_certs, "/es.pem"),
+    "PACSFLOW_INDEX_USERNAME": ("elastic", lambda s: s.index.username, "elastic"),
+    "PACSFLOW_INDEX_PASSWORD": ("pw", lambda s: _secret(s.index.password), "pw"),
+    "PACSFLOW_WORKER_HEALTH_PORT": ("8081", lambda s: s.worker_health_port, 8081),
+    "PACSFLOW_WORKITEM_STORE_URL": (
+        "sqlite:///w.sqlite",
+        lambda s: s.workitem_store_url,
+        "sqlite:///w.sqlite",
+    ),
+    "PACSFLOW_UPS_WORKLIST_LABEL": ("CT1", lambda s: s.ups_worklist_label, "CT1"),
+    "PACSFLOW_UPS_MAX_RESULTS": ("20", lambda s: s.ups_max_results, 20),
+    "PACSFLOW_UPS_RETENTION_SECONDS": ("60", lambda s: s.ups_retention_seconds, 60.0),
+    "PACSFLOW_UPS_MAX_REQUEST_BYTES": ("4096", lambda s: s.ups_max_request_bytes, 4096),
+}
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _documented_names() -> list[str]:
+    """The variables named in the first column of docs/configuration.md's tables."""
+    rows = [line for line in DOCUMENTED.read_text().splitlines() if line.startswith("| `")]
+    return sorted({name for row in rows for name in _NAME.findall(row.split("|")[1])})
+
+
+def test_every_documented_name_has_a_sample() -> None:
+    assert set(_documented_names()) == set(SAMPLES)
+
+
+@pytest.mark.parametrize("name", _documented_names())
+def test_every_documented_name_still_works(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    for key in [key for key in os.environ if key.startswith("PACSFLOW_")]:
+        monkeypatch.delenv(key)
+    value, read, expected = SAMPLES[name]
+    monkeypatch.setenv(name, value)
+    assert read(Settings()) == expected

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from pacsflow.config import Settings
+from pacsflow.config import BusSettings, Settings
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +158,7 @@ def test_kafka_is_a_single_kraft_node_that_takes_the_largest_record(
     bus = urlsplit(_env(compose["services"]["stow"])["PACSFLOW_BUS_URL"])
     assert f"PLAINTEXT://{bus.hostname}:{bus.port}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
     assert f":{bus.port}" in kafka["KAFKA_LISTENERS"]
-    largest = Settings.model_fields["kafka_max_message_bytes"].default
+    largest = BusSettings.model_fields["max_message_bytes"].default
     assert int(kafka["KAFKA_MESSAGE_MAX_BYTES"]) > largest
     assert int(kafka["KAFKA_REPLICA_FETCH_MAX_BYTES"]) > largest
 

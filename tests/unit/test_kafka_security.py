@@ -15,7 +15,7 @@ from streams.faust_app import broker_credentials
 
 
 def test_plaintext_by_default() -> None:
-    security = kafka_security(Settings())
+    security = kafka_security(Settings().bus)
     assert security == KafkaSecurity()
     assert security.client_options() == {"security_protocol": "PLAINTEXT"}
     assert broker_credentials(security) is None
@@ -23,13 +23,13 @@ def test_plaintext_by_default() -> None:
 
 def test_tls_verifies_the_brokers_against_the_ca_bundle() -> None:
     settings = Settings(kafka_security_protocol="SSL", kafka_ca_certs=certifi.where())
-    options = kafka_security(settings).client_options()
+    options = kafka_security(settings.bus).client_options()
     assert options["security_protocol"] == "SSL"
     context = options["ssl_context"]
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert "sasl_mechanism" not in options
-    credentials = broker_credentials(kafka_security(settings))
+    credentials = broker_credentials(kafka_security(settings.bus))
     assert isinstance(credentials, faust.SSLCredentials)
 
 
@@ -41,7 +41,7 @@ def test_sasl_logs_in_with_the_mechanism(protocol: str) -> None:
         kafka_sasl_username="pacsflow",
         kafka_sasl_password="secret",
     )
-    options = kafka_security(settings).client_options()
+    options = kafka_security(settings.bus).client_options()
     assert options["security_protocol"] == protocol
     assert (options["sasl_mechanism"], options["sasl_plain_username"]) == (
         "SCRAM-SHA-512",
@@ -49,7 +49,7 @@ def test_sasl_logs_in_with_the_mechanism(protocol: str) -> None:
     )
     assert options["sasl_plain_password"] == "secret"
     assert ("ssl_context" in options) == (protocol == "SASL_SSL")
-    credentials = broker_credentials(kafka_security(settings))
+    credentials = broker_credentials(kafka_security(settings.bus))
     assert isinstance(credentials, faust.SASLCredentials)
     assert credentials.username == "pacsflow"
     assert credentials.mechanism.value == "SCRAM-SHA-512"

@@ -12,10 +12,12 @@ import pytest
 from PIL import Image, ImageCms, ImageSequence
 from pydicom.pixels.utils import pixel_array
 
+from pacsflow.dicom.frames import number_of_frames
 from pacsflow.errors import NotAcceptable, NotFound
-from pacsflow.render import number_of_frames, render_frames, render_thumbnail
+from pacsflow.render import render_frames
 from pacsflow.render.params import RenderParams, Viewport, Window
 from pacsflow.render.pixels import display_frame
+from pacsflow.render.viewport import DEFAULT_THUMBNAIL_SIDE
 from tests.conftest import CORPUS, corpus_files
 
 
@@ -169,12 +171,16 @@ def test_deflated_and_no_meta_files_render() -> None:
         assert _open(render_frames(CORPUS / rel, [1], RenderParams(), "image/png")).size[0] > 0
 
 
-def test_thumbnail_is_the_middle_frame_shrunk() -> None:
+def test_a_default_size_shrinks_a_large_frame_and_keeps_a_small_one() -> None:
     rel = "multiframe/US_cine_30frame_jpeg_ybr_full_422.dcm"
-    thumb = _open(render_thumbnail(CORPUS / rel, RenderParams(), "image/jpeg"))
-    assert thumb.size == (128, 96)
+    side = DEFAULT_THUMBNAIL_SIDE
+    middle = _open(
+        render_frames(CORPUS / rel, [15], RenderParams(), "image/jpeg", default_max=side)
+    )
+    assert middle.size == (128, 96)
     small = CORPUS / "transfer-syntax/explicit_le_MR_small.dcm"
-    assert _open(render_thumbnail(small, RenderParams(), "image/png")).size == (64, 64)
+    shrunk = render_frames(small, [1], RenderParams(), "image/png", default_max=side)
+    assert _open(shrunk).size == (64, 64)
     assert number_of_frames(pydicom.dcmread(CORPUS / rel, stop_before_pixels=True)) == 30
 
 

@@ -12,13 +12,11 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
-from pydicom.uid import UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.status import FailureReason
 from pacsflow.dicom.uids import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
     NATIVE_TRANSFER_SYNTAXES,
 )
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
@@ -93,7 +91,7 @@ WITH_PIXELS = [p for p in VALID if FACTS[_rel(p)][1]]
 NATIVE = [
     p
     for p in WITH_PIXELS
-    if TRANSFER_SYNTAX[_rel(p)] in NATIVE_TRANSFER_SYNTAXES - {DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN}
+    if TRANSFER_SYNTAX[_rel(p)] in NATIVE_TRANSFER_SYNTAXES - {DeflatedExplicitVRLittleEndian}
 ]
 ENCAPSULATED = [p for p in WITH_PIXELS if UID(TRANSFER_SYNTAX[_rel(p)]).is_compressed]
 
@@ -197,7 +195,7 @@ def test_metadata_equals_pydicom_json(path: Path) -> None:
     theirs = _comparable(
         _bulk_by_length(ds.to_json_dict(bulk_data_threshold=1 << 62)), encapsulated
     )
-    if validated.transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
+    if validated.transfer_syntax == ImplicitVRLittleEndian:
         for tag in _private_implicit_bulk(ours, theirs):
             theirs[tag] = ours[tag]
     assert ours == theirs
@@ -253,7 +251,7 @@ def test_frame_table_has_number_of_frames(path: Path) -> None:
     validated = _validate(path)
     ds = _read(path)
 
-    if "PixelData" not in ds or validated.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+    if "PixelData" not in ds or validated.transfer_syntax == DeflatedExplicitVRLittleEndian:
         # No pixels, or offsets into the inflated stream that a byte range cannot address.
         assert validated.frame_table is None
         return

@@ -1,0 +1,30 @@
+"""The one reader of Number of Frames (0028,0008): ``pacsflow.dicom.frames.number_of_frames``."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataset import Dataset
+
+from pacsflow.dicom.frames import number_of_frames
+
+
+@pytest.mark.parametrize(("value", "count"), [(None, 1), ("", 1), ("0", 1), ("1", 1), ("30", 30)])
+def test_absent_empty_or_zero_is_one_frame(value: str | None, count: int) -> None:
+    ds = Dataset()
+    if value is not None:
+        ds.NumberOfFrames = value
+    assert number_of_frames(ds) == count
+
+
+def test_a_negative_count_is_refused() -> None:
+    ds = Dataset()
+    ds.NumberOfFrames = "-2"
+    with pytest.raises(ValueError, match="negative"):
+        number_of_frames(ds)
+
+
+def test_several_values_are_refused() -> None:
+    ds = Dataset()
+    ds.NumberOfFrames = ["2", "3"]
+    with pytest.raises(ValueError, match="not a number"):
+        number_of_frames(ds)
