@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from pacsflow import __version__
 from pacsflow.config import Settings
 from pacsflow.container import build_container, kafka_security
+from pacsflow.export.command import add_export_parser, run_export
 
 __all__ = ["main"]
 
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
             type=Path,
             help="data directory (PACSFLOW_DATA_DIR, default ./pacsflow-data)",
         )
+    add_export_parser(commands)
     return parser
 
 
@@ -81,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "export":
+        return asyncio.run(run_export(settings, args))
     with contextlib.suppress(KeyboardInterrupt):
         if args.command == "worker" and settings.resolved_bus_url().startswith("kafka:"):
             from streams.faust_app import create_faust_app, run_faust_worker
