@@ -26,6 +26,7 @@ from pacsflow import __version__
 from pacsflow.config import Settings
 from pacsflow.container import build_container, kafka_security
 from pacsflow.export.command import add_export_parser, run_export
+from pacsflow.importer.command import add_import_parser, run_import
 
 __all__ = ["main"]
 
@@ -63,12 +64,15 @@ def _parser() -> argparse.ArgumentParser:
             help="data directory (PACSFLOW_DATA_DIR, default ./pacsflow-data)",
         )
     add_export_parser(commands)
+    add_import_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pacsflow`` command."""
     args = _parser().parse_args(argv)
+    if args.command == "import":  # a client of an archive: no server configuration
+        return run_import(args)
     candidates = (
         ("host", getattr(args, "host", None)),
         ("port", getattr(args, "port", None)),
