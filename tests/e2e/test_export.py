@@ -63,20 +63,20 @@ def test_every_level_to_parquet_read_by_duckdb_and_pandas(loaded: Server, tmp_pa
     assert done.returncode == 0, done.stdout + done.stderr
 
     studies, series, instances = (_table(out, n) for n in ("studies", "series", "instances"))
-    assert duckdb.sql(f"select count(*) from {studies}").fetchone() == (
-        _total(loaded.url, "studies"),
-    )
-    assert duckdb.sql(f"select count(*) from {series}").fetchone() == (
-        _total(loaded.url, "series"),
-    )
+    assert duckdb.sql(f"select count(*) from {studies}").fetchall() == [
+        (_total(loaded.url, "studies"),)
+    ]
+    assert duckdb.sql(f"select count(*) from {series}").fetchall() == [
+        (_total(loaded.url, "series"),)
+    ]
     stored = dict(duckdb.sql(f"select SOPInstanceUID, sha256 from {instances}").fetchall())
     assert stored == archive_hashes(loaded.url)
     orphans = duckdb.sql(
         f"select count(*) from {instances} i left join {series} s using (SeriesInstanceUID)"
         f" left join {studies} t on t.StudyInstanceUID = i.StudyInstanceUID"
         " where s.SeriesInstanceUID is null or t.StudyInstanceUID is null"
-    ).fetchone()
-    assert orphans == (0,)
+    ).fetchall()
+    assert orphans == [(0,)]
     dated = duckdb.sql(
         f"select StudyDate, year, month, NumberOfStudyRelatedInstances, ModalitiesInStudy"
         f" from {studies} where StudyDate in ('2023-01-15', '2024-03-01') order by StudyDate"
@@ -111,7 +111,7 @@ def test_chosen_attributes_daily_partitions_and_a_new_export_replaces_the_last(
 ) -> None:
     out = tmp_path / "lake"
     assert _export(loaded, out).returncode == 0
-    before = duckdb.sql(f"select count(*) from {_table(out, 'instances')}").fetchone()
+    before = duckdb.sql(f"select count(*) from {_table(out, 'instances')}").fetchall()
 
     done = _export(
         loaded,
@@ -123,10 +123,10 @@ def test_chosen_attributes_daily_partitions_and_a_new_export_replaces_the_last(
 
     assert done.returncode == 0, done.stderr
     studies = duckdb.sql(f"select * from {_table(out, 'studies')} limit 0").columns
-    assert studies == ["StudyInstanceUID", "PatientID", "StudyDate", "day", "month", "year"]
+    assert studies == ["StudyInstanceUID", "StudyDate", "PatientID", "day", "month", "year"]
     instances = duckdb.sql(f"select * from {_table(out, 'instances')} limit 0").columns
     assert "InstanceNumber" in instances and "Modality" not in instances
-    assert duckdb.sql(f"select count(*) from {_table(out, 'instances')}").fetchone() == before
+    assert duckdb.sql(f"select count(*) from {_table(out, 'instances')}").fetchall() == before
     assert (out / "studies" / "year=2024" / "month=3" / "day=1").is_dir()
     assert not any(p.name.startswith(".") for p in out.iterdir()), "no staging left behind"
 
