@@ -15,32 +15,24 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final
 
 from pacsflow.dicom.header import HeaderIncomplete, PartHeader, PartRejected, read_part_header
+from pacsflow.importer.outcomes import Outcome
 from pacsflow.importer.sources import MEDIA_STORAGE_DIRECTORY, Item, media_storage_class
 
-__all__ = ["Kind", "Scanned", "scan_item", "sha256_of"]
+__all__ = ["Scanned", "scan_item", "sha256_of"]
 
 _PREFIXES: Final = (64 * 1024, 16 * 1024 * 1024)  # bytes read for a header, then at most
 _DICOM_SUFFIXES: Final = (".dcm", ".dicom", ".dic")
 
 
-class Kind(StrEnum):
-    """What the importer does with a file."""
-
-    SEND = "send"
-    NOT_DICOM = "not DICOM"
-    MEDIA_DIRECTORY = "media directory"
-
-
 @dataclass(frozen=True, slots=True)
 class Scanned:
-    """A file and what its first bytes say."""
+    """A file and what its first bytes say: sent, or skipped (``not DICOM``, ``skipped``)."""
 
     item: Item
-    kind: Kind
+    skip: Outcome | None = None
     header: PartHeader | None = None  # None: unreadable (sent only if it claims to be DICOM)
     note: str = ""
 
@@ -74,13 +66,13 @@ def scan_item(item: Item) -> Scanned:
         break
     if media_storage_class(prefix) == MEDIA_STORAGE_DIRECTORY:
         note = "a DICOMDIR (media directory): the files it references are imported, not it"
-        return Scanned(item, Kind.MEDIA_DIRECTORY, header, note)
+        return Scanned(item, Outcome.SKIPPED, header, note)
     if header is not None:
-        return Scanned(item, Kind.SEND, header)
+        return Scanned(item, None, header)
     claims = prefix[128:132] == b"DICM" or item.name.lower().endswith(_DICOM_SUFFIXES)
     if claims:
-        return Scanned(item, Kind.SEND, None, problem)
-    return Scanned(item, Kind.NOT_DICOM, None, problem or "no DICOM header in its first bytes")
+        return Scanned(item, None, None, problem)
+    return Scanned(item, Outcome.NOT_DICOM, None, problem or "no DICOM header in its first bytes")
 
 
 def sha256_of(item: Item) -> str:

@@ -68,11 +68,13 @@ class Summary:
     def text(self) -> str:
         """The summary for people."""
         counts = self.counts
-        lines = [
-            f"pacsflow import: {len(self.results):,} files;"
-            f" sent {self.sent_bytes / 1e6:,.1f} MB in {self.sending_seconds:,.1f} s"
+        sent = (
+            f"sent {self.sent_bytes / 1e6:,.1f} MB in {self.sending_seconds:,.1f} s"
             f" ({self.instances_per_second:,.1f} instances/s)"
-        ]
+            if self.sent_bytes
+            else "nothing sent"
+        )
+        lines = [f"pacsflow import: {len(self.results):,} files; {sent}"]
         for outcome in _ORDER:
             if counts[outcome]:
                 lines.append(f"  {outcome:<13} {counts[outcome]:>8,}")

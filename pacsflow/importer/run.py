@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Final, NoReturn
 
 from pacsflow.importer import DEFAULT_URL
-from pacsflow.importer.classify import Kind, Scanned, scan_item, sha256_of
+from pacsflow.importer.classify import Scanned, scan_item, sha256_of
 from pacsflow.importer.dicomweb import ArchiveClient, ArchiveError, Held
 from pacsflow.importer.outcomes import FileResult, Outcome
 from pacsflow.importer.plan import Batch, plan_batches
@@ -155,13 +155,11 @@ class _Run:
                 self.progress.advance(1, item.size)
                 if isinstance(scanned, FileResult):
                     self.record(scanned)
-                elif scanned.kind is Kind.SEND:
+                elif scanned.skip is None:
                     to_send.append(scanned)
                 else:
-                    outcome = (
-                        Outcome.NOT_DICOM if scanned.kind is Kind.NOT_DICOM else Outcome.SKIPPED
-                    )
-                    self.record(FileResult(item.name, outcome, scanned.sop_uid, "", scanned.note))
+                    result = FileResult(item.name, scanned.skip, scanned.sop_uid, "", scanned.note)
+                    self.record(result)
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
         return to_send

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 
 from pacsflow.dicom.header import PartHeader
-from pacsflow.importer.classify import Kind, Scanned
+from pacsflow.importer.classify import Scanned
 from pacsflow.importer.outcomes import Outcome, read_store_response
 from pacsflow.importer.plan import plan_batches
 from pacsflow.importer.sources import Item, LocalFile
@@ -79,7 +79,7 @@ def test_an_answer_that_is_not_a_response() -> None:
 
 def _file(name: str, size: int, study: str, sop: str) -> Scanned:
     header = PartHeader(study, "2", sop, "1.2.3", "1.2.840.10008.1.2.1", True) if sop else None
-    return Scanned(Item(name, size, LocalFile(Path(name))), Kind.SEND, header)
+    return Scanned(Item(name, size, LocalFile(Path(name))), None, header)
 
 
 def test_batches_by_study_split_by_count_and_bytes() -> None:
