@@ -7,7 +7,9 @@ then stores it into a fresh ``pacsflow serve`` twice per run: with ``bench.stow`
 study per request) and with ``pacsflow import FOLDER --parallel concurrency`` (which reads
 the files, their headers, asks the archive what it holds of each study, and sends). Each
 gets a fresh archive; their order alternates between runs. It prints instances/s of both:
-the import's whole run (wall clock of the command) and its sending phase (its summary).
+the import's whole run (wall clock of the command, Python's start included) and its sending
+phase (its summary), and the ratio import/bench of each run, which a machine shared with
+other work disturbs less than either figure.
 
 It measures whether the importer keeps the archive's ingest rate; it is not part of the
 test suite.
@@ -108,13 +110,17 @@ def main(argv: list[str] | None = None) -> int:
                     sending.append(run_sending)
             print(
                 f"run {number + 1}: bench client {client[-1]:,.1f} instances/s;"
-                f" pacsflow import {whole[-1]:,.1f} (whole run), {sending[-1]:,.1f} (sending)",
+                f" pacsflow import {whole[-1]:,.1f} (whole run), {sending[-1]:,.1f} (sending);"
+                f" import/bench {whole[-1] / client[-1]:.2f}",
                 flush=True,
             )
+        ratios = [w / c for w, c in zip(whole, client, strict=True)]
         print(
             f"median of {args.runs}: bench client {statistics.median(client):,.1f} instances/s;"
             f" pacsflow import {statistics.median(whole):,.1f} whole run,"
-            f" {statistics.median(sending):,.1f} sending phase"
+            f" {statistics.median(sending):,.1f} sending phase;"
+            f" import/bench of the same run: median {statistics.median(ratios):.2f}"
+            f" (range {min(ratios):.2f}-{max(ratios):.2f})"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

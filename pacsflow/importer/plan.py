@@ -5,6 +5,10 @@ object per UID, so the group goes in one request, in file order, and the archive
 says which one it kept (the last it accepted, with duplicate policy ``replace``) and why it
 refused the others. A group goes with the study of its first file. Files whose header could
 not be read go in batches of their own, to ``POST /studies``, for the archive to judge.
+
+Batches are sent largest first: with several requests at once, the longest ones start early
+and the last ones to end are short, so the connections stay busy to the end (the longest
+processing time rule of scheduling).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 
 from pacsflow.importer.classify import Scanned
 
-__all__ = ["Batch", "plan_batches"]
+__all__ = ["Batch", "plan_batches", "sending_order"]
 
 Group = tuple[Scanned, ...]
 
@@ -65,3 +69,8 @@ def plan_batches(files: Sequence[Scanned], max_files: int, max_bytes: int) -> li
         if current:
             batches.append(Batch(study, tuple(current)))
     return batches
+
+
+def sending_order(batches: Sequence[Batch]) -> list[Batch]:
+    """The batches by decreasing size (bytes), in plan order among equals."""
+    return sorted(batches, key=lambda batch: batch.nbytes, reverse=True)

@@ -3,7 +3,7 @@
 1. Find: every location becomes files (``pacsflow.importer.sources``).
 2. Read headers, in parallel: DICOM or not, study and SOP Instance UID
    (``pacsflow.importer.classify``); files that are not DICOM are skipped with a note.
-3. Plan: batches of one study each (``pacsflow.importer.plan``).
+3. Plan: batches of one study each, sent largest first (``pacsflow.importer.plan``).
 4. Send, ``parallel`` requests at once (``pacsflow.importer.dicomweb``): before the first batch
    of a study goes, one QIDO-RS search lists what the archive holds of it with the SHA-256 and
    size of each object; a file whose SOP Instance UID is held with the same size and SHA-256
@@ -32,7 +32,7 @@ from pacsflow.importer import DEFAULT_URL
 from pacsflow.importer.classify import Scanned, scan_item, sha256_of
 from pacsflow.importer.dicomweb import ArchiveClient, ArchiveError, Held
 from pacsflow.importer.outcomes import FileResult, Outcome
-from pacsflow.importer.plan import Batch, plan_batches
+from pacsflow.importer.plan import Batch, plan_batches, sending_order
 from pacsflow.importer.progress import ImportProgress
 from pacsflow.importer.report import Summary
 from pacsflow.importer.s3 import S3Options
@@ -143,7 +143,7 @@ class _Run:
             self.record(FileResult(name, Outcome.FAILED, "", "not readable", reason))
         files = self._scan(items)
         batches = plan_batches(files, self.options.batch_files, self.options.batch_bytes)
-        self._send(batches, sum(f.item.size for f in files))
+        self._send(sending_order(batches), sum(f.item.size for f in files))
 
     def _scan(self, items: list[Item]) -> list[Scanned]:
         """Read every header (in parallel); record the files not to send."""

@@ -9,7 +9,7 @@ import orjson
 from pacsflow.dicom.header import PartHeader
 from pacsflow.importer.classify import Scanned
 from pacsflow.importer.outcomes import Outcome, read_store_response
-from pacsflow.importer.plan import plan_batches
+from pacsflow.importer.plan import plan_batches, sending_order
 from pacsflow.importer.sources import Item, LocalFile
 
 
@@ -109,3 +109,10 @@ def test_files_of_one_uid_stay_in_one_batch_with_their_first_study() -> None:
     batches = plan_batches(files, max_files=2, max_bytes=1000)
     assert [[f.item.name for f in b.files] for b in batches] == [["a", "c", "d"], ["b"]]
     assert batches[0].groups[0] == (files[0], files[2], files[3])
+
+
+def test_largest_batches_go_first() -> None:
+    files = [_file("s", 5, "A", "1"), _file("l", 50, "B", "2"), _file("m", 20, "C", "3")]
+    files.append(_file("m2", 20, "D", "4"))
+    order = sending_order(plan_batches(files, max_files=10, max_bytes=100))
+    assert [b.study_uid for b in order] == ["B", "C", "D", "A"]
