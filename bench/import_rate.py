@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from bench import images, stow, synth
 from bench.servers import start_pacsflow
@@ -47,29 +51,55 @@ def write_files(corpus: synth.Corpus, folder: Path) -> int:
     return total
 
 
-def bench_client(work: Path, corpus: synth.Corpus, concurrency: int) -> float:
-    """instances/s of ``bench.stow``'s client into a fresh archive."""
+@dataclass
+class Measured:
+    """One client's run: instances/s, and the CPU seconds of the client and of the archive."""
+
+    rate: float
+    sending_rate: float
+    client_cpu: float
+    archive_cpu: float
+
+
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def _archive_cpu(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def bench_client(work: Path, corpus: synth.Corpus, concurrency: int) -> Measured:
+    """``bench.stow``'s client into a fresh archive (the bodies are built before it starts)."""
     server = start_pacsflow(work / "archive-bench")
+    work_items = stow.uploads(corpus)
     try:
-        run = stow.stow_throughput(server.dicomweb_root, stow.uploads(corpus), concurrency)
+        before = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+        run = stow.stow_throughput(server.dicomweb_root, work_items, concurrency)
+        client = _cpu(resource.getrusage(resource.RUSAGE_SELF)) - before
+        archive = _archive_cpu(server.process.pid)
     finally:
         server.stop()
     if run.error:
         raise RuntimeError(f"bench client: {run.error}")
-    return run.instances_per_s
+    return Measured(run.instances_per_s, run.instances_per_s, client, archive)
 
 
-def importer(work: Path, folder: Path, instances: int, concurrency: int) -> tuple[float, float]:
-    """(whole run, sending phase) instances/s of ``pacsflow import`` into a fresh archive."""
+def importer(work: Path, folder: Path, instances: int, concurrency: int) -> Measured:
+    """``pacsflow import`` into a fresh archive: whole run (wall clock) and sending phase."""
     server = start_pacsflow(work / "archive-import")
     command = [
         sys.executable, "-m", "pacsflow", "import", str(folder), "--url", server.dicomweb_root,
         "--parallel", str(concurrency), "--batch-files", "1000", "--batch-mb", "1024",
     ]  # fmt: skip
     try:
+        before = _cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
+        client = _cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - before
+        archive = _archive_cpu(server.process.pid)
     finally:
         server.stop()
     stored = _STORED.search(done.stdout)
@@ -77,13 +107,13 @@ def importer(work: Path, folder: Path, instances: int, concurrency: int) -> tupl
         raise RuntimeError(f"pacsflow import failed:\n{done.stdout}\n{done.stderr[-2000:]}")
     match = _RATE.search(done.stdout)
     sending = float(match[1].replace(",", "")) if match else 0.0
-    return instances / seconds, sending
+    return Measured(instances / seconds, sending, client, archive)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print the medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", type=int, default=40)
+    parser.add_argument("--studies", type=int, default=12)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work-dir", type=Path)
@@ -95,32 +125,37 @@ def main(argv: list[str] | None = None) -> int:
         instances = corpus.instance_count
         print(f"{args.studies} studies, {instances} instances, {nbytes / 1e6:,.0f} MB;"
               f" concurrency {args.concurrency}; {images.describe()}", flush=True)  # fmt: skip
-        client, whole, sending = [], [], []
+        runs: list[tuple[Measured, Measured]] = []
         for number in range(args.runs):
-            for first in (0, 1) if number % 2 == 0 else (1, 0):
+            measured: dict[str, Measured] = {}
+            for which in ("bench", "import") if number % 2 == 0 else ("import", "bench"):
                 for archive in (work / "archive-bench", work / "archive-import"):
                     shutil.rmtree(archive, ignore_errors=True)
-                if first == 0:
-                    client.append(bench_client(work, corpus, args.concurrency))
-                else:
-                    run_whole, run_sending = importer(
-                        work, work / "files", instances, args.concurrency
-                    )
-                    whole.append(run_whole)
-                    sending.append(run_sending)
+                measured[which] = (
+                    bench_client(work, corpus, args.concurrency)
+                    if which == "bench"
+                    else importer(work, work / "files", instances, args.concurrency)
+                )
+            bench, imported = measured["bench"], measured["import"]
+            runs.append((bench, imported))
             print(
-                f"run {number + 1}: bench client {client[-1]:,.1f} instances/s;"
-                f" pacsflow import {whole[-1]:,.1f} (whole run), {sending[-1]:,.1f} (sending);"
-                f" import/bench {whole[-1] / client[-1]:.2f}",
+                f"run {number + 1}: bench client {bench.rate:,.1f} instances/s"
+                f" (client CPU {bench.client_cpu:.1f} s, archive CPU {bench.archive_cpu:.1f} s);"
+                f" pacsflow import {imported.rate:,.1f} whole run, {imported.sending_rate:,.1f}"
+                f" sending (client CPU {imported.client_cpu:.1f} s, archive CPU"
+                f" {imported.archive_cpu:.1f} s); import/bench {imported.rate / bench.rate:.2f}",
                 flush=True,
             )
-        ratios = [w / c for w, c in zip(whole, client, strict=True)]
+        ratios = [i.rate / b.rate for b, i in runs]
         print(
-            f"median of {args.runs}: bench client {statistics.median(client):,.1f} instances/s;"
-            f" pacsflow import {statistics.median(whole):,.1f} whole run,"
-            f" {statistics.median(sending):,.1f} sending phase;"
+            f"median of {args.runs}: bench client"
+            f" {statistics.median(b.rate for b, _ in runs):,.1f} instances/s, pacsflow import"
+            f" {statistics.median(i.rate for _, i in runs):,.1f} (whole run),"
+            f" {statistics.median(i.sending_rate for _, i in runs):,.1f} (sending);"
             f" import/bench of the same run: median {statistics.median(ratios):.2f}"
-            f" (range {min(ratios):.2f}-{max(ratios):.2f})"
+            f" (range {min(ratios):.2f}-{max(ratios):.2f}); client CPU: bench"
+            f" {statistics.median(b.client_cpu for b, _ in runs):.1f} s, import"
+            f" {statistics.median(i.client_cpu for _, i in runs):.1f} s"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
