@@ -69,6 +69,20 @@ class ArchiveClient:
         """Close the connections."""
         self._client.close()
 
+    def probe(self) -> str | None:
+        """Why the archive cannot take the import (unreachable, credentials refused), or None.
+
+        One search (``GET /studies?limit=1``): any answer but 401 and 403 will do, since an
+        archive may serve STOW-RS without QIDO-RS.
+        """
+        try:
+            response = self._client.get(f"{self._root}/studies", params={"limit": "1"})
+        except httpx.HTTPError as exc:
+            return f"cannot reach {self._root}: {type(exc).__name__}: {exc}"
+        if response.status_code in (401, 403):
+            return f"{self._root} answered HTTP {response.status_code}: check --token"
+        return None
+
     def store(self, files: Sequence[Scanned]) -> list[FileResult]:
         """Send the files in one STOW-RS request (``POST /studies``); each file's outcome."""
         names = [f.item.name for f in files]

@@ -10,6 +10,9 @@
    is skipped (hashed locally only then), so a re-run resumes where the last one stopped.
 5. Summarize (``pacsflow.importer.report``); the exit status is 1 when a file failed.
 
+An archive that cannot be reached, or that refuses the credentials, stops the import before
+it starts (exit status 2).
+
 SIGINT and SIGTERM stop the import at once: requests in flight are abandoned (the archive
 keeps nothing it did not acknowledge, or keeps it whole), the summary counts the files not
 sent, and the exit status is 128 + the signal number.
@@ -71,10 +74,14 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
 
 def import_files(locations: Sequence[str], options: ImportOptions, out: IO[str]) -> int:
     """Import every file of ``locations``; print the summary on ``out``; the exit status."""
+    client = ArchiveClient(options.url, token=options.token, connections=options.parallel)
+    if (problem := client.probe()) is not None:
+        client.close()
+        print(f"pacsflow import: {problem}", file=sys.stderr)
+        return 2
     summary = Summary()
     progress = ImportProgress(options.progress, out)
     sources = Sources(spool_dir=options.spool_dir, s3=options.s3)
-    client = ArchiveClient(options.url, token=options.token, connections=options.parallel)
     run = _Run(options, summary, progress, client)
     handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     signum = 0

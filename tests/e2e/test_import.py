@@ -20,7 +20,7 @@ import pytest
 from pydicom.fileset import FileSet
 
 from pacsflow.importer.outcomes import failure_label
-from tests.conftest import CORPUS, Server, corpus_files, start_server, stop_process
+from tests.conftest import CORPUS, Server, corpus_files, free_port, start_server, stop_process
 from tests.helpers import retrieve_bytes, sequence, stow, value
 from tests.import_helpers import (
     archive_hashes,
@@ -267,8 +267,6 @@ def _nginx_gateway(
     tmp_path: Path, upstream: int, token: str
 ) -> tuple[subprocess.Popen[bytes], int]:
     """nginx in front of the archive, answering 401 to requests without the bearer token."""
-    from tests.conftest import free_port
-
     port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(
@@ -311,8 +309,8 @@ def test_the_token_goes_as_a_bearer_authorization(archive: Server, tmp_path: Pat
         )
     finally:
         stop_process(gateway)  # type: ignore[arg-type]
-    assert refused.returncode == 1
-    assert [r["reason"] for r in refused.report] == ["HTTP 401"]
+    assert refused.returncode == 2 and not refused.report
+    assert "answered HTTP 401: check --token" in refused.stderr
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert [r["outcome"] for r in accepted.report] == ["stored"]
 
@@ -369,3 +367,10 @@ def test_files_sharing_a_uid_go_in_one_request_in_order(archive: Server, tmp_pat
     assert again.report[0]["message"].endswith(
         f"another file of this SOP Instance UID: {folder / '2.dcm'}"
     )
+
+
+def test_an_archive_out_of_reach_stops_the_import_at_once(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/dicom-web"  # nothing listens there
+    done = run_import(url, CORPUS / SAMPLES[0], report=tmp_path / "r")
+    assert done.returncode == 2 and not done.report
+    assert f"pacsflow import: cannot reach {url}: ConnectError" in done.stderr
