@@ -119,23 +119,24 @@ class _Run:
         self.progress = progress
         self.client = client
         self.stopping = threading.Event()
-        self.unsent: dict[int, Scanned] = {}  # id of the file → file, until its batch is done
+        self.unsent: dict[int, tuple[str, str]] = {}  # id of an item → its name and SOP UID
         self._held: dict[str, dict[str, Held]] = {}
         self._batches_left: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def record(self, result: FileResult) -> None:
+    def record(self, result: FileResult, item: Item | None = None) -> None:
         """Count a file's result and note it if it was skipped or failed."""
+        if item is not None:
+            self.unsent.pop(id(item), None)
         self.summary.add(result)
         self.summary.note(result, sys.stderr)
 
     def stop(self) -> None:
         """Stop sending; the files not done are counted as not sent."""
         self.stopping.set()
-        for file in list(self.unsent.values()):
-            reason = "interrupted"
-            self.record(FileResult(file.item.name, Outcome.NOT_SENT, file.sop_uid, reason))
+        for name, sop_uid in list(self.unsent.values()):
+            self.record(FileResult(name, Outcome.NOT_SENT, sop_uid, "interrupted"))
         self.unsent.clear()
 
     def execute(self, locations: Sequence[str], sources: Sources) -> None:
@@ -145,6 +146,7 @@ class _Run:
         for location in locations:
             for item in sources.items(location):
                 items.append(item)
+                self.unsent[id(item)] = (item.name, "")
                 self.progress.advance(1, 0)
         for name, reason in sources.missing:
             self.record(FileResult(name, Outcome.FAILED, "", "not readable", reason))
@@ -161,12 +163,13 @@ class _Run:
             for item, scanned in zip(items, executor.map(_scan_one, items), strict=True):
                 self.progress.advance(1, item.size)
                 if isinstance(scanned, FileResult):
-                    self.record(scanned)
+                    self.record(scanned, item)
                 elif scanned.skip is None:
                     to_send.append(scanned)
+                    self.unsent[id(item)] = (item.name, scanned.sop_uid)
                 else:
                     result = FileResult(item.name, scanned.skip, scanned.sop_uid, "", scanned.note)
-                    self.record(result)
+                    self.record(result, item)
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
         return to_send
@@ -177,9 +180,8 @@ class _Run:
         done: queue.SimpleQueue[tuple[Batch, list[FileResult], int]] = queue.SimpleQueue()
         for batch in batches:
             work.put(batch)
-            self.unsent.update((id(f), f) for f in batch.files)
             self._batches_left[batch.study_uid] = self._batches_left.get(batch.study_uid, 0) + 1
-        self.progress.phase("sending", len(self.unsent), nbytes)
+        self.progress.phase("sending", sum(len(b.files) for b in batches), nbytes)
         started = time.monotonic()
         for number in range(min(self.options.parallel, len(batches))):
             name = f"import-send-{number}"
@@ -191,10 +193,8 @@ class _Run:
                     break
                 except queue.Empty:
                     continue
-            for file in batch.files:
-                self.unsent.pop(id(file), None)
             for result, file in zip(results, batch.files, strict=True):
-                self.record(result)
+                self.record(result, file.item)
                 stored = result.outcome in (Outcome.STORED, Outcome.REPLACED)
                 self.progress.advance(1, file.item.size, 1 if stored else 0)
             self.summary.sent_bytes += sent
