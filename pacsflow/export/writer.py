@@ -20,7 +20,7 @@ __all__ = ["DatasetWriter"]
 
 _END: Final = object()
 _QUEUED: Final = 8  # batches waiting for the writer thread
-_ROWS_PER_GROUP: Final = (16_384, 131_072)  # min, max rows of a Parquet row group
+_ROWS_PER_GROUP: Final = (1_024, 65_536)  # min, max rows of a Parquet row group
 
 
 class DatasetWriter:
