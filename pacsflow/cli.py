@@ -31,6 +31,8 @@ from pacsflow.errors import (
     ObjectStoreUnavailable,
     ServiceUnavailable,
 )
+from pacsflow.export.command import add_export_parser, run_export
+from pacsflow.importer.command import add_import_parser, run_import
 
 __all__ = ["main"]
 
@@ -75,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
             type=Path,
             help="data directory (PACSFLOW_DATA_DIR, default ./pacsflow-data)",
         )
+    add_export_parser(commands)
+    add_import_parser(commands)
     return parser
 
 
@@ -89,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     one line on stderr that names the setting (no traceback).
     """
     args = _parser().parse_args(argv)
+    if args.command == "import":  # a client of an archive: no server configuration
+        return run_import(args)
     candidates = (
         ("host", getattr(args, "host", None)),
         ("port", getattr(args, "port", None)),
@@ -104,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "export":
+        return asyncio.run(run_export(settings, args))
     try:
         with contextlib.suppress(KeyboardInterrupt):
             _run(args.command, settings)

@@ -38,7 +38,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, Transpo
 
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
-from pacsflow.ports.index import InstanceDocument, InstanceRef
+from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
 from pacsflow.query.es import (
     MAX_PARENT_UIDS,
     TERMS_FIELD,
@@ -68,6 +68,11 @@ _MAX_SERIES: Final = 10_000  # series buckets per study in one aggregation
 _MAX_TERMS: Final = 1_000  # modality and SOP Class buckets per study
 _COMPAT: Final = re.compile(r"application/vnd\.elasticsearch\+([\w.-]+); ?compatible-with=\d+")
 _WHERE: Final = ["site", "study_uid", "series_uid"]
+_SCAN_KEYS: Final = {
+    Level.STUDY: "study_uid",
+    Level.SERIES: "series_uid",
+    Level.INSTANCE: "sop_uid",
+}
 # The match terms: matched by term, terms, wildcard and range queries, never sorted on.
 _TERMS_MAPPING: Final = {"type": "keyword", "doc_values": False}
 
@@ -423,6 +428,32 @@ class ElasticsearchIndex:
             if len(page) < _WINDOW:
                 return refs
             request["search_after"] = page[-1]["sort"]
+
+    async def scan(
+        self, site: str, level: Level, after: str = "", limit: int = 1000
+    ) -> list[IndexedEntity]:
+        """Entities of ``level`` after the UID ``after``, by UID (``search_after`` on it)."""
+        key = _SCAN_KEYS[level]
+        request: JsonDict = {
+            "query": {"bool": {"filter": [{"term": {"site": site}}]}},
+            "sort": [{key: "asc"}],
+            "source": {"excludes": [TERMS_FIELD]},
+            "size": limit,
+            **({"search_after": [after]} if after else {}),
+        }
+        with _unavailable("scan"):
+            found = await self._es.search(index=self._index_of[level], **request)
+        sources = [hit["_source"] for hit in found["hits"]["hits"]]
+        if level is Level.INSTANCE:
+            documents = [instance_from_source(source) for source in sources]
+            return [
+                IndexedEntity(d.sop_uid, d.study_uid, d.series_uid, d.attributes, d)
+                for d in documents
+            ]
+        return [
+            IndexedEntity(s[key], s["study_uid"], s.get("series_uid", ""), s["attributes"])
+            for s in sources
+        ]
 
     async def search(self, site: str, query: Query) -> SearchPage:
         """One page of the entities matching ``query`` and their number (PS3.18 10.6).

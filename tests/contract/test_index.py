@@ -17,7 +17,7 @@ import pytest
 
 from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.errors import IndexUnavailable
-from pacsflow.ports.index import Index, InstanceDocument, InstanceRef
+from pacsflow.ports.index import Index, IndexedEntity, InstanceDocument, InstanceRef
 from pacsflow.query.model import Level, SearchPage
 from pacsflow.query.parse import parse_query
 from tests.conftest import free_port
@@ -399,6 +399,67 @@ async def test_list_instances_of_a_study_or_series(index: Index, site: str) -> N
     ]
     assert await index.list_instances(site, "7.1", "7.2.1") == []
     assert await index.list_instances(site, "9.9") == []
+
+
+async def scan_all(
+    index: Index, site: str, level: Level, limit: int, after: str = ""
+) -> list[IndexedEntity]:
+    """Every entity of ``level`` after ``after``, page after page of ``limit`` (an export)."""
+    entities: list[IndexedEntity] = []
+    while True:
+        page = await index.scan(site, level, entities[-1].uid if entities else after, limit)
+        entities += page
+        if len(page) < limit:
+            return entities
+
+
+async def test_scan_walks_every_level_by_uid_in_pages(index: Index, site: str) -> None:
+    docs = [
+        doc(site, f"8.{st}", f"8.{st}.{se}", f"8.{st}.{se}.{i}", modality=("CT", "MR")[se])
+        for st in (3, 1, 2)
+        for se in (1, 0)
+        for i in (2, 1)
+    ]
+    await index.upsert_instances(docs)
+    await index.upsert_instances([doc(f"{site}-other", "8.9", "8.9.0", "8.9.0.1")])
+
+    studies = await scan_all(index, site, Level.STUDY, 2)
+    assert [e.uid for e in studies] == ["8.1", "8.2", "8.3"]
+    assert all(e.study_uid == e.uid and e.series_uid == "" for e in studies)
+    assert all(e.document is None for e in studies)
+    assert value(studies[0].attributes, "00201208") == [4]  # derived attributes, as searched
+    assert value(studies[0].attributes, "00100010") == [{"Alphabetic": "DOE^JOHN"}]
+    series = await scan_all(index, site, Level.SERIES, 4)
+    assert [(e.study_uid, e.uid) for e in series] == [
+        (f"8.{st}", f"8.{st}.{se}") for st in (1, 2, 3) for se in (0, 1)
+    ]
+    assert all(e.series_uid == e.uid for e in series)
+    assert value(series[0].attributes, "00080060") == ["CT"]
+    assert value(series[0].attributes, "00201209") == [2]
+    instances = await scan_all(index, site, Level.INSTANCE, 5)
+    assert [e.uid for e in instances] == sorted(d.sop_uid for d in docs)
+    by_uid = {d.sop_uid: d for d in docs}
+    for entity in instances:
+        assert entity.document == by_uid[entity.uid]
+        assert (entity.study_uid, entity.series_uid) == (
+            by_uid[entity.uid].study_uid,
+            by_uid[entity.uid].series_uid,
+        )
+        assert entity.attributes == by_uid[entity.uid].attributes
+    assert await index.scan(site, Level.STUDY, "8.3") == []
+    assert await index.scan(f"{site}-none", Level.INSTANCE) == []
+
+
+async def test_scan_pages_neither_skip_nor_repeat_while_entries_change(
+    index: Index, site: str
+) -> None:
+    await index.upsert_instances([doc(site, "9.1", "9.1.1", f"9.1.1.{i}") for i in range(10)])
+    first = await index.scan(site, Level.INSTANCE, "", 4)
+    # an entry before the cursor goes, one after it comes: the walk goes on from the cursor
+    await index.delete_instance(site, "9.1.1.0")
+    await index.upsert_instances([doc(site, "9.1", "9.1.1", "9.1.1.95")])
+    rest = await scan_all(index, site, Level.INSTANCE, 3, after=first[-1].uid)
+    assert [e.uid for e in first + rest] == [f"9.1.1.{i}" for i in range(10)] + ["9.1.1.95"]
 
 
 # ---- check(): the readiness probe's question, answered quickly either way
