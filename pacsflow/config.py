@@ -208,6 +208,10 @@ class Settings(BaseSettings):
     ups_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
     ups_max_request_bytes: int = Field(1024 * 1024, ge=1024)
     ups_max_results: int = Field(1000, ge=1, le=10_000)
+    # WADO-WS (PS3.18 2016 6.4, IHE RAD-69); see docs/configuration.md and docs/conformance.md.
+    wado_ws_max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    wado_ws_max_documents: int = Field(10_000, ge=1)
+    wado_ws_repository_unique_id: str | None = Field(None, min_length=1, max_length=64)
     bus: BusSettings = Field(default_factory=BusSettings)
     objects: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
