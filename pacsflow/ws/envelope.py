@@ -86,7 +86,7 @@ async def read_request(body: bytes, content_type: str) -> SoapRequest:
         )
     header, payload = _parts(root)
     addressing = _read_headers(header)
-    message_id = addressing.get("MessageID")
+    message_id = addressing.get("MessageID") or None
     try:
         operation = _operation(payload, http_action, addressing.get("Action"))
     except SoapFault as fault:
@@ -209,10 +209,12 @@ def _read_headers(header: etree._Element | None) -> dict[str, str]:
         if _must_understand(b) and _targeted(b) and etree.QName(b).namespace != WSA
     )
     if not_understood:
+        message_id = header.find(f"{{{WSA}}}MessageID")
         raise SoapFault(
             "MustUnderstand",
             "header blocks this node does not process: " + ", ".join(not_understood),
             not_understood=not_understood,
+            relates_to=None if message_id is None else (message_id.text or "").strip(),
         )
     values: dict[str, str] = {}
     for block in blocks:
