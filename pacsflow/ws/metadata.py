@@ -126,12 +126,7 @@ async def retrieve_metadata_document_set(context: Context, reply: Reply, spool: 
         if isinstance(answers, RegistryError):
             errors.append(answers)
             continue
-        ref = request.ref
-        entry = child(reply.element, f"{{{WADO}}}DocumentInformationResponse")
-        if ref.home is not None:
-            child(entry, f"{{{IHE}}}HomeCommunityId", ref.home)
-        child(entry, f"{{{IHE}}}RepositoryUniqueId", ref.repository)
-        child(entry, f"{{{IHE}}}DocumentUniqueId", sop)
+        entry = reply.entry(f"{{{WADO}}}DocumentInformationResponse", request.ref)
         if request.frame is not None:
             child(entry, f"{{{WADO}}}FrameNumber", request.frame)
         if answers is not None:

@@ -144,12 +144,8 @@ async def retrieve_rendered_document_set(context: Context, reply: Reply, spool: 
         if isinstance(document, RegistryError):
             errors.append(document)
             continue
-        ref = request.ref
-        entry = child(reply.element, f"{{{WADO}}}RenderedDocumentResponse")
-        if ref.home is not None:
-            child(entry, f"{{{IHE}}}HomeCommunityId", ref.home)
-        child(entry, f"{{{IHE}}}RepositoryUniqueId", ref.repository)
-        child(entry, f"{{{WADO}}}SourceDocumentUniqueId", ref.sop)
+        source = f"{{{WADO}}}SourceDocumentUniqueId"  # PS3.18 2016 6.4.2.2
+        entry = reply.entry(f"{{{WADO}}}RenderedDocumentResponse", request.ref, source)
         for name in RENDERING_PARAMETERS:  # the values used: those asked for
             if name in request.parameters:
                 child(entry, f"{{{WADO}}}{name}", request.parameters[name])

@@ -37,6 +37,7 @@ from pacsflow.ws.envelope import SoapRequest
 from pacsflow.ws.faults import SOAP12_MEDIA
 from pacsflow.ws.names import IHE, IHE_RAD, RS, SOAP12, WADO, WSA, XOP
 from pacsflow.ws.registry import RegistryError, registry_response
+from pacsflow.ws.requests import DocumentRef
 
 __all__ = ["Attachment", "Reply", "Spool", "child", "wants_inline"]
 
@@ -124,6 +125,18 @@ class Reply:
         self.element = etree.SubElement(body, operation.response)
         self._attached: list[tuple[etree._Element, Attachment]] = []
         self._token = uuid.uuid4().hex
+
+    def entry(
+        self, tag: str, ref: DocumentRef, id_tag: str = f"{{{IHE}}}DocumentUniqueId"
+    ) -> etree._Element:
+        """Append one document's response ``tag``: its HomeCommunityId (when asked with one),
+        RepositoryUniqueId and ``id_tag`` (its DocumentUniqueId), as the request named them."""
+        element = child(self.element, tag)
+        if ref.home is not None:
+            child(element, f"{{{IHE}}}HomeCommunityId", ref.home)
+        child(element, f"{{{IHE}}}RepositoryUniqueId", ref.repository)
+        child(element, id_tag, ref.sop)
+        return element
 
     def attach(self, parent: etree._Element, tag: str, attachment: Attachment) -> None:
         """Append an element ``tag`` to ``parent`` whose base64Binary value is the attachment."""

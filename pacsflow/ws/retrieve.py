@@ -93,11 +93,7 @@ async def retrieve_document_set(context: Context, reply: Reply, spool: Spool) ->
         if isinstance(document, RegistryError):
             errors.append(document)
             continue
-        entry = child(reply.element, f"{{{IHE}}}DocumentResponse")  # ITI TF-2 3.43.4.2.2
-        if ref.home is not None:
-            child(entry, f"{{{IHE}}}HomeCommunityId", ref.home)
-        child(entry, f"{{{IHE}}}RepositoryUniqueId", ref.repository)
-        child(entry, f"{{{IHE}}}DocumentUniqueId", ref.sop)
+        entry = reply.entry(f"{{{IHE}}}DocumentResponse", ref)  # ITI TF-2 3.43.4.2.2
         child(entry, f"{{{IHE}}}mimeType", document.media_type)
         reply.attach(entry, f"{{{IHE}}}Document", document)
     reply.finish(errors)

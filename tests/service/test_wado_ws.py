@@ -587,3 +587,12 @@ async def test_another_site_and_another_repository_see_nothing(tmp_path: Path) -
             ("XDSDocumentUniqueIdError", ct.sop),
             ("XDSUnknownRepositoryId", ct.sop),
         ]
+
+
+async def test_a_backend_that_does_not_answer_is_a_receiver_fault(archive: Running) -> None:
+    await archive.container.index.close()  # the index is gone: 503 with Retry-After
+    body = envelope(rad69_payload([doc("modality/CT_small.dcm")], [EXPLICIT_LE]))
+    response = await asyncio.to_thread(post, archive.url, body, soap12())
+    received = fault(response)
+    assert (received.status, received.code) == (503, "env:Receiver")
+    assert response.headers["retry-after"].isdigit()
