@@ -11,6 +11,7 @@ bound to the Native DICOM Model namespace and the prefixes declared where they w
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any, Final
 
@@ -31,6 +32,7 @@ __all__ = ["MAX_XPATHS", "MAX_XPATH_CHARACTERS", "retrieve_metadata_document_set
 MAX_XPATHS: Final = 64  # per document
 MAX_XPATH_CHARACTERS: Final = 1024
 DICOM_XML: Final = "application/dicom+xml"
+_BATCH: Final = 256  # documents whose stored metadata is read at once
 _RELATIVE: Final = b'"BulkDataURI":"studies/'  # as ingest writes them (pacsflow.wado.metadata)
 
 
@@ -99,41 +101,59 @@ async def _stored(context: Context, found: list[Found]) -> list[bytes | None]:
     return [None if raw is None else raw.replace(_RELATIVE, absolute) for raw in stored]
 
 
+def _describe(
+    raw: bytes, request: InformationRequest
+) -> tuple[bytes, list[bytes] | None] | RegistryError:
+    """(the Native DICOM Model document, the XPath results or None), or the error."""
+    attributes = orjson.loads(raw)
+    if (error := _frame_error(request, attributes)) is not None:
+        return error
+    document = dataset_to_xml(attributes)
+    answers = _evaluate(document, request) if request.xpaths else None
+    if isinstance(answers, RegistryError):
+        return answers
+    return document, answers
+
+
+async def _answer(
+    reply: Reply, spool: Spool, request: InformationRequest, raw: bytes | None
+) -> RegistryError | None:
+    """Append one DocumentInformationResponse, or return why it cannot be made."""
+    sop = request.ref.sop
+    if raw is None:
+        return RegistryError(ErrorCode.UNKNOWN_DOCUMENT, f"the metadata of {sop} is gone", sop)
+    described = await asyncio.to_thread(_describe, raw, request)  # XML and XPath: CPU work
+    if isinstance(described, RegistryError):
+        return described
+    document, answers = described
+    entry = reply.entry(f"{{{WADO}}}DocumentInformationResponse", request.ref)
+    if request.frame is not None:
+        child(entry, f"{{{WADO}}}FrameNumber", request.frame)
+    if answers is not None:
+        listing = child(entry, f"{{{WADO}}}XPathResponseList")
+        for answer in answers:  # small: inline base64 (MTOM lets the sender choose)
+            child(listing, f"{{{WADO}}}XPathResponse", base64.b64encode(answer).decode())
+        return None
+    child(entry, f"{{{IHE}}}mimeType", DICOM_XML)
+    reply.attach(entry, f"{{{IHE}}}Document", Attachment(DICOM_XML, await spool.add(document)))
+    return None
+
+
 async def retrieve_metadata_document_set(context: Context, reply: Reply, spool: Spool) -> None:
-    """Answer a RetrieveImagingDocumentSetInformationRequest (PS3.18 2016 6.4.3.2)."""
+    """Answer a RetrieveImagingDocumentSetInformationRequest (PS3.18 2016 6.4.3.2), reading
+    the stored metadata ``_BATCH`` documents at a time."""
     requests = information_requests(reply.request)
     refs = [r.ref for r in requests]
     located = await locate_documents(context.index, context.site, refs, context.repository)
-    found = [f for f in located if isinstance(f, Found)]
-    metadata = dict(zip((id(f) for f in found), await _stored(context, found), strict=True))
     errors: list[RegistryError] = []
-    for request, result in zip(requests, located, strict=True):
-        sop = request.ref.sop
-        if isinstance(result, RegistryError):
-            errors.append(result)
-            continue
-        raw = metadata[id(result)]
-        if raw is None:
-            gone = f"the metadata of {sop} is gone"
-            errors.append(RegistryError(ErrorCode.UNKNOWN_DOCUMENT, gone, sop))
-            continue
-        attributes = orjson.loads(raw)
-        if (error := _frame_error(request, attributes)) is not None:
-            errors.append(error)
-            continue
-        document = dataset_to_xml(attributes)
-        answers = _evaluate(document, request) if request.xpaths else None
-        if isinstance(answers, RegistryError):
-            errors.append(answers)
-            continue
-        entry = reply.entry(f"{{{WADO}}}DocumentInformationResponse", request.ref)
-        if request.frame is not None:
-            child(entry, f"{{{WADO}}}FrameNumber", request.frame)
-        if answers is not None:
-            listing = child(entry, f"{{{WADO}}}XPathResponseList")
-            for answer in answers:  # small: inline base64 (MTOM lets the sender choose)
-                child(listing, f"{{{WADO}}}XPathResponse", base64.b64encode(answer).decode())
-            continue
-        child(entry, f"{{{IHE}}}mimeType", DICOM_XML)
-        reply.attach(entry, f"{{{IHE}}}Document", Attachment(DICOM_XML, await spool.add(document)))
+    pairs = list(zip(requests, located, strict=True))
+    for start in range(0, len(pairs), _BATCH):
+        batch = pairs[start : start + _BATCH]
+        found = [result for _, result in batch if isinstance(result, Found)]
+        stored = dict(zip((id(f) for f in found), await _stored(context, found), strict=True))
+        for request, result in batch:
+            if isinstance(result, RegistryError):
+                errors.append(result)
+            elif (error := await _answer(reply, spool, request, stored[id(result)])) is not None:
+                errors.append(error)
     reply.finish(errors)

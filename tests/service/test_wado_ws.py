@@ -435,6 +435,14 @@ def _doctype_bomb() -> bytes:
     ).encode()
 
 
+def _external_entity() -> bytes:
+    return (
+        b'<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><p>&x;</p>'
+        b"</s:Body></s:Envelope>"
+    )
+
+
 def _cases() -> list[tuple[str, bytes, str, int, str, tuple[str, ...]]]:
     ct = doc("modality/CT_small.dcm")
     payload = rad69_payload([ct], [EXPLICIT_LE])
@@ -495,6 +503,7 @@ def _cases() -> list[tuple[str, bytes, str, int, str, tuple[str, ...]]]:
             (),
         ),
         ("entity expansion", _doctype_bomb(), soap12(), 400, "env:Sender", ()),
+        ("external entity", _external_entity(), soap12(), 400, "env:Sender", ()),
         (
             "processing instruction",
             ok.replace(b"<s:Body>", b"<s:Body><?pi data?>"),
@@ -553,6 +562,7 @@ async def test_bad_requests_get_a_soap_fault_with_the_right_code_and_status(
     expected_media = "text/xml" if code.startswith("s11:") else "application/soap+xml"
     assert received.media_type == expected_media
     assert received.reason and "Traceback" not in response.text
+    assert "root:" not in response.text  # nothing a declared entity names is ever read
     if code == "env:MustUnderstand":
         [block] = received.root.iterfind("env:Header/env:NotUnderstood", NS)
         assert block.get("qname", "").endswith(":Security")
@@ -596,3 +606,13 @@ async def test_a_backend_that_does_not_answer_is_a_receiver_fault(archive: Runni
     received = fault(response)
     assert (received.status, received.code) == (503, "env:Receiver")
     assert response.headers["retry-after"].isdigit()
+
+
+async def test_a_large_metadata_request_is_answered_whole(archive: Running) -> None:
+    """More documents than one read of the stored metadata takes (256): all answered, in order."""
+    soap = await soap_client(archive)
+    ct = doc("modality/CT_small.dcm")
+    result = await call(metadata, soap, [(ct, {})] * 300)
+    assert result.RegistryResponse.status == SUCCESS
+    documents = [r.Document for r in result.DocumentInformationResponse]
+    assert len(documents) == 300 and len(set(documents)) == 1
