@@ -245,7 +245,7 @@ class Settings(BaseSettings):
     @classmethod
     def _repository_or_none(cls, value: str | None) -> str | None:
         """An empty RepositoryUniqueId is none: every value then names this source."""
-        return value.strip() or None if value is not None else None
+        return (value.strip() or None) if value is not None else None
 
     @model_validator(mode="after")
     def _inline_fits_a_message(self) -> Settings:
