@@ -208,6 +208,10 @@ class Settings(BaseSettings):
     ups_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
     ups_max_request_bytes: int = Field(1024 * 1024, ge=1024)
     ups_max_results: int = Field(1000, ge=1, le=10_000)
+    # WADO-WS (PS3.18 2016 6.4, IHE RAD-69); see docs/configuration.md and docs/conformance.md.
+    wado_ws_max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    wado_ws_max_documents: int = Field(10_000, ge=1)
+    wado_ws_repository_unique_id: str | None = Field(None, max_length=64)
     bus: BusSettings = Field(default_factory=BusSettings)
     objects: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
@@ -236,6 +240,12 @@ class Settings(BaseSettings):
     def _secret_or_none(cls, secret: SecretStr | None) -> SecretStr | None:
         """An empty secret is no secret: de-identification stays off."""
         return secret if secret is not None and secret.get_secret_value() else None
+
+    @field_validator("wado_ws_repository_unique_id")
+    @classmethod
+    def _repository_or_none(cls, value: str | None) -> str | None:
+        """An empty RepositoryUniqueId is none: every value then names this source."""
+        return (value.strip() or None) if value is not None else None
 
     @model_validator(mode="after")
     def _inline_fits_a_message(self) -> Settings:

@@ -27,6 +27,7 @@ from pacsflow.stow.service import StowService
 from pacsflow.ups.service import UpsSettings
 from pacsflow.ups.worklist import Worklist
 from pacsflow.wado.service import WadoService
+from pacsflow.ws.service import WadoWsService, WadoWsSettings
 
 if TYPE_CHECKING:
     from pacsflow.adapters.kafka_bus import KafkaSecurity
@@ -60,6 +61,7 @@ class Container:
     workitems: WorkitemStore | None = None
     _listener: asyncio.Task[None] | None = None
     _worklist: Worklist | None = None
+    _wado_ws: WadoWsService | None = None
 
     @property
     def stow(self) -> StowService:
@@ -72,6 +74,20 @@ class Container:
         secret = self.settings.anonymize_secret
         key = secret.get_secret_value() if secret is not None else None
         return WadoService(self.index, self.objects, key)
+
+    @property
+    def wado_ws(self) -> WadoWsService:
+        """The WADO-WS use case (SOAP, IHE RAD-69), built once: it holds the parsed schemas."""
+        if self._wado_ws is None:
+            secret = self.settings.anonymize_secret
+            settings = WadoWsSettings(
+                max_request_bytes=self.settings.wado_ws_max_request_bytes,
+                max_documents=self.settings.wado_ws_max_documents,
+                repository_unique_id=self.settings.wado_ws_repository_unique_id,
+                anonymize_secret=secret.get_secret_value() if secret is not None else None,
+            )
+            self._wado_ws = WadoWsService(self.index, self.objects, settings)
+        return self._wado_ws
 
     @property
     def ingest_context(self) -> IngestContext:

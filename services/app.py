@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from pacsflow import __version__
 from pacsflow.container import Container
-from services import health, qido, rendered, stow, ups, wado, wado_uri
+from services import health, qido, rendered, stow, ups, wado, wado_uri, wado_ws
 from services.common import DICOMWEB_ROOT
 from services.errors import install_error_handlers
 
@@ -18,7 +18,7 @@ __all__ = ["create_app"]
 ROUTERS = {
     "stow": [stow.router],
     "qido": [qido.router],
-    "wado": [wado.router, rendered.router, wado_uri.router],
+    "wado": [wado.router, rendered.router, wado_uri.router, wado_ws.router],
     "ups": [ups.router],
 }
 

@@ -267,6 +267,10 @@ ROUTES = [
     ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/rendered?quality=90", "wado"),
     ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/bulkdata/7FE00010", "wado"),
     ("GET", "/dicom-web/studies/1.2.3/thumbnail?viewport=64,64", "wado"),
+    ("POST", "/dicom-web/wado-ws", "wado"),  # WADO-WS (SOAP, IHE RAD-69)
+    ("GET", "/dicom-web/wado-ws?wsdl", "wado"),
+    ("GET", "/dicom-web/wado-ws?xsd=rs.xsd", "wado"),
+    ("POST", "/dicom-web/wado-ws/extra", "stow"),
     ("POST", "/dicom-web/workitems", "ups"),
     ("POST", "/dicom-web/workitems?workitem=1.2.3", "ups"),
     ("GET", "/dicom-web/workitems?ProcedureStepState=SCHEDULED&limit=5", "ups"),
@@ -560,6 +564,23 @@ def test_stow_upload_streams_through_the_gateway(gateway: Gateway, chunked: bool
     finally:
         connection.close()
     assert (response.status, response.getheader("X-Stub-Service")) == (200, "stow")
+    assert (answer["size"], answer["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_large_wado_ws_request_reaches_the_wado_service(gateway: Gateway, chunked: bool) -> None:
+    """A SOAP request above nginx's default 1 MiB body limit: the service judges its size."""
+    body = b"<s:Envelope/>" * (3 * MiB // 13)
+    connection = gateway.connect()
+    try:
+        headers = {"Content-Type": "application/soap+xml; charset=utf-8"}
+        sent = iter([body]) if chunked else body
+        connection.request("POST", "/dicom-web/wado-ws", body=sent, headers=headers)
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert (response.status, response.getheader("X-Stub-Service")) == (200, "wado")
     assert (answer["size"], answer["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
 
 
