@@ -31,6 +31,8 @@ def dicomweb_root_url(request: Request, container: Container) -> str:
     # Some clients (dicomweb-client among them) send a Host header without the port; the
     # port the request arrived on is then the better guess. Behind a proxy, set
     # PACSFLOW_PUBLIC_URL instead (docs/configuration.md).
-    if host and ":" not in host.rsplit("]", 1)[-1] and server and server[1] not in (80, 443):
-        base = base.replace(port=int(server[1]))
+    # An ASGI server on a Unix socket (or in process) gives no port: nothing to add then.
+    port = server[1] if server else None
+    if host and ":" not in host.rsplit("]", 1)[-1] and port is not None and port not in (80, 443):
+        base = base.replace(port=int(port))
     return str(base).rstrip("/") + DICOMWEB_ROOT
