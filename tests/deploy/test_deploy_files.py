@@ -7,7 +7,6 @@ runs in a real nginx (Debian's ``nginx`` package) in front of three stub service
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import http.server
@@ -16,11 +15,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 import tomllib
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +25,14 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from pacsflow.config import Settings
-from tests.conftest import free_port
+from tests.support.nginx import NGINX, ROUTES, Stub, nginx_serving
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-NGINX = Path("/usr/sbin/nginx")
 ROLES = ("stow", "qido", "wado", "worker")
 BACKENDS = ("kafka", "minio", "elasticsearch")
 MiB = 1024 * 1024
@@ -241,36 +239,6 @@ def test_dockerfile_installs_what_pyproject_packages() -> None:
 
 # --- deploy/nginx.conf --------------------------------------------------------------------
 
-# (method, path and query, the service expected to answer; None: the gateway refuses it)
-ROUTES = [
-    ("POST", "/dicom-web/studies", "stow"),
-    ("POST", "/dicom-web/studies/1.2.3", "stow"),
-    ("GET", "/dicom-web/studies", "qido"),
-    ("GET", "/dicom-web/studies?PatientID=X1&limit=10&includefield=00081030", "qido"),
-    ("GET", "/dicom-web/studies?PatientName=DOE%5EJ*&fuzzymatching=false", "qido"),
-    ("GET", "/dicom-web/studies/", "qido"),
-    ("HEAD", "/dicom-web/studies", "qido"),
-    ("GET", "/dicom-web/series?Modality=CT", "qido"),
-    ("GET", "/dicom-web/instances", "qido"),
-    ("GET", "/dicom-web/studies/1.2.3/series", "qido"),
-    ("GET", "/dicom-web/studies/1.2.3/instances?SOPClassUID=1.2.840.10008.5.1.4.1.1.2", "qido"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances", "qido"),
-    ("GET", "/dicom-web/studies/1.2.3", "wado"),
-    ("HEAD", "/dicom-web/studies/1.2.3", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/metadata", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/metadata", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/frames/1,2", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/rendered?quality=90", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/bulkdata/7FE00010", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/thumbnail?viewport=64,64", "wado"),
-    ("PUT", "/dicom-web/studies/1.2.3", None),
-    ("DELETE", "/dicom-web/studies/1.2.3", None),
-    ("OPTIONS", "/dicom-web/studies", None),
-    ("PATCH", "/dicom-web/studies", None),
-]
-
 
 def _map_rules() -> list[tuple[re.Pattern[str], str]]:
     """The regexes of the `$pacsflow_service` map, in order."""
@@ -289,80 +257,10 @@ def test_routing_rules_choose_the_service(method: str, target: str, service: str
     assert chosen == service
 
 
-class _Stub(http.server.ThreadingHTTPServer):
-    """A service stand-in that names itself and reports what it received."""
-
-    daemon_threads = True
-
-    def __init__(self, name: str) -> None:
-        super().__init__(("127.0.0.1", 0), _StubHandler)
-        self.name = name
-        self.body_started: defaultdict[str, threading.Event] = defaultdict(threading.Event)
-        self.release: defaultdict[str, threading.Event] = defaultdict(threading.Event)
-
-
-class _StubHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Stub
-
-    def _chunks(self) -> Iterator[bytes]:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while size := int(self.rfile.readline().split(b";")[0], 16):
-                while size:
-                    data = self.rfile.read1(size)
-                    size -= len(data)
-                    yield data
-                self.rfile.readline()
-            self.rfile.readline()
-            return
-        remaining = int(self.headers.get("Content-Length") or 0)
-        while remaining:
-            data = self.rfile.read1(min(remaining, MiB))
-            remaining -= len(data)
-            yield data
-
-    def _answer(self) -> None:
-        digest, size = hashlib.sha256(), 0
-        for data in self._chunks():
-            self.server.body_started[self.path].set()
-            digest.update(data)
-            size += len(data)
-        token = self.path.partition("stream=")[2]
-        if token:  # a retrieval that sends 1 KiB, then the rest once the test has seen it
-            self.send_response(200)
-            self.send_header("Content-Length", str(2048))
-            self.end_headers()
-            self.wfile.write(b"a" * 1024)
-            self.wfile.flush()
-            self.server.release[token].wait(60)
-            self.wfile.write(b"b" * 1024)
-            return
-        body = json.dumps(
-            {
-                "path": self.path,
-                "headers": {key.lower(): value for key, value in self.headers.items()},
-                "size": size,
-                "sha256": digest.hexdigest(),
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("X-Stub-Service", self.server.name)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
 @dataclass
 class Gateway:
     port: int
-    stubs: dict[str, _Stub]
+    stubs: dict[str, Stub]
 
     def connect(self, timeout: float = 30) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -377,7 +275,7 @@ class Gateway:
             connection.close()
 
 
-def _nginx_config(directory: Path, port: int, stubs: dict[str, _Stub]) -> Path:
+def _nginx_config(directory: Path, port: int, stubs: dict[str, Stub]) -> Path:
     """deploy/nginx.conf inside a main configuration, with loopback addresses."""
     text = NGINX_CONF.read_text()
     replacements = {"listen 8080;": f"listen 127.0.0.1:{port};"}
@@ -411,7 +309,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """The real nginx, configured by deploy/nginx.conf, in front of stow, qido and wado stubs."""
     if not NGINX.exists():
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
-    stubs = {name: _Stub(name) for name in ("stow", "qido", "wado")}
+    stubs = {name: Stub(name) for name in ("stow", "qido", "wado")}
     directory = tmp_path_factory.mktemp("nginx")
     port = free_port()
     config = _nginx_config(directory, port, stubs)
@@ -422,43 +320,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
     with nginx_serving(_nginx(config), stubs, ready, directory / "error.log"):
         yield gateway
-
-
-@contextlib.contextmanager
-def nginx_serving(
-    command: list[str],
-    stubs: dict[str, _Stub],
-    ready: Callable[[], object],
-    error_log: Path | None = None,
-) -> Iterator[None]:
-    """nginx run by ``command`` (its configuration checked with ``-t`` first) in front of the
-    stub services, once ``ready()`` stops raising OSError (bounded); then both stopped.
-    ``error_log`` is where ``command`` has nginx write errors, quoted if it does not start."""
-    for stub in stubs.values():
-        threading.Thread(target=stub.serve_forever, daemon=True).start()
-    try:
-        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
-        assert checked.returncode == 0, checked.stderr
-        process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    ready()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        logged = error_log.read_text() if error_log and error_log.is_file() else ""
-                        raise RuntimeError(f"nginx did not start: {logged}") from None
-                    time.sleep(0.05)
-            yield
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
-    finally:
-        for stub in stubs.values():
-            stub.shutdown()
-            stub.server_close()
 
 
 @pytest.mark.parametrize(("method", "target", "service"), ROUTES)

@@ -22,6 +22,8 @@ from PIL import Image
 from bench.publish import LATENCY_PNG, THROUGHPUT_PNG
 from bench.results import load
 
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parents[2]
 KINDS = ("pacsflow", "pacsflow-pipeline", "orthanc")
 SCENARIOS = ("stow", "qido", "wado", "rendered", "memory")

@@ -16,7 +16,7 @@ from pacsflow.errors import NotAcceptable, NotFound
 from pacsflow.render import number_of_frames, render_frames, render_thumbnail
 from pacsflow.render.params import RenderParams, Viewport, Window
 from pacsflow.render.pixels import display_frame
-from tests.conftest import CORPUS, corpus_files
+from tests.support.corpus import CORPUS, corpus_files
 
 
 def _manifest() -> dict[str, dict[str, str]]:
