@@ -7,7 +7,7 @@ pacsflow in pipeline mode (on the Kafka/S3/OpenSearch stand-ins) and Orthanc, on
 data. Every figure is the median of ``runs`` repeated runs; every response is checked before
 it is timed, so a fast wrong answer is a failure, not a figure.
 
-Writes ``bench/results/bench-<date>-<time>[-<profile>].json`` and, through bench/publish.py,
+Writes ``bench/results/bench-<date>-<time>[-<profile>].json`` and, through bench/publish/,
 ``docs/performance.md`` with its plots. See bench/README.md.
 """
 
@@ -35,9 +35,9 @@ from bench.collect import Collector
 from bench.context import Context, Profile
 from bench.harness import add_netns_option, cpu_model, load_average, log, output, servers_from
 from bench.results import Metric, Report
+from bench.source import describe_source, snapshot
 from bench.targets import KINDS, LABELS
 from bench.wado_data import Scale
-from bench.wado_servers import describe_source, snapshot
 
 __all__ = ["PROFILES", "main"]
 

@@ -18,7 +18,7 @@ from pacsflow.adapters.embedded_bus import EmbeddedBus
 from pacsflow.adapters.kafka_bus import KafkaBus
 from pacsflow.errors import BusUnavailable
 from pacsflow.ports.bus import Bus, Message, Subscription
-from tests.conftest import free_port, run_tansu
+from tests.support.servers import free_port, run_tansu
 
 WAIT = 10.0  # upper bound of any wait; a healthy adapter answers long before
 

@@ -14,7 +14,7 @@ from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.adapters.s3_store import S3ObjectStore
 from pacsflow.errors import ObjectNotFound, ObjectStoreUnavailable
 from pacsflow.ports.objects import ObjectInfo, ObjectStore
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 DATA = bytes(range(256)) * 40  # 10 KiB with a different byte at every offset modulo 256
 

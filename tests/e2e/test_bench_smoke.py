@@ -59,6 +59,13 @@ def test_the_benchmark_runs_every_scenario_on_every_target(tmp_path: Path) -> No
     assert all(m.value("instances_per_s") for m in stow)
     qido = {m.scale for m in report.metrics if m.scenario == "qido"}
     assert qido == {1000, 2000}
+    on_disk = [m for m in report.metrics if m.group == "index on disk"]
+    assert {(m.target, m.scale) for m in on_disk} == {
+        (kind, scale) for kind in ("pacsflow", "orthanc") for scale in (1000, 2000)
+    }
+    assert all(m.value("index_mib") for m in on_disk)
+    preview = [m for m in report.metrics if m.name.startswith("Orthanc REST preview")]
+    assert [m.target for m in preview if m.ok] == ["orthanc"]
     page = (docs / "performance.md").read_text()
     assert str(path) in page or path.name in page
     assert "## Summary" in page and "## Failures" in page

@@ -16,8 +16,9 @@ import pandas as pd
 import pydicom
 import pytest
 
-from tests.conftest import CORPUS, Server
-from tests.import_helpers import archive_hashes, copies_with_new_uids, run_import
+from tests.support.corpus import CORPUS
+from tests.support.importing import archive_hashes, copies_with_new_uids, run_import
+from tests.support.servers import Server
 
 DATES = ["20230115", "20240301", ""]  # StudyDate of the three generated studies
 

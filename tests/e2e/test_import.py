@@ -20,15 +20,16 @@ import pytest
 from pydicom.fileset import FileSet
 
 from pacsflow.importer.outcomes import failure_label
-from tests.conftest import CORPUS, Server, corpus_files, free_port, start_server, stop_process
-from tests.helpers import retrieve_bytes, sequence, stow, value
-from tests.import_helpers import (
+from tests.support.corpus import CORPUS, corpus_files
+from tests.support.dicomweb import retrieve_bytes, sequence, stow, value
+from tests.support.importing import (
     archive_hashes,
     copies_with_new_uids,
     import_command,
     run_import,
     sha256_file,
 )
+from tests.support.servers import Server, free_port, start_server, stop_process
 
 NOT_DICOM = ["README.md", "MANIFEST.csv", "make_manifest.py", "LICENSES/pydicom.txt"]
 DICOMDIR = CORPUS / "objects" / "DICOMDIR_media_directory.dcm"

@@ -25,16 +25,17 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from tests.conftest import (
+from tests.support.corpus import write_large_instance
+from tests.support.dicomweb import stow, stow_file
+from tests.support.servers import (
     Server,
+    peak_rss_bytes,
     pipeline_env,
     start_server,
     start_worker,
     stop_process,
 )
-from tests.e2e.test_large_instance import _peak_rss_bytes, _write_large_instance
-from tests.helpers import stow, stow_file
-from tests.wado_ws_client import (
+from tests.support.wado_ws import (
     CT_STUDY_FILES,
     EXPLICIT_LE,
     FAILURE,
@@ -185,7 +186,7 @@ def _mtom_document_digest(url: str, payload: bytes) -> tuple[int, str]:
 def test_a_large_document_streams_through_the_mtom_package(tmp_path: Path) -> None:
     """300 MiB out of the object store into the response, the server's memory barely moving."""
     source = tmp_path / "large.dcm"
-    ds, size = _write_large_instance(source)
+    ds, size = write_large_instance(source)
     server = start_server(tmp_path / "data")
     try:
         assert stow_file(server.url, source).status_code == 200
@@ -194,13 +195,13 @@ def test_a_large_document_streams_through_the_mtom_package(tmp_path: Path) -> No
     server = start_server(tmp_path / "data")  # a fresh process: its peak is WADO-WS's alone
     try:
         assert httpx.get(f"{server.url}/wado-ws?wsdl").status_code == 200
-        baseline = _peak_rss_bytes(server.process.pid)
+        baseline = peak_rss_bytes(server.process.pid)
         large = Doc(source, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, "")
         body = envelope(rad69_payload([large], [EXPLICIT_LE]))
         received, digest = _mtom_document_digest(server.url, body)
         with source.open("rb") as fp:
             assert (received, digest) == (size, hashlib.file_digest(fp, "sha256").hexdigest())
-        growth = _peak_rss_bytes(server.process.pid) - baseline
+        growth = peak_rss_bytes(server.process.pid) - baseline
         print(f"WADO-WS: {size >> 20} MiB document; server peak RSS grew {growth >> 20} MiB")
         assert growth < size / 8, (growth, size)
     finally:

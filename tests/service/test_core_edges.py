@@ -24,8 +24,8 @@ from pacsflow.pipeline.keys import instance_keys
 from services.app import create_app
 from services.common import request_site
 from streams.runner import run_ingest_processor
-from tests.conftest import CORPUS
-from tests.helpers import multipart
+from tests.support.corpus import CORPUS
+from tests.support.dicomweb import multipart
 
 CT = CORPUS / "modality/CT_small.dcm"
 

@@ -17,8 +17,8 @@ import orjson
 import pytest
 import websockets
 
-from tests.service.conftest import Running, worklist
-from tests.workitems import (
+from tests.support.serving import Running, worklist
+from tests.support.workitems import (
     AFFECTED_UID,
     EVENT_TYPE,
     element,

@@ -27,9 +27,9 @@ from pacsflow.config import Settings
 from pacsflow.container import build_container
 from pacsflow.dicom.xml import xml_to_dataset
 from streams.runner import run_ingest_processor
-from tests.helpers import multipart
-from tests.service.conftest import Running, serve
-from tests.wado_ws_client import (
+from tests.support.dicomweb import multipart
+from tests.support.serving import Running, serve
+from tests.support.wado_ws import (
     CT_STUDY_FILES,
     EXPLICIT_LE,
     FAILURE,

@@ -13,7 +13,7 @@ from lxml import etree
 from pacsflow.ws.envelope import SoapRequest
 from pacsflow.ws.names import IHE, RETRIEVE
 from pacsflow.ws.reply import Attachment, Reply, Spool, wants_inline
-from tests.wado_ws_client import NS
+from tests.support.wado_ws import NS
 
 DOCUMENTS = [os.urandom(n) for n in (0, 1, 2, 3, 1000, 65_537)] + [b"\r\n--x\r\n\r\n"]
 

@@ -10,7 +10,15 @@ import httpx
 import orjson
 import websockets
 
-from tests.workitems import AFFECTED_UID, EVENT_TYPE, first, new_uid, performed, state, workitem
+from tests.support.workitems import (
+    AFFECTED_UID,
+    EVENT_TYPE,
+    first,
+    new_uid,
+    performed,
+    state,
+    workitem,
+)
 
 JSON = {"content-type": "application/dicom+json"}
 GLOBAL = "1.2.840.10008.5.1.4.34.5"

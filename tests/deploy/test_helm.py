@@ -29,8 +29,8 @@ from pacsflow.config import Settings
 from pacsflow.container import CHECK_TIMEOUT
 from pacsflow.pipeline.records import INGEST_TOPIC
 from streams.faust_app import create_faust_app
-from tests.conftest import free_port
-from tests.unit.test_deploy_files import NGINX, ROUTES, _Stub, nginx_serving
+from tests.support.nginx import NGINX, ROUTES, Stub, nginx_serving
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "pacsflow"
@@ -572,7 +572,7 @@ def gateway_port(chart: helm.Chart, tmp_path_factory: pytest.TempPathFactory) ->
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
     objects = render(chart, {})
     config = find(objects, "ConfigMap", f"{FULLNAME}-gateway")["data"]
-    stubs = {name: _Stub(name) for name in HTTP_ROLES}
+    stubs = {name: Stub(name) for name in HTTP_ROLES}
     directory = tmp_path_factory.mktemp("helm-gateway")
     port = free_port()
     gateway = config["gateway.conf"].replace("listen 8080;", f"listen 127.0.0.1:{port};")

