@@ -24,6 +24,7 @@ from pacsflow.errors import (
     PayloadTooLarge,
     RangeNotSatisfiable,
     ServiceUnavailable,
+    Unauthorized,
     UnsupportedMediaType,
 )
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _STATUS: dict[type[PacsflowError], int] = {
     BadRequest: 400,
+    Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
@@ -68,6 +70,9 @@ def install_error_handlers(app: FastAPI) -> None:
             log.error("unmapped error on %s %s: %r", request.method, request.url.path, exc)
             return _problem(500, "internal error")
         headers = dict(RETRY_AFTER) if status == 503 else {}
+        challenge = getattr(exc, "challenge", None)
+        if challenge:
+            headers["WWW-Authenticate"] = challenge
         if exc.warning:
             headers["Warning"] = warning_header(exc.warning, request.url.hostname)
         if status == 503:
