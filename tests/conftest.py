@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -329,3 +330,12 @@ def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def oidc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real OpenID provider (oidc-provider) on loopback for the session (tests/oidc)."""
+    from tests.oidc.provider import run_provider
+
+    with run_provider(tmp_path_factory.mktemp("oidc")) as provider:
+        yield provider
