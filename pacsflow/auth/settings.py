@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from urllib.parse import urlparse
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
-__all__ = ["ASYMMETRIC_ALGORITHMS", "AuthSettings", "RightRule", "is_loopback"]
+__all__ = ["ASYMMETRIC_ALGORITHMS", "DEFAULT_RULES", "AuthSettings", "RightRule", "is_loopback"]
 
 # JWS algorithms with a public verification key (RFC 7518 3.1, RFC 8037): the only ones a
 # resource server may accept from an IdP; never "none", never HMAC (a public key is no secret).
@@ -55,6 +56,10 @@ class RightRule(BaseModel):
         return self
 
 
+DEFAULT_RULES: Final = (RightRule(claim="scope", pattern="pacs:{site}:{right}"),)
+"""Rights from the ``scope`` claim: ``pacs:north:read``, ``pacs:*:admin`` (docs/security.md)."""
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (a name or an address) is this machine's loopback interface."""
     if host == "localhost":
@@ -78,15 +83,17 @@ class AuthSettings(BaseModel):
     model_config = ConfigDict(hide_input_in_errors=True)
 
     issuer: str = ""
-    audience: list[str] = Field(default_factory=list)
-    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256"])
+    audience: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["RS256", "PS256", "ES256"]
+    )
     leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_url: str = ""
     jwks_refresh_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
     jwks_max_age_seconds: float = Field(default=3600.0, ge=60.0, le=86400.0)
     ca_certs: str = ""
-    rights: list[RightRule] = Field(
-        default_factory=lambda: [RightRule(claim="scope", pattern="pacs:{site}:{right}")]
+    rights: Annotated[list[RightRule], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_RULES)
     )
     realm: str = Field(default="pacsflow", pattern=r'^[^"\\]{1,64}$')
 
@@ -103,7 +110,9 @@ class AuthSettings(BaseModel):
     @field_validator("rights", mode="before")
     @classmethod
     def _json_rules(cls, value: Any) -> Any:
-        """``PACSFLOW_AUTH_RIGHTS`` is a JSON list of rules."""
+        """``PACSFLOW_AUTH_RIGHTS`` is a JSON list of rules; empty: the default rule."""
+        if isinstance(value, str | bytes) and not value.strip():
+            return list(DEFAULT_RULES)
         if isinstance(value, str | bytes):
             try:
                 return orjson.loads(value)

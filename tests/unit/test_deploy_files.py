@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from pacsflow.auth.exposure import exposure_problem
 from pacsflow.config import BusSettings, Settings
 from tests.conftest import free_port
 
@@ -136,6 +137,10 @@ def test_pacsflow_services_use_the_three_backends(
         settings = Settings()  # the environment is a valid configuration
         if role != "worker":
             assert (settings.host, settings.port) == ("0.0.0.0", 8080)
+            # authentication on by default: no service serves before an issuer is set
+            assert exposure_problem(settings.host, settings.auth, settings.insecure)
+            monkeypatch.setenv("PACSFLOW_AUTH_ISSUER", "https://idp.example.org/realms/pacs")
+            assert Settings().auth.enabled and Settings().auth.audience == ["pacsflow"]
             assert f"127.0.0.1:{settings.port}/health" in " ".join(
                 services[role]["healthcheck"]["test"]
             )
@@ -287,6 +292,15 @@ ROUTES = [
     ("DELETE", "/dicom-web/studies/1.2.3", None),
     ("OPTIONS", "/dicom-web/studies", None),
     ("PATCH", "/dicom-web/studies", None),
+    # each site's root routes as the default site's (docs/security.md)
+    ("POST", "/sites/north/dicom-web/studies", "stow"),
+    ("GET", "/sites/north/dicom-web/studies?PatientID=X1", "qido"),
+    ("GET", "/sites/north/dicom-web/studies/1.2.3/series/4.5.6/instances", "qido"),
+    ("GET", "/sites/north/dicom-web/studies/1.2.3/metadata", "wado"),
+    ("GET", "/sites/north/dicom-web/wado?requestType=WADO", "wado"),
+    ("PUT", "/sites/north/dicom-web/workitems/1.2.3/state", "ups"),
+    ("GET", "/sites/north/dicom-web/subscribers/AE1", "ups"),
+    ("DELETE", "/sites/north/dicom-web/studies/1.2.3", None),
 ]
 
 
