@@ -147,24 +147,27 @@ def pipeline_env(
     }
 
 
-def start_deployment(root: Path, mode: str, request: pytest.FixtureRequest) -> Server:
+def start_deployment(
+    root: Path, mode: str, request: pytest.FixtureRequest, env: dict[str, str] | None = None
+) -> Server:
     """``pacsflow serve`` on embedded backends, or on Kafka, S3 and Elasticsearch protocols.
 
     In pipeline mode the server runs without processors and a separate Faust worker ingests;
-    each deployment has its own broker (a fresh log), bucket and index prefix.
+    each deployment has its own broker (a fresh log), bucket and index prefix. ``env`` adds
+    ``PACSFLOW_*`` variables of the server.
     """
     if mode == "embedded":
-        return start_server(root / "data")
+        return start_server(root / "data", env)
     s3 = request.getfixturevalue("s3_endpoint")
     es = request.getfixturevalue("es_url")
     resources = contextlib.ExitStack()
     broker = resources.enter_context(run_tansu(root))
     name = f"t{os.urandom(4).hex()}"
-    env = pipeline_env(
+    backends = pipeline_env(
         f"127.0.0.1:{broker}", s3, es, name, processors="false", stow_timeout_seconds="180"
     )
     log = root / "worker.log"
-    worker = start_worker(root / "worker", log, env)
+    worker = start_worker(root / "worker", log, backends)
     resources.callback(stop_process, worker)
     try:
         # Bounded wait for the Faust worker to have joined its group and taken partitions
@@ -174,7 +177,7 @@ def start_deployment(root: Path, mode: str, request: pytest.FixtureRequest) -> S
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the worker did not get ready: {log.read_text()[-3000:]}")
             time.sleep(0.2)
-        server = start_server(root / "data", env)
+        server = start_server(root / "data", {**backends, **(env or {})})
     except BaseException:
         resources.close()
         raise
