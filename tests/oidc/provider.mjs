@@ -1,12 +1,16 @@
 // A real OpenID provider (oidc-provider, OpenID Certified) on loopback for the security tests.
 //
 // Usage: node provider.mjs <port> <clients.json>
-// clients.json: {"audiences": ["pacsflow", ...], "clients": [{"client_id": "...",
-//   "client_secret": "...", "claims": {...extra access-token claims...}}]}
+// clients.json: {"audiences": ["urn:pacsflow", ...], "scopes": [...], "clients": [{"client_id":
+//   "...", "client_secret": "...", "claims": {...extra access-token claims...}}],
+//   "browser_clients": [{"client_id": "...", "redirect_uris": ["http://127.0.0.1:N/callback"]}]}
 // Each client may use the client_credentials grant; a token request names its audience as a
 // resource indicator (RFC 8707, `resource=`, default: the first audience) and gets a JWT access
 // token (RFC 9068) signed RS256 with the current key, carrying the scopes asked for and the
-// client's extra claims (the shape of Keycloak's realm_access or Entra ID's roles).
+// client's extra claims (the shape of Keycloak's realm_access or Entra ID's roles). A browser
+// client (a viewer) uses the authorization code flow with PKCE: the provider's development
+// login and consent pages accept any user name; its access tokens are JWTs for the first
+// audience with the scopes asked for.
 //
 // Test controls beside the provider (loopback only, for the tests to drive):
 //   POST /_test/rotate            a new signing key; the previous one stays published
@@ -39,16 +43,27 @@ async function newKey() {
 
 function build(keys) {
   const provider = new Provider(issuer, {
-    clients: setup.clients.map((c) => ({
-      client_id: c.client_id,
-      client_secret: c.client_secret,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-    })),
+    clients: [
+      ...setup.clients.map((c) => ({
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      })),
+      ...(setup.browser_clients ?? []).map((c) => ({
+        client_id: c.client_id,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: c.redirect_uris,
+        token_endpoint_auth_method: 'none',
+      })),
+    ],
+    findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
+    clientBasedCORS: () => true,
     jwks: { keys },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,

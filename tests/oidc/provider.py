@@ -80,8 +80,14 @@ class Provider:
 
 
 @contextlib.contextmanager
-def run_provider(workdir: Path) -> Iterator[Provider]:
-    """Start ``provider.mjs`` on a free loopback port; stop it (by pid) after."""
+def run_provider(
+    workdir: Path, browser_clients: dict[str, list[str]] | None = None
+) -> Iterator[Provider]:
+    """Start ``provider.mjs`` on a free loopback port; stop it (by pid) after.
+
+    ``browser_clients`` maps client ids of viewers (authorization code flow) to their
+    redirect URIs.
+    """
     node = shutil.which("node")
     assert node, f"node is not installed; {SETUP_HINT}"
     assert (HERE / "node_modules" / "oidc-provider").is_dir(), f"no oidc-provider; {SETUP_HINT}"
@@ -93,6 +99,10 @@ def run_provider(workdir: Path) -> Iterator[Provider]:
         "clients": [
             {"client_id": name, "client_secret": SECRET, "claims": claims}
             for name, claims in CLIENTS.items()
+        ],
+        "browser_clients": [
+            {"client_id": name, "redirect_uris": uris}
+            for name, uris in (browser_clients or {}).items()
         ],
     }
     clients.write_text(json.dumps(setup))
