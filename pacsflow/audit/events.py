@@ -88,19 +88,14 @@ class AuditContext:
         event_types: Sequence[Code] = (),
         description: str | None = None,
     ) -> AuditMessage:
+        """A message about this request (the fields in the order of ``AuditMessage``)."""
+        where = (self.source_id, self.site)
         return AuditMessage(
-            event=event,
-            action=action,
-            outcome=outcome,
-            source_id=self.source_id,
-            site=self.site,
-            participants=participants,
-            objects=objects,
-            event_types=event_types,
-            description=description,
+            event, action, outcome, *where, participants, objects, event_types, description
         )
 
     def as_role(self, participant: Participant, role: Code) -> Participant:
+        """``participant`` in the role ``role`` of this event (RoleIDCode, PS3.16 CID 402)."""
         return Participant(
             participant.user_id, participant.requestor, role, participant.name, participant.address
         )
