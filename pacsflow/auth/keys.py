@@ -71,6 +71,10 @@ class KeyCache:
             raise InvalidToken(f"key {kid} is not a key for {alg}")
         return key
 
+    def holds(self, kid: str) -> bool:
+        """Whether the key ``kid`` is among the keys last fetched ("" : a token without kid)."""
+        return kid in self._keys or (not kid and bool(self._keys))
+
     def _may_refresh(self, now: float) -> bool:
         return self._attempted is None or now - self._attempted >= (
             self.settings.jwks_refresh_seconds

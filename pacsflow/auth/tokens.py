@@ -9,7 +9,9 @@ the signature is checked with the issuer's key of that ``kid`` (``pacsflow.auth.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -29,6 +31,7 @@ from pacsflow.auth.settings import AuthSettings
 __all__ = ["MissingToken", "TokenVerifier", "bearer_token"]
 
 _MAX_TOKEN_BYTES: Final = 16 * 1024
+_CACHED: Final = 4096  # verified tokens kept, so a viewer's hundreds of requests verify once
 _NAME_CLAIMS: Final = ("preferred_username", "upn", "email", "client_id", "azp", "appid")
 
 
@@ -56,6 +59,7 @@ class TokenVerifier:
         self.settings = settings
         self.keys = keys or KeyCache(settings)
         self.clock = clock
+        self._verified: OrderedDict[bytes, tuple[Principal, float, str]] = OrderedDict()
 
     async def claims(self, token: str) -> dict[str, Any]:
         """The verified claims of ``token``; ``InvalidToken`` saying why it is refused."""
@@ -96,12 +100,27 @@ class TokenVerifier:
         return dict(verified.claims)
 
     async def principal(self, token: str) -> Principal:
-        """Who ``token`` names and their rights (``pacsflow.auth.rights``)."""
+        """Who ``token`` names and their rights (``pacsflow.auth.rights``).
+
+        A verified token is remembered until it expires or the issuer stops publishing its key
+        (at most ``_CACHED`` of them): the next request with it is not verified again.
+        """
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        cached = self._verified.get(digest)
+        if cached is not None and self.clock() < cached[1] and self.keys.holds(cached[2]):
+            self._verified.move_to_end(digest)
+            return cached[0]
+        self._verified.pop(digest, None)
         claims = await self.claims(token)
+        kid = jws.extract_compact(token.encode()).protected.get("kid")
         name = next((str(claims[c]) for c in _NAME_CLAIMS if isinstance(claims.get(c), str)), None)
-        return Principal(
+        principal = Principal(
             subject=str(claims.get("sub") or name or "unknown"),
             name=name,
             issuer=self.settings.issuer,
             rights=grants(claims, self.settings.rights),
         )
+        self._verified[digest] = (principal, float(claims["exp"]), str(kid or ""))
+        if len(self._verified) > _CACHED:
+            self._verified.popitem(last=False)
+        return principal
