@@ -23,6 +23,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from pacsflow import __version__
+from pacsflow.auth.exposure import exposure_problem
 from pacsflow.config import Settings, variable_name
 from pacsflow.container import Container, build_container, kafka_security
 from pacsflow.errors import (
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--port", type=int, help="listen port (PACSFLOW_PORT, default 8080)"
             )
+            command.add_argument(
+                "--insecure",
+                action="store_const",
+                const=True,
+                help="listen beyond loopback without authentication (PACSFLOW_INSECURE)",
+            )
         command.add_argument(
             "--data-dir",
             type=Path,
@@ -98,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     candidates = (
         ("host", getattr(args, "host", None)),
         ("port", getattr(args, "port", None)),
+        ("insecure", getattr(args, "insecure", None)),
         ("data_dir", args.data_dir),
     )
     overrides = {key: value for key, value in candidates if value is not None}
@@ -106,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
         print(f"pacsflow {args.command}: invalid configuration: {problems}", file=sys.stderr)
+        return 2
+    problem = exposure_problem(settings.host, settings.auth, settings.insecure)
+    if args.command in _HTTP_ROLES and problem:
+        print(f"pacsflow {args.command}: {problem}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -208,12 +220,15 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         log_level=settings.log_level,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        ssl_certfile=settings.tls_cert_file or None,  # TLS by certificate files (security.md)
+        ssl_keyfile=settings.tls_key_file or None,
     )
     server = uvicorn.Server(config)
     log.info(
-        "pacsflow %s serving %s on http://%s:%d/dicom-web (pid %d)",
+        "pacsflow %s serving %s on %s://%s:%d/dicom-web (pid %d)",
         __version__,
         "+".join(roles),
+        "https" if settings.tls_cert_file else "http",
         settings.host,
         settings.port,
         os.getpid(),

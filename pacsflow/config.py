@@ -28,9 +28,14 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from pacsflow.audit.settings import AuditSettings
+from pacsflow.auth.settings import AuthSettings
+from pacsflow.auth.sites import SITE_PATTERN
 
 __all__ = [
     "FLAT_NAMES",
@@ -138,6 +143,8 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "s3_secret_key": ("objects", "secret_key"),
     "s3_ca_certs": ("objects", "ca_certs"),
     **{f"index_{name}": ("index", name) for name in IndexSettings.model_fields},
+    **{f"auth_{name}": ("auth", name) for name in AuthSettings.model_fields},
+    **{f"audit_{name}": ("audit", name) for name in AuditSettings.model_fields},
 }
 
 
@@ -188,7 +195,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("pacsflow-data")
-    site: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    site: str = Field("default", pattern=SITE_PATTERN)
+    sites: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_url: str | None = None
     max_request_bytes: int = Field(16 * 1024**3, ge=1)
     inline_max_bytes: int = Field(512 * 1024, ge=0)
@@ -215,6 +223,13 @@ class Settings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     objects: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    # Security (docs/security.md): bearer tokens, audit trail, exposure, TLS, CORS.
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    insecure: bool = False
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -234,6 +249,27 @@ class Settings(BaseSettings):
     def _flat_arguments(cls, values: Any) -> Any:
         """``Settings(kafka_partitions=3)`` sets ``bus.partitions``, as the variable does."""
         return _nest(values) if isinstance(values, dict) else values
+
+    @field_validator("sites", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """``PACSFLOW_SITES=a,b`` and ``PACSFLOW_CORS_ORIGINS=https://viewer.example``."""
+        return [v for v in re.split(r"[,\s]+", value) if v] if isinstance(value, str) else value
+
+    @field_validator("sites")
+    @classmethod
+    def _site_names(cls, sites: list[str]) -> list[str]:
+        bad = [s for s in sites if not re.match(SITE_PATTERN, s)]
+        if bad:
+            raise ValueError(f"PACSFLOW_SITES: not a site name: {', '.join(b[:64] for b in bad)}")
+        return sites
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        """A certificate needs its key, and the other way round."""
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("PACSFLOW_TLS_CERT_FILE and PACSFLOW_TLS_KEY_FILE go together")
+        return self
 
     @field_validator("anonymize_secret")
     @classmethod

@@ -7,13 +7,15 @@ from typing import Literal
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from pacsflow.auth import Right
 from pacsflow.errors import PayloadTooLarge
 from pacsflow.media.multipart_in import require_multipart_related
+from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(dependencies=[guard(Right.WRITE, Audited.STORE)])
 
 _TYPES = frozenset({"application/dicom"})
 _MAX_WARNINGS = 50
@@ -31,6 +33,7 @@ async def _store(
     consistency: Literal["durable"] | None = "durable" if "respond-async" in prefer else None
     stow = container.stow
     result = await stow.store_instances(request.stream(), boundary, study, consistency, site=site)
+    request.state.stored_parts = result.parts  # what the audit message names
     headers = {}
     warnings = result.warnings()[:_MAX_WARNINGS]
     if warnings:

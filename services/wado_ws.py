@@ -7,7 +7,9 @@ from typing import Final
 
 from fastapi import APIRouter, Request, Response
 
+from pacsflow.auth import Right
 from pacsflow.errors import BadRequest, NotFound
+from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
 from services.retrieval import respond
 
@@ -16,7 +18,8 @@ __all__ = ["WADO_WS_PATH", "router"]
 WADO_WS_PATH: Final = "/wado-ws"
 _XML: Final = "text/xml; charset=utf-8"
 
-router = APIRouter()
+# Authentication is HTTP's (a bearer token), as for the RESTful services; WS-Security is not read.
+router = APIRouter(dependencies=[guard(Right.READ, Audited.TRANSFER)])
 
 
 @router.get(WADO_WS_PATH)

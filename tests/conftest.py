@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -60,3 +61,12 @@ def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An osmem server (OpenSearch protocol, in memory) on loopback for the session, as a URL."""
     with run_osmem(tmp_path_factory.mktemp("osmem")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def oidc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real OpenID provider (oidc-provider) on loopback for the session (tests/oidc)."""
+    from tests.oidc.provider import run_provider
+
+    with run_provider(tmp_path_factory.mktemp("oidc")) as provider:
+        yield provider

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from pacsflow.dicom.uids import is_valid_uid
+
 __all__ = ["instance_keys", "instance_path", "staging_key"]
 
 
@@ -18,7 +20,13 @@ def instance_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
 
 
 def instance_keys(site: str, study_uid: str, series_uid: str, sop_uid: str) -> dict[str, str]:
-    """The object keys of an instance: ``dicom``, ``metadata``, ``frames`` and ``bulk``."""
+    """The object keys of an instance: ``dicom``, ``metadata``, ``frames`` and ``bulk``.
+
+    Only UIDs make keys: anything else is a ``ValueError`` (a bug; requests are checked first).
+    """
+    for uid in (study_uid, series_uid, sop_uid):
+        if not is_valid_uid(uid, strict=False):
+            raise ValueError(f"not a UID: {uid[:64]!r}")
     base = f"{site}/{instance_path(study_uid, series_uid, sop_uid)}"
     return {
         "dicom": f"{base}.dcm",

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from pacsflow.auth.exposure import exposure_problem
 from pacsflow.config import BusSettings, Settings
 from tests.support.nginx import NGINX, ROUTES, Stub, nginx_serving
 from tests.support.servers import free_port
@@ -131,6 +132,10 @@ def test_pacsflow_services_use_the_three_backends(
         settings = Settings()  # the environment is a valid configuration
         if role != "worker":
             assert (settings.host, settings.port) == ("0.0.0.0", 8080)
+            # authentication on by default: no service serves before an issuer is set
+            assert exposure_problem(settings.host, settings.auth, settings.insecure)
+            monkeypatch.setenv("PACSFLOW_AUTH_ISSUER", "https://idp.example.org/realms/pacs")
+            assert Settings().auth.enabled and Settings().auth.audience == ["pacsflow"]
             assert f"127.0.0.1:{settings.port}/health" in " ".join(
                 services[role]["healthcheck"]["test"]
             )

@@ -74,15 +74,17 @@ INLINE_CREDENTIALS = {
 }
 KEDA = merged(PRODUCTION, values_file("keda"))
 AUTOSCALING_OFF = {role: {"autoscaling": {"enabled": False}} for role in ROLES}
+# Authentication is on by default and needs its issuer and audience: the least to install.
+AUTH = {"auth": {"issuer": "https://idp.example.org/realms/pacs", "audience": ["pacsflow"]}}
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
-    "default": {},
+    "default": AUTH,
     "minimal": MINIMAL,
     "production": PRODUCTION,
-    "inline-credentials": INLINE_CREDENTIALS,
-    "autoscaling-off": AUTOSCALING_OFF,
+    "inline-credentials": merged(AUTH, INLINE_CREDENTIALS),
+    "autoscaling-off": merged(AUTH, AUTOSCALING_OFF),
     "keda": KEDA,
-    "keda-plaintext": {"keda": {"enabled": True}},
+    "keda-plaintext": merged(AUTH, {"keda": {"enabled": True}}),
 }
 
 
@@ -352,12 +354,12 @@ def test_production_uses_tls_and_existing_secrets(chart: helm.Chart) -> None:
         for v in worker["spec"]["template"]["spec"]["volumes"]
         if "secret" in v
     }
-    assert secrets == {"kafka-ca", "kafka-client", "internal-ca"}
+    assert secrets == {"kafka-ca", "kafka-client", "internal-ca", "arr-ca"}
     assert container["image"] == "registry.example.org/imaging/pacsflow:0.1.0"
 
 
 def test_inline_credentials_go_to_the_charts_secret(chart: helm.Chart) -> None:
-    objects = render(chart, INLINE_CREDENTIALS)
+    objects = render(chart, merged(AUTH, INLINE_CREDENTIALS))
     secret = find(objects, "Secret", f"{FULLNAME}-credentials")
     assert set(secret["data"]) == {
         "kafka-sasl-username",
@@ -395,13 +397,13 @@ def test_ingress_routes_dicom_web_to_the_gateway(chart: helm.Chart) -> None:
 
 
 def test_ingress_without_hosts_serves_any_host(chart: helm.Chart) -> None:
-    objects = render(chart, {"ingress": {"enabled": True}})
+    objects = render(chart, merged(AUTH, {"ingress": {"enabled": True}}))
     (rule,) = find(objects, "Ingress", FULLNAME)["spec"]["rules"]
     assert "host" not in rule and rule["http"]["paths"][0]["path"] == "/dicom-web"
 
 
 def test_defaults_expose_nothing_outside_the_cluster(chart: helm.Chart) -> None:
-    objects = render(chart, {})
+    objects = render(chart, AUTH)
     assert not kinds(objects, "Ingress") and not kinds(objects, "HTTPRoute")
     assert {s["spec"]["type"] for s in kinds(objects, "Service").values()} == {"ClusterIP"}
 
@@ -431,7 +433,7 @@ def test_keda_scales_workers_on_the_ingest_lag(chart: helm.Chart) -> None:
 
 
 def test_a_site_release_without_workers(chart: helm.Chart) -> None:
-    objects = render(chart, {"worker": {"enabled": False}})
+    objects = render(chart, merged(AUTH, {"worker": {"enabled": False}}))
     assert f"{FULLNAME}-worker" not in kinds(objects, "Deployment")
     assert f"{FULLNAME}-worker" not in kinds(objects, "HorizontalPodAutoscaler")
     assert f"{FULLNAME}-worker" not in kinds(objects, "PodDisruptionBudget")
@@ -483,7 +485,25 @@ IMPOSSIBLE_VALUES = {
         {"index": {"tls": {"caSecret": {"name": "ca"}}}},
         "https:// index.url",
     ),
+    "authentication on (the default) without an issuer": ({}, "needs auth.issuer"),
+    "an issuer without an audience": (
+        {"auth": {"issuer": "https://idp.example.org"}},
+        "needs auth.issuer and auth.audience",
+    ),
 }
+
+
+def test_authentication_is_on_unless_turned_off(chart: helm.Chart) -> None:
+    config = f"{FULLNAME}-config"
+    on = find(render(chart, PRODUCTION), "ConfigMap", config)["data"]
+    settings = Settings(**{k.removeprefix("PACSFLOW_").lower(): v for k, v in on.items()})
+    assert settings.auth.enabled and not settings.insecure
+    assert settings.auth.audience == PRODUCTION["auth"]["audience"]
+    assert [r.pattern for r in settings.auth.rights] == ["Pacs.{site}.{right}"]
+    assert settings.sites == ["north-research"]
+    assert settings.audit.syslog_url == "tls://arr.example.org:6514"
+    off = find(render(chart, {"auth": {"enabled": False}}), "ConfigMap", config)["data"]
+    assert off["PACSFLOW_INSECURE"] == "true" and "PACSFLOW_AUTH_ISSUER" not in off
 
 
 @pytest.mark.parametrize(
@@ -544,7 +564,7 @@ def _directives(text: str) -> list[str]:
 
 def test_gateway_routing_is_deploy_nginx_conf(chart: helm.Chart) -> None:
     """Same map, locations and proxy settings; only the way services are found differs."""
-    rendered_conf = _directives(_gateway_conf(render(chart, {})))
+    rendered_conf = _directives(_gateway_conf(render(chart, AUTH)))
     compose = _directives((ROOT / "deploy" / "nginx.conf").read_text())
     compose = [line for line in compose if not line.startswith("resolver ")]
     compose = [
@@ -570,7 +590,7 @@ def gateway_port(chart: helm.Chart, tmp_path_factory: pytest.TempPathFactory) ->
     """The rendered gateway configuration in a real nginx, in front of a stub per service."""
     if not NGINX.exists():
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
-    objects = render(chart, {})
+    objects = render(chart, AUTH)
     config = find(objects, "ConfigMap", f"{FULLNAME}-gateway")["data"]
     stubs = {name: Stub(name) for name in HTTP_ROLES}
     directory = tmp_path_factory.mktemp("helm-gateway")

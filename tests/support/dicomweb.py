@@ -112,7 +112,9 @@ def value(item: dict[str, Any], tag: str) -> Any:
     return item[tag]["Value"][0]
 
 
-def stow_file(url: str, source: Path, chunk: int = 1 << 20) -> httpx.Response:
+def stow_file(
+    url: str, source: Path, chunk: int = 1 << 20, headers: dict[str, str] | None = None
+) -> httpx.Response:
     """POST one file as a single-part STOW request, streamed from disk."""
     boundary = uuid.uuid4().hex
 
@@ -126,7 +128,10 @@ def stow_file(url: str, source: Path, chunk: int = 1 << 20) -> httpx.Response:
     return httpx.post(
         f"{url}/studies",
         content=body(),
-        headers={"Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}"},
+        headers={
+            "Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}",
+            **(headers or {}),
+        },
         timeout=900,
     )
 

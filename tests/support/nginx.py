@@ -69,6 +69,16 @@ ROUTES = [
     ("DELETE", "/dicom-web/studies/1.2.3", None),
     ("OPTIONS", "/dicom-web/studies", None),
     ("PATCH", "/dicom-web/studies", None),
+    # each site's root routes as the default site's (docs/security.md)
+    ("POST", "/sites/north/dicom-web/studies", "stow"),
+    ("GET", "/sites/north/dicom-web/studies?PatientID=X1", "qido"),
+    ("GET", "/sites/north/dicom-web/studies/1.2.3/series/4.5.6/instances", "qido"),
+    ("GET", "/sites/north/dicom-web/studies/1.2.3/metadata", "wado"),
+    ("GET", "/sites/north/dicom-web/wado?requestType=WADO", "wado"),
+    ("POST", "/sites/north/dicom-web/wado-ws", "wado"),
+    ("PUT", "/sites/north/dicom-web/workitems/1.2.3/state", "ups"),
+    ("GET", "/sites/north/dicom-web/subscribers/AE1", "ups"),
+    ("DELETE", "/sites/north/dicom-web/studies/1.2.3", None),
 ]
 
 

@@ -160,23 +160,25 @@ def pipeline_env(
     }
 
 
-def start_deployment(root: Path, mode: str, s3: str = "", es: str = "") -> Server:
+def start_deployment(
+    root: Path, mode: str, s3: str = "", es: str = "", env: dict[str, str] | None = None
+) -> Server:
     """``pacsflow serve`` on embedded backends, or on Kafka, S3 and Elasticsearch protocols.
 
     In pipeline mode (``s3`` and ``es`` name the session's moto and osmem) the server runs
     without processors and a separate Faust worker ingests; each deployment has its own broker
-    (a fresh log), bucket and index prefix.
+    (a fresh log), bucket and index prefix. ``env`` adds ``PACSFLOW_*`` variables of the server.
     """
     if mode == "embedded":
-        return start_server(root / "data")
+        return start_server(root / "data", env)
     resources = contextlib.ExitStack()
     broker = resources.enter_context(run_tansu(root))
     name = f"t{os.urandom(4).hex()}"
-    env = pipeline_env(
+    backends = pipeline_env(
         f"127.0.0.1:{broker}", s3, es, name, processors="false", stow_timeout_seconds="180"
     )
     log = root / "worker.log"
-    worker = start_worker(root / "worker", log, env)
+    worker = start_worker(root / "worker", log, backends)
     resources.callback(stop_process, worker)
     try:
         # Bounded wait for the Faust worker to have joined its group and taken partitions
@@ -186,7 +188,7 @@ def start_deployment(root: Path, mode: str, s3: str = "", es: str = "") -> Serve
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the worker did not get ready: {log.read_text()[-3000:]}")
             time.sleep(0.2)
-        server = start_server(root / "data", env)
+        server = start_server(root / "data", {**backends, **(env or {})})
     except BaseException:
         resources.close()
         raise
