@@ -182,3 +182,102 @@ def stl() -> bytes:
         normal = normal / np.linalg.norm(normal)
         out += struct.pack("<12fH", *normal, *v[a], *v[b], *v[c], 0)
     return bytes(out)
+
+
+@dataclass
+class Stored:
+    """One instance a STOW response references: its class, UID and WADO-RS URL."""
+
+    sop_class_uid: str
+    sop_uid: str
+    url: str
+    warning: int | None = None
+
+
+def referenced(response: JsonDict) -> list[Stored]:
+    """The Referenced SOP Sequence of a Store Instances Response Module (DICOM JSON)."""
+    out = []
+    for item in response.get("00081199", {}).get("Value", []):
+        warning = item.get("00081196", {}).get("Value", [None])[0]
+        out.append(
+            Stored(
+                item["00081150"]["Value"][0],
+                item["00081155"]["Value"][0],
+                item["00081190"]["Value"][0],
+                warning,
+            )
+        )
+    return out
+
+
+def failed(response: JsonDict) -> list[tuple[str, int]]:
+    """(SOP Instance UID or "", Failure Reason) of each Failed SOP Sequence item."""
+    return [
+        ((item.get("00081155", {}).get("Value") or [""])[0], item["00081197"]["Value"][0])
+        for item in response.get("00081198", {}).get("Value", [])
+    ]
+
+
+def multipart_parts(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
+    """(Content-Type, payload) of each part of a multipart/related body."""
+    boundary = content_type.split("boundary=")[1].split(";")[0].strip('"').encode()
+    out = []
+    for chunk in body.split(b"--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, payload = chunk.partition(b"\r\n\r\n")
+        headers = dict(
+            line.split(": ", 1) for line in head.decode().strip().split("\r\n") if ": " in line
+        )
+        out.append((headers.get("Content-Type", ""), payload[:-2]))
+    return out
+
+
+class CaptureClient:
+    """A WIC Image Capturer over HTTP: STOW-RS of captures, and the reads that check them."""
+
+    def __init__(self, client: Any, root: str) -> None:
+        self.client, self.root = client, root
+
+    async def store(
+        self,
+        captures: list[Capture],
+        *,
+        xml: bool = False,
+        study: str | None = None,
+        accept: str = "application/dicom+json",
+    ) -> Any:
+        """POST the captures as JSON (or XML) metadata with bulk data; the httpx response."""
+        body, content_type = (xml_request if xml else json_request)(captures)
+        target = f"{self.root}/studies" + (f"/{study}" if study else "")
+        return await self.client.post(
+            target, content=body, headers={"Content-Type": content_type, "Accept": accept}
+        )
+
+    async def instance(self, url: str) -> Any:
+        """The instance at a RetrieveURL, as stored (transfer-syntax=*), read by pydicom."""
+        import pydicom
+
+        response = await self.client.get(
+            url,
+            headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
+        )
+        assert response.status_code == 200, response.text
+        ((_, payload),) = multipart_parts(response.headers["content-type"], response.content)
+        return pydicom.dcmread(io.BytesIO(payload))
+
+    async def frame(self, url: str, number: int = 1) -> tuple[str, bytes]:
+        """One frame as stored: its part's Content-Type and bytes."""
+        response = await self.client.get(
+            f"{url}/frames/{number}",
+            headers={"Accept": 'multipart/related; type="*/*"; transfer-syntax=*'},
+        )
+        assert response.status_code == 200, response.text
+        ((content_type, payload),) = multipart_parts(
+            response.headers["content-type"], response.content
+        )
+        return content_type, payload
+
+    async def rendered(self, url: str, accept: str = "image/png") -> Any:
+        """The rendered instance (PS3.18 10.4.1.1.3, rendered resources)."""
+        return await self.client.get(f"{url}/rendered", headers={"Accept": accept})

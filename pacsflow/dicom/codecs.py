@@ -18,8 +18,17 @@ import numpy as np
 from pydicom.pixels.encoders.base import Encoder
 from pydicom.pixels.utils import pack_bits
 from pydicom.uid import (
+    HEVCM10P51,
+    HEVCMP51,
     HTJ2K,
     JPEG2000,
+    MPEG2MPHL,
+    MPEG2MPML,
+    MPEG4HP41,
+    MPEG4HP41BD,
+    MPEG4HP42STEREO,
+    MPEG4HP422D,
+    MPEG4HP423D,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -103,9 +112,23 @@ MEDIA_TYPES: Final[Mapping[str, str]] = MappingProxyType(
         HTJ2KLosslessRPCL: "image/jphc",
         HTJ2K: "image/jphc",
         RLELossless: "image/dicom-rle",
+        **dict.fromkeys((MPEG2MPML, MPEG2MPHL), "video/mpeg2"),
+        **dict.fromkeys(
+            (
+                MPEG4HP41,
+                MPEG4HP41BD,
+                MPEG4HP422D,
+                MPEG4HP423D,
+                MPEG4HP42STEREO,
+                HEVCMP51,
+                HEVCM10P51,
+            ),
+            "video/mp4",
+        ),
     }
 )
-"""Transfer syntax -> media type of one frame (PS3.18 Tables 8.7.3-4 and 8.7.3-5)."""
+"""Transfer syntax -> media type of one frame (PS3.18 Tables 8.7.3-4 and 8.7.3-5); a video's
+"frame" is its whole stream."""
 
 DEFAULT_TRANSFER_SYNTAX: Final[Mapping[str, str]] = MappingProxyType(
     {

@@ -46,7 +46,7 @@ _NUMBERS: Final = {"US": "<H", "SS": "<h", "UL": "<I", "SL": "<i", "FL": "<f", "
 _NUMBERS_64: Final = {"SV": "<q", "UV": "<Q"}
 _FRAGMENT_MAX: Final = 1 << 30
 _JPEG2000_TYPES: Final = frozenset({"image/jp2", "image/jph", "image/jphc", "image/j2c"})
-_VIDEO_TYPES: Final = frozenset({"video/mp4", "video/mpeg"})
+_VIDEO_TYPES: Final = frozenset({"video/mp4", "video/mpeg", "video/mpeg2"})
 JsonDict = dict[str, Any]
 
 

@@ -13,7 +13,7 @@ headers without decoding the image; they are a few fixed-layout segments.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
 from pydicom.uid import (
@@ -64,7 +64,6 @@ class PixelMedia:
     span: tuple[int, int] | None = None
     native: bytes | None = None
     lossy_method: str | None = None
-    notes: tuple[str, ...] = field(default=())
 
 
 def _unsupported(media: str, why: str) -> PartRejected:

@@ -24,7 +24,11 @@ from pacsflow.stow.codestreams import PixelMedia
 __all__ = ["probe_video"]
 
 _FRAME_TIME: Final = 0x00181063
-_CONTAINERS: Final = {"video/mp4": ("mp4", "mov"), "video/mpeg": ("mpeg", "mpegts")}
+_CONTAINERS: Final = {
+    "video/mp4": ("mp4", "mov"),
+    "video/mpeg": ("mpeg", "mpegts"),
+    "video/mpeg2": ("mpeg", "mpegts"),  # the name PS3.18 Table 8.7.3-5 gives MPEG-2
+}
 _H264_PROFILES: Final = frozenset({"Baseline", "Constrained Baseline", "Main", "High"})
 _METHOD: Final = {"h264": "ISO_14496_10", "hevc": "ISO_23008_2", "mpeg2video": "ISO_13818_2"}
 
