@@ -281,3 +281,16 @@ class CaptureClient:
     async def rendered(self, url: str, accept: str = "image/png") -> Any:
         """The rendered instance (PS3.18 10.4.1.1.3, rendered resources)."""
         return await self.client.get(f"{url}/rendered", headers={"Accept": accept})
+
+
+def without_huffman_tables(jpeg: bytes) -> bytes:
+    """A JPEG whose headers are whole but whose DHT segments are gone: no decoder can read it."""
+    out, i = bytearray(jpeg[:2]), 2
+    while i < len(jpeg):
+        marker, length = jpeg[i + 1], struct.unpack(">H", jpeg[i + 2 : i + 4])[0]
+        if marker == 0xDA:  # the scan: the rest of the file
+            return bytes(out + jpeg[i:])
+        if marker != 0xC4:
+            out += jpeg[i : i + 2 + length]
+        i += 2 + length
+    return bytes(out)
