@@ -155,7 +155,9 @@ def assemble(
         part = parts[attribute["BulkDataURI"].strip()]
         if tag == PIXEL_DATA and part.media_type != "application/octet-stream":
             media = _probe(part, max_bytes)
-            content = Content("pixels", part.media_type, media.attributes, media.lossy_method)
+            content = Content(
+                "pixels", part.media_type, media.attributes, media.lossy_method, 0, media.guessed
+            )
             syntax = media.transfer_syntax
             if media.native is not None:
                 ds.add_new(

@@ -48,7 +48,10 @@ _UNSUPPORTED_SOF: Final = {
     0xCE: "hierarchical",
     0xCF: "hierarchical",
 }
-_HEADER_LIMIT: Final = 1 << 22  # marker segments read before the first scan or tile
+_HEADER_LIMIT: Final = 1 << 22
+_PRECISION_ONLY: Final = frozenset(
+    {"BitsStored", "HighBit", "PixelRepresentation"}
+)  # marker segments read before the first scan or tile
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,7 @@ class PixelMedia:
     span: tuple[int, int] | None = None
     native: bytes | None = None
     lossy_method: str | None = None
+    guessed: frozenset[str] = frozenset()  # attributes the media only suggest: a sent value wins
 
 
 def _unsupported(media: str, why: str) -> PartRejected:
@@ -109,6 +113,7 @@ def probe_jpeg(fp: BinaryIO, size: int) -> PixelMedia:
     if _read(fp, 2, media) != b"\xff\xd8":
         raise _not_understood(media, "it does not start with the SOI marker")
     adobe_transform: int | None = None
+    jfif = False
     frame: tuple[int, bytes] | None = None
     while fp.tell() < min(size, _HEADER_LIMIT):
         byte = _read(fp, 1, media)
@@ -123,6 +128,8 @@ def probe_jpeg(fp: BinaryIO, size: int) -> PixelMedia:
         payload = _read(fp, length - 2, media)
         if marker == 0xEE and payload.startswith(b"Adobe") and len(payload) >= 12:
             adobe_transform = payload[11]
+        elif marker == 0xE0 and payload.startswith(b"JFIF\x00"):
+            jfif = True
         elif marker in _UNSUPPORTED_SOF:
             raise _unsupported(
                 media, f"{_UNSUPPORTED_SOF[marker]} JPEG has no DICOM transfer syntax"
@@ -132,12 +139,12 @@ def probe_jpeg(fp: BinaryIO, size: int) -> PixelMedia:
         elif marker == 0xDA:  # SOS: the frame header came before it (B.2.1)
             if frame is None:
                 raise _not_understood(media, "a scan starts before any frame header")
-            return _jpeg_media(frame[0], frame[1], payload, adobe_transform, size)
+            return _jpeg_media(frame[0], frame[1], payload, adobe_transform, jfif, size)
     raise _not_understood(media, "no frame and scan header (SOFn, SOS) in its first bytes")
 
 
 def _jpeg_media(
-    marker: int, sof: bytes, sos: bytes, adobe_transform: int | None, size: int
+    marker: int, sof: bytes, sos: bytes, adobe_transform: int | None, jfif: bool, size: int
 ) -> PixelMedia:
     precision, rows, columns, count = struct.unpack(">BHHB", sof[:6])
     components = [sof[6 + 3 * i : 9 + 3 * i] for i in range(count)]
@@ -151,20 +158,29 @@ def _jpeg_media(
     if marker == 0xC0 and precision != 8:
         raise _not_understood("image/jpeg", f"a baseline JPEG with {precision}-bit samples")
     attributes = _pixel_attributes(rows, columns, count, precision, signed=False)
-    attributes["PhotometricInterpretation"] = _jpeg_photometric(marker, components, adobe_transform)
+    photometric, certain = _jpeg_photometric(marker, components, adobe_transform, jfif)
+    attributes["PhotometricInterpretation"] = photometric
     lossy = "ISO_10918_1" if syntax in (JPEGBaseline8Bit, JPEGExtended12Bit) else None
-    return PixelMedia(syntax, attributes, span=(0, size), lossy_method=lossy)
+    # The sample precision bounds Bits Stored; signedness is not in a JPEG (PS3.5 8.2.1).
+    guessed = _PRECISION_ONLY | (set() if certain else {"PhotometricInterpretation"})
+    return PixelMedia(syntax, attributes, span=(0, size), lossy_method=lossy, guessed=guessed)
 
 
-def _jpeg_photometric(marker: int, components: list[bytes], adobe_transform: int | None) -> str:
-    """PS3.5 8.2.1: RGB when the components are not YCbCr, else YBR_FULL(_422)."""
+def _jpeg_photometric(
+    marker: int, components: list[bytes], adobe_transform: int | None, jfif: bool
+) -> tuple[str, bool]:
+    """PS3.5 8.2.1: RGB when the components are not YCbCr, else YBR_FULL(_422); and whether
+    the codestream says so (JFIF means YCbCr, an Adobe marker names its transform, component
+    identifiers R, G, B mean RGB) or it is only the usual reading of three components."""
     if len(components) == 1:
-        return "MONOCHROME2"
-    if marker == 0xC3 or adobe_transform == 0 or [c[0] for c in components] == [82, 71, 66]:
-        return "RGB"
+        return "MONOCHROME2", True
+    if marker == 0xC3:
+        return "RGB", adobe_transform is not None or jfif
+    if adobe_transform == 0 or [c[0] for c in components] == [82, 71, 66]:
+        return "RGB", True
     luma, *chroma = (c[1] for c in components)  # sampling factors Hi << 4 | Vi
     subsampled = any((luma >> 4) > (c >> 4) or (luma & 15) > (c & 15) for c in chroma)
-    return "YBR_FULL_422" if subsampled else "YBR_FULL"
+    return ("YBR_FULL_422" if subsampled else "YBR_FULL"), jfif or adobe_transform is not None
 
 
 def probe_jpeg2000(fp: BinaryIO, size: int, media: str) -> PixelMedia:
@@ -210,7 +226,8 @@ def probe_jpeg2000(fp: BinaryIO, size: int, media: str) -> PixelMedia:
         raise _unsupported(media, f"{csiz} components (DICOM takes 1 or 3)")
     attributes["PhotometricInterpretation"] = photometric
     lossy = None if reversible else ("ISO_15444_15" if ht else "ISO_15444_1")
-    return PixelMedia(syntax, attributes, span=(start, length), lossy_method=lossy)
+    guessed = frozenset({"BitsStored", "HighBit"})  # the precision bounds Bits Stored
+    return PixelMedia(syntax, attributes, (start, length), lossy_method=lossy, guessed=guessed)
 
 
 def _codestream_box(fp: BinaryIO, size: int, media: str) -> tuple[int, int]:

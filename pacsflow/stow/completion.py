@@ -95,6 +95,7 @@ class Content:
     attributes: dict[str, Any] = field(default_factory=dict)
     lossy_method: str | None = None
     size: int = 0
+    guessed: frozenset[str] = frozenset()
 
 
 def _name(sop_class: str) -> str:
@@ -189,7 +190,7 @@ class Completion:
             return
         for keyword, value in content.attributes.items():
             sent = ds.get(keyword)
-            if sent in (None, "") or keyword not in _STRICT:
+            if sent in (None, "") or keyword not in _STRICT or keyword in content.guessed:
                 if sent in (None, ""):
                     setattr(ds, keyword, value)
                 continue
