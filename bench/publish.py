@@ -56,6 +56,7 @@ SCENARIOS: Final = {
     "wado": "WADO-RS retrieval",
     "rendered": "Rendered and thumbnails",
     "ups": "UPS-RS worklist",
+    "capture": "STOW-RS captures (IHE WIC)",
     "memory": "Peak memory",
 }
 LATENCY_PNG: Final = "latency-vs-index-size.png"

@@ -19,9 +19,11 @@ from typing import Any
 
 import av
 import numpy as np
+import orjson
 from PIL import Image
 
 from pacsflow.dicom.xml import dataset_to_xml
+from pacsflow.media.multipart_out import Multipart
 
 JsonDict = dict[str, Any]
 PIXEL_DATA = "7FE00010"
@@ -79,36 +81,49 @@ def capture(
     return Capture(dict(sorted(metadata.items())), [part])
 
 
-def _part(media_type: str, data: bytes, location: str | None = None) -> bytes:
-    head = f"Content-Type: {media_type}\r\n"
-    if location is not None:
-        head += f"Content-Location: {location}\r\n"
-    return head.encode() + b"\r\n" + data
-
-
-def _body(parts: list[bytes]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    chunks = [f"--{boundary}\r\n".encode() + p + b"\r\n" for p in parts]
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), boundary
+def multipart_body(root: str, parts: list[tuple[str, bytes, str | None]]) -> tuple[bytes, str]:
+    """A multipart/related body of (media type, bytes, Content-Location) parts, and its
+    Content-Type with ``type`` = ``root``."""
+    body = Multipart(root)
+    chunks = [
+        body.part(media, data, **({"Content_Location": location} if location else {}))
+        for media, data, location in parts
+    ]
+    return b"".join(chunks) + body.end(), body.content_type
 
 
 def json_request(captures: list[Capture]) -> tuple[bytes, str]:
     """The body and Content-Type of a JSON metadata + bulk data request (one JSON part)."""
-    import orjson
-
     metadata = orjson.dumps([c.metadata for c in captures])
-    parts = [_part("application/dicom+json", metadata)]
-    parts += [_part(b.media_type, b.data, b.location) for c in captures for b in c.bulk]
-    body, boundary = _body(parts)
-    return body, f'multipart/related; type="application/dicom+json"; boundary={boundary}'
+    parts: list[tuple[str, bytes, str | None]] = [("application/dicom+json", metadata, None)]
+    parts += [(b.media_type, b.data, b.location) for c in captures for b in c.bulk]
+    return multipart_body("application/dicom+json", parts)
 
 
 def xml_request(captures: list[Capture]) -> tuple[bytes, str]:
     """The body and Content-Type of an XML request (one Native DICOM Model part per instance)."""
-    parts = [_part("application/dicom+xml", dataset_to_xml(c.metadata)) for c in captures]
-    parts += [_part(b.media_type, b.data, b.location) for c in captures for b in c.bulk]
-    body, boundary = _body(parts)
-    return body, f'multipart/related; type="application/dicom+xml"; boundary={boundary}'
+    parts: list[tuple[str, bytes, str | None]] = [
+        ("application/dicom+xml", dataset_to_xml(c.metadata), None) for c in captures
+    ]
+    parts += [(b.media_type, b.data, b.location) for c in captures for b in c.bulk]
+    return multipart_body("application/dicom+xml", parts)
+
+
+def from_dataset(ds: Any, threshold: int = 256) -> Capture:
+    """An existing instance as metadata + bulk data: values over ``threshold`` bytes become
+    octet-stream parts (PS3.18 8.7.3.3.1), smaller binary values InlineBinary (F.2.7)."""
+    parts: list[Bulk] = []
+
+    def bulk(element: Any) -> str:
+        parts.append(Bulk("application/octet-stream", element.value, f"urn:part:{len(parts)}"))
+        return parts[-1].location
+
+    return Capture(ds.to_json_dict(threshold, bulk), parts)
+
+
+def bulk_values(capture: Capture) -> dict[str, bytes]:
+    """The bytes of each bulk data part, by Content-Location."""
+    return {b.location: b.data for b in capture.bulk}
 
 
 def photo(width: int = 96, height: int = 64, seed: int = 1) -> np.ndarray:

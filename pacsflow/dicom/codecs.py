@@ -18,17 +18,8 @@ import numpy as np
 from pydicom.pixels.encoders.base import Encoder
 from pydicom.pixels.utils import pack_bits
 from pydicom.uid import (
-    HEVCM10P51,
-    HEVCMP51,
     HTJ2K,
     JPEG2000,
-    MPEG2MPHL,
-    MPEG2MPML,
-    MPEG4HP41,
-    MPEG4HP41BD,
-    MPEG4HP42STEREO,
-    MPEG4HP422D,
-    MPEG4HP423D,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -52,6 +43,8 @@ try:
     HAVE_GDCM = True
 except ImportError:  # pragma: no cover - python-gdcm is a declared dependency
     HAVE_GDCM = False
+
+from pacsflow.dicom.uids import MPEG_FAMILY
 
 if TYPE_CHECKING:
     from pydicom.dataelem import DataElement
@@ -94,6 +87,7 @@ ENCODER_DEPENDENCIES: Final = {
 }
 
 _OCTET_STREAM: Final = "application/octet-stream"
+_MPEG2: Final = ("1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.101")  # and their .1 variants
 MEDIA_TYPES: Final[Mapping[str, str]] = MappingProxyType(
     {
         ImplicitVRLittleEndian: _OCTET_STREAM,
@@ -112,19 +106,7 @@ MEDIA_TYPES: Final[Mapping[str, str]] = MappingProxyType(
         HTJ2KLosslessRPCL: "image/jphc",
         HTJ2K: "image/jphc",
         RLELossless: "image/dicom-rle",
-        **dict.fromkeys((MPEG2MPML, MPEG2MPHL), "video/mpeg2"),
-        **dict.fromkeys(
-            (
-                MPEG4HP41,
-                MPEG4HP41BD,
-                MPEG4HP422D,
-                MPEG4HP423D,
-                MPEG4HP42STEREO,
-                HEVCMP51,
-                HEVCM10P51,
-            ),
-            "video/mp4",
-        ),
+        **{ts: "video/mpeg2" if ts.startswith(_MPEG2) else "video/mp4" for ts in MPEG_FAMILY},
     }
 )
 """Transfer syntax -> media type of one frame (PS3.18 Tables 8.7.3-4 and 8.7.3-5); a video's

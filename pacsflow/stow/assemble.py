@@ -45,6 +45,7 @@ _STREAMED_VRS: Final = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _NUMBERS: Final = {"US": "<H", "SS": "<h", "UL": "<I", "SL": "<i", "FL": "<f", "FD": "<d"}
 _NUMBERS_64: Final = {"SV": "<q", "UV": "<Q"}
 _FRAGMENT_MAX: Final = 1 << 30
+_CHUNK: Final = 1 << 20
 _JPEG2000_TYPES: Final = frozenset({"image/jp2", "image/jph", "image/jphc", "image/j2c"})
 _VIDEO_TYPES: Final = frozenset({"video/mp4", "video/mpeg", "video/mpeg2"})
 JsonDict = dict[str, Any]
@@ -76,7 +77,9 @@ class AssembledInstance:
         """The file's bytes, in order."""
         for piece in self.pieces:
             if isinstance(piece, bytes):
-                yield piece
+                view = memoryview(piece)
+                for start in range(0, len(piece), _CHUNK):
+                    yield bytes(view[start : start + _CHUNK])
                 continue
             group, element = piece.tag >> 16, piece.tag & 0xFFFF
             if not piece.encapsulated:

@@ -99,7 +99,7 @@ async def metadata_instances(
             uri for item in items if isinstance(item, dict) for uri in bulk_references(item)
         )
         locations = Counter(part.location for part in request.bulk)
-        parts = {part.location: part for part in request.bulk}
+        parts = {part.location: part for part in request.bulk if part.location}
         for part in request.bulk:
             if usage[part.location] == 0:
                 yield Refusal(

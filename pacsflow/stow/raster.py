@@ -24,11 +24,12 @@ __all__ = ["transform_raster"]
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _FRAME_TIME: Final = 0x00181063  # Frame Time, the Frame Increment Pointer of a GIF animation
 _EXPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2.1"
+_MAX_PIXEL_BYTES: Final = 1 << 30  # decoded in memory: at most 1 GiB of pixels
 
 
 def transform_raster(fp: BinaryIO, media: str, max_bytes: int) -> PixelMedia:
     """Decode an ``image/png`` or ``image/gif`` part into native pixels of at most
-    ``max_bytes``."""
+    ``max_bytes`` (and 1 GiB, held in memory)."""
     head = fp.read(32)
     fp.seek(0)
     if (
@@ -51,11 +52,11 @@ def transform_raster(fp: BinaryIO, media: str, max_bytes: int) -> PixelMedia:
             samples = 1 if _grey(image.mode) else 3
             depth = 2 if image.mode.startswith("I") else 1
             needed = rows * columns * samples * depth * frames
-            if needed > max_bytes:
+            if needed > min(max_bytes, _MAX_PIXEL_BYTES):
                 raise PartRejected(
                     FailureReason.OUT_OF_RESOURCES,
                     f"the {media} part decodes to {needed} bytes of pixels, more than the"
-                    f" {max_bytes} allowed (PACSFLOW_STOW_BULK_MAX_BYTES)",
+                    f" {min(max_bytes, _MAX_PIXEL_BYTES)} a PNG or GIF may decode to",
                 )
             pixels = [_frame(image, index, samples) for index in range(frames)]
             duration = image.info.get("duration")

@@ -91,21 +91,13 @@ async def test_xml_metadata_and_an_xml_response(client: wic.CaptureClient) -> No
 
 async def test_uncompressed_bulk_data_round_trip(client: wic.CaptureClient) -> None:
     source = pydicom.dcmread(CORPUS / "modality/US_rgb.dcm")
-    parts: dict[str, bytes] = {}
-
-    def bulk(element: pydicom.DataElement) -> str:
-        parts[f"urn:part:{len(parts)}"] = element.value
-        return f"urn:part:{len(parts) - 1}"
-
-    metadata = source.to_json_dict(bulk_data_threshold=512, bulk_data_element_handler=bulk)
-    capture = wic.Capture(
-        metadata, [wic.Bulk("application/octet-stream", d, uri) for uri, d in parts.items()]
-    )
+    capture = wic.from_dataset(source, threshold=512)
     response = await client.store([capture])
     assert response.status_code == 200
     (stored,) = wic.referenced(response.json())
     ds = await client.instance(stored.url)
-    expected = pydicom.Dataset.from_json(metadata, lambda tag, vr, uri: parts[uri])
+    parts = wic.bulk_values(capture)
+    expected = pydicom.Dataset.from_json(capture.metadata, lambda tag, vr, uri: parts[uri])
     for element in expected:
         assert ds[element.tag] == element, element.keyword
     assert np.array_equal(ds.pixel_array, source.pixel_array)

@@ -87,7 +87,7 @@ def test_invalid_study_uid_in_path_is_400(server_module: Server) -> None:
     [
         "application/dicom",
         "text/plain",
-        'multipart/related; type="application/dicom+xml"; boundary=x',
+        'multipart/related; type="application/octet-stream"; boundary=x',  # not a STOW type
         "multipart/form-data; boundary=x",
         "",
     ],

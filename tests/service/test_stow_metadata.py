@@ -127,24 +127,14 @@ async def test_uncompressed_bulk_data_round_trips_exactly(archive: Archive, name
     """A real instance sent as JSON, its bulk values as octet-stream parts and InlineBinary, is
     retrieved equal to what pydicom builds from that metadata and those bytes."""
     source = pydicom.dcmread(CORPUS / name)
-    parts: dict[str, bytes] = {}
-
-    def bulk(element: pydicom.DataElement) -> str:
-        uri = f"urn:bulk:{len(parts) + 1}"
-        parts[uri] = element.value
-        return uri
-
-    metadata = source.to_json_dict(bulk_data_threshold=256, bulk_data_element_handler=bulk)
-    metadata["00190010"] = {"vr": "LO", "Value": ["PACSFLOW TEST"]}
-    metadata["00191010"] = {"vr": "OB", "InlineBinary": "AQIDBA=="}  # F.2.7, bytes 1 2 3 4
-    capture = wic.Capture(
-        metadata, [wic.Bulk("application/octet-stream", data, uri) for uri, data in parts.items()]
-    )
+    capture = wic.from_dataset(source)
+    capture.metadata["00190010"] = {"vr": "LO", "Value": ["PACSFLOW TEST"]}
+    capture.metadata["00191010"] = {"vr": "OB", "InlineBinary": "AQIDBA=="}  # F.2.7: 1 2 3 4
     stored = await store_one(archive, capture)
     assert stored.sop_uid == source.SOPInstanceUID
     ds = await archive.client.instance(stored.url)
     assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
-    assert_holds(ds, expected_dataset(metadata, parts))
+    assert_holds(ds, expected_dataset(capture.metadata, wic.bulk_values(capture)))
     assert ds.PixelData == source.PixelData
     assert np.array_equal(ds.pixel_array, source.pixel_array)
     assert ds[0x00191010].value == b"\x01\x02\x03\x04"

@@ -9,7 +9,6 @@ the index, not in the object store's staging area.
 from __future__ import annotations
 
 import struct
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -58,14 +57,7 @@ async def outcome(archive: Archive, captures: list[wic.Capture], **options: Any)
 
 def raw_request(parts: list[tuple[str, bytes, str | None]]) -> tuple[bytes, str]:
     """A metadata request built part by part: (media type, bytes, Content-Location)."""
-    boundary = uuid.uuid4().hex
-    body = b""
-    for media_type, data, location in parts:
-        head = f"--{boundary}\r\nContent-Type: {media_type}\r\n"
-        head += f"Content-Location: {location}\r\n" if location else ""
-        body += head.encode() + b"\r\n" + data + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    return body, f'multipart/related; type="application/dicom+json"; boundary={boundary}'
+    return wic.multipart_body("application/dicom+json", parts)
 
 
 @pytest.mark.parametrize(

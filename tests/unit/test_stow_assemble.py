@@ -47,17 +47,11 @@ def test_a_spooled_instance_is_byte_identical_to_pydicom_writing_it() -> None:
     """Streamed from a part spooled to disk, the file is what pydicom.dcmwrite makes of the
     same data set (Explicit VR Little Endian, the same File Meta)."""
     source = pydicom.dcmread(CORPUS / "modality/CT_small.dcm")
-    parts: dict[str, bytes] = {}
-
-    def bulk(element: pydicom.DataElement) -> str:
-        parts[f"urn:{element.tag:08X}"] = element.value
-        return f"urn:{element.tag:08X}"
-
-    metadata = source.to_json_dict(bulk_data_threshold=64, bulk_data_element_handler=bulk)
+    capture = wic.from_dataset(source, threshold=64)
 
     async def run() -> bytes:
-        spooled = {uri: await _part(uri, "application/octet-stream", d) for uri, d in parts.items()}
-        instance = assemble(metadata, spooled, Completion(None), 1, 1 << 30)
+        spooled = {b.location: await _part(b.location, b.media_type, b.data) for b in capture.bulk}
+        instance = assemble(capture.metadata, spooled, Completion(None), 1, 1 << 30)
         return await _bytes(instance)
 
     written = asyncio.run(run())
