@@ -272,3 +272,18 @@ async def test_one_capture_session_shares_its_study_and_series(archive: Archive)
     assert datasets[0].SeriesInstanceUID == datasets[1].SeriesInstanceUID
     assert datasets[2].SeriesInstanceUID != datasets[0].SeriesInstanceUID
     assert [ds.InstanceNumber for ds in datasets] == [1, 2, 3]
+
+
+async def test_a_lossless_jpeg_part_keeps_its_pixels_exactly(archive: Archive) -> None:
+    """JPEG Lossless SV1 from a real modality sent as image/jpeg: the transfer syntax follows
+    the media (.70), the metadata's signedness stands, the pixels decode exactly."""
+    source = pydicom.dcmread(CORPUS / "transfer-syntax/jpeg_lossless_sv1_NM_16bit.dcm")
+    (frame,) = generate_frames(source.PixelData, number_of_frames=1)
+    metadata = {k: v for k, v in source.to_json_dict(1 << 30).items() if k != wic.PIXEL_DATA}
+    capture = wic.Capture(metadata, [wic.Bulk("image/jpeg", frame)])
+    capture.metadata[wic.PIXEL_DATA] = {"vr": "OB", "BulkDataURI": capture.bulk[0].location}
+    stored = await store_one(archive, capture)
+    ds = await archive.client.instance(stored.url)
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.70"
+    assert ds.PixelRepresentation == 1 and ds.get("LossyImageCompression", "00") == "00"
+    assert np.array_equal(ds.pixel_array, source.pixel_array)
