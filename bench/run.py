@@ -42,7 +42,7 @@ from bench.wado_data import Scale
 __all__ = ["PROFILES", "main"]
 
 REPO: Final = Path(__file__).resolve().parent.parent
-SCENARIOS: Final = ("stow", "qido", "wado", "ups")  # wado includes rendered
+SCENARIOS: Final = ("stow", "qido", "wado", "ups", "capture")  # wado includes rendered
 ONE_MILLION: Final = 1_000_000
 PROFILES: Final = {
     "smoke": Profile(
@@ -203,6 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import scenario_ups
 
         collector, notes["ups"] = scenario_ups.run(ctx)
+        collectors.append(collector)
+    if "capture" in scenarios:
+        from bench import scenario_capture
+
+        collector, notes["capture"] = scenario_capture.run(ctx)
         collectors.append(collector)
     collectors.append(ctx.memory)
     notes["memory"] = [

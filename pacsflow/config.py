@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     inline_max_bytes: int = Field(512 * 1024, ge=0)
     header_prefix_max_bytes: int = Field(16 * 1024**2, ge=1024)
     stow_consistency: Literal["indexed", "durable"] = "indexed"
+    # STOW-RS of metadata and bulk data (PS3.18 10.5.1.4); see docs/conformance.md.
+    stow_metadata_max_bytes: int = Field(64 * 1024**2, ge=1024)
+    stow_bulk_max_bytes: int = Field(4 * 1024**3, ge=1024)
     stow_timeout_seconds: float = Field(120.0, gt=0)
     duplicate_policy: Literal["replace", "reject"] = "replace"
     qido_max_results: int = Field(1000, ge=1, le=100_000)

@@ -31,6 +31,7 @@ SCENARIOS: Final = {
     "wado": "WADO-RS retrieval",
     "rendered": "Rendered and thumbnails",
     "ups": "UPS-RS worklist",
+    "capture": "STOW-RS captures (IHE WIC)",
     "memory": "Peak memory",
 }
 PLOT_TITLES: Final = {

@@ -23,6 +23,7 @@ from pydicom.uid import (
     JPEGLSTransferSyntaxes,
     JPEGTransferSyntaxes,
     MediaStorageDirectoryStorage,
+    MPEGTransferSyntaxes,
     ProtocolApprovalStorage,
     UncompressedTransferSyntaxes,
     XADefinedProcedureProtocolStorage,
@@ -33,6 +34,7 @@ from pacsflow.errors import BadRequest
 __all__ = [
     "JPEG2000_FAMILY",
     "JPEG_FAMILY",
+    "MPEG_FAMILY",
     "NATIVE_TRANSFER_SYNTAXES",
     "NON_PATIENT_SOP_CLASSES",
     "is_valid_uid",
@@ -45,6 +47,7 @@ _LENIENT_UID_RE: Final = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 # Transfer syntax families, by the codec that decodes them.
 NATIVE_TRANSFER_SYNTAXES: Final[frozenset[str]] = frozenset(UncompressedTransferSyntaxes)
 JPEG_FAMILY: Final[frozenset[str]] = frozenset(JPEGTransferSyntaxes + JPEGLSTransferSyntaxes)
+MPEG_FAMILY: Final[frozenset[str]] = frozenset(MPEGTransferSyntaxes)  # video: one stream
 JPEG2000_FAMILY: Final[frozenset[str]] = frozenset(
     {JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K}
 )

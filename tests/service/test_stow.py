@@ -84,7 +84,7 @@ async def test_invalid_study_uid_in_path_is_400(archive: Archive) -> None:
     [
         "application/dicom",
         "text/plain",
-        'multipart/related; type="application/dicom+xml"; boundary=x',
+        'multipart/related; type="application/octet-stream"; boundary=x',  # not a STOW type
         "multipart/form-data; boundary=x",
         "",
     ],
