@@ -12,7 +12,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["INLINE_EMBEDDED", "INLINE_KAFKA", "Settings"]
+
+INLINE_KAFKA = 1024 * 1024
+INLINE_EMBEDDED = 64 * 1024
 
 
 class Settings(BaseSettings):
@@ -29,7 +32,7 @@ class Settings(BaseSettings):
     site: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     public_url: str | None = None
     max_request_bytes: int = Field(16 * 1024**3, ge=1)
-    inline_max_bytes: int = Field(512 * 1024, ge=0)
+    inline_max_bytes: int | None = Field(None, ge=0)
     header_prefix_max_bytes: int = Field(16 * 1024**2, ge=1024)
     stow_consistency: Literal["indexed", "durable"] = "indexed"
     stow_timeout_seconds: float = Field(120.0, gt=0)
@@ -65,13 +68,24 @@ class Settings(BaseSettings):
     def _inline_fits_a_message(self) -> Settings:
         """An inline part (base64 in a JSON record) must fit one Kafka message."""
         if (self.bus_url or "").startswith("kafka:"):
-            needed = self.inline_max_bytes * 4 // 3 + 64 * 1024
+            needed = self.resolved_inline_max_bytes() * 4 // 3 + 64 * 1024
             if needed > self.kafka_max_message_bytes:
                 raise ValueError(
-                    f"PACSFLOW_INLINE_MAX_BYTES={self.inline_max_bytes} does not fit "
+                    f"PACSFLOW_INLINE_MAX_BYTES={self.resolved_inline_max_bytes()} does not fit "
                     f"PACSFLOW_KAFKA_MAX_MESSAGE_BYTES={self.kafka_max_message_bytes}"
                 )
         return self
+
+    def resolved_inline_max_bytes(self) -> int:
+        """Parts up to this size travel inline on the bus, larger ones are staged (claim check).
+
+        Default: 1 MiB on Kafka (a record in memory beats three object-store requests), 64 KiB
+        on the embedded journal (a staged file is written once and renamed into place, while
+        inline bytes would be written to the journal, checkpointed and written again).
+        """
+        if self.inline_max_bytes is not None:
+            return self.inline_max_bytes
+        return INLINE_KAFKA if (self.bus_url or "").startswith("kafka:") else INLINE_EMBEDDED
 
     def resolved_bus_url(self) -> str:
         """The bus URL, defaulting to the embedded journal in ``data_dir``."""

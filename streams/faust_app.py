@@ -115,9 +115,7 @@ def create_faust_app(
                 offset=record.offset,
                 headers=tuple((k, bytes(v)) for k, v in (record.headers or ())),
             )
-            staged = await process_message(message, deps.ingest_context, deps.bus)
-            if staged is not None:  # safe before the commit: redelivery finds it indexed
-                await deps.objects.delete(staged)
+            await process_message(message, deps.ingest_context, deps.bus)
 
     async def stop_container(sender: Any, *args: Any, **kwargs: Any) -> None:
         if "container" in started:

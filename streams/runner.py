@@ -19,7 +19,7 @@ INGEST_GROUP = "pacsflow-ingest"
 
 
 async def run_ingest_processor(
-    bus: Bus, ctx: IngestContext, objects: ObjectStore, stop: asyncio.Event, batch: int = 32
+    bus: Bus, ctx: IngestContext, objects: ObjectStore, stop: asyncio.Event, batch: int = 64
 ) -> None:
     """Consume ``ingest`` until ``stop`` is set; commit each batch after it is processed.
 
@@ -33,10 +33,8 @@ async def run_ingest_processor(
                 messages = await subscription.fetch(batch, timeout=0.5)
                 if not messages:
                     continue
-                staged = await process_messages(messages, ctx, bus, stop)
+                await process_messages(messages, ctx, bus, stop)
                 await subscription.commit(messages)
-                for key in staged:
-                    await objects.delete(key)
         except ServiceUnavailable as exc:
             log.warning("ingest processor: %s; resuming from the last commit", exc)
             await asyncio.sleep(1.0)

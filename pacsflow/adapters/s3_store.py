@@ -11,7 +11,7 @@ import asyncio
 import io
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from itertools import islice
 from pathlib import Path
@@ -34,6 +34,7 @@ __all__ = ["S3ObjectStore"]
 _MIN_PART = 5 * 1024 * 1024
 _MAX_SINGLE_COPY = 5 * 1024 * 1024 * 1024  # CopyObject's limit; larger sources need UploadPartCopy
 _LIST_BATCH = 1000
+_CONCURRENT = 16  # requests in flight for the batch calls (the connection pool's size)
 _READ_ONLY = 0o444
 _MISSING = frozenset({"NoSuchKey"})
 _UNSATISFIABLE = "InvalidRange"  # a range that starts at or past the end of the object
@@ -86,7 +87,7 @@ class S3ObjectStore:
         # TLS (s3+https): the system's CA store, or the bundle ``ca_certs`` (a private CA).
         tls: dict[str, Any] = {"ca_certs": ca_certs} if ca_certs else {}
         self._http = PoolManager(
-            maxsize=16,
+            maxsize=_CONCURRENT,
             timeout=Timeout(connect=5, read=60),
             retries=Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
             **tls,
@@ -138,8 +139,11 @@ class S3ObjectStore:
             await shielded(lambda: self._upload(name, io.BytesIO(data), len(data)))
 
     @asynccontextmanager
-    async def writer(self, key: str) -> AsyncIterator[ObjectWriter]:
-        """Spool an object locally; upload it on clean exit and discard it on error."""
+    async def writer(self, key: str, *, durable: bool = True) -> AsyncIterator[ObjectWriter]:
+        """Spool an object locally; upload it on clean exit and discard it on error.
+
+        An S3 PUT is durable once answered, so ``durable`` changes nothing.
+        """
         name = self._name(key)
         with _translate(key, reading=False):
             spool = await asyncio.to_thread(tempfile.TemporaryFile)
@@ -158,6 +162,30 @@ class S3ObjectStore:
         with _translate(key, reading=False):
             await shielded(lambda: self._upload(name, spool, writer.size))
 
+    async def sync(self, keys: Sequence[str]) -> None:
+        """Nothing to do: every object is durable once its PUT was answered."""
+
+    async def write_batch(
+        self,
+        puts: Sequence[tuple[str, bytes]] = (),
+        moves: Sequence[tuple[str, str]] = (),
+        deletes: Sequence[str] = (),
+    ) -> None:
+        """PUTs, server-side copies and DELETEs, up to 16 at a time; a move deletes its source
+        once every copy is done (S3 has no rename)."""
+        limit = asyncio.Semaphore(_CONCURRENT)
+
+        async def bounded(call: Awaitable[None]) -> None:
+            async with limit:
+                await call
+
+        await asyncio.gather(
+            *(bounded(self.put(key, data)) for key, data in puts),
+            *(bounded(self.copy(source, target)) for source, target in moves),
+        )
+        gone = [*deletes, *(source for source, _ in moves)]
+        await asyncio.gather(*(bounded(self.delete(key)) for key in gone))
+
     async def get(self, key: str) -> bytes:
         """Read a whole (small) object."""
         name = self._name(key)
@@ -166,7 +194,7 @@ class S3ObjectStore:
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Read several whole objects, up to 16 requests at a time; ``None`` for a missing one."""
-        limit = asyncio.Semaphore(16)
+        limit = asyncio.Semaphore(_CONCURRENT)
 
         async def one(key: str) -> bytes | None:
             async with limit:

@@ -84,7 +84,11 @@ class StreamingPart:
         """Move a part that outgrew the inline limit to a staged object (claim check)."""
         self.staged_key = staged_key
         self.stack = AsyncExitStack()
-        self.writer = await self.stack.enter_async_context(objects.writer(staged_key))
+        # Made durable with the other parts of its batch (``ObjectStore.sync``) before the
+        # record is published: one round of fsyncs per batch instead of one per part.
+        self.writer = await self.stack.enter_async_context(
+            objects.writer(staged_key, durable=False)
+        )
         assert self.inline is not None
         await self.writer.write(bytes(self.inline))
         self.inline = None

@@ -44,7 +44,9 @@ class StowService:
         self._bus = bus
         self._objects = objects
         self._outcomes = outcomes
-        self._limits = PartLimits(settings.header_prefix_max_bytes, settings.inline_max_bytes)
+        self._limits = PartLimits(
+            settings.header_prefix_max_bytes, settings.resolved_inline_max_bytes()
+        )
 
     async def store_instances(
         self,
@@ -153,6 +155,7 @@ class StowService:
 
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
         try:
+            await self._objects.sync([r.staged_key for r in batch if r.staged_key is not None])
             await self._bus.publish_batch(
                 INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), ()) for r in batch]
             )
