@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,6 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_faust_worker(app, settings.log_level)
         elif args.command == "worker":
             asyncio.run(work(settings))
+        elif settings.listen_fd is None and (
+            args.command == "serve" or settings.resolved_http_workers() > 1
+        ):
+            from pacsflow.supervisor import supervise
+
+            return supervise(settings, args.command)
         else:
             asyncio.run(serve(settings, _HTTP_ROLES[args.command], args.command == "serve"))
     return 0
@@ -110,10 +117,8 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     await container.start(listen_for_outcomes="stow" in roles)
     stop = asyncio.Event()
     processor = (
-        asyncio.create_task(
-            run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
-        )
-        if processors and settings.processors
+        asyncio.create_task(run_ingest_processor(container.bus, container.ingest_context, stop))
+        if processors and settings.processors and settings.listen_fd is None
         else None
     )
     config = uvicorn.Config(
@@ -138,8 +143,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     # the backends below are closed. These handlers let the shutdown finish instead.
     for handled in (signal.SIGINT, signal.SIGTERM):
         signal.signal(handled, _shutting_down)
+    inherited = None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)]
     try:
-        await server.serve()
+        await server.serve(sockets=inherited)
     finally:
         stop.set()
         if processor is not None:
@@ -154,8 +160,7 @@ def _shutting_down(signum: int, frame: object) -> None:
 
 async def work(settings: Settings) -> None:
     """Run the ingest processor until interrupted (SIGINT/SIGTERM)."""
-    import signal
-
+    from pacsflow.supervisor import shard
     from streams.runner import run_ingest_processor
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -165,8 +170,25 @@ async def work(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("pacsflow %s ingest worker (pid %d)", __version__, os.getpid())
+    loops = settings.ingest_concurrency
+    log.info(
+        "pacsflow %s ingest worker %d of %d, %d batches at a time (pid %d)",
+        __version__,
+        settings.ingest_worker + 1,
+        settings.ingest_workers,
+        loops,
+        os.getpid(),
+    )
+    shards = [
+        shard(settings.ingest_worker * loops + j, settings.ingest_workers * loops)
+        for j in range(loops)
+    ]
     try:
-        await run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+        await asyncio.gather(
+            *(
+                run_ingest_processor(container.bus, container.ingest_context, stop, partitions=p)
+                for p in shards
+            )
+        )
     finally:
         await container.close()

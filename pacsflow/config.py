@@ -6,6 +6,7 @@ Backends are chosen by URL: ``sqlite:///path`` (embedded bus journal or index),
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     anonymize_secret: str = ""
     validate_pixel_data: Literal["decode", "structure"] = "decode"
     processors: bool = True
+    http_workers: int = Field(0, ge=0, le=64)
+    ingest_workers: int = Field(1, ge=1, le=64)
+    ingest_concurrency: int = Field(2, ge=1, le=64)
+    ingest_worker: int = Field(0, ge=0)  # set by ``pacsflow serve`` for its processors
+    listen_fd: int | None = Field(None, ge=0)  # set by ``pacsflow serve`` for its HTTP workers
     kafka_partitions: int = Field(6, ge=1)
     kafka_replication_factor: int = Field(1, ge=1)
     kafka_max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
@@ -75,6 +81,10 @@ class Settings(BaseSettings):
                     f"PACSFLOW_KAFKA_MAX_MESSAGE_BYTES={self.kafka_max_message_bytes}"
                 )
         return self
+
+    def resolved_http_workers(self) -> int:
+        """HTTP worker processes sharing the port: ``http_workers``, or one per CPU (at most 4)."""
+        return self.http_workers or min(os.cpu_count() or 1, 4)
 
     def resolved_inline_max_bytes(self) -> int:
         """Parts up to this size travel inline on the bus, larger ones are staged (claim check).
