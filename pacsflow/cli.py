@@ -17,8 +17,9 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             run_faust_worker(app, settings.log_level)
         elif args.command == "worker":
-            asyncio.run(work(settings))
+            _run(work(settings))
         elif settings.listen_fd is None and (
             args.command == "serve" or settings.resolved_http_workers() > 1
         ):
@@ -103,8 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return supervise(settings, args.command)
         else:
-            asyncio.run(serve(settings, _HTTP_ROLES[args.command], args.command == "serve"))
+            _run(serve(settings, _HTTP_ROLES[args.command], args.command == "serve"))
     return 0
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop (libuv's event loop: less CPU per request and per chunk)."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> None:

@@ -28,19 +28,11 @@ from pacsflow.pipeline.records import (
 from pacsflow.ports import Bus, Message
 from pacsflow.ports.bus import Headers
 
-__all__ = ["process_message", "process_messages"]
+__all__ = ["process_messages"]
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
-
-
-async def process_message(
-    message: Message, ctx: IngestContext, bus: Bus, stop: asyncio.Event | None = None
-) -> IngestEvent | None:
-    """Process one message (``process_messages`` of one); its outcome, if it had a record."""
-    events = await process_messages([message], ctx, bus, stop)
-    return events[0] if events else None
 
 
 async def process_messages(

@@ -124,10 +124,22 @@ class FileSystemObjectStore:
         except OSError as exc:
             raise ObjectStoreUnavailable(f"the object store {self._root} failed: {exc}") from exc
 
-    async def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically and durably."""
-        async with self.writer(key) as writer:
-            await writer.write(data)
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` under ``key`` atomically (and durably), in one worker-thread hop."""
+        path = self._path(key)
+        tmp = self._new_tmp()
+
+        def put() -> None:
+            file = open(tmp, "xb")  # noqa: SIM115 - _commit closes it
+            try:
+                file.write(data)
+            except BaseException:
+                self._discard(file, tmp)
+                raise
+            self._commit(file, tmp, path, durable=durable)
+
+        with _translate(key, reading=False):
+            await shielded(put)
 
     @asynccontextmanager
     async def writer(self, key: str, *, durable: bool = True) -> AsyncIterator[ObjectWriter]:

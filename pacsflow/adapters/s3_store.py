@@ -132,8 +132,9 @@ class S3ObjectStore:
         if not exists:
             raise ObjectStoreUnavailable(f"the bucket {self._bucket!r} does not exist")
 
-    async def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically (one PUT, or a multipart upload)."""
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` under ``key`` atomically (one PUT, or a multipart upload); durable
+        once answered, whatever ``durable`` says."""
         name = self._name(key)
         with _translate(key, reading=False):
             await shielded(lambda: self._upload(name, io.BytesIO(data), len(data)))

@@ -66,8 +66,8 @@ class ObjectStore(Protocol):
         """
         ...
 
-    async def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically."""
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` under ``key`` atomically (``durable=False``: as ``writer``)."""
         ...
 
     def writer(

@@ -151,6 +151,9 @@ class StowService:
             outcome.fail(reason, message)
             await part.discard(self._objects)
             return None
+        await part.settle(
+            self._limits, self._objects, staging_key(self._settings.site, request_id, part.number)
+        )
         return ingest_record(part, header, request_id, self._settings.site)
 
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
