@@ -5,15 +5,16 @@ directory, then for each workload of ``bench.ingest_data`` and each concurrency,
 stores the same bytes under new UIDs (targets take turns, starting empty), each response
 verified (``bench.stow.check_response``). Reported: instances/s, MB/s, MB/s as a share of the
 disk's bandwidth measured in the same run, and the CPU cores the server kept busy (CPU seconds
-of its processes over the wall time). Pipeline drain (``bench.drain``) follows when the
-pipeline is a target.
+of its processes over the wall time). Pipeline drain with 1 and 2 workers (``bench.drain``)
+follows when the pipeline is a target.
 """
 
 from __future__ import annotations
 
+import shutil
 from typing import Final
 
-from bench import disk, ingest_data, stow
+from bench import disk, drain, ingest_data, stow
 from bench.collect import Collector
 from bench.context import Context, record_peaks, sampler
 from bench.targets import Target
@@ -22,6 +23,8 @@ __all__ = ["PLAN", "run"]
 
 DISK: Final = "disk"
 INGEST: Final = "ingest"
+DRAIN: Final = "pipeline drain"
+DRAIN_WORKERS: Final = (1, 2)
 SEED: Final = 20_017  # UIDs: SEED + 1000 * run + 10 * concurrency + workload number
 # (workload, concurrency levels) per profile
 PLAN: Final = {
@@ -100,6 +103,43 @@ def _ingest(
     )
 
 
+def _drains(ctx: Context, collector: Collector) -> str:
+    """Pipeline drain rate with 1 and 2 workers, run after run; the note that explains it."""
+    workload = _workload(ctx, "small-ct")
+    for number in range(ctx.profile.runs):
+        uploads = ingest_data.uploads(workload, SEED + 1000 * number + 999)
+        for workers in DRAIN_WORKERS:
+            work = ctx.work / "drain" / f"w{workers}"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            found = drain.drain_rate(work, ctx.source, uploads, workers, ctx.log)
+            values = None
+            if found.error is None:
+                values = {"instances_per_s": found.instances_per_s}
+                ctx.log(f"drain: {workers} workers: {found.instances_per_s:,.1f} instances/s")
+            else:
+                ctx.log(f"drain: {workers} workers: FAILED {found.error}")
+            collector.values(
+                "pacsflow-pipeline",
+                DRAIN,
+                f"pre-filled ingest topic ({workload.instances:,} {workload.name} records)",
+                values,
+                unit="instances/s",
+                better="higher",
+                primary="instances_per_s",
+                error=found.error,
+                samples=found.instances,
+                params={"workers": workers},
+            )
+    return (
+        "Drain: the pipeline's stand-ins and a front end without processors; the small-CT "
+        "workload stored with `Prefer: respond-async` (durable on Kafka, 2 partitions), then "
+        "1 or 2 `pacsflow worker` processes started; the rate counts the instances indexed "
+        "from the first poll (every 0.2 s) that saw any to the last, so worker start-up and "
+        "group join are not timed (bench/drain.py)."
+    )
+
+
 def run(ctx: Context) -> tuple[Collector, list[str]]:
     """Disk bandwidth, then each workload at each concurrency on every target, run by run."""
     collector = Collector("ingest")
@@ -137,6 +177,8 @@ def run(ctx: Context) -> tuple[Collector, list[str]]:
     finally:
         for target in targets.values():
             target.stop()
+    if "pacsflow-pipeline" in ctx.kinds:
+        notes.append(_drains(ctx, collector))
     notes += [
         "Workloads (bench/ingest_data.py): "
         + "; ".join(

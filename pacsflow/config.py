@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     duplicate_policy: Literal["replace", "reject"] = "replace"
     qido_max_results: int = Field(1000, ge=1, le=100_000)
     anonymize_secret: str = ""
-    validate_pixel_data: Literal["decode", "structure"] = "decode"
+    validate_pixel_data: Literal["decode", "structure"] = "structure"
     processors: bool = True
     http_workers: int = Field(0, ge=0, le=64)
     ingest_workers: int = Field(1, ge=1, le=64)

@@ -52,7 +52,7 @@ class IngestContext:
     objects: ObjectStore
     index: Index
     duplicate_policy: Literal["replace", "reject"] = "replace"
-    decode_pixels: bool = True
+    decode_pixels: bool = False
 
 
 @dataclass(slots=True)
