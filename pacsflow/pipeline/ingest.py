@@ -19,6 +19,7 @@ its bytes at the final key (checked by their SHA-256) and is indexed from there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
+from pacsflow.errors import ObjectNotFound
 from pacsflow.pipeline.keys import instance_keys, instance_path
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
@@ -149,7 +151,7 @@ async def _locate(work: _Work, ctx: IngestContext, stack: AsyncExitStack) -> Non
     if record.staged_key is None:
         work.fail(FailureReason.PROCESSING_FAILURE, "the record carries no payload")
         return
-    if await ctx.objects.stat(record.staged_key) is not None:
+    with contextlib.suppress(ObjectNotFound):
         work.source = await stack.enter_async_context(ctx.objects.local_file(record.staged_key))
         work.staged = True
         return
