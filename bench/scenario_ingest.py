@@ -88,18 +88,33 @@ def _ingest(
         )
     else:
         ctx.log(f"ingest: {kind:18} {workload.name} c={concurrency}: FAILED {result.error}")
+    name = f"{workload.name}: {workload.what}, {workload.per_request} a request"
+    _rate(collector, kind, INGEST, name, values, result.error, result.instances, concurrency)
+
+
+def _rate(
+    collector: Collector,
+    target: str,
+    group: str,
+    name: str,
+    values: dict[str, float] | None,
+    error: str | None,
+    samples: int,
+    level: int,
+) -> None:
+    """One run's instances/s (and more) of a measurement: ``level`` clients, or workers."""
     collector.values(
-        kind,
-        INGEST,
-        f"{workload.name}: {workload.what}, {workload.per_request} a request",
+        target,
+        group,
+        name,
         values,
         unit="instances/s",
         better="higher",
         primary="instances_per_s",
-        error=result.error,
-        samples=result.instances,
-        example="POST /studies",
-        params={"concurrency": concurrency},
+        error=error,
+        samples=samples,
+        example="POST /studies" if group == INGEST else "",
+        params={"concurrency" if group == INGEST else "workers": level},
     )
 
 
@@ -119,18 +134,9 @@ def _drains(ctx: Context, collector: Collector) -> str:
                 ctx.log(f"drain: {workers} workers: {found.instances_per_s:,.1f} instances/s")
             else:
                 ctx.log(f"drain: {workers} workers: FAILED {found.error}")
-            collector.values(
-                "pacsflow-pipeline",
-                DRAIN,
-                f"pre-filled ingest topic ({workload.instances:,} {workload.name} records)",
-                values,
-                unit="instances/s",
-                better="higher",
-                primary="instances_per_s",
-                error=found.error,
-                samples=found.instances,
-                params={"workers": workers},
-            )
+            name = f"pre-filled ingest topic ({workload.instances:,} {workload.name} records)"
+            target = "pacsflow-pipeline"
+            _rate(collector, target, DRAIN, name, values, found.error, found.instances, workers)
     return (
         "Drain: the pipeline's stand-ins and a front end without processors; the small-CT "
         "workload stored with `Prefer: respond-async` (durable on Kafka, 2 partitions), then "

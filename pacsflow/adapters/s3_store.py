@@ -11,7 +11,9 @@ import asyncio
 import io
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from itertools import islice
 from pathlib import Path
@@ -34,7 +36,7 @@ __all__ = ["S3ObjectStore"]
 _MIN_PART = 5 * 1024 * 1024
 _MAX_SINGLE_COPY = 5 * 1024 * 1024 * 1024  # CopyObject's limit; larger sources need UploadPartCopy
 _LIST_BATCH = 1000
-_CONCURRENT = 16  # requests in flight for the batch calls (the connection pool's size)
+_CONCURRENT = 32  # requests in flight for the batch calls (the connection pool's size)
 _READ_ONLY = 0o444
 _MISSING = frozenset({"NoSuchKey"})
 _UNSATISFIABLE = "InvalidRange"  # a range that starts at or past the end of the object
@@ -99,6 +101,8 @@ class S3ObjectStore:
             retries=Retry(total=0),
             **tls,
         )
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._client, self._probe = (
             Minio(
                 endpoint,
@@ -117,7 +121,11 @@ class S3ObjectStore:
             await asyncio.to_thread(self._start)
 
     async def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections and the batch threads."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
         self._http.clear()
         self._probe_http.clear()
 
@@ -172,20 +180,37 @@ class S3ObjectStore:
         moves: Sequence[tuple[str, str]] = (),
         deletes: Sequence[str] = (),
     ) -> None:
-        """PUTs, server-side copies and DELETEs, up to 16 at a time; a move deletes its source
-        once every copy is done (S3 has no rename)."""
-        limit = asyncio.Semaphore(_CONCURRENT)
+        """PUTs, server-side copies and DELETEs, ``_CONCURRENT`` at a time from a pool of
+        threads of its own; a move deletes its source once every copy is done (S3 has no
+        rename)."""
 
-        async def bounded(call: Awaitable[None]) -> None:
-            async with limit:
-                await call
+        def upload(item: tuple[str, bytes]) -> None:
+            key, data = item
+            with _translate(key, reading=False):
+                self._upload(self._name(key), io.BytesIO(data), len(data))
 
-        await asyncio.gather(
-            *(bounded(self.put(key, data)) for key, data in puts),
-            *(bounded(self.copy(source, target)) for source, target in moves),
-        )
-        gone = [*deletes, *(source for source, _ in moves)]
-        await asyncio.gather(*(bounded(self.delete(key)) for key in gone))
+        def copy(item: tuple[str, str]) -> None:
+            source, target = item
+            with _translate(source, reading=True):
+                self._copy(self._name(source), self._name(target))
+
+        def remove(key: str) -> None:
+            with _translate(key, reading=False):
+                self._client.remove_object(self._bucket, self._name(key))
+
+        def run() -> None:
+            pool = self._batch_pool()
+            list(pool.map(upload, puts))
+            list(pool.map(copy, moves))
+            list(pool.map(remove, [*deletes, *(source for source, _ in moves)]))
+
+        await shielded(run)
+
+    def _batch_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_CONCURRENT, thread_name_prefix="s3-batch")
+            return self._pool
 
     async def get(self, key: str) -> bytes:
         """Read a whole (small) object."""
