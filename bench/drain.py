@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -66,14 +67,45 @@ def _indexed(client: httpx.Client) -> int:
     return sum(int(s.get("00201208", {}).get("Value", [0])[0]) for s in answer.json())
 
 
+def _two_ports() -> int:
+    """A free port whose +10000 (SeaweedFS's gRPC port) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536:
+            with contextlib.suppress(OSError), socket.socket() as probe:
+                probe.bind(("127.0.0.1", port + 10000))
+                return port
+
+
+def _start_store(store: str, work_dir: Path, stops: list[Callable[[], None]]) -> int:
+    """moto or SeaweedFS (a production S3 server, Go) on loopback; its S3 port."""
+    log_path = work_dir / f"{store}.log"
+    if store == "moto":
+        s3 = free_port()
+        process = _spawn([_bin("moto_server"), "-H", "127.0.0.1", "-p", str(s3)], log_path)
+    else:
+        s3, master, volume, filer = (_two_ports() for _ in range(4))
+        data = work_dir / "seaweedfs"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [_bin("weed"), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}"]
+        argv += ["-s3", f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}"]
+        argv += [f"-filer.port={filer}"]
+        process = _spawn(argv, log_path)
+    stops.append(_stopper(process))
+    _wait(_http_ok(f"http://127.0.0.1:{s3}/"), process, store, log_path)
+    return s3
+
+
 def drain_rate(
     work_dir: Path,
     source: Path,
     uploads: list[stow.Upload],
     workers: int,
     log: Callable[[str], None],
+    store: str = "moto",
 ) -> Drain:
-    """Fill the ingest topic with ``uploads``, then time ``workers`` workers draining it."""
+    """Fill the ingest topic with ``uploads``, then time ``workers`` workers draining it;
+    the object store is ``store``: ``moto`` or ``seaweedfs``."""
     stops: list[Callable[[], None]] = []
     total = sum(len(u.files) for u in uploads)
     try:
@@ -84,12 +116,7 @@ def drain_rate(
         broker = _spawn([*argv, "--storage-engine", "memory://tansu/"], work_dir / "tansu.log")
         stops.append(_stopper(broker))
         _wait(_kafka_answers(kafka), broker, "tansu", work_dir / "tansu.log")
-        s3 = free_port()
-        moto = _spawn(
-            [_bin("moto_server"), "-H", "127.0.0.1", "-p", str(s3)], work_dir / "moto.log"
-        )
-        stops.append(_stopper(moto))
-        _wait(_http_ok(f"http://127.0.0.1:{s3}/"), moto, "moto", work_dir / "moto.log")
+        s3 = _start_store(store, work_dir, stops)
         es = free_port()
         osmem = _spawn(
             [_osmem_binary(), "-addr", f"127.0.0.1:{es}", "-no-stdin-watch"],
@@ -149,3 +176,37 @@ def _watch(root: str, total: int, workers: int, pids: list[int], work_dir: Path)
             time.sleep(POLL)
     ready = sum(WORKER_READY in (work_dir / f"worker-{n}.log").read_bytes() for n in range(workers))
     return Drain(workers, 0, 0.0, pids, f"not drained in {TIMEOUT:.0f} s ({ready} workers ready)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.drain [--store moto|seaweedfs] [--workers 1,2] [--source DIR]``."""
+    import argparse
+    import shutil
+    import tempfile
+
+    from bench import ingest_data
+    from bench.harness import log
+    from bench.servers import pacsflow_source
+
+    parser = argparse.ArgumentParser(prog="python -m bench.drain", description=__doc__)
+    parser.add_argument("--store", choices=("moto", "seaweedfs"), default="moto")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--source", type=Path, help="pacsflow source (default: this one)")
+    parser.add_argument("--seed", type=int, default=41_017)
+    args = parser.parse_args(argv)
+    uploads = ingest_data.uploads(ingest_data.WORKLOADS["small-ct"], args.seed)
+    for workers in (int(w) for w in args.workers.split(",")):
+        work = Path(tempfile.mkdtemp(prefix="pacsflow-drain-"))
+        try:
+            found = drain_rate(
+                work, args.source or pacsflow_source(), uploads, workers, log, args.store
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"{workers} workers ({args.store}): {found.instances_per_s:.1f} instances/s"
+              + (f" FAILED {found.error}" if found.error else ""), flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
