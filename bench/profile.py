@@ -10,7 +10,9 @@ HTTP parse, header read, hashing, validation, writes, fsyncs, index, bus) and
 ``python -m bench.profile report DIR`` redraws both from the stacks.
 
 A thread waiting for work is idle; a thread in ``fsync`` or in a SQLite ``COMMIT`` waits on
-the disk and counts as busy, since the request it serves waits too.
+the disk and counts as busy, since the request it serves waits too. py-spy sees Python frames
+only: time the event loop spends in uvloop's C code (waiting, or reading sockets) counts as
+idle.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ IDLE: Final = (
     "Condition.wait",
     "run_forever",
     "wait (threading.py",
+    "Runner.run (asyncio/runners.py",  # inside uvloop (C): waiting, or reading a socket
+    "supervise (pacsflow/supervisor.py",  # the supervisor sleeps between checks
 )
 OTHER: Final = "other"
 
