@@ -11,6 +11,7 @@ follows when the pipeline is a target.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from typing import Final
 
@@ -39,9 +40,7 @@ DISK_BYTES: Final = {"smoke": 64 * 1024**2, "standard": 1024**3, "full": 1024**3
 def _workload(ctx: Context, name: str) -> ingest_data.Workload:
     workload = ingest_data.WORKLOADS[name]
     if ctx.profile.name == "smoke":
-        workload = ingest_data.Workload(
-            workload.name, _SMOKE_INSTANCES, workload.per_request, workload.modalities, 10, ""
-        )
+        workload = dataclasses.replace(workload, instances=_SMOKE_INSTANCES, per_study=10)
     return workload
 
 
