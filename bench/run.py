@@ -42,7 +42,7 @@ from bench.wado_data import Scale
 __all__ = ["PROFILES", "main"]
 
 REPO: Final = Path(__file__).resolve().parent.parent
-SCENARIOS: Final = ("stow", "qido", "wado", "ups", "capture")  # wado includes rendered
+SCENARIOS: Final = ("stow", "ingest", "qido", "wado", "ups", "capture")  # wado includes rendered
 ONE_MILLION: Final = 1_000_000
 PROFILES: Final = {
     "smoke": Profile(
@@ -188,6 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import scenario_stow
 
         collector, notes["stow"] = scenario_stow.run(ctx)
+        collectors.append(collector)
+    if "ingest" in scenarios:
+        from bench import scenario_ingest
+
+        collector, notes["ingest"] = scenario_ingest.run(ctx)
         collectors.append(collector)
     if "qido" in scenarios:
         from bench import scenario_qido

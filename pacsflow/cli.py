@@ -15,9 +15,11 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -126,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_export(settings, args))
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            _run(args.command, settings)
+            return _run(args.command, settings)
     except StartFailed as exc:
         print(f"pacsflow {args.command}: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -139,7 +141,9 @@ def _problem(loc: tuple[int | str, ...], message: str) -> str:
     return reason if reason.startswith("PACSFLOW_") else f"{variable_name(loc)}: {reason}"
 
 
-def _run(command: str, settings: Settings) -> None:
+def _run(command: str, settings: Settings) -> int:
+    """Run ``command``; the exit status. ``serve`` (and an HTTP role with several workers)
+    runs as a supervisor of worker processes (``pacsflow.supervisor``)."""
     if command == "worker" and settings.resolved_bus_url().startswith("kafka:"):
         from streams.faust_app import create_faust_app, run_faust_worker
 
@@ -153,9 +157,24 @@ def _run(command: str, settings: Settings) -> None:
         )
         run_faust_worker(app, settings.log_level)
     elif command == "worker":
-        asyncio.run(work(settings))
+        _on_uvloop(work(settings))
+    elif settings.listen_fd is None and (
+        command == "serve" or settings.resolved_http_workers() > 1
+    ):
+        from pacsflow.supervisor import supervise
+
+        return supervise(settings, command)
     else:
-        asyncio.run(serve(settings, _HTTP_ROLES[command], command == "serve"))
+        _on_uvloop(serve(settings, _HTTP_ROLES[command], command == "serve"))
+    return 0
+
+
+def _on_uvloop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop (libuv's event loop: less CPU per request and per chunk)."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 async def started(settings: Settings, *, listen_for_outcomes: bool) -> Container:
@@ -206,10 +225,8 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     container = await started(settings, listen_for_outcomes="stow" in roles)
     stop = asyncio.Event()
     processor = (
-        asyncio.create_task(
-            run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
-        )
-        if processors and settings.processors
+        asyncio.create_task(run_ingest_processor(container.bus, container.ingest_context, stop))
+        if processors and settings.processors and settings.listen_fd is None
         else None
     )
     upkeep = asyncio.create_task(container.ups.upkeep.run(stop)) if "ups" in roles else None
@@ -238,8 +255,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     # the backends below are closed. These handlers let the shutdown finish instead.
     for handled in (signal.SIGINT, signal.SIGTERM):
         signal.signal(handled, _shutting_down)
+    inherited = None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)]
     try:
-        await server.serve()
+        await server.serve(sockets=inherited)
     finally:
         stop.set()
         if processor is not None:
@@ -255,9 +273,9 @@ def _shutting_down(signum: int, frame: object) -> None:
 
 
 async def work(settings: Settings) -> None:
-    """Run the ingest processor until interrupted (SIGINT/SIGTERM)."""
-    import signal
-
+    """Run the ingest processor until interrupted (SIGINT/SIGTERM): ``ingest_concurrency``
+    batch loops over this worker's share of the partitions (``pacsflow.supervisor.shard``)."""
+    from pacsflow.supervisor import shard
     from streams.runner import run_ingest_processor
 
     container = await started(settings, listen_for_outcomes=False)
@@ -265,8 +283,25 @@ async def work(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("pacsflow %s ingest worker (pid %d)", __version__, os.getpid())
+    loops = settings.ingest_concurrency
+    log.info(
+        "pacsflow %s ingest worker %d of %d, %d batches at a time (pid %d)",
+        __version__,
+        settings.ingest_worker + 1,
+        settings.ingest_workers,
+        loops,
+        os.getpid(),
+    )
+    shards = [
+        shard(settings.ingest_worker * loops + j, settings.ingest_workers * loops)
+        for j in range(loops)
+    ]
     try:
-        await run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+        await asyncio.gather(
+            *(
+                run_ingest_processor(container.bus, container.ingest_context, stop, partitions=p)
+                for p in shards
+            )
+        )
     finally:
         await container.close()

@@ -39,6 +39,8 @@ from pacsflow.auth.sites import SITE_PATTERN
 
 __all__ = [
     "FLAT_NAMES",
+    "INLINE_EMBEDDED",
+    "INLINE_KAFKA",
     "BusSettings",
     "IndexSettings",
     "ObjectStoreSettings",
@@ -46,6 +48,8 @@ __all__ = [
     "variable_name",
 ]
 
+INLINE_KAFKA = 1024 * 1024
+INLINE_EMBEDDED = 64 * 1024
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3 bucket names: 3 to 63
 # The backend URL forms each variable accepts, by scheme.
 _URL_FORMS: dict[str, dict[str, str]] = {
@@ -199,7 +203,7 @@ class Settings(BaseSettings):
     sites: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_url: str | None = None
     max_request_bytes: int = Field(16 * 1024**3, ge=1)
-    inline_max_bytes: int = Field(512 * 1024, ge=0)
+    inline_max_bytes: int | None = Field(None, ge=0)
     header_prefix_max_bytes: int = Field(16 * 1024**2, ge=1024)
     stow_consistency: Literal["indexed", "durable"] = "indexed"
     # STOW-RS of metadata and bulk data (PS3.18 10.5.1.4); see docs/conformance.md.
@@ -209,8 +213,13 @@ class Settings(BaseSettings):
     duplicate_policy: Literal["replace", "reject"] = "replace"
     qido_max_results: int = Field(1000, ge=1, le=100_000)
     anonymize_secret: SecretStr | None = None
-    validate_pixel_data: Literal["decode", "structure"] = "decode"
+    validate_pixel_data: Literal["decode", "structure"] = "structure"
     processors: bool = True
+    http_workers: int = Field(0, ge=0, le=64)
+    ingest_workers: int = Field(1, ge=1, le=64)
+    ingest_concurrency: int = Field(2, ge=1, le=64)
+    ingest_worker: int = Field(0, ge=0)  # set by ``pacsflow serve`` for its processors
+    listen_fd: int | None = Field(None, ge=0)  # set by ``pacsflow serve`` for its HTTP workers
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
     # Worklist (UPS-RS, PS3.18 Chapter 11); see docs/configuration.md and docs/ups.md.
@@ -290,13 +299,28 @@ class Settings(BaseSettings):
     def _inline_fits_a_message(self) -> Settings:
         """An inline part (base64 in a JSON record) must fit one Kafka message."""
         if (self.bus.url or "").startswith("kafka:"):
-            needed = self.inline_max_bytes * 4 // 3 + 64 * 1024
+            needed = self.resolved_inline_max_bytes() * 4 // 3 + 64 * 1024
             if needed > self.bus.max_message_bytes:
                 raise ValueError(
-                    f"PACSFLOW_INLINE_MAX_BYTES={self.inline_max_bytes} does not fit "
+                    f"PACSFLOW_INLINE_MAX_BYTES={self.resolved_inline_max_bytes()} does not fit "
                     f"PACSFLOW_KAFKA_MAX_MESSAGE_BYTES={self.bus.max_message_bytes}"
                 )
         return self
+
+    def resolved_http_workers(self) -> int:
+        """HTTP worker processes sharing the port: ``http_workers``, or one per CPU (at most 4)."""
+        return self.http_workers or min(os.cpu_count() or 1, 4)
+
+    def resolved_inline_max_bytes(self) -> int:
+        """Parts up to this size travel inline on the bus, larger ones are staged (claim check).
+
+        Default: 1 MiB on Kafka (a record in memory beats three object-store requests), 64 KiB
+        on the embedded journal (a staged file is written once and renamed into place, while
+        inline bytes would be written to the journal, checkpointed and written again).
+        """
+        if self.inline_max_bytes is not None:
+            return self.inline_max_bytes
+        return INLINE_KAFKA if (self.bus.url or "").startswith("kafka:") else INLINE_EMBEDDED
 
     def resolved_bus_url(self) -> str:
         """The bus URL, defaulting to the embedded journal in ``data_dir``."""

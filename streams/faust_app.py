@@ -1,9 +1,11 @@
 """The Faust worker of pipeline mode: the ingest agent on the Kafka ``ingest`` topic.
 
-The agent is a short loop around ``streams.ingest.process_message``, the same function the
-embedded runner calls. Faust acknowledges an event once the agent has finished with it and
-commits acknowledged offsets, so a record is committed only after it was stored and indexed
-(or dead-lettered): at-least-once, made safe by the idempotent ingest step.
+The agent is a short loop around ``streams.ingest.process_messages``, the same function the
+embedded runner calls, one instance per partition (concurrency across partitions, order
+within each), a batch at a time. Faust acknowledges a batch's events once the agent has
+finished with it and commits acknowledged offsets, so a record is committed only after it
+was stored and indexed (or dead-lettered): at-least-once, made safe by the idempotent ingest
+step.
 
 With a ``health_port``, Faust's web server answers ``GET /health`` (liveness: the worker's
 event loop serves) and ``GET /ready`` (readiness: the agent has started and the bus, the object
@@ -27,11 +29,27 @@ from pacsflow.container import Container
 from pacsflow.errors import RETRY_AFTER_SECONDS
 from pacsflow.pipeline.records import INGEST_TOPIC
 from pacsflow.ports import Message
-from streams.ingest import process_message
+from streams.ingest import process_messages
 
 __all__ = ["create_faust_app"]
 
 log = logging.getLogger(__name__)
+
+BATCH = 64  # records per batch of one partition
+BATCH_WAIT = 0.02  # seconds a partition's batch waits to fill
+
+
+def _message(event: Any) -> Message:
+    """The bus port's message of a Faust event."""
+    record = event.message
+    return Message(
+        topic=record.topic,
+        key=bytes(event.key or b""),
+        value=bytes(event.value),
+        partition=record.partition,
+        offset=record.offset,
+        headers=tuple((k, bytes(v)) for k, v in (record.headers or ())),
+    )
 
 
 def broker_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
@@ -102,23 +120,18 @@ def create_faust_app(
                 started["container"] = created
             return started["container"]
 
-    @app.agent(topic)
+    @app.agent(topic, isolated_partitions=True)
     async def ingest(stream: Any) -> None:
-        """Ingest each record; the event is acknowledged when the loop moves on."""
+        """Ingest a batch at a time; its events are acknowledged once the batch is processed.
+
+        One agent instance per assigned partition (``isolated_partitions``): partitions are
+        processed concurrently, each in order. A batch is what arrived within ``BATCH_WAIT``
+        seconds, at most ``BATCH`` records: one group commit (``process_messages``).
+        """
         deps = await container()
-        async for event in stream.events():
-            record = event.message
-            message = Message(
-                topic=record.topic,
-                key=bytes(event.key or b""),
-                value=bytes(event.value),
-                partition=record.partition,
-                offset=record.offset,
-                headers=tuple((k, bytes(v)) for k, v in (record.headers or ())),
-            )
-            staged = await process_message(message, deps.ingest_context, deps.bus)
-            if staged is not None:  # safe before the commit: redelivery finds it indexed
-                await deps.objects.delete(staged)
+        async for events in stream.take_events(BATCH, within=BATCH_WAIT):
+            messages = [_message(event) for event in events]
+            await process_messages(messages, deps.ingest_context, deps.bus)
 
     async def stop_container(sender: Any, *args: Any, **kwargs: Any) -> None:
         if "container" in started:

@@ -394,6 +394,25 @@ class ElasticsearchIndex:
             return None
         return instance_from_source(source)
 
+    async def get_instances(
+        self, site: str, sop_uids: Sequence[str]
+    ) -> dict[str, InstanceDocument]:
+        """The entries of several SOP Instance UIDs, by UID (one multi-get)."""
+        wanted = list(dict.fromkeys(sop_uids))
+        if not wanted:
+            return {}
+        lookups = [{"_index": self._instances, "_id": doc_id(site, uid)} for uid in wanted]
+        with _unavailable("read"):
+            found = await self._es.mget(docs=lookups)
+        out: dict[str, InstanceDocument] = {}
+        for hit in found["docs"]:
+            if "error" in hit:
+                raise IndexUnavailable(f"Elasticsearch index lookup failed: {hit['error']}")
+            source = hit.get("_source") if hit.get("found") else None
+            if source is not None and source["site"] == site and source["sop_uid"] in wanted:
+                out[source["sop_uid"]] = instance_from_source(source)
+        return out
+
     async def delete_instance(self, site: str, sop_uid: str) -> None:
         """Remove an entry; its study and series are recomputed or deleted when left empty."""
         entry = await self.get_instance(site, sop_uid)

@@ -146,20 +146,32 @@ class SqliteIndex:
 
     async def get_instance(self, site: str, sop_uid: str) -> InstanceDocument | None:
         """The entry of one SOP Instance UID, or ``None``."""
+        return (await self.get_instances(site, [sop_uid])).get(sop_uid)
 
-        def get(db: sqlite3.Connection) -> InstanceDocument | None:
-            row = db.execute(
-                f"SELECT {_COLUMNS} FROM instances WHERE site=? AND sop_uid=?", (site, sop_uid)
-            ).fetchone()
-            if row is None:
-                return None
-            study, series, sop_class, syntax, key, size, sha256, attributes = row
-            return InstanceDocument(
-                site, study, series, sop_uid, sop_class, syntax, key, size, sha256,
-                orjson.loads(attributes),
-            )  # fmt: skip
+    async def get_instances(
+        self, site: str, sop_uids: Sequence[str]
+    ) -> dict[str, InstanceDocument]:
+        """The entries of several SOP Instance UIDs, by UID (one query per 500)."""
+        wanted = list(dict.fromkeys(sop_uids))
 
-        return await self._run(get)
+        def get(db: sqlite3.Connection) -> dict[str, InstanceDocument]:
+            found: dict[str, InstanceDocument] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in db.execute(
+                    f"SELECT sop_uid, {_COLUMNS} FROM instances"
+                    f" WHERE site=? AND sop_uid IN ({marks})",
+                    (site, *chunk),
+                ):
+                    sop_uid, study, series, sop_class, syntax, key, size, sha256, attributes = row
+                    found[sop_uid] = InstanceDocument(
+                        site, study, series, sop_uid, sop_class, syntax, key, size, sha256,
+                        orjson.loads(attributes),
+                    )  # fmt: skip
+            return found
+
+        return await self._run(get) if wanted else {}
 
     async def delete_instance(self, site: str, sop_uid: str) -> None:
         """Remove an entry; its study and series are recounted or removed when left empty."""

@@ -20,6 +20,8 @@ from pydicom.pixels.utils import pack_bits
 from pydicom.uid import (
     HTJ2K,
     JPEG2000,
+    MPEG2MPHL,
+    MPEG2MPML,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -87,7 +89,7 @@ ENCODER_DEPENDENCIES: Final = {
 }
 
 _OCTET_STREAM: Final = "application/octet-stream"
-_MPEG2: Final = ("1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.101")  # and their .1 variants
+_MPEG2: Final = (MPEG2MPML, MPEG2MPHL)  # and their .1 variants
 MEDIA_TYPES: Final[Mapping[str, str]] = MappingProxyType(
     {
         ImplicitVRLittleEndian: _OCTET_STREAM,

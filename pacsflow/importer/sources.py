@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import MediaStorageDirectoryStorage
 
 if TYPE_CHECKING:
     from pacsflow.importer.s3 import S3Options
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 CHUNK: Final = 1024 * 1024
-MEDIA_STORAGE_DIRECTORY: Final = "1.2.840.10008.1.3.10"
+MEDIA_STORAGE_DIRECTORY: Final = MediaStorageDirectoryStorage
 _ZIP: Final = (".zip",)
 _TAR: Final = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 

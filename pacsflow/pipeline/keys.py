@@ -4,7 +4,7 @@
 {site}/studies/{study}/series/{series}/instances/{sop}.json      DICOM JSON metadata
 {site}/studies/{study}/series/{series}/instances/{sop}.frames    frame offset table
 {site}/studies/{study}/series/{series}/instances/{sop}.bulk      byte ranges of other bulk values
-{site}/staging/{request}/{part}.dcm                              claim-checked STOW parts
+{site}/staging/{request}.{part}.dcm                              claim-checked STOW parts
 """
 
 from __future__ import annotations
@@ -38,4 +38,4 @@ def instance_keys(site: str, study_uid: str, series_uid: str, sop_uid: str) -> d
 
 def staging_key(site: str, request_id: str, part: int) -> str:
     """Where the STOW front end stages a part too large to travel inline on the bus."""
-    return f"{site}/staging/{request_id}/{part:06d}.dcm"
+    return f"{site}/staging/{request_id}.{part:06d}.dcm"

@@ -100,6 +100,12 @@ class Index(Protocol):
         """The entry of one SOP Instance UID, or ``None``."""
         ...
 
+    async def get_instances(
+        self, site: str, sop_uids: Sequence[str]
+    ) -> dict[str, InstanceDocument]:
+        """The entries of several SOP Instance UIDs at once, by UID (unknown ones left out)."""
+        ...
+
     async def delete_instance(self, site: str, sop_uid: str) -> None:
         """Remove an entry (idempotent)."""
         ...

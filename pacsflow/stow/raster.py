@@ -14,6 +14,7 @@ from typing import Any, BinaryIO, Final
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from pydicom.uid import ExplicitVRLittleEndian
 
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.status import FailureReason
@@ -23,7 +24,7 @@ __all__ = ["transform_raster"]
 
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _FRAME_TIME: Final = 0x00181063  # Frame Time, the Frame Increment Pointer of a GIF animation
-_EXPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2.1"
+_EXPLICIT_VR_LITTLE_ENDIAN: Final = ExplicitVRLittleEndian
 _MAX_PIXEL_BYTES: Final = 1 << 30  # decoded in memory: at most 1 GiB of pixels
 
 

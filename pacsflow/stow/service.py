@@ -45,11 +45,13 @@ class StowService:
         self._bus = bus
         self._objects = objects
         self._outcomes = outcomes
-        self._limits = PartLimits(settings.header_prefix_max_bytes, settings.inline_max_bytes)
+        self._limits = PartLimits(
+            settings.header_prefix_max_bytes, settings.resolved_inline_max_bytes()
+        )
         self._metadata_limits = MetadataLimits(
             settings.stow_metadata_max_bytes,
             settings.stow_bulk_max_bytes,
-            settings.inline_max_bytes,
+            settings.resolved_inline_max_bytes(),
         )
 
     async def store_instances(
@@ -168,10 +170,12 @@ class StowService:
             outcome.fail(reason, message)
             await part.discard(self._objects)
             return None
+        await part.settle(self._limits, self._objects, staging_key(site, request_id, part.number))
         return ingest_record(part, header, request_id, site)
 
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
         try:
+            await self._objects.sync([r.staged_key for r in batch if r.staged_key is not None])
             await self._bus.publish_batch(
                 INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), ()) for r in batch]
             )

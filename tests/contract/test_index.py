@@ -490,3 +490,15 @@ async def test_elasticsearch_check_raises_when_an_index_is_deleted(es_url: str) 
             await asyncio.wait_for(created.check(), CHECK_WAIT)
     finally:
         await created.close()
+
+
+async def test_get_instances_returns_the_known_ones(index: Index, site: str) -> None:
+    first, second = (
+        instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5"),
+        instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.6"),
+    )
+    await index.upsert_instances([first, second])
+    found = await index.get_instances(site, ["1.2.3.4.6", "9.9.9", "1.2.3.4.5", "1.2.3.4.5"])
+    assert found == {"1.2.3.4.5": first, "1.2.3.4.6": second}
+    assert await index.get_instances(site, []) == {}
+    assert await index.get_instances(f"{site}-other", ["1.2.3.4.5"]) == {}

@@ -54,7 +54,7 @@ async def archive(tmp_path: Path) -> AsyncIterator[Archive]:
     await container.start()
     stop = asyncio.Event()
     processor = asyncio.create_task(
-        run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+        run_ingest_processor(container.bus, container.ingest_context, stop)
     )
     app = create_app(container)
     transport = httpx.ASGITransport(app=app)

@@ -83,7 +83,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
         client.portal.call(container.start)
         stop = client.portal.call(_event)
         processor = client.portal.start_task_soon(
-            run_ingest_processor, container.bus, container.ingest_context, container.objects, stop
+            run_ingest_processor, container.bus, container.ingest_context, stop
         )
         body, boundary = multipart([CT.read_bytes()])
         content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'

@@ -276,14 +276,15 @@ async def test_limits(tmp_path: Path) -> None:
 
 
 async def test_an_instance_ingest_refuses_goes_to_the_dead_letters(archive: Archive) -> None:
-    """Assembly reads headers only: a JPEG whose Huffman tables are missing is admitted,
-    refused by the ingest validation every instance goes through, and dead-lettered."""
+    """Assembly reads the frame header only: a JPEG whose Huffman tables are missing is
+    admitted, refused by the ingest validation every instance goes through (its codestream
+    check), and dead-lettered."""
     broken = wic.without_huffman_tables(JPEG)
     response = await outcome(archive, [wic.capture(CONTEXT, "image/jpeg", broken)])
     assert response.status_code == 409
     ((sop_uid, reason),) = wic.failed(response.json())
     assert reason == FailureReason.CANNOT_UNDERSTAND and sop_uid.startswith("2.25.")
-    assert "cannot be decoded" in response.headers["warning"]
+    assert "Huffman table" in response.headers["warning"]
     letters = await archive.dead_letters()
     assert [letter.record["sop_uid"] for letter in letters] == [sop_uid]
     await assert_only_stored(archive, [])

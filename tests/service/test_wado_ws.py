@@ -82,7 +82,7 @@ async def _archive(tmp_path: Path, store: bool = True, **settings: Any) -> Async
     await container.start()
     stop = asyncio.Event()
     processor = asyncio.create_task(
-        run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+        run_ingest_processor(container.bus, container.ingest_context, stop)
     )
     try:
         async for running in serve(container, ("stow", "wado")):

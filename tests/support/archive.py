@@ -74,7 +74,7 @@ async def running_archive(data_dir: Path, **settings: Any) -> AsyncIterator[Arch
     processor = None
     if configured.processors:
         processor = asyncio.create_task(
-            run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+            run_ingest_processor(container.bus, container.ingest_context, stop)
         )
     transport = httpx.ASGITransport(app=create_app(container, ROLES))
     try:

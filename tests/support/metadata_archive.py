@@ -52,7 +52,7 @@ async def archive_in_process(tmp_path: Path, **settings: Any) -> AsyncIterator[A
     await container.start()
     stop = asyncio.Event()
     processor = asyncio.create_task(
-        run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+        run_ingest_processor(container.bus, container.ingest_context, stop)
     )
     transport = httpx.ASGITransport(app=create_app(container))
     try:

@@ -183,6 +183,9 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_INDEX_USERNAME": ("elastic", lambda s: s.index.username, "elastic"),
     "PACSFLOW_INDEX_PASSWORD": ("pw", lambda s: _secret(s.index.password), "pw"),
     "PACSFLOW_WORKER_HEALTH_PORT": ("8081", lambda s: s.worker_health_port, 8081),
+    "PACSFLOW_HTTP_WORKERS": ("3", lambda s: s.http_workers, 3),
+    "PACSFLOW_INGEST_WORKERS": ("2", lambda s: s.ingest_workers, 2),
+    "PACSFLOW_INGEST_CONCURRENCY": ("4", lambda s: s.ingest_concurrency, 4),
     "PACSFLOW_WORKITEM_STORE_URL": (
         "sqlite:///w.sqlite",
         lambda s: s.workitem_store_url,

@@ -48,17 +48,17 @@ async def test_redelivery_leaves_one_copy_and_one_entry(ctx: IngestContext) -> N
 
 async def test_redelivery_after_the_staged_object_was_removed(ctx: IngestContext) -> None:
     path = CORPUS / "modality" / "CT_small.dcm"
-    await ctx.objects.put("default/staging/r/000001.dcm", path.read_bytes())
-    record = ingest_record(path, staged_key="default/staging/r/000001.dcm")
+    await ctx.objects.put("default/staging/r.000001.dcm", path.read_bytes())
+    record = ingest_record(path, staged_key="default/staging/r.000001.dcm")
     assert (await ingest_instance(record, ctx)).status == "stored"
-    await ctx.objects.delete("default/staging/r/000001.dcm")  # done after the offset commit
+    await ctx.objects.delete("default/staging/r.000001.dcm")  # as the first delivery renamed it
     again = await ingest_instance(record, ctx)
     assert again.status == "stored"
 
 
 async def test_a_missing_staged_object_of_an_unknown_instance_fails(ctx: IngestContext) -> None:
     record = ingest_record(
-        CORPUS / "modality" / "CT_small.dcm", staged_key="default/staging/x/1.dcm"
+        CORPUS / "modality" / "CT_small.dcm", staged_key="default/staging/x.000001.dcm"
     )
     event = await ingest_instance(record, ctx)
     assert event.status == "failed"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,9 @@ class _BuggyIndex(SqliteIndex):
     """An index whose lookups fail with an error that is not a backend outage (a bug)."""
 
     async def get_instance(self, site: str, sop_uid: str) -> None:
+        raise ZeroDivisionError
+
+    async def get_instances(self, site: str, sop_uids: Sequence[str]) -> dict[str, Any]:
         raise ZeroDivisionError
 
 
