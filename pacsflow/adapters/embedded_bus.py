@@ -252,6 +252,21 @@ class EmbeddedBus:
         positions = {p: int(found.get(p, 0)) for p in chosen if 0 <= p < self._partitions}
         return EmbeddedSubscription(self, topic, group, positions)
 
+    async def positions(self, topic: str, group: str) -> dict[int, tuple[int, int]]:
+        """Per partition of ``topic``: ``group``'s committed offset and the end offset."""
+
+        def read(conn: sqlite3.Connection) -> dict[int, tuple[int, int]]:
+            ends = dict(
+                conn.execute("SELECT partition, next_offset FROM heads WHERE topic = ?", (topic,))
+            )
+            sql = 'SELECT partition, "offset" FROM commits WHERE grp = ? AND topic = ?'
+            committed = dict(conn.execute(sql, (group, topic)))
+            return {
+                p: (int(committed.get(p, 0)), int(ends.get(p, 0))) for p in range(self._partitions)
+            }
+
+        return await self._run(read)
+
     async def prune(self, topic: str) -> int:
         """Delete what every committing group has passed; return how many.
 
