@@ -36,17 +36,19 @@ from pacsflow.errors import (
 )
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
+from pacsflow.viewer.command import add_viewer_parser, run_viewer
 
 __all__ = ["main"]
 
 log = logging.getLogger("pacsflow")
 
 _HTTP_ROLES = {
-    "serve": ("stow", "qido", "wado", "ups"),
+    "serve": ("stow", "qido", "wado", "ups", "console"),
     "stow": ("stow",),
     "qido": ("qido",),
     "wado": ("wado",),
     "ups": ("ups",),
+    "console": ("console",),
 }
 _BACKENDS: dict[type[ServiceUnavailable], str] = {
     BusUnavailable: "the bus (PACSFLOW_BUS_URL)",
@@ -61,6 +63,7 @@ _HELP = {
     "wado": "run the WADO-RS service only (pipeline mode)",
     "ups": "run the Worklist service (UPS-RS) only (pipeline mode)",
     "worker": "run the ingest processor only (pipeline mode)",
+    "console": "run the web console and the OHIF Viewer only (pipeline mode)",
 }
 
 
@@ -88,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     add_export_parser(commands)
     add_import_parser(commands)
+    add_viewer_parser(commands)
     return parser
 
 
@@ -126,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "export":
         return asyncio.run(run_export(settings, args))
+    if args.command == "viewer":
+        return run_viewer(settings, args)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             return _run(args.command, settings)

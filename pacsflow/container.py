@@ -47,6 +47,7 @@ ROLE_BACKENDS: dict[str, tuple[Backend, ...]] = {
     "wado": ("index", "objects"),
     "worker": ("bus", "objects", "index"),
     "ups": ("bus", "workitems"),  # workitems and subscriptions; events on the bus
+    "console": (),  # its pages need no backend; its status page asks them all (docs/console.md)
 }
 # Upper bound of one readiness check: each adapter bounds its own call below this.
 CHECK_TIMEOUT = 6.0

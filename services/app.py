@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from pacsflow import __version__
 from pacsflow.container import Container
-from services import health, qido, rendered, stow, ups, wado, wado_uri, wado_ws
+from services import console, health, qido, rendered, stow, ups, viewer, wado, wado_uri, wado_ws
 from services.auth import TokenQueryParameter, is_guarded
 from services.common import DICOMWEB_ROOT, SITE_ROOT
 from services.errors import install_error_handlers
@@ -30,7 +30,10 @@ ROUTERS = {
     "qido": [qido.router],
     "wado": [wado.router, rendered.router, wado_uri.router, wado_ws.router],
     "ups": [ups.router],
+    "console": [],
 }
+# Routers of a role outside the DICOMweb roots: the web console at / and the viewer at /viewer.
+PAGES = {"console": [console.router, viewer.router]}
 # Headers a viewer on another origin reads from DICOMweb responses (CORS, off by default).
 _EXPOSED = ["Content-Location", "Location", "ETag", "Warning", "X-Total-Count", "Content-Range"]
 
@@ -49,10 +52,13 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
     app.state.roles = tuple(roles)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.state.dicomweb_routers = [router for routers in ROUTERS.values() for router in routers]
     for role in roles:
         for router in ROUTERS[role]:
             app.include_router(router, prefix=DICOMWEB_ROOT)
             app.include_router(router, prefix=SITE_ROOT)
+        for router in PAGES.get(role, ()):
+            app.include_router(router)
     for route in app.routes:
         if not isinstance(route, APIRoute | APIWebSocketRoute):
             continue

@@ -119,6 +119,24 @@ const ops = {
     await page.locator(selector).first().press(key, { timeout });
     return null;
   },
+  async click({ selector, timeout }) {
+    await page.locator(selector).first().click({ timeout });
+    return null;
+  },
+  // Choose files for an <input type="file"> (the console's upload).
+  async setFiles({ selector, files, timeout }) {
+    await page.locator(selector).first().setInputFiles(files, { timeout });
+    return null;
+  },
+  // A key pressed on whatever has the focus (keyboard navigation).
+  async key({ key }) {
+    await page.keyboard.press(key);
+    return null;
+  },
+  async viewport({ width, height }) {
+    await page.setViewportSize({ width, height });
+    return null;
+  },
   async screenshot({ path, timeout }) {
     await page.screenshot({ path, fullPage: false, timeout });
     return path;
