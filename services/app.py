@@ -32,8 +32,9 @@ ROUTERS = {
     "ups": [ups.router],
     "console": [],
 }
-# Routers of a role outside the DICOMweb roots: the web console at / and the viewer at /viewer.
-PAGES = {"console": [console.router, viewer.router]}
+# Routers outside the DICOMweb roots: the web console at / and the viewer at /viewer, served by
+# the console role and, in pipeline mode, by qido (the gateway routes them there, docs/console.md).
+PAGES = {"console": [console.router, viewer.router], "qido": [console.router, viewer.router]}
 # Headers a viewer on another origin reads from DICOMweb responses (CORS, off by default).
 _EXPOSED = ["Content-Location", "Location", "ETag", "Warning", "X-Total-Count", "Content-Range"]
 
@@ -57,8 +58,9 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
         for router in ROUTERS[role]:
             app.include_router(router, prefix=DICOMWEB_ROOT)
             app.include_router(router, prefix=SITE_ROOT)
-        for router in PAGES.get(role, ()):
-            app.include_router(router)
+    pages = {id(r): r for role in roles for r in PAGES.get(role, ())}  # once each, in order
+    for router in pages.values():
+        app.include_router(router)
     for route in app.routes:
         if not isinstance(route, APIRoute | APIWebSocketRoute):
             continue

@@ -151,6 +151,7 @@ class KafkaBus:
         self._topics: set[str] = set()
         self._subscriptions: set[KafkaSubscription] = set()
         self._lock = asyncio.Lock()
+        self._reader: Any = None  # a consumer without a group: end offsets (positions)
 
     async def start(self) -> None:
         """Connect and create the pipeline's topics (idempotent)."""
@@ -188,8 +189,11 @@ class KafkaBus:
             self._producer = self._admin = None
             self._topics.clear()
             subscriptions, self._subscriptions = self._subscriptions, set()
+            reader, self._reader = self._reader, None
         for subscription in subscriptions:
             await subscription.close()
+        if reader is not None:
+            await _stop_quietly(reader.stop)
         if producer is not None:
             await _stop_quietly(producer.stop, admin.close)
 
@@ -290,6 +294,31 @@ class KafkaBus:
         subscription = KafkaSubscription(self, consumer, topic, group, committed)
         self._subscriptions.add(subscription)
         return subscription
+
+    async def positions(self, topic: str, group: str) -> dict[int, tuple[int, int]]:
+        """Per partition of ``topic``: ``group``'s committed offset and the end offset."""
+        producer = await self._ready(topic)
+        numbers = await _bounded(f"reading partitions of {topic}", producer.partitions_for(topic))
+        chosen = [TopicPartition(topic, number) for number in sorted(numbers)]
+        committed = await _bounded(
+            f"reading the offsets of group {group}",
+            self._admin.list_consumer_group_offsets(group, partitions=chosen),
+        )
+        async with self._lock:
+            if self._reader is None:
+                reader = AIOKafkaConsumer(
+                    bootstrap_servers=self._servers,
+                    client_id=self._client_id,
+                    group_id=None,
+                    request_timeout_ms=REQUEST_TIMEOUT_MS,
+                    **self._security,
+                )
+                await _bounded("connecting a consumer", reader.start())
+                self._reader = reader
+            reader = self._reader
+        ends = await _bounded(f"reading the end offsets of {topic}", reader.end_offsets(chosen))
+        done = {tp: max(found.offset, 0) for tp, found in committed.items()}
+        return {tp.partition: (done.get(tp, 0), int(ends[tp])) for tp in chosen}
 
 
 async def _position(consumer: Any, partitions: list[Any], start: StartPosition) -> dict[int, int]:

@@ -330,3 +330,27 @@ async def test_subscriptions_split_the_partitions_of_a_group(bus: Bus, topic: st
     finally:
         await even.close()
         await odd.close()
+
+
+async def test_positions_are_a_groups_commits_and_the_end(bus: Bus, topic: str) -> None:
+    """What the console's status page shows as processed, published and lag."""
+    reports = getattr(bus, "positions", None)
+    assert reports is not None, "every adapter reports positions (pacsflow.console.status)"
+    name = group()
+    # One publish per message: after a publish_batch, Tansu's ListOffsets answered an end of 1
+    # for 5 messages here (Kafka's high watermark counts every record).
+    for n in range(5):
+        await bus.publish(topic, b"one-key", b"%d" % n)
+    positions = await reports(topic, name)
+    assert sorted(positions) == [0, 1, 2, 3]
+    assert sorted(positions.values()) == [(0, 0), (0, 0), (0, 0), (0, 5)]
+    subscription = await bus.subscribe(topic, name)
+    fetched: list[Message] = []
+    while len(fetched) < 3:
+        batch = await subscription.fetch(3 - len(fetched), timeout=WAIT)
+        assert batch, "nothing fetched"
+        fetched += batch
+    await subscription.commit(fetched)
+    await subscription.close()
+    [(partition, _)] = {(m.partition, 0) for m in fetched}
+    assert (await reports(topic, name))[partition] == (3, 5)

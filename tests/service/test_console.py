@@ -152,3 +152,13 @@ async def test_status_needs_the_admin_right_when_auth_is_on(tmp_path: Path, oidc
         allowed = await archive.client.get(url, headers={"Authorization": f"Bearer {admin}"})
         assert allowed.status_code == 200, allowed.text
         assert allowed.json()["archive"] == {"study": 0, "series": 0, "instance": 0}
+
+
+async def test_the_qido_role_serves_the_console_in_pipeline_mode(tmp_path: Path) -> None:
+    async with running_archive(tmp_path / "data", roles=("qido",), processors=False) as archive:
+        page = await archive.client.get(f"{ORIGIN}/")
+        assert page.status_code == 200
+        assert embedded_config(page)["roots"] == {"default": "/dicom-web"}
+        status = await archive.client.get(f"{ORIGIN}/console/status.json")
+        assert status.status_code == 200
+        assert status.json()["roles"] == ["qido"]
