@@ -48,6 +48,7 @@
     terms.set("limit", String(PAGE));
     terms.set("offset", String(offset));
     body.setAttribute("aria-busy", "true");
+    performance.mark("pacsflow:studies-asked"); // bench/console_list.py measures these
     try {
       const { items, total } = await PF.dicom(`/studies?${terms}&${FIELDS}`);
       body.replaceChildren();
@@ -57,6 +58,7 @@
       pageLabel.textContent = total ? `Page ${Math.floor(offset / PAGE) + 1} of ${Math.ceil(total / PAGE)}` : "";
       previous.disabled = offset === 0;
       next.disabled = offset + PAGE >= total;
+      performance.measure("pacsflow:studies-shown", "pacsflow:studies-asked");
     } catch (error) {
       PF.showError(error);
     } finally {
