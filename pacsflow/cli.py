@@ -1,7 +1,8 @@
 """The ``pacsflow`` command.
 
-``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado|ups`` run
-one HTTP service each and ``pacsflow worker`` runs the ingest processor (pipeline mode).
+``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado|ups``
+and ``pacsflow commitment`` run one HTTP service each and ``pacsflow worker`` runs the ingest
+processor (pipeline mode).
 
 This module is the composition root: the one place in the core allowed to import ``services``
 and ``streams`` (the import-linter contract lists the exception).
@@ -39,11 +40,12 @@ __all__ = ["main"]
 log = logging.getLogger("pacsflow")
 
 _HTTP_ROLES = {
-    "serve": ("stow", "qido", "wado", "ups"),
+    "serve": ("stow", "qido", "wado", "ups", "commitment"),
     "stow": ("stow",),
     "qido": ("qido",),
     "wado": ("wado",),
     "ups": ("ups",),
+    "commitment": ("commitment",),
 }
 _BACKENDS: dict[type[ServiceUnavailable], str] = {
     BusUnavailable: "the bus (PACSFLOW_BUS_URL)",
@@ -57,6 +59,7 @@ _HELP = {
     "qido": "run the QIDO-RS service only (pipeline mode)",
     "wado": "run the WADO-RS service only (pipeline mode)",
     "ups": "run the Worklist service (UPS-RS) only (pipeline mode)",
+    "commitment": "run the Storage Commitment service only (pipeline mode)",
     "worker": "run the ingest processor only (pipeline mode)",
 }
 

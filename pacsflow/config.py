@@ -208,6 +208,11 @@ class Settings(BaseSettings):
     ups_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
     ups_max_request_bytes: int = Field(1024 * 1024, ge=1024)
     ups_max_results: int = Field(1000, ge=1, le=10_000)
+    # Storage Commitment (PS3.18 Chapter 13); see docs/configuration.md and docs/conformance.md.
+    commitment_store_url: str | None = None
+    commitment_timeout_seconds: float = Field(3600.0, ge=0)
+    commitment_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
+    commitment_max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     # WADO-WS (PS3.18 2016 6.4, IHE RAD-69); see docs/configuration.md and docs/conformance.md.
     wado_ws_max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     wado_ws_max_documents: int = Field(10_000, ge=1)
@@ -269,11 +274,19 @@ class Settings(BaseSettings):
 
     def resolved_workitem_store_url(self) -> str:
         """The workitem store URL: the index's Elasticsearch, else ``data_dir/workitems.sqlite``."""
-        if self.workitem_store_url:
-            return self.workitem_store_url
+        return self._beside_index(self.workitem_store_url, "workitems.sqlite")
+
+    def resolved_commitment_store_url(self) -> str:
+        """The commitment store URL: the index's Elasticsearch, else ``commitments.sqlite``."""
+        return self._beside_index(self.commitment_store_url, "commitments.sqlite")
+
+    def _beside_index(self, url: str | None, file_name: str) -> str:
+        """``url``, else the index's Elasticsearch, else a SQLite file in ``data_dir``."""
+        if url:
+            return url
         if (self.index.url or "").startswith(("http:", "https:")):
             return str(self.index.url)
-        return f"sqlite:///{(self.data_dir / 'workitems.sqlite').resolve()}"
+        return f"sqlite:///{(self.data_dir / file_name).resolve()}"
 
     def resolved_index_url(self) -> str:
         """The index URL, defaulting to ``data_dir/index.sqlite``."""

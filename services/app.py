@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from pacsflow import __version__
 from pacsflow.container import Container
-from services import health, qido, rendered, stow, ups, wado, wado_uri, wado_ws
+from services import commitment, health, qido, rendered, stow, ups, wado, wado_uri, wado_ws
 from services.common import DICOMWEB_ROOT
 from services.errors import install_error_handlers
 
@@ -20,6 +20,7 @@ ROUTERS = {
     "qido": [qido.router],
     "wado": [wado.router, rendered.router, wado_uri.router, wado_ws.router],
     "ups": [ups.router],
+    "commitment": [commitment.router],
 }
 
 

@@ -7,8 +7,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pacsflow.container import Container
+from pacsflow.errors import PayloadTooLarge
 
-__all__ = ["DICOMWEB_ROOT", "ContainerDep", "SiteDep", "dicomweb_root_url", "request_site"]
+__all__ = [
+    "DICOMWEB_ROOT",
+    "ContainerDep",
+    "SiteDep",
+    "dicomweb_root_url",
+    "read_body",
+    "request_site",
+]
 
 DICOMWEB_ROOT = "/dicom-web"
 
@@ -43,3 +51,18 @@ def dicomweb_root_url(request: Request, container: Container) -> str:
     if host and ":" not in host.rsplit("]", 1)[-1] and port not in (None, 80, 443):
         base = base.replace(port=int(port))
     return str(base).rstrip("/") + DICOMWEB_ROOT
+
+
+async def read_body(request: Request, limit: int, variable: str) -> bytes:
+    """A small request body, read up to ``limit`` bytes; 413 naming ``variable`` beyond."""
+    length = request.headers.get("content-length", "")
+    too_large = f"the payload exceeds {limit} bytes ({variable})"
+    if length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(too_large)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.dicom.xml import dataset_to_xml
-from pacsflow.errors import BadRequest, PacsflowError, PayloadTooLarge
+from pacsflow.errors import BadRequest, PacsflowError
 from pacsflow.media.accept import DatasetMedia, MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.ups.dataset import parse_payload
@@ -28,7 +28,7 @@ from pacsflow.ups.service import DEFAULT_REQUESTER
 from pacsflow.ups.states import Outcome
 from pacsflow.ups.subscriptions import check_ae_title
 from pacsflow.ups.watch import GLOBAL_TARGETS
-from services.common import ContainerDep, dicomweb_root_url
+from services.common import ContainerDep, dicomweb_root_url, read_body
 from services.errors import warning_header
 
 __all__ = ["TOTAL_HEADER", "router"]
@@ -50,18 +50,7 @@ async def _payload(
 ) -> dict[str, Any]:
     """The request's data set, read up to PACSFLOW_UPS_MAX_REQUEST_BYTES and checked."""
     limit = container.settings.ups_max_request_bytes
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"the payload exceeds {limit} bytes (PACSFLOW_UPS_MAX_REQUEST_BYTES)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(
-                f"the payload exceeds {limit} bytes (PACSFLOW_UPS_MAX_REQUEST_BYTES)"
-            )
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await read_body(request, limit, "PACSFLOW_UPS_MAX_REQUEST_BYTES")
     if optional and not body.strip():
         return {}
     return parse_payload(body, request.headers.get("content-type", ""))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pacsflow.errors import BusUnavailable
-from pacsflow.ports.bus import Headers, Message, StartPosition
+from pacsflow.ports.bus import Headers, Message, Positions, StartPosition
 
 __all__ = ["EmbeddedBus", "EmbeddedSubscription"]
 
@@ -211,6 +211,25 @@ class EmbeddedBus:
         found = dict(await self._run(lambda conn: conn.execute(sql, args).fetchall()))
         positions = {p: int(found.get(p, 0)) for p in range(self._partitions)}
         return EmbeddedSubscription(self, topic, group, positions)
+
+    async def positions(self, topic: str, group: str) -> Positions:
+        """Per partition: ``group``'s committed offset (0 when none) and the next offset."""
+
+        def read(conn: sqlite3.Connection) -> Positions:
+            heads = dict(
+                conn.execute("SELECT partition, next_offset FROM heads WHERE topic = ?", (topic,))
+            )
+            commits = dict(
+                conn.execute(
+                    'SELECT partition, "offset" FROM commits WHERE grp = ? AND topic = ?',
+                    (group, topic),
+                )
+            )
+            return {
+                p: (int(commits.get(p, 0)), int(heads.get(p, 0))) for p in range(self._partitions)
+            }
+
+        return await self._run(read)
 
     async def prune(self, topic: str) -> int:
         """Delete what every committing group has passed; return how many.
