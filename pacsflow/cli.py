@@ -24,7 +24,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from pacsflow import __version__
-from pacsflow.config import Settings, variable_name
+from pacsflow.config import HTTP_ROLES, Settings, variable_name
 from pacsflow.container import Container, build_container, kafka_security
 from pacsflow.errors import (
     BusUnavailable,
@@ -40,7 +40,7 @@ __all__ = ["main"]
 log = logging.getLogger("pacsflow")
 
 _HTTP_ROLES = {
-    "serve": ("stow", "qido", "wado", "ups", "commitment"),
+    "serve": HTTP_ROLES,
     "stow": ("stow",),
     "qido": ("qido",),
     "wado": ("wado",),

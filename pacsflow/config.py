@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from pydantic_settings import (
 
 __all__ = [
     "FLAT_NAMES",
+    "HTTP_ROLES",
     "BusSettings",
     "IndexSettings",
     "ObjectStoreSettings",
@@ -41,6 +43,8 @@ __all__ = [
     "variable_name",
 ]
 
+HTTP_ROLES = ("stow", "qido", "wado", "ups", "commitment")
+"""The roles that serve HTTP (``pacsflow serve`` runs them all)."""
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3 bucket names: 3 to 63
 # The backend URL forms each variable accepts, by scheme.
 _URL_FORMS: dict[str, dict[str, str]] = {
@@ -200,6 +204,7 @@ class Settings(BaseSettings):
     anonymize_secret: SecretStr | None = None
     validate_pixel_data: Literal["decode", "structure"] = "decode"
     processors: bool = True
+    gateway_roles: str = ""  # the roles behind the gateway in front of this process (PS3.18 8.9)
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
     # Worklist (UPS-RS, PS3.18 Chapter 11); see docs/configuration.md and docs/ups.md.
@@ -245,6 +250,21 @@ class Settings(BaseSettings):
     def _secret_or_none(cls, secret: SecretStr | None) -> SecretStr | None:
         """An empty secret is no secret: de-identification stays off."""
         return secret if secret is not None and secret.get_secret_value() else None
+
+    @field_validator("gateway_roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        """A comma-separated list of HTTP roles (empty: this process's own)."""
+        roles = [role.strip() for role in value.split(",") if role.strip()]
+        unknown = [role for role in roles if role not in HTTP_ROLES]
+        if unknown:
+            raise ValueError(f"unknown role {unknown[0]!r}; the roles are {', '.join(HTTP_ROLES)}")
+        return ",".join(roles)
+
+    def described_roles(self, own: Sequence[str]) -> tuple[str, ...]:
+        """The roles the capability description and OpenAPI document describe."""
+        listed = tuple(role for role in self.gateway_roles.split(",") if role)
+        return listed or tuple(own)
 
     @field_validator("wado_ws_repository_unique_id")
     @classmethod

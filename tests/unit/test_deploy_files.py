@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 NGINX = Path("/usr/sbin/nginx")
-ROLES = ("stow", "qido", "wado", "ups", "worker")
-HTTP_SERVICES = ("stow", "qido", "wado", "ups")
+ROLES = ("stow", "qido", "wado", "ups", "commitment", "worker")
+HTTP_SERVICES = ("stow", "qido", "wado", "ups", "commitment")
 BACKENDS = ("kafka", "minio", "elasticsearch")
 MiB = 1024 * 1024
 
@@ -287,9 +287,17 @@ ROUTES = [
     ("POST", "/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE1/suspend", "ups"),
     ("GET", "/dicom-web/subscribers/AE1", "ups"),
     ("GET", "/dicom-web/studies/1.2.3/workitems", "wado"),
+    ("POST", "/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("GET", "/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("HEAD", "/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("OPTIONS", "/dicom-web", "wado"),  # Retrieve Capabilities (PS3.18 8.9)
+    ("OPTIONS", "/dicom-web/", "wado"),
+    ("OPTIONS", "/dicom-web/studies", "wado"),
+    ("OPTIONS", "/dicom-web/workitems", "wado"),
+    ("OPTIONS", "/dicom-web/commitment-requests/1.2.3", "wado"),
+    ("GET", "/dicom-web/openapi.json", "wado"),
     ("PUT", "/dicom-web/studies/1.2.3", None),
     ("DELETE", "/dicom-web/studies/1.2.3", None),
-    ("OPTIONS", "/dicom-web/studies", None),
     ("PATCH", "/dicom-web/studies", None),
 ]
 
@@ -510,7 +518,7 @@ def test_gateway_routes_each_request_to_its_service(
     response, body = gateway.request(method, target)
     if service is None:
         assert response.status == 405
-        assert response.getheader("Allow") == "GET, HEAD, POST"
+        assert response.getheader("Allow") == "GET, HEAD, POST, OPTIONS"
         assert response.getheader("X-Stub-Service") is None
         return
     assert (response.status, response.getheader("X-Stub-Service")) == (200, service)
