@@ -11,18 +11,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import Header, Path, Request, Response
 
 from pacsflow.commitment.service import Outcome
 from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import RETRY_AFTER_SECONDS
 from pacsflow.media.accept import DatasetMedia, choose
 from services.common import ContainerDep, SiteDep, read_body
+from services.head import Router
 from services.openapi import DATASET_TYPES, responses
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = Router()
 
 _RESOURCE = "/commitment-requests/{transaction}"
 TransactionUID = Annotated[

@@ -5,15 +5,25 @@ from __future__ import annotations
 from typing import Literal
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from pacsflow.errors import PayloadTooLarge
 from pacsflow.media.multipart_in import require_multipart_related
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
+from services.head import Router
+from services.openapi import multipart, request_body, responses
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = Router()
+_RESPONSE = responses(
+    ("application/dicom+json",),
+    {
+        202: {"description": "some instances failed, carry a warning or are in processing"},
+        409: {"description": "no instance was stored (the Store Instances Response Module)"},
+    },
+)
+_BODY = request_body((multipart("application/dicom"),))
 
 _TYPES = frozenset({"application/dicom"})
 _MAX_WARNINGS = 50
@@ -46,13 +56,13 @@ async def _store(
     )
 
 
-@router.post("/studies")
+@router.post("/studies", responses=_RESPONSE, openapi_extra=_BODY)
 async def store_instances(request: Request, container: ContainerDep, site: SiteDep) -> Response:
     """Store Instances (PS3.18 10.5.1)."""
     return await _store(request, container, site, None)
 
 
-@router.post("/studies/{study}")
+@router.post("/studies/{study}", responses=_RESPONSE, openapi_extra=_BODY)
 async def store_study_instances(
     study: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:

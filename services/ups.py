@@ -15,7 +15,7 @@ import logging
 from typing import Any, Final
 
 import orjson
-from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi import Request, Response, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from pacsflow.dicom.uids import is_valid_uid
@@ -30,12 +30,24 @@ from pacsflow.ups.subscriptions import check_ae_title
 from pacsflow.ups.watch import GLOBAL_TARGETS
 from services.common import ContainerDep, dicomweb_root_url, read_body
 from services.errors import warning_header
+from services.head import Router
+from services.openapi import (
+    ACCEPT,
+    DATASET_TYPES,
+    METADATA_TYPES,
+    QIDO,
+    STATUS_REPORT,
+    Parameter,
+    parameters,
+    request_body,
+    responses,
+)
 
 __all__ = ["TOTAL_HEADER", "router"]
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+router = Router()
 
 TOTAL_HEADER: Final = "X-Total-Count"
 _TRUNCATED: Final = (
@@ -74,7 +86,14 @@ def _single(name: str, request: Request) -> str | None:
     return values[0] if values else None
 
 
-@router.post("/workitems")
+@router.post(
+    "/workitems",
+    responses=responses((), status=201, description="Created: Location names the workitem"),
+    openapi_extra=parameters(
+        Parameter("workitem", "the SOP Instance UID of the new workitem"),
+        extra=request_body(DATASET_TYPES),
+    ),
+)
 async def create_workitem(request: Request, container: ContainerDep) -> Response:
     """Create Workitem (PS3.18 11.4): 201 with the workitem's URL in Location."""
     dataset = await _payload(request, container)
@@ -84,7 +103,7 @@ async def create_workitem(request: Request, container: ContainerDep) -> Response
     return Response(status_code=201, headers=headers)
 
 
-@router.get("/workitems")
+@router.get("/workitems", responses=responses(METADATA_TYPES), openapi_extra=parameters(*QIDO))
 async def search_workitems(request: Request, container: ContainerDep) -> Response:
     """Search Workitems (PS3.18 11.9): matches, with X-Total-Count."""
     media = choose(request.headers.get("accept", ""), list(MetadataMedia))
@@ -101,7 +120,9 @@ async def search_workitems(request: Request, container: ContainerDep) -> Respons
     return Response(xml, media_type=multipart.content_type, headers=headers)
 
 
-@router.get("/workitems/{workitem}")
+@router.get(
+    "/workitems/{workitem}", responses=responses(DATASET_TYPES), openapi_extra=parameters(ACCEPT)
+)
 async def retrieve_workitem(workitem: str, request: Request, container: ContainerDep) -> Response:
     """Retrieve Workitem (PS3.18 11.5): the workitem, without its Transaction UID."""
     media = choose(request.headers.get("accept", ""), list(DatasetMedia))
@@ -112,7 +133,14 @@ async def retrieve_workitem(workitem: str, request: Request, container: Containe
     return Response(orjson.dumps([dataset]), media_type=media.media_type, headers=location)
 
 
-@router.post("/workitems/{workitem}")
+@router.post(
+    "/workitems/{workitem}",
+    responses=responses(STATUS_REPORT),
+    openapi_extra=parameters(
+        Parameter("transaction", "the Transaction UID of the owner"),
+        extra=request_body(DATASET_TYPES),
+    ),
+)
 async def update_workitem(workitem: str, request: Request, container: ContainerDep) -> Response:
     """Update Workitem (PS3.18 11.6): ``?transaction=`` names the owner's Transaction UID."""
     changes = await _payload(request, container)
@@ -124,7 +152,11 @@ async def update_workitem(workitem: str, request: Request, container: ContainerD
     return _status(request, 200, f"workitem {workitem} updated", outcome)
 
 
-@router.put("/workitems/{workitem}/state")
+@router.put(
+    "/workitems/{workitem}/state",
+    responses=responses(STATUS_REPORT),
+    openapi_extra=request_body(DATASET_TYPES),
+)
 async def change_workitem_state(
     workitem: str, request: Request, container: ContainerDep
 ) -> Response:
@@ -134,7 +166,14 @@ async def change_workitem_state(
     return _status(request, 200, f"workitem {workitem} is {outcome.state}", outcome)
 
 
-@router.post("/workitems/{workitem}/cancelrequest")
+@router.post(
+    "/workitems/{workitem}/cancelrequest",
+    responses=responses(STATUS_REPORT, status=202, description="Accepted"),
+    openapi_extra=parameters(
+        Parameter("requester", "the AE title asking"),
+        extra=request_body(DATASET_TYPES, required=False),
+    ),
+)
 async def request_cancellation(
     workitem: str, request: Request, container: ContainerDep
 ) -> Response:
@@ -152,7 +191,14 @@ def _deletion_lock(request: Request) -> bool:
     return value == "true"
 
 
-@router.post("/workitems/{workitem}/subscribers/{aetitle}")
+@router.post(
+    "/workitems/{workitem}/subscribers/{aetitle}",
+    responses=responses(STATUS_REPORT, status=201, description="Created"),
+    openapi_extra=parameters(
+        Parameter("deletionlock", "true or false"),
+        Parameter("filter", "the matching keys of a Filtered Worklist Subscription"),
+    ),
+)
 async def subscribe(
     workitem: str, aetitle: str, request: Request, container: ContainerDep
 ) -> Response:
@@ -165,7 +211,7 @@ async def subscribe(
     return Response(status_code=201, headers={"Content-Location": channel})
 
 
-@router.delete("/workitems/{workitem}/subscribers/{aetitle}")
+@router.delete("/workitems/{workitem}/subscribers/{aetitle}", responses=responses(STATUS_REPORT))
 async def unsubscribe(
     workitem: str, aetitle: str, request: Request, container: ContainerDep
 ) -> Response:
@@ -175,7 +221,9 @@ async def unsubscribe(
     return _status(request, 200, f"{ae} unsubscribed from {workitem}", None)
 
 
-@router.post("/workitems/{workitem}/subscribers/{aetitle}/suspend")
+@router.post(
+    "/workitems/{workitem}/subscribers/{aetitle}/suspend", responses=responses(STATUS_REPORT)
+)
 async def suspend_global_subscription(
     workitem: str, aetitle: str, request: Request, container: ContainerDep
 ) -> Response:

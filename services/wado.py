@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
+from services.head import Router
+from services.openapi import (
+    BULKDATA_TYPES,
+    FRAME_TYPES,
+    INSTANCE_TYPES,
+    METADATA_TYPES,
+    responses,
+)
 from services.retrieval import InstanceKey, RetrievalDep, SeriesKey, StudyKey, WadoDep, respond
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = Router()
+
+_INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
+_INSTANCES = responses(INSTANCE_TYPES)
+_METADATA = responses(METADATA_TYPES, {304: {"description": "Not Modified (If-None-Match)"}})
+_FRAMES = responses(FRAME_TYPES)
+_BULKDATA = responses(BULKDATA_TYPES, {206: {"description": "Partial Content (Range)"}})
 
 
-@router.get("/studies/{study}")
+@router.get("/studies/{study}", responses=_INSTANCES)
 async def retrieve_study(
     key: StudyKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -19,7 +33,7 @@ async def retrieve_study(
     return respond(await wado.retrieve_instances(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}")
+@router.get("/studies/{study}/series/{series}", responses=_INSTANCES)
 async def retrieve_series(
     key: SeriesKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -27,7 +41,7 @@ async def retrieve_series(
     return respond(await wado.retrieve_instances(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}")
+@router.get("/studies/{study}/series/{series}/instances/{instance}", responses=_INSTANCES)
 async def retrieve_instance(
     key: InstanceKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -35,7 +49,7 @@ async def retrieve_instance(
     return respond(await wado.retrieve_instances(key, retrieval), request)
 
 
-@router.get("/studies/{study}/metadata")
+@router.get("/studies/{study}/metadata", responses=_METADATA)
 async def retrieve_study_metadata(
     key: StudyKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -43,7 +57,7 @@ async def retrieve_study_metadata(
     return respond(await wado.retrieve_metadata(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/metadata")
+@router.get("/studies/{study}/series/{series}/metadata", responses=_METADATA)
 async def retrieve_series_metadata(
     key: SeriesKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -51,7 +65,7 @@ async def retrieve_series_metadata(
     return respond(await wado.retrieve_metadata(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/metadata")
+@router.get(f"{_INSTANCE}/metadata", responses=_METADATA)
 async def retrieve_instance_metadata(
     key: InstanceKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -59,7 +73,7 @@ async def retrieve_instance_metadata(
     return respond(await wado.retrieve_metadata(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}")
+@router.get(f"{_INSTANCE}/frames/{{frames}}", responses=_FRAMES)
 async def retrieve_instance_frames(
     key: InstanceKey, frames: str, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -67,7 +81,7 @@ async def retrieve_instance_frames(
     return respond(await wado.retrieve_frames(key, frames, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/pixeldata")
+@router.get(f"{_INSTANCE}/pixeldata", responses=_FRAMES)
 async def retrieve_instance_pixeldata(
     key: InstanceKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -75,7 +89,7 @@ async def retrieve_instance_pixeldata(
     return respond(await wado.retrieve_frames(key, None, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/bulkdata/{path:path}")
+@router.get(f"{_INSTANCE}/bulkdata/{{path:path}}", responses=_BULKDATA)
 async def retrieve_bulkdata(
     key: InstanceKey, path: str, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
