@@ -23,6 +23,7 @@ _INSTANCES = responses(INSTANCE_TYPES)
 _METADATA = responses(METADATA_TYPES, {304: {"description": "Not Modified (If-None-Match)"}})
 _FRAMES = responses(FRAME_TYPES)
 _BULKDATA = responses(BULKDATA_TYPES, {206: {"description": "Partial Content (Range)"}})
+_ALL_BULKDATA = responses(FRAME_TYPES)
 
 
 @router.get("/studies/{study}", responses=_INSTANCES)
@@ -87,6 +88,46 @@ async def retrieve_instance_pixeldata(
 ) -> Response:
     """Retrieve the Pixel Data of an instance (PS3.18 10.4.1.1.4): every frame."""
     return respond(await wado.retrieve_frames(key, None, retrieval), request)
+
+
+@router.get("/studies/{study}/bulkdata", responses=_ALL_BULKDATA)
+async def retrieve_study_bulkdata(
+    key: StudyKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
+) -> Response:
+    """Retrieve Study Bulkdata (PS3.18 10.4.1.1.5): every bulk value of the study."""
+    return respond(await wado.retrieve_resource_bulkdata(key, retrieval), request)
+
+
+@router.get("/studies/{study}/series/{series}/bulkdata", responses=_ALL_BULKDATA)
+async def retrieve_series_bulkdata(
+    key: SeriesKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
+) -> Response:
+    """Retrieve Series Bulkdata (PS3.18 10.4.1.1.5): every bulk value of the series."""
+    return respond(await wado.retrieve_resource_bulkdata(key, retrieval), request)
+
+
+@router.get(f"{_INSTANCE}/bulkdata", responses=_ALL_BULKDATA)
+async def retrieve_instance_bulkdata(
+    key: InstanceKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
+) -> Response:
+    """Retrieve Instance Bulkdata (PS3.18 10.4.1.1.5): every bulk value of the instance."""
+    return respond(await wado.retrieve_resource_bulkdata(key, retrieval), request)
+
+
+@router.get("/studies/{study}/pixeldata", responses=_FRAMES)
+async def retrieve_study_pixeldata(
+    key: StudyKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
+) -> Response:
+    """Retrieve Study Pixel Data (PS3.18 10.4.1.1.6): the frames of every instance."""
+    return respond(await wado.retrieve_pixel_data(key, retrieval), request)
+
+
+@router.get("/studies/{study}/series/{series}/pixeldata", responses=_FRAMES)
+async def retrieve_series_pixeldata(
+    key: SeriesKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
+) -> Response:
+    """Retrieve Series Pixel Data (PS3.18 10.4.1.1.6): the frames of every instance."""
+    return respond(await wado.retrieve_pixel_data(key, retrieval), request)
 
 
 @router.get(f"{_INSTANCE}/bulkdata/{{path:path}}", responses=_BULKDATA)

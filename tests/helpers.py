@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
 import io
 import time
 import uuid
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,23 @@ def retrieve_bytes(url: str, study: str, series: str, sop: str) -> bytes:
     payload, _, tail = rest.rpartition(f"\r\n--{boundary}--".encode())
     assert tail.strip() == b""
     return payload
+
+
+def multipart_parts(response: httpx.Response) -> list[Message]:
+    """The parts of a multipart/related response (headers by name, payload as bytes)."""
+    head = f"Content-Type: {response.headers['content-type']}\r\n\r\n".encode()
+    message = email.parser.BytesParser().parsebytes(head + response.content)
+    assert message.is_multipart(), response.headers["content-type"]
+    parts: list[Message] = message.get_payload()  # type: ignore[assignment]
+    return parts
+
+
+def served_as_sent(sent: bytes, served: bytes) -> bool:
+    """Whether ``served`` is ``sent`` as a PS3.10 file: the same bytes, or the same data set
+    after the preamble, ``DICM`` and File Meta it was sent without (docs/conformance.md)."""
+    if sent[128:132] == b"DICM":
+        return served == sent
+    return served[128:132] == b"DICM" and served.endswith(sent) and len(served) > len(sent)
 
 
 def client_encoding(ds: Dataset) -> bytes:

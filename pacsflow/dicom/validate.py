@@ -126,6 +126,7 @@ def validate_instance(
         metadata=metadata,
         frame_table=frame_table,
         has_file_meta=result.has_file_meta,
+        notes=list(result.notes),
         bulk=_bulk(result),
     )
 

@@ -65,8 +65,8 @@ async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEve
             )
             _check_matches_record(instance, record)
             existing = await ctx.index.get_instance(record.site, instance.sop_uid)
-            warning: int | None = None
-            message = ""
+            warning: int | None = WarningReason.ENCODING_TOLERATED if instance.notes else None
+            message = "; ".join(instance.notes)
             if existing is not None and existing.sha256 != record.sha256:
                 if ctx.duplicate_policy == "reject":
                     raise PartRejected(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.parser
 import gzip
 import io
 import warnings
@@ -20,7 +19,7 @@ from pydicom.encaps import generate_frames
 
 from pacsflow.dicom.uids import NATIVE_TRANSFER_SYNTAXES
 from tests.conftest import CORPUS, Server, corpus_files
-from tests.helpers import sequence, stow_file, value
+from tests.helpers import multipart_parts, sequence, stow_file, value
 
 JsonDict = dict[str, Any]
 FOLDERS = ("transfer-syntax", "multiframe", "modality", "objects", "charset")
@@ -72,10 +71,7 @@ def _syntax(ds: pydicom.Dataset) -> str:
 
 def _parts(response: httpx.Response) -> list[tuple[str, bytes]]:
     """(Content-Type, payload) of each part of a multipart/related response."""
-    head = f"Content-Type: {response.headers['content-type']}\r\n\r\n".encode()
-    message = email.parser.BytesParser().parsebytes(head + response.content)
-    assert message.is_multipart(), response.headers["content-type"]
-    return [(p["Content-Type"], p.get_payload(decode=True)) for p in message.get_payload()]
+    return [(p["Content-Type"], p.get_payload(decode=True)) for p in multipart_parts(response)]
 
 
 def _strip_uris(js: JsonDict) -> JsonDict:

@@ -70,7 +70,7 @@ class Archive:
         """Store one file; 200 expected unless ``headers`` ask to be answered early."""
         response = await self.post_parts([await asyncio.to_thread(path.read_bytes)], **headers)
         assert response.status_code in ((202,) if headers else (200,)), response.text
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        return pydicom.dcmread(path, stop_before_pixels=True, force=True)
 
 
 @asynccontextmanager
