@@ -47,9 +47,11 @@ def _retrieval(
     range_: Annotated[str | None, Header(alias="range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Retrieval:
+    # PS3.18 8.3.3.1: the accept query parameter, when given, is used instead of the header.
+    asked = [value for name, value in request.query_params.multi_items() if name == "accept"]
     return Retrieval(
         site=site,
-        accept=accept,
+        accept=",".join(asked) if asked else accept,
         range=range_,
         if_none_match=if_none_match,
         parameters=tuple(request.query_params.multi_items()),

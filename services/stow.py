@@ -7,17 +7,19 @@ from typing import Literal
 import orjson
 from fastapi import Request, Response
 
-from pacsflow.errors import PayloadTooLarge
+from pacsflow.dicom.xml import dataset_to_xml
+from pacsflow.errors import NotAcceptable, PayloadTooLarge
+from pacsflow.media.accept import DatasetMedia, choose
 from pacsflow.media.multipart_in import require_multipart_related
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
 from services.head import Router
-from services.openapi import multipart, request_body, responses
+from services.openapi import DATASET_TYPES, multipart, request_body, responses
 
 __all__ = ["router"]
 
 router = Router()
 _RESPONSE = responses(
-    ("application/dicom+json",),
+    DATASET_TYPES,
     {
         202: {"description": "some instances failed, carry a warning or are in processing"},
         409: {"description": "no instance was stored (the Store Instances Response Module)"},
@@ -33,6 +35,7 @@ async def _store(
     request: Request, container: ContainerDep, site: str, study: str | None
 ) -> Response:
     boundary = require_multipart_related(request.headers.get("content-type", ""), _TYPES)
+    media = _response_media(request.headers.get("accept", ""))
     length = request.headers.get("content-length")
     limit = container.settings.max_request_bytes
     if length is not None and length.isdigit() and int(length) > limit:
@@ -48,12 +51,9 @@ async def _store(
         headers["Warning"] = ", ".join(f'299 {host} "{_header_text(w)}"' for w in warnings)
     if consistency == "durable":
         headers["Preference-Applied"] = "respond-async"
-    return Response(
-        orjson.dumps(result.to_json(dicomweb_root_url(request, container))),
-        status_code=result.status_code,
-        media_type="application/dicom+json",
-        headers=headers,
-    )
+    dataset = result.to_json(dicomweb_root_url(request, container))
+    body = dataset_to_xml(dataset) if media is DatasetMedia.DICOM_XML else orjson.dumps(dataset)
+    return Response(body, result.status_code, headers, media.media_type)
 
 
 @router.post("/studies", responses=_RESPONSE, openapi_extra=_BODY)
@@ -68,6 +68,15 @@ async def store_study_instances(
 ) -> Response:
     """Store Instances of one study (PS3.18 10.5.1)."""
     return await _store(request, container, site, study)
+
+
+def _response_media(accept: str) -> DatasetMedia:
+    """The Store Instances Response Module in DICOM JSON, or XML when asked (PS3.18 10.5.3);
+    the default when nothing acceptable is offered (Table 8.7.3-1), never a refused upload."""
+    try:
+        return choose(accept, list(DatasetMedia))
+    except NotAcceptable:
+        return DatasetMedia.DICOM_JSON
 
 
 def _header_text(text: str) -> str:

@@ -8,7 +8,6 @@ HEAD on every GET resource; a body cut short inside a part; a part without the P
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import uuid
@@ -23,6 +22,7 @@ import pytest
 from pydicom.encaps import generate_fragments
 
 from pacsflow.dicom.status import WarningReason
+from pacsflow.dicom.xml import xml_to_dataset
 from tests.conftest import CORPUS
 from tests.helpers import multipart, multipart_parts, sequence, value
 from tests.service.archive import STOW_TYPE, Archive, embedded_archive, instance_url
@@ -282,9 +282,29 @@ async def test_an_odd_fragment_padded_after_its_item_is_kept_with_a_warning(
     assert rendered.status_code == 200
 
 
-async def test_every_instance_of_a_body_is_stored_concurrently_read(archive: Archive) -> None:
-    """A study of several instances answers the bulk data of all, in index order."""
-    xa, mr = await asyncio.gather(archive.store(XA), archive.store(MR))
-    for ds in (xa, mr):
-        answer = await archive.client.get(f"{_study(ds)}/bulkdata")
-        assert answer.status_code == 200
+async def test_the_store_response_in_xml_or_the_default(archive: Archive) -> None:
+    data = CT.read_bytes()
+    xml = await archive.post_parts([data], Accept="application/dicom+xml")
+    other = await archive.post_parts([data], Accept="image/png")
+
+    assert xml.status_code == 200 and xml.headers["content-type"] == "application/dicom+xml"
+    ds = pydicom.dcmread(CT, stop_before_pixels=True)
+    [item] = sequence(xml_to_dataset(xml.content), "00081199")
+    assert value(item, "00081155") == ds.SOPInstanceUID
+    assert other.status_code == 200  # nothing acceptable: the default (PS3.18 Table 8.7.3-1)
+    assert other.headers["content-type"] == "application/dicom+json"
+
+
+async def test_the_accept_query_parameter_is_used_instead_of_the_header(
+    archive: Archive,
+) -> None:
+    ct = await archive.store(CT)
+    xml = 'multipart/related; type="application/dicom+xml"'
+
+    answer = await archive.client.get(
+        f"{instance_url(ct)}/metadata",
+        params={"accept": xml},
+        headers={"Accept": "application/dicom+json"},
+    )
+
+    assert answer.headers["content-type"].startswith(xml)
