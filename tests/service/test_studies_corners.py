@@ -233,6 +233,16 @@ async def test_a_data_set_without_its_ps310_head_is_served_as_a_ps310_file(
     with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive_file:
         [name] = archive_file.namelist()
         assert archive_file.read(name) == served
+    item = {
+        "00081150": {"vr": "UI", "Value": [ds.SOPClassUID]},
+        "00081155": {"vr": "UI", "Value": [ds.SOPInstanceUID]},
+    }
+    committed = await archive.client.post(
+        f"/dicom-web/commitment-requests/2.25.{uuid.uuid4().int}",
+        content=orjson.dumps({"00081199": {"vr": "SQ", "Value": [item]}}),
+        headers={"Content-Type": "application/dicom+json"},
+    )
+    assert sequence(committed.json(), "00081199") == [item]  # the bytes stored are those sent
 
 
 async def test_includefield_of_a_lower_level_is_not_returned(archive: Archive) -> None:
