@@ -15,7 +15,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 
-from pacsflow.dicom.frames import ImageGeometry, build_frame_table, number_of_frames
+from pacsflow.dicom.frames import ImageGeometry, build_frame_table
 from pacsflow.dicom.scan import StructureError, scan
 
 __all__ = ["with_scanned_frames"]
@@ -33,14 +33,7 @@ def with_scanned_frames(path: Path) -> Dataset | None:
         if result.pixel is None or not result.pixel.encapsulated or not result.addressable:
             return None
         ds = dcmread(path, force=True)
-        geometry = ImageGeometry(
-            rows=int(ds.Rows),
-            columns=int(ds.Columns),
-            samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
-            bits_allocated=int(ds.BitsAllocated),
-            number_of_frames=number_of_frames(ds),
-        )
-        table = build_frame_table(result.pixel, geometry, result.transfer_syntax, fp)
+        table = build_frame_table(result.pixel, ImageGeometry.of(ds), result.transfer_syntax, fp)
         frames = []
         for segments in table.frames:
             parts = []

@@ -308,13 +308,18 @@ def test_invalid_vr_is_a_structure_error_not_truncation() -> None:
     assert not isinstance(info.value, Truncated)
 
 
-def test_cut_inside_an_encapsulated_fragment_raises_truncated() -> None:
+def _two_jpeg_frames() -> bytes:
+    """An object with two 104-byte JPEG frames, encapsulated with a Basic Offset Table."""
     ds = _dataset(JPEGBaseline8Bit)
     ds.NumberOfFrames = 2
     ds.PixelData = encapsulate([b"\xff\xd8" + b"a" * 100 + b"\xff\xd9"] * 2, has_bot=True)
     ds["PixelData"].is_undefined_length = True
     ds["PixelData"].VR = "OB"
-    data = _encode(ds)
+    return _encode(ds)
+
+
+def test_cut_inside_an_encapsulated_fragment_raises_truncated() -> None:
+    data = _two_jpeg_frames()
     result = scan_bytes(data)
     assert result.pixel is not None
     assert len(result.pixel.fragments) == 2
@@ -327,12 +332,7 @@ def test_cut_inside_an_encapsulated_fragment_raises_truncated() -> None:
 
 def _odd_fragments(pad: bytes) -> bytes:
     """Two frames, the last of odd length, with ``pad`` between its item and the delimiter."""
-    ds = _dataset(JPEGBaseline8Bit)
-    ds.NumberOfFrames = 2
-    ds.PixelData = encapsulate([b"\xff\xd8" + b"a" * 100 + b"\xff\xd9"] * 2, has_bot=True)
-    ds["PixelData"].is_undefined_length = True
-    ds["PixelData"].VR = "OB"
-    data = _encode(ds)
+    data = _two_jpeg_frames()
     end = data.rindex(b"\xfe\xff\xdd\xe0")
     last = data.rindex(b"\xfe\xff\x00\xe0")
     odd = bytearray(data[:end])
