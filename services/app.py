@@ -29,6 +29,7 @@ from pacsflow.container import Container
 from services import (
     capabilities,
     commitment,
+    delete,
     health,
     qido,
     rendered,
@@ -49,7 +50,7 @@ __all__ = ["OPENAPI_PATH", "ROUTERS", "create_app", "openapi_document"]
 JsonDict = dict[str, Any]
 
 ROUTERS = {
-    "stow": [stow.router],
+    "stow": [stow.router, delete.router],
     "qido": [qido.router],
     "wado": [wado.router, rendered.router, wado_uri.router, wado_ws.router],
     "ups": [ups.router],

@@ -173,24 +173,35 @@ class SqliteIndex:
 
         return await self._run(get) if wanted else {}
 
-    async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry; its study and series are recounted or removed when left empty."""
+    async def delete_instances(self, site: str, sop_uids: Sequence[str]) -> None:
+        """Remove entries in one transaction; their studies and series are recounted or removed
+        when left empty."""
 
         def delete(db: sqlite3.Connection) -> None:
+            studies: dict[str, JsonDict | None] = {}
+            series: dict[str, tuple[str, JsonDict | None]] = {}
+            removed = 0
             with _transaction(db):
-                row = db.execute(
-                    "SELECT id, study_uid, series_uid, attributes FROM instances"
-                    " WHERE site=? AND sop_uid=?",
-                    (site, sop_uid),
-                ).fetchone()
-                if row is not None:
+                for sop_uid in dict.fromkeys(sop_uids):
+                    row = db.execute(
+                        "SELECT id, study_uid, series_uid, attributes FROM instances"
+                        " WHERE site=? AND sop_uid=?",
+                        (site, sop_uid),
+                    ).fetchone()
+                    if row is None:
+                        continue
                     _set_terms(db, Level.INSTANCE, row[0], orjson.loads(row[3]), {})
                     db.execute("DELETE FROM instances WHERE id=?", (row[0],))
-                    _refresh(db, site, {row[1]: None}, {row[2]: (row[1], None)})
-            if row is not None:
-                self._statistics.changed(db, -1)
+                    studies[row[1]] = None
+                    series[row[2]] = (row[1], None)
+                    removed += 1
+                if removed:
+                    _refresh(db, site, studies, series)
+            if removed:
+                self._statistics.changed(db, -removed)
 
-        await self._run(delete)
+        if sop_uids:
+            await self._run(delete)
 
     async def list_instances(
         self, site: str, study_uid: str, series_uid: str | None = None

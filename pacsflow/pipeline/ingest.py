@@ -30,12 +30,13 @@ from typing import Literal
 
 import orjson
 
+from pacsflow.audit.trail import AuditTrail
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
 from pacsflow.errors import ObjectNotFound
-from pacsflow.pipeline.keys import instance_keys, instance_path
+from pacsflow.pipeline.keys import instance_keys, instance_path, keys_beside
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 
@@ -49,12 +50,14 @@ _HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class IngestContext:
-    """What the ingest step needs: the object store, the index and two policies."""
+    """What the ingest step needs: the object store, the index, two policies and where the
+    audit messages of the removals of rejection notes go."""
 
     objects: ObjectStore
     index: Index
     duplicate_policy: Literal["replace", "reject"] = "replace"
     decode_pixels: bool = False
+    audit: AuditTrail | None = None
 
 
 @dataclass(slots=True)
@@ -136,7 +139,7 @@ async def _ingest(works: list[_Work], ctx: IngestContext) -> None:
         if (doc := existing.get(f"{w.record.site}/{w.record.sop_uid}")) is not None
         and doc.object_key != w.keys["dicom"]
     ]
-    await ctx.objects.write_batch(deletes=[k for doc in stale for k in _object_keys(doc)])
+    await ctx.objects.write_batch(deletes=[k for doc in stale for k in keys_beside(doc.object_key)])
     for w in accepted:
         w.event = IngestEvent.for_record(w.record, "stored", warning=w.warning, message=w.message)
 
@@ -257,11 +260,6 @@ def _changes(
         else:
             deletes.append(keys["bulk"])
     return puts, moves, deletes
-
-
-def _object_keys(doc: InstanceDocument) -> list[str]:
-    base = doc.object_key.removesuffix(".dcm")
-    return [base + suffix for suffix in (".dcm", ".json", ".frames", ".bulk")]
 
 
 def _document(work: _Work) -> InstanceDocument:

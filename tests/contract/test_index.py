@@ -253,7 +253,7 @@ async def test_sites_are_isolated(index: Index, site: str) -> None:
     nobody = await search_studies(index, f"nobody-{uuid.uuid4().hex}", limit=10)
     assert (nobody.records, nobody.total) == ([], 0)
 
-    await index.delete_instance(other, "1.8.1.1")
+    await index.delete_instances(other, ["1.8.1.1"])
     entry = await index.get_instance(site, "1.8.1.1")
     assert entry is not None
     assert entry.site == site
@@ -290,8 +290,8 @@ async def test_delete_instance_is_idempotent_and_drops_empty_studies(
         ]
     )
 
-    await index.delete_instance(site, "3.1.2.1")
-    await index.delete_instance(site, "3.1.2.1")
+    await index.delete_instances(site, ["3.1.2.1"])
+    await index.delete_instances(site, ["3.1.2.1"])
     studies = await all_studies(index, site)
     assert sorted(studies) == ["3.1", "3.2"]
     assert value(studies["3.1"], "00201206") == [1]
@@ -299,13 +299,36 @@ async def test_delete_instance_is_idempotent_and_drops_empty_studies(
     assert value(studies["3.1"], "00080062") == [CT]
     assert await series_uids(index, site, "3.1") == ["3.1.1"]
 
-    await index.delete_instance(site, "3.2.1.1")
-    await index.delete_instance(site, "3.2.1.1")
+    await index.delete_instances(site, ["3.2.1.1"])
+    await index.delete_instances(site, ["3.2.1.1"])
     assert list(await all_studies(index, site)) == ["3.1"]
     assert await series_of(index, site, "3.2") == []
     assert await index.get_instance(site, "3.2.1.1") is None
 
-    await index.delete_instance(site, "never.indexed")
+    await index.delete_instances(site, ["never.indexed"])
+
+
+async def test_delete_instances_removes_a_batch_and_recounts(index: Index, site: str) -> None:
+    await index.upsert_instances(
+        [
+            *(instance_document(site, "5.1", "5.1.1", f"5.1.1.{i}") for i in range(3)),
+            instance_document(site, "5.1", "5.1.2", "5.1.2.1", modality="MR", sop_class=MR),
+            instance_document(site, "5.2", "5.2.1", "5.2.1.1"),
+        ]
+    )
+
+    await index.delete_instances(site, ["5.1.1.0", "5.1.1.1", "5.1.2.1", "5.2.1.1", "never"])
+    await index.delete_instances(site, ["5.1.1.0", "5.2.1.1"])
+    await index.delete_instances(site, [])
+
+    studies = await all_studies(index, site)
+    assert list(studies) == ["5.1"]
+    assert value(studies["5.1"], "00201206") == [1]
+    assert value(studies["5.1"], "00201208") == [1]
+    assert value(studies["5.1"], "00080061") == ["CT"]
+    assert await series_uids(index, site, "5.1") == ["5.1.1"]
+    assert [r.sop_uid for r in await index.list_instances(site, "5.1")] == ["5.1.1.2"]
+    assert await index.list_instances(site, "5.2") == []
 
 
 async def test_batch_upsert_of_many_documents(index: Index, site: str) -> None:
@@ -430,7 +453,7 @@ async def test_scan_pages_neither_skip_nor_repeat_while_entries_change(
     )
     first = await index.scan(site, Level.INSTANCE, "", 4)
     # an entry before the cursor goes, one after it comes: the walk goes on from the cursor
-    await index.delete_instance(site, "9.1.1.0")
+    await index.delete_instances(site, ["9.1.1.0"])
     await index.upsert_instances([instance_document(site, "9.1", "9.1.1", "9.1.1.95")])
     rest = await scan_all(index, site, Level.INSTANCE, 3, after=first[-1].uid)
     assert [e.uid for e in first + rest] == [f"9.1.1.{i}" for i in range(10)] + ["9.1.1.95"]
