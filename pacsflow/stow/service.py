@@ -160,9 +160,11 @@ class StowService:
         if part.failure is None:
             await part.publish_staged()
         header = part.header
-        if header is not None:
-            outcome.sop_class_uid, outcome.sop_uid = header.sop_class_uid, header.sop_uid
-            outcome.study_uid = header.study_uid
+        if header is not None:  # only UIDs reach the response (not a NUL or a line break)
+            outcome.sop_class_uid, outcome.sop_uid, outcome.study_uid = (
+                uid if is_valid_uid(uid, strict=False) else ""
+                for uid in (header.sop_class_uid, header.sop_uid, header.study_uid)
+            )
         if part.failure is None and header is not None:
             part.failure = check_placement(header, study_uid)
         if part.failure is not None or header is None:
