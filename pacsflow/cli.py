@@ -220,6 +220,7 @@ async def _preflight(settings: Settings) -> None:
 async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> None:
     """Run the HTTP ``roles`` (and, for ``serve``, the ingest processor) until interrupted."""
     from services.app import create_app
+    from services.limits import timed_protocol
     from streams.runner import run_ingest_processor
 
     container = await started(settings, listen_for_outcomes="stow" in roles)
@@ -237,6 +238,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         log_level=settings.log_level,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        http=timed_protocol(  # slow or stalled clients time out (services/limits.py)
+            settings.http_header_timeout_seconds, settings.http_send_timeout_seconds
+        ),
         ssl_certfile=settings.tls_cert_file or None,  # TLS by certificate files (security.md)
         ssl_keyfile=settings.tls_key_file or None,
     )

@@ -222,6 +222,11 @@ class Settings(BaseSettings):
     listen_fd: int | None = Field(None, ge=0)  # set by ``pacsflow serve`` for its HTTP workers
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
+    # Slow or stalled clients (services/limits.py); see docs/configuration.md.
+    http_header_timeout_seconds: float = Field(30.0, gt=0)
+    http_body_timeout_seconds: float = Field(60.0, gt=0)
+    http_body_min_bytes_per_second: int = Field(1024, ge=0)
+    http_send_timeout_seconds: float = Field(60.0, gt=0)
     # Worklist (UPS-RS, PS3.18 Chapter 11); see docs/configuration.md and docs/ups.md.
     workitem_store_url: str | None = None
     ups_worklist_label: str = Field("pacsflow", min_length=1, max_length=64)

@@ -21,6 +21,7 @@ from services import health, qido, rendered, stow, ups, wado, wado_uri, wado_ws
 from services.auth import TokenQueryParameter, is_guarded
 from services.common import DICOMWEB_ROOT, SITE_ROOT
 from services.errors import install_error_handlers
+from services.limits import RequestLimits
 
 __all__ = ["create_app"]
 
@@ -70,4 +71,9 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
             max_age=600,
         )
     app.add_middleware(TokenQueryParameter)
+    app.add_middleware(  # outermost: a body timeout answers 408 whatever the route
+        RequestLimits,
+        body_timeout=container.settings.http_body_timeout_seconds,
+        body_min_rate=container.settings.http_body_min_bytes_per_second,
+    )
     return app
