@@ -19,6 +19,7 @@ from pacsflow.errors import (
     Conflict,
     Forbidden,
     Gone,
+    InsufficientStorage,
     NotAcceptable,
     NotFound,
     PacsflowError,
@@ -44,6 +45,7 @@ _STATUS: dict[type[PacsflowError], int] = {
     PayloadTooLarge: 413,
     RangeNotSatisfiable: 416,
     UnsupportedMediaType: 415,
+    InsufficientStorage: 507,  # before its base class ServiceUnavailable
     ServiceUnavailable: 503,
 }
 RETRY_AFTER: Mapping[str, str] = MappingProxyType({"Retry-After": str(RETRY_AFTER_SECONDS)})
@@ -83,13 +85,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 500:
             log.error("unmapped error on %s %s: %r", _method(request), request.url.path, exc)
             return _problem(500, "internal error")
-        headers = dict(RETRY_AFTER) if status == 503 else {}
+        headers = dict(RETRY_AFTER) if status in (503, 507) else {}
         challenge = getattr(exc, "challenge", None)
         if challenge:
             headers["WWW-Authenticate"] = challenge
         if exc.warning:
             headers["Warning"] = warning_header(exc.warning, request.url.hostname)
-        if status == 503:
+        if status in (503, 507):
             log.warning("%s %s: %s", _method(request), request.url.path, exc)
         return _problem(status, str(exc), headers)
 

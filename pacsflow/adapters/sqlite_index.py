@@ -21,7 +21,7 @@ import orjson
 
 from pacsflow.adapters.sqlite_statistics import ANALYZE_FLOOR, PlannerStatistics
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
-from pacsflow.errors import BadRequest, IndexUnavailable
+from pacsflow.errors import BadRequest, IndexFull, IndexUnavailable
 from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
 from pacsflow.query.model import Level, Query, SearchPage
 from pacsflow.query.sql import TERMS, to_sql
@@ -99,6 +99,8 @@ class SqliteIndex:
             try:
                 return fn(self._db)
             except sqlite3.Error as exc:
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                    raise IndexFull(f"the SQLite index is out of space: {exc}") from exc
                 if query and any(limit in str(exc) for limit in _QUERY_LIMITS):
                     raise BadRequest(f"the index cannot evaluate this query: {exc}") from exc
                 raise IndexUnavailable(f"SQLite index error: {exc}") from exc
