@@ -37,6 +37,7 @@ from pacsflow.errors import (
 )
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
+from pacsflow.reindex.command import add_reindex_parser, run_reindex
 
 __all__ = ["main"]
 
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     add_export_parser(commands)
     add_import_parser(commands)
+    add_reindex_parser(commands)
     return parser
 
 
@@ -129,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "export":
         return asyncio.run(run_export(settings, args))
+    if args.command == "reindex":
+        return asyncio.run(run_reindex(settings, args))
     try:
         with contextlib.suppress(KeyboardInterrupt):
             return _run(args.command, settings)
