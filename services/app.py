@@ -43,6 +43,7 @@ from services.auth import TokenQueryParameter, is_guarded
 from services.common import DICOMWEB_ROOT, SITE_ROOT
 from services.errors import install_error_handlers
 from services.head import HeadWithoutContent
+from services.limits import RequestLimits
 from services.wadl import ResourceTree
 
 __all__ = ["OPENAPI_PATH", "ROUTERS", "create_app", "openapi_document"]
@@ -154,4 +155,9 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
             max_age=600,
         )
     app.add_middleware(TokenQueryParameter)
+    app.add_middleware(  # outermost: a body timeout answers 408 whatever the route
+        RequestLimits,
+        body_timeout=container.settings.http_body_timeout_seconds,
+        body_min_rate=container.settings.http_body_min_bytes_per_second,
+    )
     return app

@@ -162,6 +162,10 @@ class _PlainJsonNode(AiohttpHttpNode):
 def _unavailable(action: str) -> Iterator[None]:
     try:
         yield
+    except BadRequestError as exc:
+        if action == "search":  # too many clauses, a pattern too complex: the query's fault
+            raise BadRequest(f"the index cannot evaluate this query: {exc.message}") from exc
+        raise IndexUnavailable(f"Elasticsearch index {action} failed: {exc}") from exc
     except (ApiError, TransportError) as exc:
         raise IndexUnavailable(f"Elasticsearch index {action} failed: {exc}") from exc
 

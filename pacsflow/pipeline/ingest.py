@@ -40,7 +40,7 @@ from pacsflow.pipeline.keys import instance_keys, instance_path, keys_beside
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 
-__all__ = ["IngestContext", "ingest_batch", "ingest_instance"]
+__all__ = ["IngestContext", "ingest_batch", "ingest_instance", "instance_document", "sha256_of"]
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
             continue
         record = work.record
         try:
-            if work.verify and _sha256(work.source) != record.sha256:
+            if work.verify and sha256_of(work.source) != record.sha256:
                 work.fail(
                     FailureReason.PROCESSING_FAILURE,
                     f"the staged object {record.staged_key} is gone and the stored object "
@@ -208,7 +208,8 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
             work.fail(FailureReason.PROCESSING_FAILURE, f"processing failure: {type(exc).__name__}")
 
 
-def _sha256(source: Path | bytes) -> str:
+def sha256_of(source: Path | bytes) -> str:
+    """The SHA-256 (hex) of an object's bytes, read from a file in 1 MiB chunks."""
     digest = hashlib.sha256()
     if isinstance(source, bytes):
         digest.update(source)
@@ -265,15 +266,22 @@ def _changes(
 def _document(work: _Work) -> InstanceDocument:
     instance, record = work.instance, work.record
     assert instance is not None
+    return instance_document(record.site, instance, work.keys["dicom"], record.size, record.sha256)
+
+
+def instance_document(
+    site: str, instance: ValidatedInstance, object_key: str, size: int, sha256: str
+) -> InstanceDocument:
+    """The index document of a validated instance stored under ``object_key``."""
     return InstanceDocument(
-        site=record.site,
+        site=site,
         study_uid=instance.study_uid,
         series_uid=instance.series_uid,
         sop_uid=instance.sop_uid,
         sop_class_uid=instance.sop_class_uid,
         transfer_syntax=instance.transfer_syntax,
-        object_key=work.keys["dicom"],
-        size=record.size,
-        sha256=record.sha256,
+        object_key=object_key,
+        size=size,
+        sha256=sha256,
         attributes=strip_bulk(instance.metadata),
     )

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pacsflow.errors import IndexUnavailable
+from pacsflow.errors import BadRequest, IndexUnavailable
 from pacsflow.ports.index import Index, IndexedEntity, InstanceRef
-from pacsflow.query.model import Level, SearchPage
+from pacsflow.query.model import Any_, Condition, Glob, Level, Query, SearchPage
 from pacsflow.query.parse import parse_query
 from tests.support.indexes import INDEX_FACTORIES, instance_document
 from tests.support.servers import free_port
@@ -525,3 +525,21 @@ async def test_get_instances_returns_the_known_ones(index: Index, site: str) -> 
     assert found == {"1.2.3.4.5": first, "1.2.3.4.6": second}
     assert await index.get_instances(site, []) == {}
     assert await index.get_instances(f"{site}-other", ["1.2.3.4.5"]) == {}
+
+
+async def test_a_query_beyond_the_sqlite_limits_is_the_clients_error(
+    request: pytest.FixtureRequest, tmp_path: Path, site: str
+) -> None:
+    """Thousands of alternatives (past SQLite's 500 compound SELECT terms): a BadRequest, never
+    IndexUnavailable (503, an outage). SQLite only: osmem has no clause limit, and Elasticsearch's
+    (1,024 bool clauses) answers 400, which the adapter maps the same way."""
+    index = INDEX_FACTORIES["sqlite"](request, tmp_path)
+    await index.start()
+    await index.upsert_instances([instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")])
+    alternatives = tuple(Glob(f"00100010=DOE{n}*") for n in range(5000))
+    condition = Condition(Level.STUDY, "PatientName", Any_(alternatives))
+    query = Query(level=Level.STUDY, conditions=(condition,))
+    with pytest.raises(BadRequest):
+        await index.search(site, query)
+    assert (await search_studies(index, site)).total == 1  # the index still answers
+    await index.close()
