@@ -1,7 +1,8 @@
 """The ``pacsflow`` command.
 
-``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado|ups`` run
-one HTTP service each and ``pacsflow worker`` runs the ingest processor (pipeline mode).
+``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado|ups``
+and ``pacsflow commitment`` run one HTTP service each and ``pacsflow worker`` runs the ingest
+processor (pipeline mode).
 
 This module is the composition root: the one place in the core allowed to import ``services``
 and ``streams`` (the import-linter contract lists the exception).
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 
 from pacsflow import __version__
 from pacsflow.auth.exposure import exposure_problem
-from pacsflow.config import Settings, variable_name
+from pacsflow.config import HTTP_ROLES, Settings, variable_name
 from pacsflow.container import Container, build_container, kafka_security
 from pacsflow.errors import (
     BusUnavailable,
@@ -36,6 +37,7 @@ from pacsflow.errors import (
 )
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
+from pacsflow.reindex.command import add_reindex_parser, run_reindex
 from pacsflow.viewer.command import add_viewer_parser, run_viewer
 
 __all__ = ["main"]
@@ -43,12 +45,13 @@ __all__ = ["main"]
 log = logging.getLogger("pacsflow")
 
 _HTTP_ROLES = {
-    "serve": ("stow", "qido", "wado", "ups", "console"),
+    "serve": (*HTTP_ROLES, "console"),
     "stow": ("stow",),
     "qido": ("qido",),
     "wado": ("wado",),
     "ups": ("ups",),
     "console": ("console",),
+    "commitment": ("commitment",),
 }
 _BACKENDS: dict[type[ServiceUnavailable], str] = {
     BusUnavailable: "the bus (PACSFLOW_BUS_URL)",
@@ -62,6 +65,7 @@ _HELP = {
     "qido": "run the QIDO-RS service only (pipeline mode)",
     "wado": "run the WADO-RS service only (pipeline mode)",
     "ups": "run the Worklist service (UPS-RS) only (pipeline mode)",
+    "commitment": "run the Storage Commitment service only (pipeline mode)",
     "worker": "run the ingest processor only (pipeline mode)",
     "console": "run the web console and the OHIF Viewer only (pipeline mode)",
 }
@@ -91,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     add_export_parser(commands)
     add_import_parser(commands)
+    add_reindex_parser(commands)
     add_viewer_parser(commands)
     return parser
 
@@ -130,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "export":
         return asyncio.run(run_export(settings, args))
+    if args.command == "reindex":
+        return asyncio.run(run_reindex(settings, args))
     if args.command == "viewer":
         return run_viewer(settings, args)
     try:
@@ -169,6 +176,7 @@ def _run(command: str, settings: Settings) -> int:
     ):
         from pacsflow.supervisor import supervise
 
+        asyncio.run(_preflight(settings))  # one line from the supervisor, not one per child
         return supervise(settings, command)
     else:
         _on_uvloop(serve(settings, _HTTP_ROLES[command], command == "serve"))
@@ -226,6 +234,7 @@ async def _preflight(settings: Settings) -> None:
 async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> None:
     """Run the HTTP ``roles`` (and, for ``serve``, the ingest processor) until interrupted."""
     from services.app import create_app
+    from services.limits import timed_protocol
     from streams.runner import run_ingest_processor
 
     container = await started(settings, listen_for_outcomes="stow" in roles)
@@ -235,7 +244,13 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         if processors and settings.processors and settings.listen_fd is None
         else None
     )
-    upkeep = asyncio.create_task(container.ups.upkeep.run(stop)) if "ups" in roles else None
+    # One upkeep per server: its relay and sweep cover every worker (one store), and each
+    # subscriber hears one SCP Status Change per restart (PS3.4 CC.2.4.3), not one per worker.
+    upkeep = (
+        asyncio.create_task(container.ups.upkeep.run(stop))
+        if "ups" in roles and settings.http_worker == 0
+        else None
+    )
     config = uvicorn.Config(
         create_app(container, roles),
         host=settings.host,
@@ -243,6 +258,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         log_level=settings.log_level,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        http=timed_protocol(  # slow or stalled clients time out (services/limits.py)
+            settings.http_header_timeout_seconds, settings.http_send_timeout_seconds
+        ),
         ssl_certfile=settings.tls_cert_file or None,  # TLS by certificate files (security.md)
         ssl_keyfile=settings.tls_key_file or None,
     )

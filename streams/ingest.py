@@ -3,9 +3,10 @@
 Plain async functions over the bus port, so that the embedded runner and a Faust agent call
 the same code. A batch of messages is processed together (``ingest_batch``: one validation
 hop, one object-store group commit, one index transaction) and its outcomes are published in
-one ``publish_batch`` per topic. At-least-once: the caller commits offsets only after
-``process_messages`` returned, i.e. after every record was stored and indexed (or
-dead-lettered).
+one ``publish_batch`` per topic. A DELETE record among them is applied in its place
+(``pacsflow.pipeline.delete.process_records``): after the stores before it, before those
+after. At-least-once: the caller commits offsets only after ``process_messages`` returned,
+i.e. after every record was stored and indexed, or deleted (or dead-lettered).
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from collections.abc import Sequence
 
 from pacsflow.dicom.status import FailureReason
 from pacsflow.errors import ServiceUnavailable
-from pacsflow.pipeline.ingest import IngestContext, ingest_batch
+from pacsflow.pipeline.delete import process_records
+from pacsflow.pipeline.ingest import IngestContext
 from pacsflow.pipeline.records import (
     DEAD_LETTER_TOPIC,
     EVENTS_TOPIC,
     DeadLetter,
+    DeleteRecord,
     IngestEvent,
     IngestRecord,
     RecordError,
+    decode_ingest,
 )
 from pacsflow.ports import Bus, Message
 from pacsflow.ports.bus import Headers
@@ -45,10 +49,10 @@ async def process_messages(
     that triggers it is failed (Failure Reason 0110) and the partition does not stall.
     """
     letters: list[tuple[bytes, bytes, Headers]] = []
-    pending: list[tuple[Message, IngestRecord]] = []
+    pending: list[tuple[Message, IngestRecord | DeleteRecord]] = []
     for message in messages:
         try:
-            pending.append((message, IngestRecord.from_bytes(message.value)))
+            pending.append((message, decode_ingest(message.value)))
         except RecordError as exc:
             letters.append(_letter(message, FailureReason.CANNOT_UNDERSTAND, str(exc), None))
     events = await _with_retries([r for _, r in pending], ctx, stop)
@@ -64,15 +68,15 @@ async def process_messages(
 
 
 async def _with_retries(
-    records: list[IngestRecord], ctx: IngestContext, stop: asyncio.Event | None
+    records: list[IngestRecord | DeleteRecord], ctx: IngestContext, stop: asyncio.Event | None
 ) -> list[IngestEvent]:
-    """``ingest_batch`` until the backends answer; a bug splits the batch (see above)."""
+    """``process_records`` until the backends answer; a bug splits the batch (see above)."""
     if not records:
         return []
     delay = 0.5
     while True:
         try:
-            return await ingest_batch(records, ctx)
+            return await process_records(records, ctx)
         except ServiceUnavailable as exc:
             log.warning("ingest of %d records: backend unavailable (%s); retry in %.1fs",
                         len(records), exc, delay)  # fmt: skip
@@ -80,13 +84,13 @@ async def _with_retries(
             if len(records) > 1:
                 log.warning("ingest of %d records failed (%r); one by one", len(records), exc)
                 return [e for r in records for e in await _with_retries([r], ctx, stop)]
-            log.exception("ingest of %s failed", records[0].sop_uid)
+            log.exception("ingest of %s failed", records[0].sop_uid or records[0].study_uid)
+            failure, text = int(FailureReason.PROCESSING_FAILURE), type(exc).__name__
+            if isinstance(records[0], DeleteRecord):
+                return [records[0].event("failed", f"processing failure: {text}", failure)]
             return [
                 IngestEvent.for_record(
-                    records[0],
-                    "failed",
-                    failure=int(FailureReason.PROCESSING_FAILURE),
-                    message=f"processing failure: {type(exc).__name__}",
+                    records[0], "failed", failure=failure, message=f"processing failure: {text}"
                 )
             ]
         if stop is not None and stop.is_set():
@@ -96,7 +100,10 @@ async def _with_retries(
 
 
 def _letter(
-    message: Message, reason: FailureReason, text: str, record: IngestRecord | None
+    message: Message,
+    reason: FailureReason,
+    text: str,
+    record: IngestRecord | DeleteRecord | None,
 ) -> tuple[bytes, bytes, Headers]:
     letter = DeadLetter(
         topic=message.topic,

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from pacsflow.adapters.bus_wakeups import Wakeups
-from pacsflow.errors import BusUnavailable
-from pacsflow.ports.bus import Headers, Message, StartPosition
+from pacsflow.errors import BusFull, BusUnavailable
+from pacsflow.ports.bus import Headers, Message, Positions, StartPosition
 
 __all__ = ["EmbeddedBus", "EmbeddedSubscription"]
 
@@ -197,6 +197,8 @@ class EmbeddedBus:
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, work, conn)
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise BusFull(f"the embedded bus's journal is out of space: {exc}") from exc
             raise BusUnavailable(f"the embedded bus {self._path} failed: {exc}") from exc
 
     def _signal(self, topic: str) -> asyncio.Event:
@@ -252,17 +254,21 @@ class EmbeddedBus:
         positions = {p: int(found.get(p, 0)) for p in chosen if 0 <= p < self._partitions}
         return EmbeddedSubscription(self, topic, group, positions)
 
-    async def positions(self, topic: str, group: str) -> dict[int, tuple[int, int]]:
-        """Per partition of ``topic``: ``group``'s committed offset and the end offset."""
+    async def positions(self, topic: str, group: str) -> Positions:
+        """Per partition: ``group``'s committed offset (0 when none) and the next offset."""
 
-        def read(conn: sqlite3.Connection) -> dict[int, tuple[int, int]]:
-            ends = dict(
+        def read(conn: sqlite3.Connection) -> Positions:
+            heads = dict(
                 conn.execute("SELECT partition, next_offset FROM heads WHERE topic = ?", (topic,))
             )
-            sql = 'SELECT partition, "offset" FROM commits WHERE grp = ? AND topic = ?'
-            committed = dict(conn.execute(sql, (group, topic)))
+            commits = dict(
+                conn.execute(
+                    'SELECT partition, "offset" FROM commits WHERE grp = ? AND topic = ?',
+                    (group, topic),
+                )
+            )
             return {
-                p: (int(committed.get(p, 0)), int(ends.get(p, 0))) for p in range(self._partitions)
+                p: (int(commits.get(p, 0)), int(heads.get(p, 0))) for p in range(self._partitions)
             }
 
         return await self._run(read)

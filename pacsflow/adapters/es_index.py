@@ -162,6 +162,10 @@ class _PlainJsonNode(AiohttpHttpNode):
 def _unavailable(action: str) -> Iterator[None]:
     try:
         yield
+    except BadRequestError as exc:
+        if action == "search":  # too many clauses, a pattern too complex: the query's fault
+            raise BadRequest(f"the index cannot evaluate this query: {exc.message}") from exc
+        raise IndexUnavailable(f"Elasticsearch index {action} failed: {exc}") from exc
     except (ApiError, TransportError) as exc:
         raise IndexUnavailable(f"Elasticsearch index {action} failed: {exc}") from exc
 
@@ -413,16 +417,22 @@ class ElasticsearchIndex:
                 out[source["sop_uid"]] = instance_from_source(source)
         return out
 
-    async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry; its study and series are recomputed or deleted when left empty."""
-        entry = await self.get_instance(site, sop_uid)
-        if entry is None:
+    async def delete_instances(self, site: str, sop_uids: Sequence[str]) -> None:
+        """Remove entries (one bulk request); their studies and series are recomputed or
+        deleted when left empty."""
+        entries = await self.get_instances(site, sop_uids)
+        if not entries:
             return
+        touched = _Touched()
+        operations: list[JsonDict] = []
+        for uid, entry in entries.items():
+            touched.studies[entry.study_uid] = None
+            touched.series[entry.series_uid] = (entry.study_uid, None)
+            operations.append({"delete": {"_index": self._instances, "_id": doc_id(site, uid)}})
         with _unavailable("delete"):
-            await self._es.options(ignore_status=404).delete(
-                index=self._instances, id=doc_id(site, sop_uid), refresh="wait_for"
-            )
-        touched = _Touched({entry.study_uid: None}, {entry.series_uid: (entry.study_uid, None)})
+            # wait_for: the aggregation of _recompute must no longer see these instances
+            answer = await self._es.bulk(operations=operations, refresh="wait_for")
+            _check_items(answer.body, missing_ok=True)
         await self._recompute(site, touched)
 
     async def list_instances(

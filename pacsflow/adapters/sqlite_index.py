@@ -21,7 +21,7 @@ import orjson
 
 from pacsflow.adapters.sqlite_statistics import ANALYZE_FLOOR, PlannerStatistics
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
-from pacsflow.errors import IndexUnavailable
+from pacsflow.errors import BadRequest, IndexFull, IndexUnavailable
 from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
 from pacsflow.query.model import Level, Query, SearchPage
 from pacsflow.query.sql import TERMS, to_sql
@@ -60,6 +60,15 @@ CREATE TABLE IF NOT EXISTS series_terms (term TEXT, id INTEGER, PRIMARY KEY (ter
 CREATE TABLE IF NOT EXISTS instance_terms (term TEXT, id INTEGER, PRIMARY KEY (term, id))
     WITHOUT ROWID;
 """
+# SQLite's limits a statement can reach (a search too large for them is the client's error).
+_QUERY_LIMITS: Final = (
+    "too complex",  # LIKE or GLOB pattern too complex
+    "too many terms",  # in compound SELECT
+    "too large",  # Expression tree is too large
+    "too many SQL variables",
+    "stack overflow",  # parser stack overflow
+    "too big",  # string or blob too big
+)
 _COLUMNS: Final = (
     "study_uid, series_uid, sop_class_uid, transfer_syntax, object_key, size, sha256, attributes"
 )
@@ -83,13 +92,17 @@ class SqliteIndex:
         self._closed = False
         self._statistics = PlannerStatistics(analyze_floor)
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, query: bool = False) -> T:
         def call() -> T:
             if self._db is None:
                 raise IndexUnavailable("the index is not started")
             try:
                 return fn(self._db)
             except sqlite3.Error as exc:
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                    raise IndexFull(f"the SQLite index is out of space: {exc}") from exc
+                if query and any(limit in str(exc) for limit in _QUERY_LIMITS):
+                    raise BadRequest(f"the index cannot evaluate this query: {exc}") from exc
                 raise IndexUnavailable(f"SQLite index error: {exc}") from exc
 
         if self._closed:  # its thread is gone too
@@ -173,24 +186,35 @@ class SqliteIndex:
 
         return await self._run(get) if wanted else {}
 
-    async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry; its study and series are recounted or removed when left empty."""
+    async def delete_instances(self, site: str, sop_uids: Sequence[str]) -> None:
+        """Remove entries in one transaction; their studies and series are recounted or removed
+        when left empty."""
 
         def delete(db: sqlite3.Connection) -> None:
+            studies: dict[str, JsonDict | None] = {}
+            series: dict[str, tuple[str, JsonDict | None]] = {}
+            removed = 0
             with _transaction(db):
-                row = db.execute(
-                    "SELECT id, study_uid, series_uid, attributes FROM instances"
-                    " WHERE site=? AND sop_uid=?",
-                    (site, sop_uid),
-                ).fetchone()
-                if row is not None:
+                for sop_uid in dict.fromkeys(sop_uids):
+                    row = db.execute(
+                        "SELECT id, study_uid, series_uid, attributes FROM instances"
+                        " WHERE site=? AND sop_uid=?",
+                        (site, sop_uid),
+                    ).fetchone()
+                    if row is None:
+                        continue
                     _set_terms(db, Level.INSTANCE, row[0], orjson.loads(row[3]), {})
                     db.execute("DELETE FROM instances WHERE id=?", (row[0],))
-                    _refresh(db, site, {row[1]: None}, {row[2]: (row[1], None)})
-            if row is not None:
-                self._statistics.changed(db, -1)
+                    studies[row[1]] = None
+                    series[row[2]] = (row[1], None)
+                    removed += 1
+                if removed:
+                    _refresh(db, site, studies, series)
+            if removed:
+                self._statistics.changed(db, -removed)
 
-        await self._run(delete)
+        if sop_uids:
+            await self._run(delete)
 
     async def list_instances(
         self, site: str, study_uid: str, series_uid: str | None = None
@@ -229,7 +253,7 @@ class SqliteIndex:
                 total = db.execute(sql.count, sql.count_params).fetchone()[0]
             return SearchPage(records, total)
 
-        return await self._run(search)
+        return await self._run(search, query=True)
 
     async def scan(
         self, site: str, level: Level, after: str = "", limit: int = 1000

@@ -1,8 +1,8 @@
 """The archive's status for the console's status page, from counters the archive already keeps.
 
 * archive: studies, series and instances of the site (the index's totals, as QIDO-RS counts);
-* ingest: what was published to ``ingest`` and what the processors committed, per partition,
-  when the bus reports its positions; the lag is their difference;
+* ingest: what was published to ``ingest`` and what the processors committed, per partition
+  (``Bus.positions``, the port STOW's backpressure reads too); the lag is their difference;
 * dead letters: how many, and the latest with their reasons (``DeadLetterLog``);
 * storage: the bytes of a ``file://`` object store (measured at most every ``STORAGE_TTL``
   seconds) and the disk of the data directory;
@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final
 from urllib.parse import unquote, urlparse
 
 from pacsflow.auth import Principal, Right
@@ -33,14 +33,6 @@ from pacsflow.query.model import STUDY_ROOT_LEVELS, Query
 __all__ = ["STORAGE_TTL", "StatusReader"]
 
 STORAGE_TTL: Final = 30.0
-Positions = dict[int, tuple[int, int]]  # partition -> (committed offset, end offset)
-
-
-@runtime_checkable
-class _ReportsPositions(Protocol):
-    """A bus that reports a group's committed offsets and the end offsets of a topic."""
-
-    async def positions(self, topic: str, group: str) -> Positions: ...
 
 
 @dataclass
@@ -109,19 +101,11 @@ class StatusReader:
             str(level): page.total for level, page in zip(STUDY_ROOT_LEVELS, pages, strict=True)
         }
 
-    async def _positions(self, topic: str, group: str) -> Positions | None:
-        bus = self._container.bus
-        if not isinstance(bus, _ReportsPositions):
-            return None
-        return await bus.positions(topic, group)
-
     async def _ingest(self) -> dict[str, Any]:
         try:
-            positions = await self._positions(INGEST_TOPIC, INGEST_GROUP)
+            positions = await self._container.bus.positions(INGEST_TOPIC, INGEST_GROUP)
         except ServiceUnavailable as exc:
             return {"error": str(exc)}
-        if positions is None:
-            return {"error": "this bus does not report its positions"}
         published = sum(end for _, end in positions.values())
         processed = sum(min(committed, end) for committed, end in positions.values())
         partitions = {
@@ -138,14 +122,10 @@ class StatusReader:
     async def _dead_letters(self, principal: Principal) -> dict[str, Any]:
         try:
             recent = await self.dead_letters.refresh()
-            positions = await self._positions(DEAD_LETTER_TOPIC, INGEST_GROUP)
+            positions = await self._container.bus.positions(DEAD_LETTER_TOPIC, INGEST_GROUP)
         except ServiceUnavailable as exc:
             return {"error": str(exc)}
-        total = (
-            sum(end for _, end in positions.values())
-            if positions is not None
-            else self.dead_letters.read
-        )
+        total = sum(end for _, end in positions.values())
         shown = [
             {
                 "reason": f"{letter.failure_reason:04X}",

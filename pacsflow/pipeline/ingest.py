@@ -30,16 +30,17 @@ from typing import Literal
 
 import orjson
 
+from pacsflow.audit.trail import AuditTrail
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
 from pacsflow.errors import ObjectNotFound
-from pacsflow.pipeline.keys import instance_keys, instance_path
+from pacsflow.pipeline.keys import instance_keys, instance_path, keys_beside
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 
-__all__ = ["IngestContext", "ingest_batch", "ingest_instance"]
+__all__ = ["IngestContext", "ingest_batch", "ingest_instance", "instance_document", "sha256_of"]
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,14 @@ _HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class IngestContext:
-    """What the ingest step needs: the object store, the index and two policies."""
+    """What the ingest step needs: the object store, the index, two policies and where the
+    audit messages of the removals of rejection notes go."""
 
     objects: ObjectStore
     index: Index
     duplicate_policy: Literal["replace", "reject"] = "replace"
     decode_pixels: bool = False
+    audit: AuditTrail | None = None
 
 
 @dataclass(slots=True)
@@ -136,7 +139,7 @@ async def _ingest(works: list[_Work], ctx: IngestContext) -> None:
         if (doc := existing.get(f"{w.record.site}/{w.record.sop_uid}")) is not None
         and doc.object_key != w.keys["dicom"]
     ]
-    await ctx.objects.write_batch(deletes=[k for doc in stale for k in _object_keys(doc)])
+    await ctx.objects.write_batch(deletes=[k for doc in stale for k in keys_beside(doc.object_key)])
     for w in accepted:
         w.event = IngestEvent.for_record(w.record, "stored", warning=w.warning, message=w.message)
 
@@ -177,7 +180,7 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
             continue
         record = work.record
         try:
-            if work.verify and _sha256(work.source) != record.sha256:
+            if work.verify and sha256_of(work.source) != record.sha256:
                 work.fail(
                     FailureReason.PROCESSING_FAILURE,
                     f"the staged object {record.staged_key} is gone and the stored object "
@@ -194,6 +197,9 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
                     "the complete parse disagrees with the header read at STOW time",
                 )
             work.instance = instance
+            if instance.notes:  # accepted, as modality data is, with what was tolerated
+                work.warning = WarningReason.ENCODING_TOLERATED
+                work.message = "; ".join(instance.notes)
         except PartRejected as exc:
             log.info("rejected %s (part %d): %s", record.sop_uid, record.part, exc.message)
             work.fail(exc.reason, exc.message)
@@ -202,7 +208,8 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
             work.fail(FailureReason.PROCESSING_FAILURE, f"processing failure: {type(exc).__name__}")
 
 
-def _sha256(source: Path | bytes) -> str:
+def sha256_of(source: Path | bytes) -> str:
+    """The SHA-256 (hex) of an object's bytes, read from a file in 1 MiB chunks."""
     digest = hashlib.sha256()
     if isinstance(source, bytes):
         digest.update(source)
@@ -256,23 +263,25 @@ def _changes(
     return puts, moves, deletes
 
 
-def _object_keys(doc: InstanceDocument) -> list[str]:
-    base = doc.object_key.removesuffix(".dcm")
-    return [base + suffix for suffix in (".dcm", ".json", ".frames", ".bulk")]
-
-
 def _document(work: _Work) -> InstanceDocument:
     instance, record = work.instance, work.record
     assert instance is not None
+    return instance_document(record.site, instance, work.keys["dicom"], record.size, record.sha256)
+
+
+def instance_document(
+    site: str, instance: ValidatedInstance, object_key: str, size: int, sha256: str
+) -> InstanceDocument:
+    """The index document of a validated instance stored under ``object_key``."""
     return InstanceDocument(
-        site=record.site,
+        site=site,
         study_uid=instance.study_uid,
         series_uid=instance.series_uid,
         sop_uid=instance.sop_uid,
         sop_class_uid=instance.sop_class_uid,
         transfer_syntax=instance.transfer_syntax,
-        object_key=work.keys["dicom"],
-        size=record.size,
-        sha256=record.sha256,
+        object_key=object_key,
+        size=size,
+        sha256=sha256,
         attributes=strip_bulk(instance.metadata),
     )

@@ -106,8 +106,8 @@ class Index(Protocol):
         """The entries of several SOP Instance UIDs at once, by UID (unknown ones left out)."""
         ...
 
-    async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry (idempotent)."""
+    async def delete_instances(self, site: str, sop_uids: Sequence[str]) -> None:
+        """Remove entries (idempotent: unknown UIDs are left out); visible once this returns."""
         ...
 
     async def list_instances(

@@ -24,6 +24,7 @@ from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import INGEST_TOPIC, IngestRecord
 from pacsflow.ports import Bus, ObjectStore
 from pacsflow.stow.admission import apply_event, check_media_type, check_placement, ingest_record
+from pacsflow.stow.backpressure import IngestLag
 from pacsflow.stow.metadata_request import MetadataLimits, Refusal, metadata_instances
 from pacsflow.stow.parts import PartLimits, StreamingPart
 from pacsflow.stow.response import PartOutcome, StowResult
@@ -48,6 +49,7 @@ class StowService:
         self._limits = PartLimits(
             settings.header_prefix_max_bytes, settings.resolved_inline_max_bytes()
         )
+        self._backlog = IngestLag(bus, settings.stow_max_ingest_lag)
         self._metadata_limits = MetadataLimits(
             settings.stow_metadata_max_bytes,
             settings.stow_bulk_max_bytes,
@@ -68,6 +70,7 @@ class StowService:
         /studies/{study}; ``part_type`` is the request's ``type`` (PS3.18 10.5.1.4)."""
         if study_uid is not None and not is_valid_uid(study_uid, strict=False):
             raise BadRequest(f"{study_uid!r} is not a valid Study Instance UID")
+        await self._backlog.admit()  # before any byte is read or staged
         consistency = consistency or self._settings.stow_consistency
         request_id = uuid.uuid4().hex
         waiter = self._outcomes.register(request_id)
@@ -99,8 +102,11 @@ class StowService:
                         self._objects,
                         staging_key(site, request_id, part.number),
                     )
-                elif part is not None and event.kind in ("end", "truncated"):
-                    record = await self._finish(part, event, request_id, study_uid, result, site)
+                elif event.kind == "truncated":  # PS3.18 8.6.1.2: a malformed body, 400
+                    await self._drop(batch)
+                    raise BadRequest(_cut_short(len(result.parts), result))
+                elif part is not None and event.kind == "end":
+                    record = await self._finish(part, request_id, study_uid, result, site)
                     part = None
                     if record is not None:
                         waiter.expect(record.part)
@@ -143,7 +149,6 @@ class StowService:
     async def _finish(
         self,
         part: StreamingPart,
-        event: PartEvent,
         request_id: str,
         study_uid: str | None,
         result: StowResult,
@@ -151,18 +156,18 @@ class StowService:
     ) -> IngestRecord | None:
         """Admit a complete part (a record to publish) or record why it failed."""
         outcome = result.parts[part.number - 1]
-        if event.kind == "truncated":
-            part.failure = (FailureReason.CANNOT_UNDERSTAND, "the request ended inside the part")
-        elif part.failure is None:
+        if part.failure is None:
             part.failure = check_media_type(part.content_type)
         if part.failure is None and part.header is None:
             await part.header_from_whole_part(self._objects)
         if part.failure is None:
             await part.publish_staged()
         header = part.header
-        if header is not None:
-            outcome.sop_class_uid, outcome.sop_uid = header.sop_class_uid, header.sop_uid
-            outcome.study_uid = header.study_uid
+        if header is not None:  # only UIDs reach the response (not a NUL or a line break)
+            outcome.sop_class_uid, outcome.sop_uid, outcome.study_uid = (
+                uid if is_valid_uid(uid, strict=False) else ""
+                for uid in (header.sop_class_uid, header.sop_uid, header.study_uid)
+            )
         if part.failure is None and header is not None:
             part.failure = check_placement(header, study_uid)
         if part.failure is not None or header is None:
@@ -172,6 +177,13 @@ class StowService:
             return None
         await part.settle(self._limits, self._objects, staging_key(site, request_id, part.number))
         return ingest_record(part, header, request_id, site)
+
+    async def _drop(self, batch: list[IngestRecord]) -> None:
+        """Forget records not published: their staged objects are deleted."""
+        for record in batch:
+            if record.staged_key is not None:
+                await self._objects.delete(record.staged_key)
+        batch.clear()
 
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
         try:
@@ -188,3 +200,17 @@ class StowService:
             outcome = result.parts[record.part - 1]
             outcome.published = True
             outcome.series_uid = record.series_uid
+
+
+def _cut_short(number: int, result: StowResult) -> str:
+    """Why a body that ends inside part ``number`` is refused, and what was kept before."""
+    kept = [o.sop_uid or f"part {o.number}" for o in result.parts if o.published]
+    stored = (
+        f"; {len(kept)} earlier part(s) were already logged and will be stored: {', '.join(kept)}"
+        if kept
+        else "; nothing of it was stored"
+    )
+    return (
+        f"the request body ended inside part {number} (no closing boundary, PS3.18 8.6.1.2)"
+        + stored
+    )

@@ -65,12 +65,25 @@ ROUTES = [
     ("POST", "/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE1/suspend", "ups"),
     ("GET", "/dicom-web/subscribers/AE1", "ups"),
     ("GET", "/dicom-web/studies/1.2.3/workitems", "wado"),
+    ("POST", "/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("GET", "/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("HEAD", "/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("OPTIONS", "/dicom-web", "wado"),  # Retrieve Capabilities (PS3.18 8.9)
+    ("OPTIONS", "/dicom-web/", "wado"),
+    ("OPTIONS", "/dicom-web/studies", "wado"),
+    ("OPTIONS", "/dicom-web/workitems", "wado"),
+    ("OPTIONS", "/dicom-web/commitment-requests/1.2.3", "wado"),
+    ("GET", "/dicom-web/openapi.json", "wado"),
     ("PUT", "/dicom-web/studies/1.2.3", None),
-    ("DELETE", "/dicom-web/studies/1.2.3", None),
-    ("OPTIONS", "/dicom-web/studies", None),
+    ("DELETE", "/dicom-web/studies/1.2.3", "stow"),  # deletion (docs/conformance.md)
+    ("DELETE", "/dicom-web/studies/1.2.3/series/4.5.6", "stow"),
+    ("DELETE", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9", "stow"),
+    ("DELETE", "/dicom-web/studies/1.2.3/metadata", None),
+    ("DELETE", "/dicom-web/studies", None),
     ("PATCH", "/dicom-web/studies", None),
     # each site's root routes as the default site's (docs/security.md)
     ("POST", "/sites/north/dicom-web/studies", "stow"),
+    ("DELETE", "/sites/north/dicom-web/studies/1.2.3/series/4.5.6", "stow"),
     ("GET", "/sites/north/dicom-web/studies?PatientID=X1", "qido"),
     ("GET", "/sites/north/dicom-web/studies/1.2.3/series/4.5.6/instances", "qido"),
     ("GET", "/sites/north/dicom-web/studies/1.2.3/metadata", "wado"),
@@ -78,7 +91,11 @@ ROUTES = [
     ("POST", "/sites/north/dicom-web/wado-ws", "wado"),
     ("PUT", "/sites/north/dicom-web/workitems/1.2.3/state", "ups"),
     ("GET", "/sites/north/dicom-web/subscribers/AE1", "ups"),
-    ("DELETE", "/sites/north/dicom-web/studies/1.2.3", None),
+    ("POST", "/sites/north/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("OPTIONS", "/sites/north/dicom-web", "wado"),
+    ("OPTIONS", "/sites/north/dicom-web/studies", "wado"),
+    ("DELETE", "/sites/north/dicom-web/studies/1.2.3", "stow"),
+    ("DELETE", "/sites/north/dicom-web/studies/1.2.3/rendered", None),
 ]
 
 

@@ -219,20 +219,3 @@ async def test_topics_without_groups_keep_the_newest_messages(tmp_path: Path) ->
         await bus.close()
     last = embedded_bus.PRUNE_EVERY_COMMITS
     assert values == [str(i).encode() for i in range(last - 10, last)]
-
-
-async def test_positions_are_what_a_group_committed_and_the_end(tmp_path: Path) -> None:
-    bus = EmbeddedBus(tmp_path / "bus.sqlite3", partitions=2)
-    await bus.start()
-    try:
-        assert await bus.positions("ingest", "g") == {0: (0, 0), 1: (0, 0)}
-        key = next(k for k in (b"a", b"b", b"c", b"d") if bus.partition_of(k) == 1)
-        await bus.publish_batch("ingest", [(key, b"%d" % n, ()) for n in range(5)])
-        subscription = await bus.subscribe("ingest", "g")
-        fetched = await subscription.fetch(3, timeout=WAIT)
-        await subscription.commit(fetched)
-        await subscription.close()
-        assert await bus.positions("ingest", "g") == {0: (0, 0), 1: (3, 5)}  # a lag of 2
-        assert await bus.positions("ingest", "other") == {0: (0, 0), 1: (0, 5)}
-    finally:
-        await bus.close()
