@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from pacsflow.errors import ServiceUnavailable
-from pacsflow.pipeline.ingest import IngestContext, PreparedBatch
+from pacsflow.pipeline.ingest import IngestContext, PreparedBatch, merge_prepared
 from pacsflow.pipeline.records import INGEST_TOPIC
 from pacsflow.ports import Bus, Message
 from pacsflow.ports.bus import Subscription
@@ -38,41 +38,74 @@ async def run_ingest_processor(
     """
     while not stop.is_set():
         subscription = await bus.subscribe(INGEST_TOPIC, INGEST_GROUP, partitions=partitions)
-        ahead: asyncio.Task[_Ahead] | None = None
+        ahead: _ReadAhead | None = None
+        chunks: list[_Chunk]
         try:
             while not stop.is_set():
                 if ahead is None:
-                    messages, prepared = await subscription.fetch(batch, timeout=0.5), None
+                    chunks = [(await subscription.fetch(batch, timeout=0.5), None)]
                 else:
-                    (messages, prepared), ahead = await ahead, None
-                if not messages:
+                    chunks, ahead = await ahead.collect(), None
+                chunks = [(m, p) for m, p in chunks if m]
+                if not chunks:
                     continue
-                ahead = asyncio.create_task(_read_ahead(subscription, batch, ctx))
-                await process_messages(messages, ctx, bus, stop, prepared)
-                await subscription.commit(messages)
+                ahead = _ReadAhead(subscription, batch, ctx)
+                for messages, prepared in chunks:
+                    await process_messages(messages, ctx, bus, stop, prepared)
+                    await subscription.commit(messages)
         except ServiceUnavailable as exc:
             log.warning("ingest processor: %s; resuming from the last commit", exc)
             await asyncio.sleep(1.0)
         finally:
             if ahead is not None:
-                await _drop(ahead)
+                await ahead.drop()
             await subscription.close()
 
 
-_Ahead = tuple[list[Message], PreparedBatch | None]
+_Chunk = tuple[list[Message], PreparedBatch | None]
+_MORE_SECONDS = 0.02  # how long a fetch after the first waits while the batch before completes
 
 
-async def _read_ahead(subscription: Subscription, batch: int, ctx: IngestContext) -> _Ahead:
-    """The next batch, fetched and validated while the one before completes."""
-    messages = await subscription.fetch(batch, timeout=0.5)
-    return messages, (await prepare_messages(messages, ctx) if messages else None)
+class _ReadAhead:
+    """The messages fetched and validated while the batch before completes: up to ``batch``
+    of them, merged into one prepared batch where their SOP Instance UIDs allow it."""
 
+    def __init__(self, subscription: Subscription, batch: int, ctx: IngestContext) -> None:
+        self._chunks: list[_Chunk] = []
+        self._done = asyncio.Event()
+        self._task = asyncio.create_task(self._run(subscription, batch, ctx))
 
-async def _drop(ahead: asyncio.Task[_Ahead]) -> None:
-    """Stop reading ahead; release what was read (its messages are delivered again)."""
-    ahead.cancel()
-    await asyncio.wait([ahead])
-    if not ahead.cancelled() and ahead.exception() is None:
-        _, prepared = ahead.result()
-        if prepared is not None:
-            await prepared.discard()
+    async def _run(self, subscription: Subscription, batch: int, ctx: IngestContext) -> None:
+        count = 0
+        while count < batch:
+            timeout = _MORE_SECONDS if self._chunks else 0.5
+            messages = await subscription.fetch(batch - count, timeout=timeout)
+            if messages:
+                count += len(messages)
+                self._add(messages, await prepare_messages(messages, ctx))
+            if self._done.is_set() and (self._chunks or not messages):
+                return
+
+    def _add(self, messages: list[Message], prepared: PreparedBatch | None) -> None:
+        if self._chunks:
+            last, before = self._chunks[-1]
+            if prepared is not None and before is not None:
+                merged = merge_prepared(before, prepared)
+                if merged is not None:
+                    self._chunks[-1] = (last + messages, merged)
+                    return
+        self._chunks.append((messages, prepared))
+
+    async def collect(self) -> list[_Chunk]:
+        """What was read ahead, in order (once the batch before completed)."""
+        self._done.set()
+        await self._task
+        return self._chunks
+
+    async def drop(self) -> None:
+        """Stop reading ahead; release what was read (its messages are delivered again)."""
+        self._task.cancel()
+        await asyncio.wait([self._task])
+        for _, prepared in self._chunks:
+            if prepared is not None:
+                await prepared.discard()

@@ -44,7 +44,14 @@ from pacsflow.pipeline.keys import instance_keys, instance_path
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 
-__all__ = ["IngestContext", "PreparedBatch", "ingest_batch", "ingest_instance", "prepare_batch"]
+__all__ = [
+    "IngestContext",
+    "PreparedBatch",
+    "ingest_batch",
+    "ingest_instance",
+    "merge_prepared",
+    "prepare_batch",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +123,18 @@ async def prepare_batch(
         await stack.aclose()
         raise
     return PreparedBatch(list(records), works, stack)
+
+
+def merge_prepared(first: PreparedBatch, second: PreparedBatch) -> PreparedBatch | None:
+    """One prepared batch of two (``first``'s records first); ``None`` where a SOP Instance
+    UID is in both, so that they must complete in turn."""
+    records = first.records + second.records
+    if len(_rounds(records)) > 1:
+        return None
+    stack = AsyncExitStack()
+    stack.push_async_callback(second.stack.aclose)
+    stack.push_async_callback(first.stack.aclose)
+    return PreparedBatch(records, first.works + second.works, stack)
 
 
 async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEvent:

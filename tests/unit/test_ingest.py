@@ -10,7 +10,13 @@ import pytest
 from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.dicom.status import FailureReason, WarningReason
-from pacsflow.pipeline.ingest import IngestContext, ingest_batch, ingest_instance, prepare_batch
+from pacsflow.pipeline.ingest import (
+    IngestContext,
+    ingest_batch,
+    ingest_instance,
+    merge_prepared,
+    prepare_batch,
+)
 from pacsflow.pipeline.keys import instance_keys
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
@@ -107,3 +113,21 @@ async def test_a_prepared_batch_of_other_records_is_refused(ctx: IngestContext) 
     with pytest.raises(ValueError, match="other records"):
         await ingest_batch([other], ctx, prepared)
     assert await ctx.index.get_instance("default", first.sop_uid) is None
+
+
+async def test_two_batches_read_ahead_complete_as_one(ctx: IngestContext) -> None:
+    first = ingest_record(CORPUS / "modality" / "CT_small.dcm")
+    other = ingest_record(CORPUS / "modality" / "US_rgb.dcm")
+    one, two = await prepare_batch([first], ctx), await prepare_batch([other], ctx)
+    assert one is not None and two is not None
+    merged = merge_prepared(one, two)
+    assert merged is not None and merged.records == [first, other]
+    events = await ingest_batch([first, other], ctx, merged)
+    assert [(e.sop_uid, e.status) for e in events] == [
+        (first.sop_uid, "stored"),
+        (other.sop_uid, "stored"),
+    ]
+    again = await prepare_batch([first], ctx)
+    assert again is not None
+    assert merge_prepared(again, await prepare_batch([first], ctx) or again) is None
+    await again.discard()
