@@ -115,9 +115,10 @@ def supervise(settings: Settings, command: str) -> int:
     for handled in (signal.SIGINT, signal.SIGTERM):
         signal.signal(handled, stop)
     try:
-        for listener in sockets:
+        for worker, listener in enumerate(sockets):
             fd = listener.fileno()
-            spawn(command, {"PACSFLOW_LISTEN_FD": str(fd)}, (fd,))
+            env = {"PACSFLOW_LISTEN_FD": str(fd), "PACSFLOW_HTTP_WORKER": str(worker)}
+            spawn(command, env, (fd,))
         if command == "serve" and settings.processors:
             workers = settings.ingest_workers
             for worker in range(workers):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pacsflow.errors import ServiceUnavailable
 from pacsflow.pipeline.ingest import IngestContext, PreparedBatch, merge_prepared
-from pacsflow.pipeline.records import INGEST_TOPIC
+from pacsflow.pipeline.records import INGEST_GROUP, INGEST_TOPIC
 from pacsflow.ports import Bus, Message
 from pacsflow.ports.bus import Subscription
 from streams.ingest import prepare_messages, process_messages
@@ -16,8 +16,6 @@ from streams.ingest import prepare_messages, process_messages
 __all__ = ["INGEST_GROUP", "run_ingest_processor"]
 
 log = logging.getLogger(__name__)
-
-INGEST_GROUP = "pacsflow-ingest"
 
 
 async def run_ingest_processor(
