@@ -30,13 +30,14 @@ from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.uids import require_uid
 from pacsflow.viewer import installed
 from pacsflow.viewer.config import source_name
-from services.auth import guard, principal_of
+from services.auth import PrincipalDep, guard, principal_of
 from services.common import DICOMWEB_ROOT, SITE_ROOT, ContainerDep, SiteDep
 
 __all__ = ["STATIC_DIR", "router"]
 
 WEB_DIR: Final = Path(__file__).resolve().parent / "web"
 STATIC_DIR: Final = WEB_DIR / "static"
+_NO_STORE: Final = {"Cache-Control": "no-store"}
 _DELETE_PATH: Final = "/studies/{study}"  # Delete Study (PS3.18 10.11 in later editions)
 # Failure and Warning Reasons (PS3.18 Tables I.2-1, I.2-2) as the pages name them.
 _REASONS: Final = {
@@ -176,9 +177,19 @@ async def status(
     principal: Principal = principal_of(request)
     snapshot = await reader.snapshot(site, principal)
     snapshot["roles"] = list(request.app.state.roles)
-    return Response(
-        orjson.dumps(snapshot), media_type="application/json", headers={"Cache-Control": "no-store"}
-    )
+    return Response(orjson.dumps(snapshot), media_type="application/json", headers=_NO_STORE)
+
+
+@router.get("/console/rights.json")
+async def rights(principal: PrincipalDep, container: ContainerDep) -> Response:
+    """The rights of the request's principal on each site served: the actions a page offers.
+
+    The pages offer Delete only where the principal holds the delete right; the DICOMweb
+    routes decide all the same (``services.auth.guard``).
+    """
+    held = {site: [str(r) for r in Right if principal.may(site, r)] for site in _roots(container)}
+    body = {"subject": principal.subject, "rights": held}
+    return Response(orjson.dumps(body), media_type="application/json", headers=_NO_STORE)
 
 
 @functools.cache

@@ -92,6 +92,12 @@ page.on('console', message => {
 });
 page.on('pageerror', error => events.push({ kind: 'pageerror', text: String(error).slice(0, 2000) }));
 page.on('crash', () => events.push({ kind: 'crash', text: 'the page crashed' }));
+// A dialog (confirm) is dismissed unless the "dialogs" op said to accept them; each is an event.
+let acceptDialogs = false;
+page.on('dialog', async dialog => {
+  events.push({ kind: 'dialog', text: dialog.message().slice(0, 2000) });
+  await (acceptDialogs ? dialog.accept() : dialog.dismiss());
+});
 
 const ops = {
   async goto({ url, timeout }) {
@@ -131,6 +137,10 @@ const ops = {
   // A key pressed on whatever has the focus (keyboard navigation).
   async key({ key }) {
     await page.keyboard.press(key);
+    return null;
+  },
+  async dialogs({ accept }) {
+    acceptDialogs = Boolean(accept);
     return null;
   },
   async viewport({ width, height }) {

@@ -53,7 +53,7 @@ async def test_a_page_is_html_with_a_policy_of_this_origin(console: Archive, pat
     assert page.headers["referrer-policy"] == "no-referrer"
     config = embedded_config(page)
     assert config["roots"] == {"default": "/dicom-web", "a": "/sites/a/dicom-web"}
-    assert config["auth"] is None and config["viewer"] is False and config["delete"] is False
+    assert config["auth"] is None and config["viewer"] is False and config["delete"] is True
     assert config["reasons"]["C000"] == "cannot understand"  # type: ignore[index]
     for script in re.findall(r'<script src="([^"]+)"', page.text):
         asset = await console.client.get(ORIGIN + script)
@@ -110,9 +110,17 @@ async def test_status_counts_what_was_stored_and_shows_dead_letters(console: Arc
     assert objects["bytes"] >= CT.stat().st_size // 2
     assert status["storage"]["data_dir"]["free"] > 0
     assert status["backends"] == {
-        name: {"ready": True} for name in ("bus", "index", "objects", "workitems")
+        name: {"ready": True} for name in ("bus", "commitments", "index", "objects", "workitems")
     }
     assert status["roles"] == list(ROLES)
+
+
+async def test_without_authentication_anyone_may_do_everything(console: Archive) -> None:
+    answer = await console.client.get(f"{ORIGIN}/console/rights.json")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    every = ["read", "write", "delete", "admin"]
+    assert answer.json() == {"subject": "anonymous", "rights": {"default": every, "a": every}}
 
 
 async def test_the_viewer_says_how_to_install_it(console: Archive) -> None:
@@ -152,6 +160,18 @@ async def test_status_needs_the_admin_right_when_auth_is_on(tmp_path: Path, oidc
         allowed = await archive.client.get(url, headers={"Authorization": f"Bearer {admin}"})
         assert allowed.status_code == 200, allowed.text
         assert allowed.json()["archive"] == {"study": 0, "series": 0, "instance": 0}
+        # The actions a page offers: Delete only to a principal with the delete right.
+        rights = f"{ORIGIN}/console/rights.json"
+        assert (await archive.client.get(rights)).status_code == 401
+        for scope, held in [
+            ("pacs:default:read", ["read"]),
+            ("pacs:default:read pacs:default:delete", ["read", "delete"]),
+            ("pacs:default:admin", ["read", "write", "delete", "admin"]),
+        ]:
+            token = oidc.token("scoped", scope)
+            answer = await archive.client.get(rights, headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["rights"] == {"default": held}, scope
 
 
 async def test_the_qido_role_serves_the_console_in_pipeline_mode(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ARTIFACTS_ENV",
     "BROWSER_DIR",
     "CANVAS_NOT_BLANK",
     "CANVAS_STATS",
@@ -27,10 +30,13 @@ __all__ = [
     "WAIT_MS",
     "Browser",
     "BrowserError",
+    "artifacts_dir",
     "require_browser",
 ]
 
 BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
+ARTIFACTS_ENV = "PACSFLOW_TEST_ARTIFACTS"
+_ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # .gitignore'd
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = BROWSER_DIR / "driver.mjs"
 SETUP_HINT = "install it as .ci/run does: apt-get install -y chromium; bash tests/browser/setup.sh"
@@ -77,6 +83,19 @@ def require_browser() -> None:
     assert (BROWSER_DIR / "node_modules" / "playwright-core").is_dir(), (
         f"playwright-core is not installed; {SETUP_HINT}"
     )
+
+
+def artifacts_dir(test: str) -> Path:
+    """Where the browser test ``test`` leaves its screenshots and logs, emptied first.
+
+    ``$PACSFLOW_TEST_ARTIFACTS/<test>`` (the directory a CI job keeps), else
+    ``test-artifacts/<test>`` in the checkout.
+    """
+    root = Path(os.environ.get(ARTIFACTS_ENV) or _ARTIFACTS)
+    found = root / re.sub(r"[^\w.-]+", "_", test)
+    shutil.rmtree(found, ignore_errors=True)
+    found.mkdir(parents=True)
+    return found
 
 
 class BrowserError(AssertionError):

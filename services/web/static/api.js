@@ -108,6 +108,14 @@ const PF = (() => {
     return URL.createObjectURL(await answer.blob());
   }
 
+  // The principal's rights on the chosen site (read, write, delete, admin): which actions to offer.
+  async function rights() {
+    const answer = await request("/console/rights.json", { headers: { Accept: "application/json" } });
+    if (!answer.ok) throw new Error(await reason(answer));
+    const body = await answer.json();
+    return body.rights[site] || [];
+  }
+
   function value(item, tag) {
     const element = item[tag];
     const first = element && element.Value ? element.Value[0] : undefined;
@@ -185,7 +193,7 @@ const PF = (() => {
 
   return {
     config, root, site: () => site, request, dicom, image, value, values, personName, date,
-    cell, link, thumbnail, showError, clearError, finishSignIn, reason, headers,
+    cell, link, thumbnail, showError, clearError, finishSignIn, reason, headers, rights,
     viewerUrl: (study) => `/viewer?StudyInstanceUIDs=${encodeURIComponent(study)}`
       + (site === config.site ? "" : `&datasources=${encodeURIComponent(config.sources[site])}`),
   };

@@ -93,6 +93,14 @@
   if (open) open.href = PF.viewerUrl(study);
   const remove = document.getElementById("delete");
   if (remove) {
+    // Offered only to a principal with the delete right on this site (Delete Study answers
+    // 204 once applied, 202 once accepted by the pipeline).
+    PF.rights()
+      .then((held) => {
+        remove.hidden = !held.includes("delete");
+        remove.dataset.allowed = String(!remove.hidden);
+      })
+      .catch(PF.showError);
     remove.addEventListener("click", async () => {
       if (!confirm("Delete this study from the archive?")) return;
       const answer = await PF.request(`${PF.root()}/studies/${study}`, { method: "DELETE" });
