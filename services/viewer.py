@@ -4,9 +4,10 @@ archive (``pacsflow.viewer.config``).
 The files are those ``pacsflow viewer install`` put in ``PACSFLOW_VIEWER_DIR``; a path that
 names no file is one of the single-page app's own routes (``/viewer/viewer``,
 ``/viewer/callback``) and gets ``index.html``. ``/viewer?StudyInstanceUIDs=...`` redirects to
-the viewer's route for it. Files whose names carry a content hash are cached for a year; a
-``.gz`` beside a file is sent to clients that accept gzip. Until the viewer is installed,
-``/viewer`` answers 404 with the command that installs it.
+the viewer's route for it, ``/viewer/signed-out`` (after the viewer's sign-out) to the console.
+Files whose names carry a content hash are cached for a year; a ``.gz`` beside a file is sent
+to clients that accept gzip. Until the viewer is installed, ``/viewer`` answers 404 with the
+command that installs it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from pacsflow.viewer import installed
-from pacsflow.viewer.config import app_config
+from pacsflow.viewer.config import SIGNED_OUT, app_config
 from pacsflow.viewer.package import MARKER
 from services.common import ContainerDep
 
@@ -74,6 +75,12 @@ async def viewer_entry(request: Request) -> RedirectResponse:
     query = request.url.query
     target = f"/viewer/viewer?{query}" if "StudyInstanceUIDs" in query else "/viewer/"
     return RedirectResponse(target, status_code=307)
+
+
+@router.get(f"/viewer{SIGNED_OUT}")
+async def viewer_signed_out() -> RedirectResponse:
+    """Where the provider returns the viewer after sign-out: on to the console's studies."""
+    return RedirectResponse("/", status_code=303)
 
 
 @router.get("/viewer/{path:path}")

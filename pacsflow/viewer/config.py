@@ -14,9 +14,10 @@ from typing import Any, Final
 
 from pacsflow.config import Settings
 
-__all__ = ["DEFAULT_SOURCE", "app_config", "data_source", "source_name"]
+__all__ = ["DEFAULT_SOURCE", "SIGNED_OUT", "app_config", "data_source", "source_name"]
 
 DEFAULT_SOURCE: Final = "dicomweb"
+SIGNED_OUT: Final = "/signed-out"  # under /viewer: where the provider returns after sign-out
 _ROOT: Final = "/dicom-web"
 
 
@@ -81,7 +82,10 @@ def _config(settings: Settings) -> dict[str, Any]:
             "redirect_uri": "/callback",
             "response_type": "code",
             "scope": settings.console_scope,
-            "post_logout_redirect_uri": "/",
+            # Not "/": OHIF 3.13 routes its sign-out callback at this URL's path without the
+            # basename taken off, so "/" (/viewer/) would capture the viewer's own /viewer route
+            # and send every study link through a sign-out (services/viewer.py sends this on).
+            "post_logout_redirect_uri": SIGNED_OUT,
         }
         if settings.console_resource:
             oidc["extraQueryParams"] = {"resource": settings.console_resource}

@@ -130,6 +130,8 @@ async def test_the_viewer_says_how_to_install_it(console: Archive) -> None:
     entry = await console.client.get(f"{ORIGIN}/viewer?StudyInstanceUIDs=1.2.3")
     assert entry.status_code == 307
     assert entry.headers["location"] == "/viewer/viewer?StudyInstanceUIDs=1.2.3"
+    signed_out = await console.client.get(f"{ORIGIN}/viewer/signed-out")
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/"
 
 
 async def test_status_needs_the_admin_right_when_auth_is_on(tmp_path: Path, oidc: Provider) -> None:

@@ -161,7 +161,7 @@ def test_with_auth_on_the_viewer_signs_in_with_pkce(tmp_path: Path) -> None:
             "redirect_uri": "/callback",
             "response_type": "code",
             "scope": "openid",
-            "post_logout_redirect_uri": "/",
+            "post_logout_redirect_uri": "/signed-out",
             "extraQueryParams": {"resource": "urn:pacsflow"},
         }
     ]
