@@ -9,6 +9,7 @@ the backends; with authentication on it needs the admin right (a real OpenID pro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -174,6 +175,41 @@ async def test_status_needs_the_admin_right_when_auth_is_on(tmp_path: Path, oidc
             answer = await archive.client.get(rights, headers={"Authorization": f"Bearer {token}"})
             assert answer.status_code == 200, answer.text
             assert answer.json()["rights"] == {"default": held}, scope
+
+
+async def test_status_on_kafka_reads_the_bus_positions(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """Pipeline mode: ``Bus.positions`` of a real broker (Tansu) and its dead-letter tail."""
+    async with running_archive(
+        tmp_path / "data",
+        roles=("qido",),
+        processors=False,
+        bus_url=f"kafka://{kafka_bootstrap}",
+        kafka_idempotence=False,  # Tansu refuses InitProducerId
+        kafka_partitions=2,
+    ) as archive:
+        url = f"{ORIGIN}/console/status.json"
+        before = (await archive.client.get(url)).json()
+        reason = "the instance cannot be parsed on kafka"
+        letter = DeadLetter(
+            topic="ingest", partition=0, offset=7, failure_reason=0xC000, message=reason,
+            record={"site": "default", "study_uid": "1.2.3", "sop_uid": "1.2.3.9"},
+        )  # fmt: skip
+        await archive.container.bus.publish(DEAD_LETTER_TOPIC, b"k", letter.to_bytes())
+        for _ in range(120):  # the tail's consumer joins its group first (a rebalance)
+            after = (await archive.client.get(url)).json()
+            if reason in [shown["message"] for shown in after["dead_letters"]["recent"]]:
+                break
+            await asyncio.sleep(0.5)
+    for status in (before, after):
+        ingest = status["ingest"]
+        assert "error" not in ingest, ingest
+        assert ingest["lag"] == ingest["published"] - ingest["processed"] >= 0
+        assert sorted(ingest["partitions"]) == ["0", "1"]
+    assert after["dead_letters"]["total"] == before["dead_letters"]["total"] + 1
+    assert reason in [shown["message"] for shown in after["dead_letters"]["recent"]]
+    assert after["backends"]["bus"] == {"ready": True}
 
 
 async def test_the_qido_role_serves_the_console_in_pipeline_mode(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "BrowserError",
     "artifacts_dir",
     "require_browser",
+    "sign_in_at_provider",
 ]
 
 BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
@@ -96,6 +97,16 @@ def artifacts_dir(test: str) -> Path:
     shutil.rmtree(found, ignore_errors=True)
     found.mkdir(parents=True)
     return found
+
+
+def sign_in_at_provider(browser: Browser, issuer: str) -> None:
+    """Log in at the test OpenID provider's page (tests/oidc), up to its consent page."""
+    browser.wait_for("return location.href.startsWith(arg) && !!document.forms[0];", issuer)
+    browser.call("fill", selector="input[name=login]", value="radiologist")
+    browser.call("fill", selector="input[name=password]", value="any")
+    browser.call("press", selector="input[name=password]", key="Enter")
+    consent = "return location.href.startsWith(arg) && !!document.querySelector('button');"
+    browser.wait_for(consent, issuer)
 
 
 class BrowserError(AssertionError):
