@@ -27,7 +27,16 @@ from bench.wado_report import LoadRow
 
 __all__ = ["ROLES", "Stores", "describe_source", "snapshot", "versions"]
 
-ROLES: Final = ("metadata", "mf-native-500", "mf-native-2", "mf-jls-500", "mf-jls-2", "ct", "big")
+ROLES: Final = (
+    "metadata",
+    "mf-native-500",
+    "mf-native-2",
+    "mf-jls-500",
+    "mf-jls-2",
+    "mf-large",
+    "ct",
+    "big",
+)
 PACSFLOW_SETTINGS: Final = {"PACSFLOW_STOW_TIMEOUT_SECONDS": "1800"}
 COMMIT_FILE: Final = "SNAPSHOT_COMMIT"
 

@@ -33,6 +33,7 @@ __all__ = [
     "ACCEPT_METADATA",
     "Knobs",
     "frames_rows",
+    "instance_throughput",
     "memory_peak",
     "metadata_row",
     "series_throughput",
@@ -170,21 +171,22 @@ def _expect(specs: Sequence[FileSpec]) -> Callable[[Counted], str | None]:
     return expect
 
 
-def series_throughput(
+def _timed_reads(
     readers: Mapping[str, Reader],
     pids: Mapping[str, int],
-    data: DataSet,
+    name: str,
+    path: str,
+    specs: Sequence[FileSpec],
     knobs: Knobs,
     log: Callable[[str], None],
 ) -> list[Throughput]:
-    """``GET /studies/{st}/series/{se}`` of the CT series, as stored, read to the end; the
-    servers take turns, repetition by repetition."""
-    specs = data.of("ct")
+    """``GET path`` of ``specs``, as stored, read to the end; the servers take turns,
+    repetition by repetition."""
     results = throughput(
         readers,
         pids,
-        f"CT series, {len(specs)} instances",
-        _series_path(specs[0]),
+        name,
+        path,
         ACCEPT_INSTANCES,
         _expect(specs),
         knobs.series_warmup,
@@ -193,12 +195,39 @@ def series_throughput(
     for result in results:
         if result.ok:
             log(
-                f"{result.server:8} series: {result.rate(result.median):,.0f} MB/s,"
+                f"{result.server:8} {name}: {result.rate(result.median):,.0f} MB/s,"
                 f" {result.median:.2f} s"
             )
         else:
-            log(f"{result.server:8} series: FAILED {result.error}")
+            log(f"{result.server:8} {name}: FAILED {result.error}")
     return results
+
+
+def series_throughput(
+    readers: Mapping[str, Reader],
+    pids: Mapping[str, int],
+    data: DataSet,
+    knobs: Knobs,
+    log: Callable[[str], None],
+) -> list[Throughput]:
+    """``GET /studies/{st}/series/{se}`` of the CT series, as stored, read to the end."""
+    specs = data.of("ct")
+    name = f"CT series, {len(specs)} instances"
+    return _timed_reads(readers, pids, name, _series_path(specs[0]), specs, knobs, log)
+
+
+def instance_throughput(
+    readers: Mapping[str, Reader],
+    pids: Mapping[str, int],
+    data: DataSet,
+    knobs: Knobs,
+    log: Callable[[str], None],
+) -> list[Throughput]:
+    """``GET .../instances/{sop}`` of the large multi-frame instance, as stored, to the end."""
+    spec = data.one("mf-large")
+    name = f"one {spec.frames}-frame instance"
+    path = f"{_series_path(spec)}/instances/{spec.sop}"
+    return _timed_reads(readers, pids, name, path, [spec], knobs, log)
 
 
 def memory_peak(
