@@ -24,6 +24,11 @@ __all__ = ["Knobs", "Row", "Targets", "check_jpeg", "make_data", "measure_rows",
 
 Log = Callable[[str], None]
 JPEG = "image/jpeg"
+# A rendering made anew for each request: pacsflow keeps renderings (by ETag) unless asked not
+# to; Orthanc 1.10 keeps none, so the header changes nothing there.
+NO_CACHE = "Cache-Control: no-cache"
+NO_CACHE_HEADER = {"Cache-Control": "no-cache"}
+UNCACHED = "made anew (Cache-Control: no-cache)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +146,11 @@ def measure_rows(
     notes: list[str] = []
 
     def timed(
-        server: str, name: str, paths: list[str], check: Callable[..., str | None]
+        server: str,
+        name: str,
+        paths: list[str],
+        check: Callable[..., str | None],
+        extra: dict[str, str] | None = None,
     ) -> Outcome:
         log(f"{server}: {name}")
         out = latency(
@@ -154,6 +163,7 @@ def measure_rows(
             knobs.warmup,
             knobs.repetitions,
             knobs.budget,
+            extra,
         )
         if out.ok:
             log(f"{server}: {name}: p50 {out.percentile(50):.2f} ms, n={len(out.samples_ms)}")
@@ -167,10 +177,14 @@ def measure_rows(
     thumb = Row(f"series thumbnail ({targets.instances} instances)", target_ms=50)
     viewport = Row("rendered middle instance, viewport=128,128")
     preview = Row("Orthanc REST preview, middle instance (512x512)")
+    fresh = Row(f"{rendered.name}, {UNCACHED}")
+    fresh_thumb = Row(f"{thumb.name}, {UNCACHED}")
     vp_path = f"{targets.middle}/rendered?viewport=128,128"
     for server in clients:
         rendered.asked[server] = "`.../instances/{sop}/rendered`"
         rendered.outcomes[server] = timed(server, rendered.name, targets.rendered, full)
+        fresh.asked[server] = rendered.asked[server] + f" with `{NO_CACHE}`"
+        fresh.outcomes[server] = timed(server, fresh.name, targets.rendered, full, NO_CACHE_HEADER)
         thumb_path = f"{targets.series}/thumbnail"
         if server == "orthanc":
             problem = _probe(clients[server], thumb_path, small)
@@ -184,10 +198,14 @@ def measure_rows(
                 thumb_path = vp_path
         thumb.asked.setdefault(server, "`.../series/{se}/thumbnail`")
         thumb.outcomes[server] = timed(server, thumb.name, [thumb_path], small)
+        fresh_thumb.asked[server] = thumb.asked[server] + f" with `{NO_CACHE}`"
+        fresh_thumb.outcomes[server] = timed(
+            server, fresh_thumb.name, [thumb_path], small, NO_CACHE_HEADER
+        )
         viewport.asked[server] = "`.../instances/{middle}/rendered?viewport=128,128`"
         viewport.outcomes[server] = timed(server, viewport.name, [vp_path], small)
         if server == "orthanc" and orthanc_preview:
             preview.asked[server] = "`/instances/{orthanc id}/preview` (REST, not DICOMweb)"
             preview.outcomes[server] = timed(server, preview.name, [orthanc_preview], full)
-    rows = [rendered, thumb, viewport]
+    rows = [rendered, fresh, thumb, fresh_thumb, viewport]
     return ([*rows, preview] if preview.outcomes else rows), notes

@@ -202,6 +202,7 @@ class Settings(BaseSettings):
     processors: bool = True
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
+    render_cache_mb: int = Field(64, ge=0)
     # Worklist (UPS-RS, PS3.18 Chapter 11); see docs/configuration.md and docs/ups.md.
     workitem_store_url: str | None = None
     ups_worklist_label: str = Field("pacsflow", min_length=1, max_length=64)

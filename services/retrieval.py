@@ -1,7 +1,8 @@
 """Request plumbing of the WADO routes (PS3.18 10.4, 9), written once as dependencies.
 
-The path names a ``ResourceKey``; Accept, Range, If-None-Match, the query parameters, the site
-and the DICOMweb root make the ``Retrieval``; ``respond`` sends any ``Payload`` back.
+The path names a ``ResourceKey``; Accept, Range, If-None-Match, Cache-Control, the query
+parameters, the site and the DICOMweb root make the ``Retrieval``; ``respond`` sends any
+``Payload`` back.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def _retrieval(
     accept: Annotated[str, Header()] = "",
     range_: Annotated[str | None, Header(alias="range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
+    cache_control: Annotated[str | None, Header()] = None,
 ) -> Retrieval:
+    directives = {d.strip().split("=")[0].lower() for d in (cache_control or "").split(",")}
     return Retrieval(
         site=site,
         accept=accept,
@@ -53,6 +56,7 @@ def _retrieval(
         if_none_match=if_none_match,
         parameters=tuple(request.query_params.multi_items()),
         root_url=dicomweb_root_url(request, container),
+        no_cache="no-cache" in directives,
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["Multipart", "coalesced", "primed"]
 
-COALESCE_BYTES = 4 << 20
+COALESCE_BYTES = 1 << 20
 
 
 async def primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -27,10 +27,17 @@ async def primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 async def coalesced(body: AsyncIterator[bytes], size: int = COALESCE_BYTES) -> AsyncIterator[bytes]:
     """``body`` in pieces of about ``size`` bytes: small objects and part headers travel
-    together (fewer, larger writes to the socket); memory stays bounded by ``size``."""
+    together (fewer, larger writes to the socket), a chunk of ``size`` or more goes on as it
+    is (never copied into a larger one); memory stays bounded by twice ``size``."""
     pending: list[bytes] = []
     held = 0
     async for chunk in body:
+        if len(chunk) >= size:
+            if pending:
+                yield b"".join(pending)
+                pending, held = [], 0
+            yield chunk
+            continue
         pending.append(chunk)
         held += len(chunk)
         if held >= size:

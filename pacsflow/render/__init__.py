@@ -55,8 +55,10 @@ __all__ = [
     "display_frame",
     "encode_images",
     "frame_count",
+    "image_header",
     "parse_rendered_params",
     "parse_wado_uri_params",
+    "read_header",
     "read_image_header",
     "render_frames",
     "supported_media_types",
@@ -76,17 +78,27 @@ _DECODE_ERRORS = (
 _NON_INTEGER_PIXELS = ("FloatPixelData", "DoubleFloatPixelData")
 
 
-def read_image_header(path: Path) -> Dataset:
-    """The header of a stored image (Pixel Data deferred); ``NotAcceptable`` for a non-image."""
+def read_header(path: Path) -> Dataset:
+    """A stored object's data set, values over 4 KB (Pixel Data) deferred; ``NotAcceptable``
+    when it cannot be read as DICOM."""
     try:
-        ds = dcmread(path, defer_size="4 KB", force=True)
+        return dcmread(path, defer_size="4 KB", force=True)
     except (InvalidDicomError, ValueError, EOFError) as exc:
         raise NotAcceptable(f"the object cannot be read as DICOM: {exc}") from exc
+
+
+def image_header(ds: Dataset) -> Dataset:
+    """``ds`` if it is an image this module renders, else ``NotAcceptable``."""
     if any(k in ds for k in _NON_INTEGER_PIXELS):
         raise NotAcceptable("float pixel data (e.g. parametric maps) is not rendered")
     if "PixelData" not in ds or "Rows" not in ds or "Columns" not in ds:
         raise NotAcceptable("the object is not an image: it has no Pixel Data to render")
     return ds
+
+
+def read_image_header(path: Path) -> Dataset:
+    """The header of a stored image (Pixel Data deferred); ``NotAcceptable`` for a non-image."""
+    return image_header(read_header(path))
 
 
 def frame_count(ds: Dataset) -> int:
@@ -104,18 +116,21 @@ def render_frames(
     media_type: str,
     *,
     default_max: int | None = None,
+    header: Dataset | None = None,
 ) -> bytes:
     """Render frames (1-based; empty: every frame) of a Part 10 file as ``media_type``.
 
     image/jpeg, image/png and image/jp2 take one frame, image/gif any number (an animation
     timed by Frame Time). Without a viewport, ``default_max`` shrinks each frame to fit that
-    many pixels a side. Raises ``NotAcceptable`` for a non-image, an unsupported media type or
-    several frames in a single-frame type, and ``NotFound`` for a frame number out of range.
+    many pixels a side. ``header``: the file's data set when the caller has read it
+    (``read_header``), so that it is parsed once. Raises ``NotAcceptable`` for a non-image, an
+    unsupported media type or several frames in a single-frame type, and ``NotFound`` for a
+    frame number out of range.
     """
     kind = media_type.split(";")[0].strip().lower()
     if kind not in RENDERED_MEDIA_TYPES:
         raise NotAcceptable(f"{media_type!r} is not a rendered media type of this server")
-    ds = read_image_header(path)
+    ds = image_header(header) if header is not None else read_image_header(path)
     count = frame_count(ds)
     numbers = list(frame_numbers) or list(range(1, count + 1))
     for number in numbers:

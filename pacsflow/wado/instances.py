@@ -6,7 +6,9 @@ negotiation follows PS3.18 8.7.3: the ``transfer-syntax`` parameter (``*`` for a
 several Accept values with q-factors, Explicit VR Little Endian by default for
 ``application/dicom`` (a request without Accept, or ``*/*``, gets the stored form); an instance is
 transcoded only when the client does not accept its stored syntax, and 406 answers a request
-no instance can satisfy before any byte is sent.
+no instance can satisfy before any byte is sent. A body of instances sent as stored has a
+``Content-Length`` (the parts' sizes are in the index), so it goes out without HTTP chunks.
+A weak entity tag from the instances' digests answers ``If-None-Match`` (304) before any read.
 """
 
 from __future__ import annotations
@@ -20,16 +22,22 @@ from typing import Final, Literal
 from pydicom.uid import ExplicitVRLittleEndian
 
 from pacsflow.dicom.transcode import can_transcode, transcode_instance
-from pacsflow.errors import NotAcceptable
+from pacsflow.errors import NotAcceptable, ObjectStoreUnavailable
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart, coalesced, primed
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
+from pacsflow.wado.validators import entity_tag, is_current
 
 __all__ = ["negotiate_instances", "retrieve_instances"]
 
 ANY: Final = "*"
+CRLF: Final = b"\r\n"
+# Reads of a stored instance: few worker-thread hops per instance, bounded memory per request.
+READ_BYTES: Final = 4 << 20
+_VERSION: Final = b"instances-v1"
+_VARY: Final = {"Vary": "Accept"}
 Packaging = Literal["dicom", "zip"]  # multipart/related; type="application/dicom", or a zip
 
 
@@ -77,7 +85,7 @@ async def _instance_bytes(
 ) -> AsyncIterator[tuple[str, int, AsyncIterator[bytes]]]:
     """Yield once: (actual transfer syntax, size, chunks) of one instance."""
     if target == ref.transfer_syntax:
-        yield target, ref.size, objects.stream(key)
+        yield target, ref.size, objects.stream(key, chunk_size=READ_BYTES)
         return
     data, actual = await asyncio.to_thread(transcode_instance, await objects.get(key), target)
 
@@ -85,6 +93,22 @@ async def _instance_bytes(
         yield data
 
     yield actual, len(data), whole()
+
+
+def _part_type(syntax: str) -> str:
+    return f"application/dicom; transfer-syntax={syntax}"
+
+
+def _content_length(body: Multipart, refs: list[InstanceRef], targets: list[str]) -> dict[str, str]:
+    """``Content-Length`` of a body whose instances all go as stored (their sizes are indexed),
+    so that it is sent whole rather than in HTTP chunks; none when one is transcoded."""
+    if any(ref.transfer_syntax != target for ref, target in zip(refs, targets, strict=True)):
+        return {}
+    length = len(body.end()) + sum(
+        len(body.head(_part_type(target), ref.size)) + ref.size + len(CRLF)
+        for ref, target in zip(refs, targets, strict=True)
+    )
+    return {"Content-Length": str(length)}
 
 
 async def retrieve_instances(
@@ -95,8 +119,12 @@ async def retrieve_instances(
     site = retrieval.site
     refs = await locate(index, site, key)
     targets = [_choose(ref, syntaxes) for ref in refs]  # 406 before the first byte
+    etag = entity_tag(_VERSION, refs, kind, *targets, weak=True)  # weak: a new boundary each time
+    if is_current(etag, retrieval.if_none_match):
+        return Payload("", status=304, headers=_VARY, etag=etag)
     if kind == "zip":
-        return Payload("application/zip", await primed(_zip(objects, site, refs, targets)))
+        body_zip = await primed(_zip(objects, site, refs, targets))
+        return Payload("application/zip", body_zip, headers=_VARY, etag=etag)
     body = Multipart("application/dicom")
 
     async def stream() -> AsyncIterator[bytes]:
@@ -104,13 +132,20 @@ async def retrieve_instances(
             async for syntax, size, chunks in _instance_bytes(
                 objects, keys_of(site, ref)["dicom"], ref, target
             ):
-                yield body.head(f"application/dicom; transfer-syntax={syntax}", size)
+                yield body.head(_part_type(syntax), size)
+                sent = 0
                 async for chunk in chunks:
+                    sent += len(chunk)
                     yield chunk
-                yield b"\r\n"
+                if sent != size:  # the indexed size is in the part header: never send less
+                    raise ObjectStoreUnavailable(
+                        f"instance {ref.sop_uid}: {sent} bytes read, {size} indexed"
+                    )
+                yield CRLF
         yield body.end()
 
-    return Payload(body.content_type, await primed(coalesced(stream())))
+    headers = {**_VARY, **_content_length(body, refs, targets)}
+    return Payload(body.content_type, await primed(coalesced(stream())), headers=headers, etag=etag)
 
 
 class _Sink(io.RawIOBase):

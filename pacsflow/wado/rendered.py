@@ -5,7 +5,9 @@ image/png, image/gif (animated for several frames), image/jp2 for images; text/h
 text/plain for structured reports; application/pdf for encapsulated PDF. Rendering reads the
 stored Part 10 object (only the frames it needs) and uses ``pacsflow.render``. A thumbnail is
 the rendering of a representative image (the middle instance of the first series with images;
-the middle frame of a multi-frame instance) fitted to a small viewport.
+the middle frame of a multi-frame instance) fitted to a small viewport. Every answer carries a
+weak entity tag; a request that names a current one is answered 304 without rendering, and
+renderings are kept in a per-process ``RenderCache``.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from pacsflow.errors import NotAcceptable, NotFound
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.ports import Index, InstanceRef, ObjectStore
-from pacsflow.render import frame_count, render_frames
+from pacsflow.render import frame_count, read_header, render_frames
 from pacsflow.render.document import render_document
 from pacsflow.render.params import RenderParams, parse_rendered_params
 from pacsflow.render.viewport import DEFAULT_THUMBNAIL_SIDE
 from pacsflow.wado.frames import parse_frame_list
 from pacsflow.wado.locate import keys_of, locate
+from pacsflow.wado.render_cache import CachedRendering, RenderCache
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
+from pacsflow.wado.validators import entity_tag, is_current
 
 __all__ = [
     "PLAIN",
@@ -45,6 +49,8 @@ __all__ = [
 IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/gif", "image/jp2")
 DOCUMENT_TYPES: Final = {"sr": ("text/html", "text/plain"), "pdf": ("application/pdf",)}
 _QUERY_ACCEPT: Final = frozenset({"accept"})
+_VERSION: Final = b"rendered-v1"  # bump when the same request renders another picture
+_VARY: Final = {"Vary": "Accept"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +119,7 @@ def render_file(
     rendering: Rendering = PLAIN,
 ) -> Rendered:
     """Render a stored Part 10 file as the best media type ``accept`` allows for its kind."""
-    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    ds = read_header(path)
     kind = instance_kind(ds)
     if rendering.thumbnail and kind != "image":  # a thumbnail is a picture
         raise NotAcceptable("only images have thumbnails")
@@ -132,7 +138,9 @@ def render_file(
             frames = list(range(1, count + 1)) if media_type == "image/gif" else [1]
     if missing := [n for n in frames if n > count]:
         raise NotFound(f"the instance has {count} frame(s); no frame {missing[0]}")
-    body = render_frames(path, frames, params, media_type, default_max=rendering.default_max)
+    body = render_frames(
+        path, frames, params, media_type, default_max=rendering.default_max, header=ds
+    )
     return Rendered(media_type, body)
 
 
@@ -143,35 +151,87 @@ async def retrieve_rendered(
     frame_list: str | None,
     retrieval: Retrieval,
     rendering: Rendering = PLAIN,
+    cache: RenderCache | None = None,
 ) -> Payload:
     """A rendered instance or frames (one body), a study or series (one part per instance),
-    or a thumbnail of any of them (PS3.18 10.4.1.1.4, 8.3.5, 8.3.6)."""
+    or a thumbnail of any of them (PS3.18 10.4.1.1.4, 8.3.5, 8.3.6).
+
+    The entity tag derives from the instances' digests and the request, so ``If-None-Match``
+    is answered (304) and ``cache`` consulted before any object is read (not with
+    ``Cache-Control: no-cache``: the request asks for a rendering made anew).
+    """
     params = parse_rendered_params(retrieval.parameters, ignore=_QUERY_ACCEPT)
     accept = _accept(retrieval.accept, retrieval.parameters)
     frames = parse_frame_list(frame_list) if frame_list is not None else None
     if frames is not None and rendering.thumbnail:
         frames = frames[:1]
     refs = await locate(index, retrieval.site, key)
+    etag = _etag(key, refs, frames, accept, retrieval.parameters, rendering)
+    cached = cache.get(etag) if cache is not None and not retrieval.no_cache else None
+    if is_current(etag, retrieval.if_none_match):
+        content_type = cached.content_type if cached is not None else ""
+        return Payload(content_type, status=304, headers=_VARY, etag=etag)
+    if cached is None:
+        cached = await _render(
+            objects, retrieval.site, key, refs, frames, accept, params, rendering
+        )
+        if cache is not None:
+            cache.put(etag, cached)  # a fresh one (no-cache) replaces the one held
+    return Payload(cached.content_type, cached.body, headers=_VARY, etag=etag)
+
+
+def _etag(
+    key: ResourceKey,
+    refs: Sequence[InstanceRef],
+    frames: Sequence[int] | None,
+    accept: str,
+    parameters: Sequence[tuple[str, str]],
+    rendering: Rendering,
+) -> str:
+    """Weak: the same request renders the same picture, not necessarily the same bytes
+    (another release of the encoder)."""
+    level = "instance" if key.instance else "series" if key.series else "study"
+    asked = [
+        level,
+        "thumbnail" if rendering.thumbnail else "rendered",
+        ",".join(map(str, frames)) if frames is not None else "",
+        accept,
+        "&".join(f"{name}={value}" for name, value in sorted(parameters)),
+    ]
+    return entity_tag(_VERSION, refs, *asked, weak=True)
+
+
+async def _render(
+    objects: ObjectStore,
+    site: str,
+    key: ResourceKey,
+    refs: list[InstanceRef],
+    frames: Sequence[int] | None,
+    accept: str,
+    params: RenderParams,
+    rendering: Rendering,
+) -> CachedRendering:
+    """Render what ``key`` names from the stored objects."""
 
     async def render(ref: InstanceRef, listed: Sequence[int] | None) -> Rendered:
-        async with objects.local_file(keys_of(retrieval.site, ref)["dicom"]) as path:
+        async with objects.local_file(keys_of(site, ref)["dicom"]) as path:
             return await asyncio.to_thread(render_file, path, accept, params, listed, rendering)
 
     if key.instance is not None:
         one = await render(refs[0], frames)
-        return Payload(one.content_type, one.body)
+        return CachedRendering(one.content_type, one.body)
     if rendering.thumbnail:
         for ref in _representatives(refs):
             try:
                 one = await render(ref, None)
             except NotAcceptable:
                 continue  # not an image: try the next series
-            return Payload(one.content_type, one.body)
+            return CachedRendering(one.content_type, one.body)
         raise NotFound("no image to make a thumbnail of")
     parts = [await render(ref, None) for ref in refs]
     body = Multipart(parts[0].content_type.split(";")[0])
     payload = b"".join(body.part(p.content_type, p.body) for p in parts) + body.end()
-    return Payload(body.content_type, payload)
+    return CachedRendering(body.content_type, payload)
 
 
 def _representatives(refs: list[InstanceRef]) -> list[InstanceRef]:

@@ -17,9 +17,10 @@ import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
 from PIL import Image
+from pydicom.uid import generate_uid
 
 from tests.conftest import CORPUS, Server, start_server
-from tests.helpers import stow_file
+from tests.helpers import client_encoding, stow, stow_file
 
 FILES = {
     "ct": "modality/CT_small.dcm",
@@ -124,6 +125,41 @@ def test_thumbnails_at_every_level(server: Server) -> None:
     big = _image(httpx.get(f"{_url(server, 'ct')}/thumbnail", params={"viewport": "32,32"}))
     assert big.size == (32, 32)
     assert httpx.get(f"{_url(server, 'sr')}/thumbnail").status_code == 406
+
+
+def test_renderings_are_validated_by_etag_and_follow_a_replaced_instance(server: Server) -> None:
+    """A rendering carries a weak ETag: If-None-Match answers 304, other parameters or Accept
+    make another tag, and an instance replaced under the same UIDs renders anew (its digest is
+    in the tag), not from the server's render cache."""
+    ds = pydicom.dcmread(CORPUS / FILES["ct"])
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    stored = stow(server.url, [client_encoding(ds)])
+    assert stored.status_code == 200, (stored.headers, stored.text)
+    study = f"{server.url}/studies/{ds.StudyInstanceUID}"
+    url = f"{study}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}/rendered"
+    png = {"Accept": "image/png"}
+    first = httpx.get(url, headers=png)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag.startswith('W/"')
+    assert first.headers["Vary"] == "Accept"
+    again = httpx.get(url, headers={**png, "If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag and not again.content
+    assert httpx.get(url, headers=png).content == first.content  # the same picture again
+    anew = httpx.get(url, headers={**png, "Cache-Control": "no-cache", "If-None-Match": '"x"'})
+    assert anew.headers["ETag"] == etag and anew.content == first.content  # rendered anew
+    jpeg = httpx.get(url, headers={"Accept": "image/jpeg", "If-None-Match": etag})
+    assert jpeg.status_code == 200 and jpeg.headers["ETag"] != etag
+    windowed = httpx.get(url, params={"window": "0,100,linear"}, headers=png)
+    assert windowed.status_code == 200 and windowed.headers["ETag"] != etag
+    ds.PixelData = (4095 - ds.pixel_array).astype(ds.pixel_array.dtype).tobytes()  # inverted
+    assert stow(server.url, [client_encoding(ds)]).status_code == 202  # replaced: a warning
+    replaced = httpx.get(url, headers={**png, "If-None-Match": etag})
+    assert replaced.status_code == 200 and replaced.headers["ETag"] != etag
+    assert not np.array_equal(np.asarray(_image(replaced)), np.asarray(_image(first)))
+    thumbnail = httpx.get(f"{study}/thumbnail").headers["ETag"]
+    again = httpx.get(f"{study}/thumbnail", headers={"If-None-Match": thumbnail})
+    assert again.status_code == 304
 
 
 def test_series_rendered_is_one_part_per_instance(server: Server) -> None:

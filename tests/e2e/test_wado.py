@@ -26,6 +26,7 @@ JsonDict = dict[str, Any]
 FOLDERS = ("transfer-syntax", "multiframe", "modality", "objects", "charset")
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
+IMPLICIT_LE = "1.2.840.10008.1.2"
 
 
 @dataclass
@@ -286,6 +287,33 @@ def test_raw_file_bytes_with_transfer_syntax_star(stored: Stored) -> None:
         )
         [(_, payload)] = _parts(response)
         assert payload == path.read_bytes()
+
+
+def test_instances_as_stored_have_a_content_length_and_a_validator(stored: Stored) -> None:
+    """As stored: Content-Length (no chunks), the body the stored files; a series' weak ETag
+    answers If-None-Match with 304; a transcoded answer is chunked (its size is not known)."""
+    sop = next(iter(stored.files))
+    ds = stored.dataset(sop)
+    series = f"{stored.url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+    as_stored = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+    with httpx.stream("GET", series, headers=as_stored) as response:
+        body = b"".join(response.iter_raw())
+        assert response.status_code == 200
+        assert "transfer-encoding" not in response.headers
+        assert int(response.headers["Content-Length"]) == len(body)
+        etag = response.headers["ETag"]
+    assert etag.startswith('W/"')
+    assert stored.files[sop].read_bytes() in body
+    again = httpx.get(series, headers={**as_stored, "If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag and not again.content
+    other = httpx.get(series, headers={"Accept": "application/zip", "If-None-Match": etag})
+    assert other.status_code == 200  # another representation, another tag
+    implicit = next(s for s in stored.files if _syntax(stored.dataset(s)) == IMPLICIT_LE)
+    explicit = {"Accept": "application/dicom"}  # the default transfer syntax: Explicit VR LE
+    with httpx.stream("GET", stored.path_of(implicit), headers=explicit) as response:
+        assert response.status_code == 200
+        assert response.headers.get("transfer-encoding") == "chunked"
+        assert b"transfer-syntax=1.2.840.10008.1.2.1" in b"".join(response.iter_raw())
 
 
 def test_zip_holds_every_instance_of_a_series(stored: Stored) -> None:
