@@ -6,7 +6,8 @@ its 65 MB multi-frame instance (``bench.wado_data``), then for each load sends r
 after the other from one client while py-spy (``pip install py-spy``) samples the server:
 first as collapsed stacks, for ``DIR/<load>.md`` (the CPU samples by cost category and the
 requests per second), then again as ``DIR/<load>.svg``, py-spy's flame graph. Only samples of
-busy threads count (py-spy leaves idle ones out), so the shares are of the server's CPU time.
+busy threads count (py-spy's idle ones and threads found waiting in epoll or for work are left
+out), so the shares are of the server's CPU time.
 
 Loads: ``rendered`` (``/rendered`` of 20 CT slices in turn), ``thumbnail`` (the CT series),
 ``instance`` (one 0.5 MB CT instance, as stored), ``large`` (the 65 MB instance, as stored).
@@ -57,6 +58,9 @@ CATEGORIES: Final = (
     ("event loop and threads", ("asyncio", "uvloop", "concurrent/futures", "threading.py")),
 )
 OTHER: Final = "other"
+# Innermost frames of a thread that waits (py-spy's idle detection misses these on a busy
+# machine): the event loop in epoll, executor threads waiting for work.
+IDLE: Final = ("select (selectors", "Condition.wait", "_worker (concurrent/futures/thread.py")
 
 
 def _stacks(path: Path) -> list[tuple[list[str], int]]:
@@ -77,10 +81,11 @@ def _category(frames: Sequence[str]) -> str:
 
 
 def breakdown(path: Path) -> Counter[str]:
-    """CPU samples per category in a file of collapsed stacks (py-spy ``--format raw``)."""
+    """Busy samples per category in a file of collapsed stacks (py-spy ``--format raw``)."""
     counts: Counter[str] = Counter()
     for frames, count in _stacks(path):
-        counts[_category(frames[1:])] += count  # the first frame names the thread
+        if not any(marker in frames[-1] for marker in IDLE):
+            counts[_category(frames)] += count
     return counts
 
 
@@ -153,7 +158,8 @@ def _py_spy() -> str:
 def _report(load: str, counts: Counter[str], requests: int, seconds: float) -> str:
     total = sum(counts.values()) or 1
     lines = [
-        f"# {load}: {requests} requests in {seconds:.1f} s ({requests / seconds:.1f}/s)",
+        f"# {load}: {requests} requests in {seconds:.1f} s ({requests / seconds:.1f}/s);"
+        f" busy samples (250/s) per request: {sum(counts.values()) / max(requests, 1):.2f}",
         "",
         "| category | samples | share |",
         "|---|---:|---:|",
