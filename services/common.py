@@ -13,7 +13,11 @@ __all__ = ["DICOMWEB_ROOT", "ContainerDep", "SiteDep", "dicomweb_root_url", "req
 DICOMWEB_ROOT = "/dicom-web"
 
 
-def _container(request: Request) -> Container:
+# Dependencies are coroutines: FastAPI runs a plain ``def`` dependency in a worker thread, a
+# thread hop per dependency and request for what is a few attribute reads.
+
+
+async def _container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -21,7 +25,7 @@ def _container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(_container)]
 
 
-def request_site(container: ContainerDep) -> str:
+async def request_site(container: ContainerDep) -> str:
     """The site (partition) a request reads and writes: the one place that decides it."""
     return container.settings.site
 

@@ -20,17 +20,18 @@ from services.common import ContainerDep, SiteDep, dicomweb_root_url
 __all__ = ["InstanceKey", "RetrievalDep", "SeriesKey", "StudyKey", "WadoDep", "respond"]
 
 _GZIP_MIN_BYTES = 1024
+# The dependencies are coroutines: a plain ``def`` one would run in a worker thread.
 
 
-def _study(study: str) -> ResourceKey:
+async def _study(study: str) -> ResourceKey:
     return ResourceKey(study)
 
 
-def _series(study: str, series: str) -> ResourceKey:
+async def _series(study: str, series: str) -> ResourceKey:
     return ResourceKey(study, series)
 
 
-def _instance(study: str, series: str, instance: str) -> ResourceKey:
+async def _instance(study: str, series: str, instance: str) -> ResourceKey:
     return ResourceKey(study, series, instance)
 
 
@@ -39,7 +40,7 @@ SeriesKey = Annotated[ResourceKey, Depends(_series)]
 InstanceKey = Annotated[ResourceKey, Depends(_instance)]
 
 
-def _retrieval(
+async def _retrieval(
     request: Request,
     container: ContainerDep,
     site: SiteDep,
@@ -63,7 +64,7 @@ def _retrieval(
 RetrievalDep = Annotated[Retrieval, Depends(_retrieval)]
 
 
-def _wado(container: ContainerDep) -> WadoService:
+async def _wado(container: ContainerDep) -> WadoService:
     return container.wado
 
 
