@@ -4,12 +4,13 @@ A pure core that the HTTP routes (``/rendered``, ``/thumbnail``, WADO-URI) call:
 parses the query, ``pixels`` runs the PS3.4 N.2 grayscale or colour pipeline on one decoded
 frame, ``viewport`` crops, flips and scales, ``annotate`` burns in text, and ``encode`` writes
 the media type. ``render_frames`` strings them together for a stored Part 10 file, decoding
-only the frames asked for with ``pydicom.pixels.pixel_array``.
+only the frames asked for with ``pydicom.pixels.pixel_array``; ``render_image`` takes the header
+and a frame decoder instead (``pacsflow.render.stored``: frames read through the frame table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ __all__ = [
     "read_header",
     "read_image_header",
     "render_frames",
+    "render_image",
     "supported_media_types",
     "thumbnail_size",
 ]
@@ -127,10 +129,34 @@ def render_frames(
     unsupported media type or several frames in a single-frame type, and ``NotFound`` for a
     frame number out of range.
     """
+    ds = image_header(header) if header is not None else read_image_header(path)
+    # pydicom decodes straight from the file, reading one frame, except a deflated data set,
+    # which only a whole read inflates.
+    source: Path | Dataset = dcmread(path, force=True) if _is_deflated(ds) else path
+    return render_image(
+        ds,
+        frame_numbers,
+        params,
+        media_type,
+        lambda index: _decode(source, ds, index),
+        default_max=default_max,
+    )
+
+
+def render_image(
+    ds: Dataset,
+    frame_numbers: Sequence[int],
+    params: RenderParams,
+    media_type: str,
+    decode: Callable[[int], np.ndarray],
+    *,
+    default_max: int | None = None,
+) -> bytes:
+    """Render frames of the image whose header is ``ds``, ``decode(index)`` giving the pixels
+    of a frame (0-based, as ``pydicom.pixels.pixel_array``); see ``render_frames``."""
     kind = media_type.split(";")[0].strip().lower()
     if kind not in RENDERED_MEDIA_TYPES:
         raise NotAcceptable(f"{media_type!r} is not a rendered media type of this server")
-    ds = image_header(header) if header is not None else read_image_header(path)
     count = frame_count(ds)
     numbers = list(frame_numbers) or list(range(1, count + 1))
     for number in numbers:
@@ -138,11 +164,8 @@ def render_frames(
             raise NotFound(f"frame {number} is outside 1..{count}")
     if kind in SINGLE_FRAME_MEDIA_TYPES and len(numbers) > 1:
         raise NotAcceptable(f"{kind} holds a single frame; {len(numbers)} frames were asked for")
-    # pydicom decodes straight from the file, reading one frame, except a deflated data set,
-    # which only a whole read inflates.
-    source: Path | Dataset = dcmread(path, force=True) if _is_deflated(ds) else path
     images = [
-        _render_one(source, ds, number, count, params, default_max=default_max)
+        _render_one(decode, ds, number, count, params, default_max=default_max)
         for number in numbers
     ]
     icc = _icc_profile_bytes(ds, params) if images[0].mode == "RGB" else None
@@ -152,7 +175,7 @@ def render_frames(
 
 
 def _render_one(
-    source: Path | Dataset,
+    decode: Callable[[int], np.ndarray],
     ds: Dataset,
     number: int,
     count: int,
@@ -160,7 +183,7 @@ def _render_one(
     *,
     default_max: int | None,
 ) -> Image.Image:
-    pixels = _decode(source, ds, number - 1)
+    pixels = decode(number - 1)
     try:
         shown = display(ds, pixels, params.window, frame_index=number - 1)
     except _DECODE_ERRORS as exc:

@@ -2,18 +2,19 @@
 
 Instances, frames, series and studies rendered as consumer media types: image/jpeg (default),
 image/png, image/gif (animated for several frames), image/jp2 for images; text/html and
-text/plain for structured reports; application/pdf for encapsulated PDF. Rendering reads the
-stored Part 10 object (only the frames it needs) and uses ``pacsflow.render``. A thumbnail is
-the rendering of a representative image (the middle instance of the first series with images;
-the middle frame of a multi-frame instance) fitted to a small viewport. Every answer carries a
-weak entity tag; a request that names a current one is answered 304 without rendering, and
-renderings are kept in a per-process ``RenderCache``.
+text/plain for structured reports; application/pdf for encapsulated PDF. An image is rendered
+from its header and the frames it shows, read by range through the frame table written at
+ingest (``rendered_frames``), else from the stored Part 10 file; both use ``pacsflow.render``.
+A thumbnail is the rendering of a representative image (the middle instance of the first series
+with images; the middle frame of a multi-frame instance) fitted to a small viewport. Every
+answer carries a weak entity tag; a request that names a current one is answered 304 without
+rendering, and renderings are kept in a per-process ``RenderCache``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -28,10 +29,12 @@ from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.render import frame_count, read_header, render_frames
 from pacsflow.render.document import render_document
 from pacsflow.render.params import RenderParams, parse_rendered_params
+from pacsflow.render.stored import renders_from_table
 from pacsflow.render.viewport import DEFAULT_THUMBNAIL_SIDE
 from pacsflow.wado.frames import parse_frame_list
 from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.render_cache import CachedRendering, RenderCache
+from pacsflow.wado.rendered_frames import frame_table, frames_to_render, render_from_table
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 from pacsflow.wado.validators import entity_tag, is_current
 
@@ -43,6 +46,7 @@ __all__ = [
     "instance_kind",
     "negotiate_rendered",
     "render_file",
+    "render_instance",
     "retrieve_rendered",
 ]
 
@@ -130,18 +134,34 @@ def render_file(
         full = pydicom.dcmread(path)
         body, content_type = render_document(full, media_type, params.charset)
         return Rendered(content_type, body)
-    count = frame_count(ds)
-    if frames is None:
-        if rendering.thumbnail:
-            frames = [(count + 1) // 2]
-        else:
-            frames = list(range(1, count + 1)) if media_type == "image/gif" else [1]
-    if missing := [n for n in frames if n > count]:
-        raise NotFound(f"the instance has {count} frame(s); no frame {missing[0]}")
+    numbers = frames_to_render(frames, frame_count(ds), media_type, rendering.thumbnail)
     body = render_frames(
-        path, frames, params, media_type, default_max=rendering.default_max, header=ds
+        path, numbers, params, media_type, default_max=rendering.default_max, header=ds
     )
     return Rendered(media_type, body)
+
+
+async def render_instance(
+    objects: ObjectStore,
+    keys: Mapping[str, str],
+    accept: str,
+    params: RenderParams,
+    frames: Sequence[int] | None,
+    rendering: Rendering = PLAIN,
+) -> Rendered:
+    """Render a stored instance (``keys``: its objects): from its header and the frames shown,
+    read through its frame table, or else from its file."""
+    table = await frame_table(objects, keys["frames"])
+    if table is not None and renders_from_table(table):
+        media_type = negotiate_rendered(accept, "image")  # a frame table: Pixel Data
+        numbers = frames_to_render(frames, len(table.frames), media_type, rendering.thumbnail)
+        body = await render_from_table(
+            objects, keys["dicom"], table, numbers, params, media_type, rendering.default_max
+        )
+        if body is not None:
+            return Rendered(media_type, body)
+    async with objects.local_file(keys["dicom"]) as path:
+        return await asyncio.to_thread(render_file, path, accept, params, frames, rendering)
 
 
 async def retrieve_rendered(
@@ -214,8 +234,7 @@ async def _render(
     """Render what ``key`` names from the stored objects."""
 
     async def render(ref: InstanceRef, listed: Sequence[int] | None) -> Rendered:
-        async with objects.local_file(keys_of(site, ref)["dicom"]) as path:
-            return await asyncio.to_thread(render_file, path, accept, params, listed, rendering)
+        return await render_instance(objects, keys_of(site, ref), accept, params, listed, rendering)
 
     if key.instance is not None:
         one = await render(refs[0], frames)

@@ -16,9 +16,13 @@ import numpy as np
 import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
+from PIL import Image
 from pydicom.encaps import generate_frames
 
+from pacsflow.dicom.frames import number_of_frames
 from pacsflow.dicom.uids import NATIVE_TRANSFER_SYNTAXES
+from pacsflow.render import render_frames
+from pacsflow.render.params import RenderParams
 from tests.conftest import CORPUS, Server, corpus_files
 from tests.helpers import sequence, stow_file, value
 
@@ -314,6 +318,23 @@ def test_instances_as_stored_have_a_content_length_and_a_validator(stored: Store
         assert response.status_code == 200
         assert response.headers.get("transfer-encoding") == "chunked"
         assert b"transfer-syntax=1.2.840.10008.1.2.1" in b"".join(response.iter_raw())
+
+
+def test_rendered_frames_are_the_pixels_of_the_stored_file(stored: Stored) -> None:
+    """A rendered frame (read through the frame table: the header and that frame only) is the
+    frame ``render_frames`` makes from the whole corpus file, in both modes (S3 included)."""
+    for prefix in ("enhanced_MR_10frame", "US_cine_30frame_jpeg", "CT_small", "rle_MR_small"):
+        sop = stored.by_name(prefix)
+        path = stored.files[sop]
+        frames = number_of_frames(stored.dataset(sop))
+        for number in sorted({1, frames}):
+            response = httpx.get(
+                f"{stored.path_of(sop)}/frames/{number}/rendered", headers={"Accept": "image/png"}
+            )
+            assert response.status_code == 200, (path.name, number, response.text)
+            want = render_frames(path, [number], RenderParams(), "image/png")
+            got = np.asarray(Image.open(io.BytesIO(response.content)))
+            assert np.array_equal(got, np.asarray(Image.open(io.BytesIO(want)))), path.name
 
 
 def test_zip_holds_every_instance_of_a_series(stored: Stored) -> None:
