@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS series_terms (term TEXT, id INTEGER, PRIMARY KEY (ter
 CREATE TABLE IF NOT EXISTS instance_terms (term TEXT, id INTEGER, PRIMARY KEY (term, id))
     WITHOUT ROWID;
 """
+_REF_COLUMNS: Final = "study_uid, series_uid, sop_uid, transfer_syntax, size, sha256"
 _COLUMNS: Final = (
     "study_uid, series_uid, sop_class_uid, transfer_syntax, object_key, size, sha256, attributes"
 )
@@ -153,6 +154,17 @@ class SqliteIndex:
 
         return await self._run(get)
 
+    async def get_instance_ref(self, site: str, sop_uid: str) -> InstanceRef | None:
+        """Where one SOP Instance UID is stored (its attributes are not read), or ``None``."""
+
+        def get(db: sqlite3.Connection) -> InstanceRef | None:
+            row = db.execute(
+                f"SELECT {_REF_COLUMNS} FROM instances WHERE site=? AND sop_uid=?", (site, sop_uid)
+            ).fetchone()
+            return None if row is None else InstanceRef(*row)
+
+        return await self._run(get)
+
     async def delete_instance(self, site: str, sop_uid: str) -> None:
         """Remove an entry; its study and series are recounted or removed when left empty."""
 
@@ -176,10 +188,7 @@ class SqliteIndex:
         self, site: str, study_uid: str, series_uid: str | None = None
     ) -> list[InstanceRef]:
         """Every instance of a study or series, by Series then SOP Instance UID."""
-        sql = (
-            "SELECT study_uid, series_uid, sop_uid, transfer_syntax, size, sha256 FROM instances"
-            " WHERE site=? AND study_uid=?"
-        )
+        sql = f"SELECT {_REF_COLUMNS} FROM instances WHERE site=? AND study_uid=?"
         params: tuple[str, ...] = (site, study_uid)
         if series_uid is not None:
             sql += " AND series_uid=?"

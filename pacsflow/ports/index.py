@@ -83,6 +83,10 @@ class Index(Protocol):
         """The entry of one SOP Instance UID, or ``None``."""
         ...
 
+    async def get_instance_ref(self, site: str, sop_uid: str) -> InstanceRef | None:
+        """Where one SOP Instance UID is stored, without reading its attributes, or ``None``."""
+        ...
+
     async def delete_instance(self, site: str, sop_uid: str) -> None:
         """Remove an entry (idempotent)."""
         ...

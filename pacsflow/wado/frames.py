@@ -33,8 +33,8 @@ from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart, primed
 from pacsflow.pipeline.keys import instance_keys
-from pacsflow.ports import Index, InstanceDocument, ObjectStore
-from pacsflow.wado.locate import find_instance
+from pacsflow.ports import Index, InstanceDocument, InstanceRef, ObjectStore
+from pacsflow.wado.locate import find_instance, find_ref
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
 __all__ = ["negotiate_frames", "parse_frame_list", "retrieve_frames"]
@@ -105,7 +105,9 @@ def negotiate_frames(accept: str, stored: str) -> _Plan:
     )
 
 
-async def load_frame_table(objects: ObjectStore, site: str, doc: InstanceDocument) -> FrameTable:
+async def load_frame_table(
+    objects: ObjectStore, site: str, doc: InstanceDocument | InstanceRef
+) -> FrameTable:
     """The instance's frame offset table; ``NotFound`` if it has no frames."""
     key = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)["frames"]
     try:
@@ -129,15 +131,17 @@ async def retrieve_frames(
 ) -> Payload:
     """The frames listed (all of them for the Pixel Data resource, ``frame_list`` None)."""
     numbers = parse_frame_list(frame_list) if frame_list is not None else None
-    doc = await find_instance(index, retrieval.site, key)
-    stored = instance_keys(retrieval.site, doc.study_uid, doc.series_uid, doc.sop_uid)["dicom"]
-    source = await _frame_source(objects, retrieval.site, doc, stored)
+    ref = await find_ref(index, retrieval.site, key)
+    stored = instance_keys(retrieval.site, ref.study_uid, ref.series_uid, ref.sop_uid)["dicom"]
+    source = await _frame_source(index, objects, retrieval.site, ref, key, stored)
     count = source.count
     numbers = numbers if numbers is not None else list(range(1, count + 1))
     if missing := [n for n in numbers if n > count]:
-        raise NotFound(f"instance {doc.sop_uid} has {count} frame(s); no frame {missing[0]}")
+        raise NotFound(f"instance {ref.sop_uid} has {count} frame(s); no frame {missing[0]}")
     plan = negotiate_frames(retrieval.accept, source.transfer_syntax)
-    geometry = frame_geometry(doc.attributes) if plan.action != "stored" else None
+    geometry = None
+    if plan.action != "stored":  # the Image Pixel Module: the indexed attributes, read now
+        geometry = frame_geometry((await find_instance(index, retrieval.site, key)).attributes)
     body = Multipart(plan.media_type)
     part_type = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
 
@@ -172,22 +176,23 @@ class _FrameSource:
 
 
 async def _frame_source(
-    objects: ObjectStore, site: str, doc: InstanceDocument, key: str
+    index: Index, objects: ObjectStore, site: str, ref: InstanceRef, name: ResourceKey, key: str
 ) -> _FrameSource:
     """The frame table; for an object whose bytes are not addressable (Deflated), the frames
     parsed from the object once (the only case where a stored file is opened to answer)."""
     try:
-        table = await load_frame_table(objects, site, doc)
-    except NotFound:
-        if (
-            doc.transfer_syntax != DeflatedExplicitVRLittleEndian
-            or "00280010" not in doc.attributes
-        ):
+        table = await load_frame_table(objects, site, ref)
+    except NotFound as missing:
+        if ref.transfer_syntax != DeflatedExplicitVRLittleEndian:
             raise
-        async with objects.local_file(key) as path:
-            frames = await asyncio.to_thread(_parse_frames, path)
-        return _FrameSource(ExplicitVRLittleEndian, len(frames), objects, key, parsed=frames)
-    return _FrameSource(table.transfer_syntax, len(table.frames), objects, key, table)
+        no_table = missing
+    else:
+        return _FrameSource(table.transfer_syntax, len(table.frames), objects, key, table)
+    if "00280010" not in (await find_instance(index, site, name)).attributes:  # no Rows
+        raise no_table
+    async with objects.local_file(key) as path:
+        frames = await asyncio.to_thread(_parse_frames, path)
+    return _FrameSource(ExplicitVRLittleEndian, len(frames), objects, key, parsed=frames)
 
 
 def _parse_frames(path: Path) -> tuple[bytes, ...]:

@@ -7,7 +7,7 @@ from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, InstanceRef
 from pacsflow.wado.retrieval import ResourceKey
 
-__all__ = ["find_instance", "keys_of", "locate"]
+__all__ = ["find_instance", "find_ref", "keys_of", "locate"]
 
 
 async def find_instance(index: Index, site: str, key: ResourceKey) -> InstanceDocument:
@@ -20,12 +20,21 @@ async def find_instance(index: Index, site: str, key: ResourceKey) -> InstanceDo
     return doc
 
 
+async def find_ref(index: Index, site: str, key: ResourceKey) -> InstanceRef:
+    """Where the instance ``key`` names is stored, or ``NotFound``; its attributes (indexed as
+    DICOM JSON, megabytes for an RT Structure Set or an enhanced multi-frame) are not read."""
+    if key.instance is None:
+        raise NotFound(f"{key} is not an instance")
+    ref = await index.get_instance_ref(site, key.instance)
+    if ref is None or ref.study_uid != key.study or ref.series_uid != key.series:
+        raise NotFound(f"no {key}")
+    return ref
+
+
 async def locate(index: Index, site: str, key: ResourceKey) -> list[InstanceRef]:
     """The instances of a study, series or single instance; ``NotFound`` if there are none."""
     if key.instance is not None:
-        doc = await find_instance(index, site, key)
-        where = (doc.study_uid, doc.series_uid, doc.sop_uid)
-        return [InstanceRef(*where, doc.transfer_syntax, doc.size, doc.sha256)]
+        return [await find_ref(index, site, key)]
     refs = await index.list_instances(site, key.study, key.series)
     if not refs:
         raise NotFound(f"no {key}")

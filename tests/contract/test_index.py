@@ -147,6 +147,24 @@ async def test_upsert_then_get_instance_round_trips_every_field(index: Index, si
     assert await index.get_instance(site, "9.9.9") is None
 
 
+async def test_an_instance_ref_is_where_the_document_says_it_is(index: Index, site: str) -> None:
+    original = doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
+    await index.upsert_instances([original])
+
+    ref = await index.get_instance_ref(site, "1.2.3.4.5")
+    assert ref == InstanceRef(
+        original.study_uid,
+        original.series_uid,
+        original.sop_uid,
+        original.transfer_syntax,
+        original.size,
+        original.sha256,
+    )
+    assert ref in await index.list_instances(site, "1.2.3")
+    assert await index.get_instance_ref(site, "9.9.9") is None
+    assert await index.get_instance_ref(f"{site}-other", "1.2.3.4.5") is None
+
+
 async def test_upsert_of_the_same_document_twice_leaves_one_entry(index: Index, site: str) -> None:
     first = doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
     await index.upsert_instances([first, doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.6")])
