@@ -34,7 +34,7 @@ from pacsflow.render.viewport import DEFAULT_THUMBNAIL_SIDE
 from pacsflow.wado.frames import parse_frame_list
 from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.render_cache import CachedRendering, RenderCache
-from pacsflow.wado.rendered_frames import frame_table, frames_to_render, render_from_table
+from pacsflow.wado.rendered_frames import frames_to_render, render_from_table, stored_image
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 from pacsflow.wado.validators import entity_tag, is_current
 
@@ -144,19 +144,21 @@ def render_file(
 async def render_instance(
     objects: ObjectStore,
     keys: Mapping[str, str],
+    size: int,
     accept: str,
     params: RenderParams,
     frames: Sequence[int] | None,
     rendering: Rendering = PLAIN,
 ) -> Rendered:
-    """Render a stored instance (``keys``: its objects): from its header and the frames shown,
-    read through its frame table, or else from its file."""
-    table = await frame_table(objects, keys["frames"])
-    if table is not None and renders_from_table(table):
+    """Render a stored instance (``keys``: its objects, ``size``: its bytes): from its header
+    and the frames shown, read through its frame table, or else from its file."""
+    stored = await stored_image(objects, keys, size)
+    if stored is not None and renders_from_table(stored[0]):
+        table, head = stored
         media_type = negotiate_rendered(accept, "image")  # a frame table: Pixel Data
         numbers = frames_to_render(frames, len(table.frames), media_type, rendering.thumbnail)
         body = await render_from_table(
-            objects, keys["dicom"], table, numbers, params, media_type, rendering.default_max
+            objects, keys["dicom"], table, head, numbers, params, media_type, rendering.default_max
         )
         if body is not None:
             return Rendered(media_type, body)
@@ -234,7 +236,8 @@ async def _render(
     """Render what ``key`` names from the stored objects."""
 
     async def render(ref: InstanceRef, listed: Sequence[int] | None) -> Rendered:
-        return await render_instance(objects, keys_of(site, ref), accept, params, listed, rendering)
+        keys = keys_of(site, ref)
+        return await render_instance(objects, keys, ref.size, accept, params, listed, rendering)
 
     if key.instance is not None:
         one = await render(refs[0], frames)
