@@ -179,6 +179,7 @@ def measure_rows(
     preview = Row("Orthanc REST preview, middle instance (512x512)")
     fresh = Row(f"{rendered.name}, {UNCACHED}")
     fresh_thumb = Row(f"{thumb.name}, {UNCACHED}")
+    fresh_viewport = Row(f"{viewport.name}, {UNCACHED}")
     vp_path = f"{targets.middle}/rendered?viewport=128,128"
     for server in clients:
         rendered.asked[server] = "`.../instances/{sop}/rendered`"
@@ -204,8 +205,12 @@ def measure_rows(
         )
         viewport.asked[server] = "`.../instances/{middle}/rendered?viewport=128,128`"
         viewport.outcomes[server] = timed(server, viewport.name, [vp_path], small)
+        fresh_viewport.asked[server] = viewport.asked[server] + f" with `{NO_CACHE}`"
+        fresh_viewport.outcomes[server] = timed(
+            server, fresh_viewport.name, [vp_path], small, NO_CACHE_HEADER
+        )
         if server == "orthanc" and orthanc_preview:
             preview.asked[server] = "`/instances/{orthanc id}/preview` (REST, not DICOMweb)"
             preview.outcomes[server] = timed(server, preview.name, [orthanc_preview], full)
-    rows = [rendered, fresh, thumb, fresh_thumb, viewport]
+    rows = [rendered, fresh, thumb, fresh_thumb, viewport, fresh_viewport]
     return ([*rows, preview] if preview.outcomes else rows), notes
