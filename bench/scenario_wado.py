@@ -164,12 +164,9 @@ def _wado_run(
     readers = {kind: Reader(t.dicomweb_root) for kind, t in targets.items()}
     pids = {kind: t.pids[0] for kind, t in targets.items()}
     try:
-        reads = [
-            (".../instances/{sop}", wado_steps.instance_throughput),
-            ("/studies/{st}/series/{se}", wado_steps.series_throughput),
-        ]
-        for example, step in reads:
-            for result in step(readers, pids, data, knobs, ctx.log):
+        reads = [(".../instances/{sop}", "mf-large"), ("/studies/{st}/series/{se}", "ct")]
+        for example, role in reads:
+            for result in wado_steps.series_throughput(readers, pids, data, knobs, ctx.log, role):
                 values = None
                 if result.ok:
                     values = {"mb_per_s": result.rate(result.median), "seconds": result.median}

@@ -33,7 +33,6 @@ __all__ = [
     "ACCEPT_METADATA",
     "Knobs",
     "frames_rows",
-    "instance_throughput",
     "memory_peak",
     "metadata_row",
     "series_throughput",
@@ -209,25 +208,17 @@ def series_throughput(
     data: DataSet,
     knobs: Knobs,
     log: Callable[[str], None],
+    role: str = "ct",
 ) -> list[Throughput]:
-    """``GET /studies/{st}/series/{se}`` of the CT series, as stored, read to the end."""
-    specs = data.of("ct")
+    """``GET /studies/{st}/series/{se}`` of the CT series (``role`` ``ct``), or ``GET
+    .../instances/{sop}`` of the large multi-frame instance (``mf-large``), as stored, read
+    to the end."""
+    specs = data.of(role)
+    path = _series_path(specs[0])
     name = f"CT series, {len(specs)} instances"
-    return _timed_reads(readers, pids, name, _series_path(specs[0]), specs, knobs, log)
-
-
-def instance_throughput(
-    readers: Mapping[str, Reader],
-    pids: Mapping[str, int],
-    data: DataSet,
-    knobs: Knobs,
-    log: Callable[[str], None],
-) -> list[Throughput]:
-    """``GET .../instances/{sop}`` of the large multi-frame instance, as stored, to the end."""
-    spec = data.one("mf-large")
-    name = f"one {spec.frames}-frame instance"
-    path = f"{_series_path(spec)}/instances/{spec.sop}"
-    return _timed_reads(readers, pids, name, path, [spec], knobs, log)
+    if role != "ct":
+        name, path = f"one {specs[0].frames}-frame instance", f"{path}/instances/{specs[0].sop}"
+    return _timed_reads(readers, pids, name, path, specs, knobs, log)
 
 
 def memory_peak(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol, TypeVar
+
 from pacsflow.errors import NotFound
 from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, InstanceRef
@@ -10,25 +12,42 @@ from pacsflow.wado.retrieval import ResourceKey
 __all__ = ["find_instance", "find_ref", "keys_of", "locate"]
 
 
-async def find_instance(index: Index, site: str, key: ResourceKey) -> InstanceDocument:
-    """The index entry of the instance ``key`` names, or ``NotFound``."""
+class _Placed(Protocol):
+    """An index entry or a reference: what places an instance in its study and series."""
+
+    @property
+    def study_uid(self) -> str: ...
+
+    @property
+    def series_uid(self) -> str: ...
+
+
+Placed = TypeVar("Placed", bound=_Placed)
+
+
+def _instance_uid(key: ResourceKey) -> str:
+    """The SOP Instance UID of ``key``; ``NotFound`` for a study or series."""
     if key.instance is None:
         raise NotFound(f"{key} is not an instance")
-    doc = await index.get_instance(site, key.instance)
-    if doc is None or doc.study_uid != key.study or doc.series_uid != key.series:
+    return key.instance
+
+
+def _in_place(found: Placed | None, key: ResourceKey) -> Placed:
+    """``found`` if it is in the study and series ``key`` names, else ``NotFound``."""
+    if found is None or found.study_uid != key.study or found.series_uid != key.series:
         raise NotFound(f"no {key}")
-    return doc
+    return found
+
+
+async def find_instance(index: Index, site: str, key: ResourceKey) -> InstanceDocument:
+    """The index entry of the instance ``key`` names, or ``NotFound``."""
+    return _in_place(await index.get_instance(site, _instance_uid(key)), key)
 
 
 async def find_ref(index: Index, site: str, key: ResourceKey) -> InstanceRef:
     """Where the instance ``key`` names is stored, or ``NotFound``; its attributes (indexed as
     DICOM JSON, megabytes for an RT Structure Set or an enhanced multi-frame) are not read."""
-    if key.instance is None:
-        raise NotFound(f"{key} is not an instance")
-    ref = await index.get_instance_ref(site, key.instance)
-    if ref is None or ref.study_uid != key.study or ref.series_uid != key.series:
-        raise NotFound(f"no {key}")
-    return ref
+    return _in_place(await index.get_instance_ref(site, _instance_uid(key)), key)
 
 
 async def locate(index: Index, site: str, key: ResourceKey) -> list[InstanceRef]:
