@@ -182,14 +182,23 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     """Run the HTTP ``roles`` (and, for ``serve``, the ingest processor) until interrupted."""
     from services.app import create_app
     from streams.runner import run_ingest_processor
+    from streams.thumbnails import run_thumbnail_processor
 
     container = await started(settings, listen_for_outcomes="stow" in roles)
     stop = asyncio.Event()
+    processing = processors and settings.processors
     processor = (
         asyncio.create_task(
             run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
         )
-        if processors and settings.processors
+        if processing
+        else None
+    )
+    thumbnails = (
+        asyncio.create_task(
+            run_thumbnail_processor(container.bus, container.index, container.objects, stop)
+        )
+        if processing
         else None
     )
     upkeep = asyncio.create_task(container.ups.upkeep.run(stop)) if "ups" in roles else None
@@ -219,8 +228,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         await server.serve()
     finally:
         stop.set()
-        if processor is not None:
-            await processor
+        for task in (processor, thumbnails):
+            if task is not None:
+                await task
         if upkeep is not None:
             await upkeep
         await container.close()
@@ -232,10 +242,11 @@ def _shutting_down(signum: int, frame: object) -> None:
 
 
 async def work(settings: Settings) -> None:
-    """Run the ingest processor until interrupted (SIGINT/SIGTERM)."""
+    """Run the ingest and thumbnail processors until interrupted (SIGINT/SIGTERM)."""
     import signal
 
     from streams.runner import run_ingest_processor
+    from streams.thumbnails import run_thumbnail_processor
 
     container = await started(settings, listen_for_outcomes=False)
     stop = asyncio.Event()
@@ -243,7 +254,11 @@ async def work(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("pacsflow %s ingest worker (pid %d)", __version__, os.getpid())
+    bus, index, objects = container.bus, container.index, container.objects
     try:
-        await run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+        await asyncio.gather(
+            run_ingest_processor(bus, container.ingest_context, objects, stop),
+            run_thumbnail_processor(bus, index, objects, stop),
+        )
     finally:
         await container.close()

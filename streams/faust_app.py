@@ -1,9 +1,12 @@
-"""The Faust worker of pipeline mode: the ingest agent on the Kafka ``ingest`` topic.
+"""The Faust worker of pipeline mode: the ingest agent on ``ingest``, the thumbnail agent on
+``events``.
 
-The agent is a short loop around ``streams.ingest.process_message``, the same function the
-embedded runner calls. Faust acknowledges an event once the agent has finished with it and
+The ingest agent is a short loop around ``streams.ingest.process_message``, the same function
+the embedded runner calls. Faust acknowledges an event once the agent has finished with it and
 commits acknowledged offsets, so a record is committed only after it was stored and indexed
-(or dead-lettered): at-least-once, made safe by the idempotent ingest step.
+(or dead-lettered): at-least-once, made safe by the idempotent ingest step. The thumbnail
+agent hands batches of ingest outcomes to ``streams.thumbnails.make_thumbnails_of`` (best
+effort: a batch a backend failed is left to be rendered on request).
 
 With a ``health_port``, Faust's web server answers ``GET /health`` (liveness: the worker's
 event loop serves) and ``GET /ready`` (readiness: the agent has started and the bus, the object
@@ -24,14 +27,18 @@ from faust.types.auth import CredentialsT
 
 from pacsflow.adapters.kafka_bus import KafkaSecurity
 from pacsflow.container import Container
-from pacsflow.errors import RETRY_AFTER_SECONDS
-from pacsflow.pipeline.records import INGEST_TOPIC
+from pacsflow.errors import RETRY_AFTER_SECONDS, ServiceUnavailable
+from pacsflow.pipeline.records import EVENTS_TOPIC, INGEST_TOPIC
 from pacsflow.ports import Message
 from streams.ingest import process_message
+from streams.thumbnails import make_thumbnails_of
 
 __all__ = ["create_faust_app"]
 
 log = logging.getLogger(__name__)
+
+THUMBNAIL_BATCH = 64
+THUMBNAIL_WITHIN = 1.0  # seconds: a batch of events is handled when full or this old
 
 
 def broker_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
@@ -47,6 +54,19 @@ def broker_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
             mechanism=security.sasl_mechanism,
         )
     return faust.SSLCredentials(context)
+
+
+def _message(event: Any) -> Message:
+    """A Faust event as the bus port's ``Message``."""
+    record = event.message
+    return Message(
+        topic=record.topic,
+        key=bytes(event.key or b""),
+        value=bytes(event.value),
+        partition=record.partition,
+        offset=record.offset,
+        headers=tuple((k, bytes(v)) for k, v in (record.headers or ())),
+    )
 
 
 def create_faust_app(
@@ -107,18 +127,29 @@ def create_faust_app(
         """Ingest each record; the event is acknowledged when the loop moves on."""
         deps = await container()
         async for event in stream.events():
-            record = event.message
-            message = Message(
-                topic=record.topic,
-                key=bytes(event.key or b""),
-                value=bytes(event.value),
-                partition=record.partition,
-                offset=record.offset,
-                headers=tuple((k, bytes(v)) for k, v in (record.headers or ())),
-            )
+            message = _message(event)
             staged = await process_message(message, deps.ingest_context, deps.bus)
             if staged is not None:  # safe before the commit: redelivery finds it indexed
                 await deps.objects.delete(staged)
+
+    events = app.topic(
+        EVENTS_TOPIC,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(events)
+    async def thumbnails(stream: Any) -> None:
+        """Make the thumbnails of the series each batch of ingest outcomes stored."""
+        deps = await container()
+        async for batch in stream.take_events(THUMBNAIL_BATCH, within=THUMBNAIL_WITHIN):
+            messages = [_message(event) for event in batch]
+            try:
+                await make_thumbnails_of(messages, deps.index, deps.objects)
+            except ServiceUnavailable as exc:  # best effort: rendered on request instead
+                log.warning("thumbnails of %d events skipped: %s", len(messages), exc)
 
     async def stop_container(sender: Any, *args: Any, **kwargs: Any) -> None:
         if "container" in started:

@@ -8,7 +8,9 @@ ingest (``rendered_frames``), else from the stored Part 10 file; both use ``pacs
 A thumbnail is the rendering of a representative image (the middle instance of the first series
 with images; the middle frame of a multi-frame instance) fitted to a small viewport. Every
 answer carries a weak entity tag; a request that names a current one is answered 304 without
-rendering, and renderings are kept in a per-process ``RenderCache``.
+rendering, and renderings are kept in a per-process ``RenderCache``. A series or study thumbnail
+without parameters is read from the one the pipeline made ahead when it is current
+(``thumbnail_store``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.render_cache import CachedRendering, RenderCache
 from pacsflow.wado.rendered_frames import frames_to_render, render_from_table, stored_image
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
+from pacsflow.wado.thumbnail_store import representative, stored_thumbnail
 from pacsflow.wado.validators import entity_tag, is_current
 
 __all__ = [
@@ -50,7 +53,8 @@ __all__ = [
     "retrieve_rendered",
 ]
 
-IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/gif", "image/jp2")
+JPEG: Final = "image/jpeg"
+IMAGE_TYPES: Final = (JPEG, "image/png", "image/gif", "image/jp2")
 DOCUMENT_TYPES: Final = {"sr": ("text/html", "text/plain"), "pdf": ("application/pdf",)}
 _QUERY_ACCEPT: Final = frozenset({"accept"})
 _VERSION: Final = b"rendered-v1"  # bump when the same request renders another picture
@@ -194,8 +198,9 @@ async def retrieve_rendered(
         content_type = cached.content_type if cached is not None else ""
         return Payload(content_type, status=304, headers=_VARY, etag=etag)
     if cached is None:
+        ahead = rendering.thumbnail and not retrieval.no_cache and _default(frames, params, accept)
         cached = await _render(
-            objects, retrieval.site, key, refs, frames, accept, params, rendering
+            objects, retrieval.site, key, refs, frames, accept, params, rendering, ahead
         )
         if cache is not None:
             cache.put(etag, cached)  # a fresh one (no-cache) replaces the one held
@@ -232,8 +237,10 @@ async def _render(
     accept: str,
     params: RenderParams,
     rendering: Rendering,
+    made_ahead: bool = False,
 ) -> CachedRendering:
-    """Render what ``key`` names from the stored objects."""
+    """Render what ``key`` names from the stored objects; a series or study thumbnail from
+    the one made ahead when ``made_ahead`` and it is current (``thumbnail_store``)."""
 
     async def render(ref: InstanceRef, listed: Sequence[int] | None) -> Rendered:
         keys = keys_of(site, ref)
@@ -244,6 +251,8 @@ async def _render(
         return CachedRendering(one.content_type, one.body)
     if rendering.thumbnail:
         for ref in _representatives(refs):
+            if made_ahead and (jpeg := await stored_thumbnail(objects, site, ref)) is not None:
+                return CachedRendering(JPEG, jpeg)
             try:
                 one = await render(ref, None)
             except NotAcceptable:
@@ -261,4 +270,14 @@ def _representatives(refs: list[InstanceRef]) -> list[InstanceRef]:
     by_series: dict[str, list[InstanceRef]] = {}
     for ref in refs:
         by_series.setdefault(ref.series_uid, []).append(ref)
-    return [members[len(members) // 2] for members in by_series.values()]
+    return [representative(members) for members in by_series.values()]
+
+
+def _default(frames: Sequence[int] | None, params: RenderParams, accept: str) -> bool:
+    """A request a thumbnail made ahead answers: no frames, no parameters, JPEG acceptable."""
+    if frames is not None or params != RenderParams():
+        return False
+    try:
+        return negotiate_rendered(accept, "image") == JPEG
+    except NotAcceptable:
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.parser
 import gzip
 import io
@@ -24,7 +25,7 @@ from pacsflow.dicom.uids import NATIVE_TRANSFER_SYNTAXES
 from pacsflow.render import render_frames
 from pacsflow.render.params import RenderParams
 from tests.conftest import CORPUS, Server, corpus_files
-from tests.helpers import sequence, stow_file, value
+from tests.helpers import put_object, sequence, stored_object, stow_file, value
 
 JsonDict = dict[str, Any]
 FOLDERS = ("transfer-syntax", "multiframe", "modality", "objects", "charset")
@@ -335,6 +336,35 @@ def test_rendered_frames_are_the_pixels_of_the_stored_file(stored: Stored) -> No
             want = render_frames(path, [number], RenderParams(), "image/png")
             got = np.asarray(Image.open(io.BytesIO(response.content)))
             assert np.array_equal(got, np.asarray(Image.open(io.BytesIO(want)))), path.name
+
+
+def test_series_thumbnails_are_made_ahead_by_a_consumer_of_events(
+    stored: Stored, server_module: Server
+) -> None:
+    """The thumbnail processor (a consumer of ``events``) stores each image series' thumbnail:
+    the bytes a live rendering makes; a thumbnail request without parameters answers the one
+    stored, one with parameters or ``Cache-Control: no-cache`` is rendered."""
+    ds = stored.dataset(stored.by_name("enhanced_MR_10frame"))
+    series = f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+    settings = server_module.settings()
+    held = asyncio.run(stored_object(settings, f"{settings.site}/{series}/thumbnail"))
+    assert held is not None, "no thumbnail was made for the series"
+    label, _, jpeg = held.partition(b"\n")
+    assert label.split()[0].decode() in stored.files
+    url = f"{stored.url}/{series}/thumbnail"
+    accept = {"Accept": "image/jpeg, image/png;q=0.5"}  # a representation no test asked before
+    key = f"{settings.site}/{series}/thumbnail"
+    marked = io.BytesIO()
+    Image.new("L", (8, 8), 77).save(marked, "JPEG")  # stands for the made-ahead thumbnail
+    asyncio.run(put_object(settings, key, label + b"\n" + marked.getvalue()))
+    try:
+        assert httpx.get(url, headers=accept).content == marked.getvalue()
+        live = httpx.get(url, headers={**accept, "Cache-Control": "no-cache"})
+        assert live.status_code == 200 and live.content == jpeg
+    finally:
+        asyncio.run(put_object(settings, key, held))
+    small = httpx.get(url, params={"viewport": "64,64"}, headers=accept)
+    assert Image.open(io.BytesIO(small.content)).size == (64, 64)
 
 
 def test_zip_holds_every_instance_of_a_series(stored: Stored) -> None:
