@@ -56,6 +56,13 @@ def broker_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
     return faust.SSLCredentials(context)
 
 
+def _raw_topic(app: faust.App, name: str) -> Any:
+    """A topic of byte keys and values (the records are pacsflow's own JSON)."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
 def _message(event: Any) -> Message:
     """A Faust event as the bus port's ``Message``."""
     record = event.message
@@ -104,13 +111,7 @@ def create_faust_app(
         consumer_auto_offset_reset="earliest",
         **web_options,
     )
-    topic = app.topic(
-        INGEST_TOPIC,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    topic = _raw_topic(app, INGEST_TOPIC)
     started: dict[str, Container] = {}
     lock = asyncio.Lock()
 
@@ -132,15 +133,7 @@ def create_faust_app(
             if staged is not None:  # safe before the commit: redelivery finds it indexed
                 await deps.objects.delete(staged)
 
-    events = app.topic(
-        EVENTS_TOPIC,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
-
-    @app.agent(events)
+    @app.agent(_raw_topic(app, EVENTS_TOPIC))
     async def thumbnails(stream: Any) -> None:
         """Make the thumbnails of the series each batch of ingest outcomes stored."""
         deps = await container()

@@ -3,8 +3,8 @@
 A second consumer of the ingest outcomes, beside the STOW front ends that wait for them: the
 consumer group ``pacsflow-thumbnails`` (embedded runner) or the Faust worker's group reads
 every ``IngestEvent`` and calls the core step ``pacsflow.wado.thumbnails.make_series_thumbnails``.
-Best effort: an unreadable event is skipped, a backend failure leaves the thumbnails of that
-batch to be rendered on request (the runner resumes from its last commit).
+Best effort, in both modes: an unreadable event is skipped, and a batch a backend failed is
+skipped too (its thumbnails are rendered on request).
 """
 
 from __future__ import annotations
@@ -43,17 +43,18 @@ async def make_thumbnails_of(
 async def run_thumbnail_processor(
     bus: Bus, index: Index, objects: ObjectStore, stop: asyncio.Event, batch: int = 64
 ) -> None:
-    """Consume ``events`` until ``stop`` is set, committing each batch once handled."""
-    while not stop.is_set():
-        subscription = await bus.subscribe(EVENTS_TOPIC, THUMBNAIL_GROUP)
-        try:
-            while not stop.is_set():
-                messages = await subscription.fetch(batch, timeout=0.5)
-                if messages:
-                    await make_thumbnails_of(messages, index, objects)
-                    await subscription.commit(messages)
-        except ServiceUnavailable as exc:
-            log.warning("thumbnail processor: %s; resuming from the last commit", exc)
-            await asyncio.sleep(1.0)
-        finally:
-            await subscription.close()
+    """Consume ``events`` until ``stop`` is set, committing each batch once handled (a batch a
+    backend failed is skipped: its thumbnails are rendered on request)."""
+    subscription = await bus.subscribe(EVENTS_TOPIC, THUMBNAIL_GROUP)
+    try:
+        while not stop.is_set():
+            messages = await subscription.fetch(batch, timeout=0.5)
+            if not messages:
+                continue
+            try:
+                await make_thumbnails_of(messages, index, objects)
+            except ServiceUnavailable as exc:
+                log.warning("thumbnails of %d events skipped: %s", len(messages), exc)
+            await subscription.commit(messages)
+    finally:
+        await subscription.close()
