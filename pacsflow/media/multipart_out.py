@@ -6,9 +6,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Multipart", "coalesced", "primed"]
+__all__ = ["Multipart", "buffered", "coalesced", "primed"]
 
 COALESCE_BYTES = 1 << 20
+BUFFER_BYTES = 1 << 20
 
 
 async def primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -23,6 +24,29 @@ async def primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             yield chunk
 
     return whole()
+
+
+async def buffered(
+    body: AsyncIterator[bytes], limit: int = BUFFER_BYTES
+) -> bytes | AsyncIterator[bytes]:
+    """``body`` whole when it ends within ``limit`` bytes (sent as one response with a
+    Content-Length, without the machinery of a streamed one), else streamed, primed as
+    ``primed`` does: a backend failure before the first bytes is an error status."""
+    held: list[bytes] = []
+    size = 0
+    async for chunk in body:
+        held.append(chunk)
+        size += len(chunk)
+        if size > limit:
+
+            async def rest() -> AsyncIterator[bytes]:
+                for piece in held:
+                    yield piece
+                async for more in body:
+                    yield more
+
+            return rest()
+    return b"".join(held)
 
 
 async def coalesced(body: AsyncIterator[bytes], size: int = COALESCE_BYTES) -> AsyncIterator[bytes]:

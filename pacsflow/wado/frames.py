@@ -31,7 +31,7 @@ from pacsflow.dicom.uids import (
 )
 from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
 from pacsflow.media.accept import parse_accept
-from pacsflow.media.multipart_out import Multipart, primed
+from pacsflow.media.multipart_out import Multipart, buffered
 from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, InstanceRef, ObjectStore
 from pacsflow.wado.locate import find_instance, find_ref
@@ -155,7 +155,7 @@ async def retrieve_frames(
             yield body.part(part_type, data)
         yield body.end()
 
-    return Payload(body.content_type, await primed(stream()))
+    return Payload(body.content_type, await buffered(stream()))
 
 
 @dataclass(frozen=True, slots=True)

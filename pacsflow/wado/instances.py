@@ -7,7 +7,8 @@ several Accept values with q-factors, Explicit VR Little Endian by default for
 ``application/dicom`` (a request without Accept, or ``*/*``, gets the stored form); an instance is
 transcoded only when the client does not accept its stored syntax, and 406 answers a request
 no instance can satisfy before any byte is sent. A body of instances sent as stored has a
-``Content-Length`` (the parts' sizes are in the index), so it goes out without HTTP chunks.
+``Content-Length`` (the parts' sizes are in the index), so it goes out without HTTP chunks; a
+body under 1 MiB is sent whole (``buffered``), without a streamed response's machinery.
 A weak entity tag from the instances' digests answers ``If-None-Match`` (304) before any read.
 """
 
@@ -24,7 +25,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pacsflow.dicom.transcode import can_transcode, transcode_instance
 from pacsflow.errors import NotAcceptable, ObjectStoreUnavailable
 from pacsflow.media.accept import parse_accept
-from pacsflow.media.multipart_out import Multipart, coalesced, primed
+from pacsflow.media.multipart_out import Multipart, buffered, coalesced, primed
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
@@ -145,7 +146,9 @@ async def retrieve_instances(
         yield body.end()
 
     headers = {**_VARY, **_content_length(body, refs, targets)}
-    return Payload(body.content_type, await primed(coalesced(stream())), headers=headers, etag=etag)
+    return Payload(
+        body.content_type, await buffered(coalesced(stream())), headers=headers, etag=etag
+    )
 
 
 class _Sink(io.RawIOBase):
