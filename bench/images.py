@@ -372,7 +372,8 @@ def _mr(geometry: ImageGeometry, rng: np.random.Generator) -> Float32Array:
     for side in (-1, 1):
         ventricle = _ellipse(y, x, _jitter(rng, -0.05), side * 0.1, 0.25, 0.06)
         image = np.where(ventricle < 1, np.float32(220), image)
-    return np.abs(image + _noise(rng, geometry, 9))  # type: ignore[no-any-return]
+    magnitude: Float32Array = np.abs(image + _noise(rng, geometry, 9))
+    return magnitude
 
 
 def _chest_projection(geometry: ImageGeometry, rng: np.random.Generator) -> Float32Array:

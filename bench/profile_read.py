@@ -33,10 +33,10 @@ from typing import Final
 
 from bench.harness import log
 from bench.servers import Server, start_pacsflow
+from bench.source import snapshot
 from bench.wado_data import DataSet, Scale, generate
 from bench.wado_load import stow_to_pacsflow
 from bench.wado_measure import Reader
-from bench.wado_servers import snapshot
 
 __all__ = ["CATEGORIES", "breakdown", "main"]
 

@@ -1,26 +1,25 @@
-"""The steps of the rendered/thumbnail benchmark: data, stores, answer checks, timed rows.
+"""The rendered resources of the WADO scenario (PS3.18 8.3.5, 8.3.6), each checked before timing.
 
 The data is bench/wado_data.py's CT series (512x512, 16-bit, 12 stored, Explicit VR Little
-Endian), here 500 instances in one series; pacsflow gets it by STOW-RS, Orthanc by
-``POST /instances`` (bench/wado_load.py). Every answer is checked (status, Content-Type, decoded
-by Pillow to the expected size) before it is timed; a wrong answer is a reported failure.
+Endian). Every distinct request is checked (HTTP 200, ``Content-Type: image/jpeg``, decoded by
+Pillow to the expected size) before it is timed; a wrong answer is a reported failure.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import httpx
 from PIL import Image
 
 from bench.measure import Outcome
-from bench.wado_data import DataSet, FileSpec, Scale, generate
-from bench.wado_measure import latency
+from bench.wado_data import FileSpec
+from bench.wado_measure import Row, latency
+from bench.wado_steps import Knobs
 
-__all__ = ["Knobs", "Row", "Targets", "check_jpeg", "make_data", "measure_rows", "orthanc_ids"]
+__all__ = ["Targets", "check_jpeg", "measure_rows", "orthanc_preview", "targets_for"]
 
 Log = Callable[[str], None]
 JPEG = "image/jpeg"
@@ -32,26 +31,6 @@ UNCACHED = "made anew (Cache-Control: no-cache)"
 
 
 @dataclass(frozen=True, slots=True)
-class Knobs:
-    """How many requests, and for how long, per measurement and server."""
-
-    warmup: int
-    repetitions: int
-    budget: float
-    variants: int
-
-
-@dataclass
-class Row:
-    """One measurement: what each server was asked, its outcome, pacsflow's target."""
-
-    name: str
-    asked: dict[str, str] = field(default_factory=dict)
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-    target_ms: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Targets:
     """The request paths (relative to the DICOMweb root, or absolute) of the series."""
 
@@ -59,19 +38,6 @@ class Targets:
     middle: str  # .../instances/{middle sop}
     series: str  # /studies/{st}/series/{se}
     instances: int  # in the series
-
-
-def make_data(out: Path, seed: int, instances: int, log: Log) -> tuple[DataSet, list[FileSpec]]:
-    """wado_data's generator with only its CT series at scale (the other roles: tiny)."""
-    scale = Scale(
-        metadata_instances=0,
-        frames=2,
-        frame_rows=16,
-        ct_instances=instances,
-        big_instances=0,
-    )
-    data = generate(out, seed, scale, log)
-    return data, sorted(data.of("ct"), key=lambda s: int(s.sop.rsplit(".", 1)[1]))
 
 
 def targets_for(series: Sequence[FileSpec], variants: int) -> Targets:
@@ -115,15 +81,18 @@ def check_jpeg(exact: tuple[int, int] | None, max_side: int | None) -> Callable[
     return check
 
 
-def orthanc_ids(base_url: str, sops: Sequence[str]) -> dict[str, str]:
-    """Orthanc's instance identifiers of SOP Instance UIDs (``POST /tools/lookup``)."""
-    found: dict[str, str] = {}
-    with httpx.Client(base_url=base_url, timeout=30) as client:
-        for sop in sops:
-            for hit in client.post("/tools/lookup", content=sop).json():
-                if hit.get("Type") == "Instance":
-                    found[sop] = str(hit["ID"])
-    return found
+def orthanc_preview(base_url: str, targets: Targets) -> str | None:
+    """The URL of Orthanc's own REST preview of the series' middle instance (``None``: not
+    found), looked up by its SOP Instance UID (``POST /tools/lookup``)."""
+    sop = targets.middle.rsplit("/", 1)[1]
+    try:
+        hits = httpx.post(f"{base_url}/tools/lookup", content=sop, timeout=30).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    for hit in hits:
+        if hit.get("Type") == "Instance":
+            return f"{base_url}/instances/{hit['ID']}/preview"
+    return None
 
 
 def _probe(client: httpx.Client, target: str, check: Callable[..., str | None]) -> str | None:
@@ -136,13 +105,14 @@ def _probe(client: httpx.Client, target: str, check: Callable[..., str | None]) 
 
 
 def measure_rows(
-    clients: dict[str, httpx.Client],
+    clients: Mapping[str, httpx.Client],
     targets: Targets,
-    orthanc_preview: str | None,
+    preview_url: str | None,
     knobs: Knobs,
     log: Log,
 ) -> tuple[list[Row], list[str]]:
-    """The timed rows, and notes (what Orthanc answered to /thumbnail)."""
+    """The timed rows, and notes (what Orthanc answered to /thumbnail). ``preview_url``:
+    Orthanc's REST preview of the middle instance, timed on Orthanc for reference."""
     notes: list[str] = []
 
     def timed(
@@ -173,8 +143,8 @@ def measure_rows(
 
     full = check_jpeg((512, 512), None)
     small = check_jpeg(None, 128)
-    rendered = Row(f"rendered 512x512 CT slice ({len(targets.rendered)} instances)", target_ms=15)
-    thumb = Row(f"series thumbnail ({targets.instances} instances)", target_ms=50)
+    rendered = Row(f"rendered 512x512 CT slice ({len(targets.rendered)} instances)")
+    thumb = Row(f"series thumbnail ({targets.instances} instances)")
     viewport = Row("rendered middle instance, viewport=128,128")
     preview = Row("Orthanc REST preview, middle instance (512x512)")
     fresh = Row(f"{rendered.name}, {UNCACHED}")
@@ -209,8 +179,8 @@ def measure_rows(
         fresh_viewport.outcomes[server] = timed(
             server, fresh_viewport.name, [vp_path], small, NO_CACHE_HEADER
         )
-        if server == "orthanc" and orthanc_preview:
+        if server == "orthanc" and preview_url:
             preview.asked[server] = "`/instances/{orthanc id}/preview` (REST, not DICOMweb)"
-            preview.outcomes[server] = timed(server, preview.name, [orthanc_preview], full)
+            preview.outcomes[server] = timed(server, preview.name, [preview_url], full)
     rows = [rendered, fresh, thumb, fresh_thumb, viewport, fresh_viewport]
     return ([*rows, preview] if preview.outcomes else rows), notes

@@ -1,5 +1,5 @@
 """The benchmark's results as data: what ``python -m bench`` writes as JSON and what
-``bench/publish.py`` turns into ``docs/performance.md`` and its plots.
+``bench/publish/`` turns into ``docs/performance.md`` and its plots.
 
 A run measures *metrics*: one (scenario, name, scale, params) on one target, with one or more
 *stats* (p50, p95, instances/s...). Each stat holds one value per repeated run; the report

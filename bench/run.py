@@ -7,7 +7,7 @@ pacsflow in pipeline mode (on the Kafka/S3/OpenSearch stand-ins) and Orthanc, on
 data. Every figure is the median of ``runs`` repeated runs; every response is checked before
 it is timed, so a fast wrong answer is a failure, not a figure.
 
-Writes ``bench/results/bench-<date>-<time>[-<profile>].json`` and, through bench/publish.py,
+Writes ``bench/results/bench-<date>-<time>[-<profile>].json`` and, through bench/publish/,
 ``docs/performance.md`` with its plots. See bench/README.md.
 """
 
@@ -35,14 +35,14 @@ from bench.collect import Collector
 from bench.context import Context, Profile
 from bench.harness import add_netns_option, cpu_model, load_average, log, output, servers_from
 from bench.results import Metric, Report
+from bench.source import describe_source, snapshot
 from bench.targets import KINDS, LABELS
 from bench.wado_data import Scale
-from bench.wado_servers import describe_source, snapshot
 
 __all__ = ["PROFILES", "main"]
 
 REPO: Final = Path(__file__).resolve().parent.parent
-SCENARIOS: Final = ("stow", "qido", "wado", "ups")  # wado includes rendered
+SCENARIOS: Final = ("stow", "ingest", "qido", "wado", "ups", "capture")  # wado includes rendered
 ONE_MILLION: Final = 1_000_000
 PROFILES: Final = {
     "smoke": Profile(
@@ -189,6 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         collector, notes["stow"] = scenario_stow.run(ctx)
         collectors.append(collector)
+    if "ingest" in scenarios:
+        from bench import scenario_ingest
+
+        collector, notes["ingest"] = scenario_ingest.run(ctx)
+        collectors.append(collector)
     if "qido" in scenarios:
         from bench import scenario_qido
 
@@ -203,6 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import scenario_ups
 
         collector, notes["ups"] = scenario_ups.run(ctx)
+        collectors.append(collector)
+    if "capture" in scenarios:
+        from bench import scenario_capture
+
+        collector, notes["capture"] = scenario_capture.run(ctx)
         collectors.append(collector)
     collectors.append(ctx.memory)
     notes["memory"] = [

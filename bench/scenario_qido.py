@@ -4,23 +4,26 @@ Each index size is a ``bench.synth`` corpus (~20 instances a study). The index i
 the fastest honest path for each target, and the report says which: pacsflow embedded through
 its index port (``SqliteIndex.upsert_instances``, the documents ingest writes), pacsflow
 pipeline through ``ElasticsearchIndex.upsert_instances`` into OpenSearch (osmem), Orthanc by
-``POST /instances`` of header-only Part 10 files (its fastest way in). Every answer is checked
-against the corpus before it is timed (``bench.queries``).
+``POST /instances`` of header-only Part 10 files (its fastest way in); bench/qido_data.py keeps
+these loads for ``--reuse``. Every answer is checked against the corpus before it is timed
+(``bench.queries``). The size of each index on disk is measured with its server stopped
+(pacsflow: ``index.sqlite`` with its WAL; Orthanc: its SQLite ``IndexDirectory``; the pipeline's
+OpenSearch stand-in keeps its index in memory).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from bench import synth
 from bench.collect import Collector
 from bench.context import Context, record_peaks, sampler
 from bench.load_pacsflow import LoadReport
 from bench.measure import client_for, measure
-from bench.qido import _orthanc_data, _pacsflow_data
+from bench.qido_data import index_bytes, load_orthanc_data, load_pacsflow_data
 from bench.queries import build_queries
 from bench.servers import start_pacsflow
 from bench.targets import Target, wrap
@@ -29,20 +32,10 @@ from pacsflow.adapters.es_index import ElasticsearchIndex
 __all__ = ["run"]
 
 GROUP = "searches"
+SIZE_GROUP = "index on disk"
 LIMIT = 100
 ES_BATCH = 2000
-
-
-def _args(ctx: Context, studies: int) -> argparse.Namespace:
-    """The options bench.qido's loaders read."""
-    return argparse.Namespace(
-        seed=ctx.seed,
-        studies=studies,
-        reuse=ctx.reuse,
-        batch_size=1000,
-        workers=2,
-        connections=4,
-    )
+ON_DISK = ("pacsflow", "orthanc")  # targets whose index is a file (the pipeline's is in memory)
 
 
 def _chunks(corpus: synth.Corpus) -> Iterator[list[synth.Study]]:
@@ -73,20 +66,21 @@ async def _load_es(target: Target, corpus: synth.Corpus) -> LoadReport:
     return LoadReport(done, len(corpus.studies), time.perf_counter() - started)
 
 
+def _directory(ctx: Context, kind: str, corpus: synth.Corpus) -> Path:
+    """Where a target's index of ``corpus`` lives (shared by runs with ``--reuse``)."""
+    return ctx.qido_work / f"{kind}-seed{ctx.seed}-n{len(corpus.studies)}"
+
+
 def _prepare(ctx: Context, kind: str, corpus: synth.Corpus, notes: list[str]) -> Target:
-    studies = len(corpus.studies)
     size = f"{corpus.instance_count:,} instances"
-    if kind == "pacsflow":
-        directory = ctx.qido_work / f"pacsflow-seed{ctx.seed}-n{studies}"
-        loaded = _pacsflow_data(_args(ctx, studies), corpus, directory)
-        server = start_pacsflow(directory, source=ctx.source)
-        how = f"{loaded.method}, {loaded.instances / loaded.seconds:,.0f} instances/s"
-        notes.append(f"{kind} at {size}: {how}" + (" (reused)" if loaded.reused else ""))
-        return wrap(server, kind)
-    if kind == "orthanc":
-        directory = ctx.qido_work / f"orthanc-seed{ctx.seed}-n{studies}"
-        server, loaded = _orthanc_data(_args(ctx, studies), corpus, directory)
-        how = f"{loaded.method}, {loaded.instances / loaded.seconds:,.0f} instances/s"
+    if kind in ON_DISK:
+        directory = _directory(ctx, kind, corpus)
+        if kind == "pacsflow":
+            loaded = load_pacsflow_data(corpus, directory, ctx.reuse, ctx.log)
+            server = start_pacsflow(directory, source=ctx.source)
+        else:
+            server, loaded = load_orthanc_data(corpus, directory, ctx.reuse, ctx.log)
+        how = f"{loaded.method}, {loaded.rate:,.0f} instances/s"
         notes.append(f"{kind} at {size}: {how}" + (" (reused)" if loaded.reused else ""))
         return wrap(server, kind)
     target = ctx.fresh(kind, f"qido-{corpus.instance_count}")
@@ -156,6 +150,19 @@ def _scale(ctx: Context, instances: int, collector: Collector, notes: list[str])
     finally:
         for target in targets.values():
             target.stop()
+    for kind in targets:
+        if kind in ON_DISK:
+            mib = index_bytes(kind, _directory(ctx, kind, corpus)) / 1024**2
+            collector.values(
+                kind,
+                SIZE_GROUP,
+                "index size",
+                {"index_mib": mib},
+                unit="MiB",
+                better="lower",
+                primary="index_mib",
+                scale=scale,
+            )
 
 
 def run(ctx: Context) -> tuple[Collector, list[str]]:
@@ -175,6 +182,10 @@ def run(ctx: Context) -> tuple[Collector, list[str]]:
         "Query values are percent-encoded only where RFC 3986 requires it (`*`, `?`, `-` go "
         "as is): Orthanc 1.10's DICOMweb plugin 1.7 does not percent-decode QIDO values, so a "
         "UTF-8 value (which must be encoded) matches nothing there.",
+        "Index on disk: measured once per size with the server stopped; pacsflow "
+        "`index.sqlite` with its `-wal`, Orthanc its `IndexDirectory` (SQLite, the stored "
+        "files not counted); the pipeline's OpenSearch stand-in (osmem) keeps its index in "
+        "memory, so it has no figure.",
     ]
     for instances in ctx.profile.qido_scales:
         _scale(ctx, instances, collector, notes)

@@ -21,10 +21,9 @@ from bench.collect import Collector
 from bench.context import Context, record_peaks, sampler
 from bench.measure import Outcome, client_for
 from bench.targets import Target
-from bench.wado_data import DataSet, FileSpec, generate
+from bench.wado_data import ROLES, DataSet, FileSpec, generate
 from bench.wado_load import stow_to_orthanc, stow_to_pacsflow
 from bench.wado_measure import Reader, latency, multipart_parts
-from bench.wado_servers import ROLES
 
 __all__ = ["run"]
 
@@ -189,17 +188,18 @@ def _wado_run(
 
 def _rendered_run(
     ctx: Context,
-    clients: dict[str, httpx.Client],
+    targets: Mapping[str, Target],
+    clients: Mapping[str, httpx.Client],
     data: DataSet,
     knobs: wado_steps.Knobs,
     collector: Collector,
 ) -> list[str]:
     series = sorted(data.of("ct"), key=lambda s: int(s.sop.rsplit(".", 1)[1]))
-    targets = rendered_steps.targets_for(series, ctx.profile.rendered_variants)
-    rknobs = rendered_steps.Knobs(
-        knobs.warmup, knobs.repetitions, knobs.budget, ctx.profile.rendered_variants
-    )
-    rows, notes = rendered_steps.measure_rows(clients, targets, None, rknobs, ctx.log)
+    paths = rendered_steps.targets_for(series, ctx.profile.rendered_variants)
+    preview = None
+    if "orthanc" in targets:  # Orthanc's own preview, for reference
+        preview = rendered_steps.orthanc_preview(targets["orthanc"].base_url, paths)
+    rows, notes = rendered_steps.measure_rows(clients, paths, preview, knobs, ctx.log)
     for row in rows:
         for kind, outcome in row.outcomes.items():
             example = row.asked.get(kind, "").strip("`")
@@ -262,7 +262,7 @@ def run(ctx: Context) -> tuple[Collector, Collector, list[str], list[str]]:
                 _wado_run(ctx, targets, clients, data, knobs, wado)
             record_peaks(ctx, "WADO-RS retrieval", peaks)
             with memory.window() as peaks:
-                rendered_notes = _rendered_run(ctx, clients, data, knobs, rendered)
+                rendered_notes = _rendered_run(ctx, targets, clients, data, knobs, rendered)
             record_peaks(ctx, "rendering", peaks)
         for client in clients.values():
             client.close()

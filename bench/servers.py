@@ -26,7 +26,6 @@ __all__ = [
     "dir_size",
     "free_port",
     "orthanc_plugin",
-    "orthanc_version",
     "pacsflow_source",
     "start_orthanc",
     "start_pacsflow",
@@ -194,13 +193,3 @@ def start_orthanc(work_dir: Path, http_port: int | None = None) -> Server:
     server = Server("orthanc", process, base, f"{base}/dicom-web", log_path)
     server.wait_ready("/system")
     return server
-
-
-def orthanc_version(base_url: str) -> str:
-    """What an Orthanc at ``base_url`` says it is: core and DICOMweb plugin versions."""
-    try:
-        core = httpx.get(f"{base_url}/system", timeout=10).json()["Version"]
-        plugin = httpx.get(f"{base_url}/plugins/dicom-web", timeout=10).json()["Version"]
-    except (httpx.HTTPError, KeyError, ValueError) as exc:
-        return f"version unknown ({exc})"
-    return f"{core}, DICOMweb plugin {plugin}, SQLite index, default settings"

@@ -164,12 +164,17 @@ def check_response(status: int, body: bytes, sent_uids: Sequence[str]) -> str | 
 
 
 def stow_throughput(
-    dicomweb_root: str, work: Sequence[Upload], concurrency: int, timeout: float = 600
+    dicomweb_root: str,
+    work: Sequence[Upload],
+    concurrency: int,
+    timeout: float = 600,
+    headers: dict[str, str] | None = None,
 ) -> StowRun:
     """Store every upload of ``work`` (one request each) from ``concurrency`` threads pulling
     from a shared queue; the time runs from before the first request to after the last
     answer was read. Every answer is checked; the first problem (or running past ``timeout``
-    seconds) stops the run and is reported in ``error``, with what was stored until then."""
+    seconds) stops the run and is reported in ``error``, with what was stored until then.
+    ``headers`` go with every request (e.g. ``Prefer: respond-async``)."""
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
     pending: queue.SimpleQueue[Upload] = queue.SimpleQueue()
@@ -197,7 +202,7 @@ def stow_throughput(
                     upload = pending.get_nowait()
                 except queue.Empty:
                     return
-                problem = client.store(upload)
+                problem = client.store(upload, headers)
                 if problem is not None:
                     fail(f"study {upload.study_uid}: {problem}")
                     return
@@ -280,7 +285,7 @@ class _Client:
     def close(self) -> None:
         self._connection.close()
 
-    def store(self, upload: Upload) -> str | None:
+    def store(self, upload: Upload, extra: dict[str, str] | None = None) -> str | None:
         """POST the upload to ``/studies``; why the answer is not a success, or None."""
         boundary = uuid.uuid4().hex
         body = _multipart(upload, boundary)
@@ -288,6 +293,7 @@ class _Client:
             "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
             "Accept": "application/dicom+json",
             "Content-Length": str(sum(len(piece) for piece in body)),
+            **(extra or {}),
         }
         try:
             status, answer = self._request("POST", f"{self._path}/studies", headers, body)

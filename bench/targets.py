@@ -124,7 +124,7 @@ def _bin(name: str) -> str:
 
 
 def _osmem_binary() -> str:
-    from osmem_server import resolve_binary  # type: ignore[import-untyped]
+    from osmem_server import resolve_binary
 
     return str(resolve_binary())
 

@@ -100,9 +100,10 @@ def stow_to_orthanc(
     local = threading.local()
 
     def session_of() -> requests.Session:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        return local.session  # type: ignore[no-any-return]
+        session: requests.Session | None = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        return session
 
     started = time.perf_counter()
     url = f"{base_url}/instances"

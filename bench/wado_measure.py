@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from bench.measure import Outcome
 
@@ -26,6 +26,7 @@ __all__ = [
     "Counted",
     "MemoryPeak",
     "Reader",
+    "Row",
     "Throughput",
     "latency",
     "memory_while",
@@ -102,6 +103,15 @@ def latency(
     except httpx.HTTPError as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"
     return outcome
+
+
+@dataclass
+class Row:
+    """One latency measurement: its name, what each target was asked, each one's outcome."""
+
+    name: str
+    asked: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
 
 
 @dataclass

@@ -18,13 +18,13 @@ from bench.wado_measure import (
     Counted,
     MemoryPeak,
     Reader,
+    Row,
     Throughput,
     latency,
     memory_while,
     multipart_parts,
     throughput,
 )
-from bench.wado_report import LatencyRow
 
 __all__ = [
     "ACCEPT_FRAMES_AS_STORED",
@@ -72,7 +72,7 @@ def _series_path(spec: FileSpec) -> str:
 
 def metadata_row(
     clients: Mapping[str, httpx.Client], data: DataSet, knobs: Knobs, log: Callable[[str], None]
-) -> LatencyRow:
+) -> Row:
     """Series metadata of the 1,000-instance series: the UIDs must be exactly the series'."""
     specs = data.of("metadata")
     expected = {s.sop for s in specs}
@@ -102,7 +102,7 @@ def metadata_row(
         )
         _log_outcome(log, outcomes[server])
     name = f"series metadata, {len(specs):,} instances"
-    return LatencyRow(name, dict.fromkeys(clients, ACCEPT_METADATA), outcomes, 50.0)
+    return Row(name, dict.fromkeys(clients, ACCEPT_METADATA), outcomes)
 
 
 def _frame_numbers(frames: int, count: int) -> list[int]:
@@ -115,7 +115,7 @@ def _frame_numbers(frames: int, count: int) -> list[int]:
 
 def frames_rows(
     clients: Mapping[str, httpx.Client], data: DataSet, knobs: Knobs, log: Callable[[str], None]
-) -> list[LatencyRow]:
+) -> list[Row]:
     """One frame per request, n varying over the frames; each checked against the file."""
     rows = []
     for role, accept in FRAME_ROLES:
@@ -151,7 +151,7 @@ def frames_rows(
             _log_outcome(log, outcomes[server])
         kind = "native" if "native" in role else "JPEG-LS, as stored"
         name = f"one frame of a {spec.frames}-frame instance ({kind}; {len(numbers)} frames cycled)"
-        rows.append(LatencyRow(name, dict.fromkeys(clients, accept), outcomes, 10.0))
+        rows.append(Row(name, dict.fromkeys(clients, accept), outcomes))
     return rows
 
 

@@ -15,14 +15,17 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 
 from pacsflow import __version__
+from pacsflow.auth.exposure import exposure_problem
 from pacsflow.config import Settings, variable_name
 from pacsflow.container import Container, build_container, kafka_security
 from pacsflow.errors import (
@@ -31,6 +34,8 @@ from pacsflow.errors import (
     ObjectStoreUnavailable,
     ServiceUnavailable,
 )
+from pacsflow.export.command import add_export_parser, run_export
+from pacsflow.importer.command import add_import_parser, run_import
 
 __all__ = ["main"]
 
@@ -70,11 +75,19 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--port", type=int, help="listen port (PACSFLOW_PORT, default 8080)"
             )
+            command.add_argument(
+                "--insecure",
+                action="store_const",
+                const=True,
+                help="listen beyond loopback without authentication (PACSFLOW_INSECURE)",
+            )
         command.add_argument(
             "--data-dir",
             type=Path,
             help="data directory (PACSFLOW_DATA_DIR, default ./pacsflow-data)",
         )
+    add_export_parser(commands)
+    add_import_parser(commands)
     return parser
 
 
@@ -89,9 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     one line on stderr that names the setting (no traceback).
     """
     args = _parser().parse_args(argv)
+    if args.command == "import":  # a client of an archive: no server configuration
+        return run_import(args)
     candidates = (
         ("host", getattr(args, "host", None)),
         ("port", getattr(args, "port", None)),
+        ("insecure", getattr(args, "insecure", None)),
         ("data_dir", args.data_dir),
     )
     overrides = {key: value for key, value in candidates if value is not None}
@@ -101,12 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
         print(f"pacsflow {args.command}: invalid configuration: {problems}", file=sys.stderr)
         return 2
+    problem = exposure_problem(settings.host, settings.auth, settings.insecure)
+    if args.command in _HTTP_ROLES and problem:
+        print(f"pacsflow {args.command}: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "export":
+        return asyncio.run(run_export(settings, args))
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            _run(args.command, settings)
+            return _run(args.command, settings)
     except StartFailed as exc:
         print(f"pacsflow {args.command}: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -119,7 +141,9 @@ def _problem(loc: tuple[int | str, ...], message: str) -> str:
     return reason if reason.startswith("PACSFLOW_") else f"{variable_name(loc)}: {reason}"
 
 
-def _run(command: str, settings: Settings) -> None:
+def _run(command: str, settings: Settings) -> int:
+    """Run ``command``; the exit status. ``serve`` (and an HTTP role with several workers)
+    runs as a supervisor of worker processes (``pacsflow.supervisor``)."""
     if command == "worker" and settings.resolved_bus_url().startswith("kafka:"):
         from streams.faust_app import create_faust_app, run_faust_worker
 
@@ -133,9 +157,24 @@ def _run(command: str, settings: Settings) -> None:
         )
         run_faust_worker(app, settings.log_level)
     elif command == "worker":
-        asyncio.run(work(settings))
+        _on_uvloop(work(settings))
+    elif settings.listen_fd is None and (
+        command == "serve" or settings.resolved_http_workers() > 1
+    ):
+        from pacsflow.supervisor import supervise
+
+        return supervise(settings, command)
     else:
-        asyncio.run(serve(settings, _HTTP_ROLES[command], command == "serve"))
+        _on_uvloop(serve(settings, _HTTP_ROLES[command], command == "serve"))
+    return 0
+
+
+def _on_uvloop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop (libuv's event loop: less CPU per request and per chunk)."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 async def started(settings: Settings, *, listen_for_outcomes: bool) -> Container:
@@ -186,11 +225,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
 
     container = await started(settings, listen_for_outcomes="stow" in roles)
     stop = asyncio.Event()
-    processing = processors and settings.processors
+    processing = processors and settings.processors and settings.listen_fd is None
     processor = (
-        asyncio.create_task(
-            run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
-        )
+        asyncio.create_task(run_ingest_processor(container.bus, container.ingest_context, stop))
         if processing
         else None
     )
@@ -209,12 +246,15 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         log_level=settings.log_level,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        ssl_certfile=settings.tls_cert_file or None,  # TLS by certificate files (security.md)
+        ssl_keyfile=settings.tls_key_file or None,
     )
     server = uvicorn.Server(config)
     log.info(
-        "pacsflow %s serving %s on http://%s:%d/dicom-web (pid %d)",
+        "pacsflow %s serving %s on %s://%s:%d/dicom-web (pid %d)",
         __version__,
         "+".join(roles),
+        "https" if settings.tls_cert_file else "http",
         settings.host,
         settings.port,
         os.getpid(),
@@ -224,8 +264,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     # the backends below are closed. These handlers let the shutdown finish instead.
     for handled in (signal.SIGINT, signal.SIGTERM):
         signal.signal(handled, _shutting_down)
+    inherited = None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)]
     try:
-        await server.serve()
+        await server.serve(sockets=inherited)
     finally:
         stop.set()
         for task in (processor, thumbnails):
@@ -242,9 +283,10 @@ def _shutting_down(signum: int, frame: object) -> None:
 
 
 async def work(settings: Settings) -> None:
-    """Run the ingest and thumbnail processors until interrupted (SIGINT/SIGTERM)."""
-    import signal
-
+    """Run the ingest and thumbnail processors until interrupted (SIGINT/SIGTERM):
+    ``ingest_concurrency`` batch loops over this worker's share of the ingest partitions
+    (``pacsflow.supervisor.shard``), and one thumbnail loop over its share of ``events``."""
+    from pacsflow.supervisor import shard
     from streams.runner import run_ingest_processor
     from streams.thumbnails import run_thumbnail_processor
 
@@ -253,12 +295,32 @@ async def work(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("pacsflow %s ingest worker (pid %d)", __version__, os.getpid())
-    bus, index, objects = container.bus, container.index, container.objects
+    loops = settings.ingest_concurrency
+    log.info(
+        "pacsflow %s ingest worker %d of %d, %d batches at a time (pid %d)",
+        __version__,
+        settings.ingest_worker + 1,
+        settings.ingest_workers,
+        loops,
+        os.getpid(),
+    )
+    shards = [
+        shard(settings.ingest_worker * loops + j, settings.ingest_workers * loops)
+        for j in range(loops)
+    ]
     try:
         await asyncio.gather(
-            run_ingest_processor(bus, container.ingest_context, objects, stop),
-            run_thumbnail_processor(bus, index, objects, stop),
+            *(
+                run_ingest_processor(container.bus, container.ingest_context, stop, partitions=p)
+                for p in shards
+            ),
+            run_thumbnail_processor(
+                container.bus,
+                container.index,
+                container.objects,
+                stop,
+                partitions=shard(settings.ingest_worker, settings.ingest_workers),
+            ),
         )
     finally:
         await container.close()

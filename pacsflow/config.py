@@ -28,12 +28,19 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from pacsflow.audit.settings import AuditSettings
+from pacsflow.auth.settings import AuthSettings
+from pacsflow.auth.sites import SITE_PATTERN
+
 __all__ = [
     "FLAT_NAMES",
+    "INLINE_EMBEDDED",
+    "INLINE_KAFKA",
     "BusSettings",
     "IndexSettings",
     "ObjectStoreSettings",
@@ -41,6 +48,8 @@ __all__ = [
     "variable_name",
 ]
 
+INLINE_KAFKA = 1024 * 1024
+INLINE_EMBEDDED = 64 * 1024
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3 bucket names: 3 to 63
 # The backend URL forms each variable accepts, by scheme.
 _URL_FORMS: dict[str, dict[str, str]] = {
@@ -138,6 +147,8 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "s3_secret_key": ("objects", "secret_key"),
     "s3_ca_certs": ("objects", "ca_certs"),
     **{f"index_{name}": ("index", name) for name in IndexSettings.model_fields},
+    **{f"auth_{name}": ("auth", name) for name in AuthSettings.model_fields},
+    **{f"audit_{name}": ("audit", name) for name in AuditSettings.model_fields},
 }
 
 
@@ -188,18 +199,27 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("pacsflow-data")
-    site: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    site: str = Field("default", pattern=SITE_PATTERN)
+    sites: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_url: str | None = None
     max_request_bytes: int = Field(16 * 1024**3, ge=1)
-    inline_max_bytes: int = Field(512 * 1024, ge=0)
+    inline_max_bytes: int | None = Field(None, ge=0)
     header_prefix_max_bytes: int = Field(16 * 1024**2, ge=1024)
     stow_consistency: Literal["indexed", "durable"] = "indexed"
+    # STOW-RS of metadata and bulk data (PS3.18 10.5.1.4); see docs/conformance.md.
+    stow_metadata_max_bytes: int = Field(64 * 1024**2, ge=1024)
+    stow_bulk_max_bytes: int = Field(4 * 1024**3, ge=1024)
     stow_timeout_seconds: float = Field(120.0, gt=0)
     duplicate_policy: Literal["replace", "reject"] = "replace"
     qido_max_results: int = Field(1000, ge=1, le=100_000)
     anonymize_secret: SecretStr | None = None
-    validate_pixel_data: Literal["decode", "structure"] = "decode"
+    validate_pixel_data: Literal["decode", "structure"] = "structure"
     processors: bool = True
+    http_workers: int = Field(0, ge=0, le=64)
+    ingest_workers: int = Field(1, ge=1, le=64)
+    ingest_concurrency: int = Field(2, ge=1, le=64)
+    ingest_worker: int = Field(0, ge=0)  # set by ``pacsflow serve`` for its processors
+    listen_fd: int | None = Field(None, ge=0)  # set by ``pacsflow serve`` for its HTTP workers
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
     render_cache_mb: int = Field(64, ge=0)
@@ -209,9 +229,20 @@ class Settings(BaseSettings):
     ups_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
     ups_max_request_bytes: int = Field(1024 * 1024, ge=1024)
     ups_max_results: int = Field(1000, ge=1, le=10_000)
+    # WADO-WS (PS3.18 2016 6.4, IHE RAD-69); see docs/configuration.md and docs/conformance.md.
+    wado_ws_max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    wado_ws_max_documents: int = Field(10_000, ge=1)
+    wado_ws_repository_unique_id: str | None = Field(None, max_length=64)
     bus: BusSettings = Field(default_factory=BusSettings)
     objects: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    # Security (docs/security.md): bearer tokens, audit trail, exposure, TLS, CORS.
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    insecure: bool = False
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -232,23 +263,65 @@ class Settings(BaseSettings):
         """``Settings(kafka_partitions=3)`` sets ``bus.partitions``, as the variable does."""
         return _nest(values) if isinstance(values, dict) else values
 
+    @field_validator("sites", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """``PACSFLOW_SITES=a,b`` and ``PACSFLOW_CORS_ORIGINS=https://viewer.example``."""
+        return [v for v in re.split(r"[,\s]+", value) if v] if isinstance(value, str) else value
+
+    @field_validator("sites")
+    @classmethod
+    def _site_names(cls, sites: list[str]) -> list[str]:
+        bad = [s for s in sites if not re.match(SITE_PATTERN, s)]
+        if bad:
+            raise ValueError(f"PACSFLOW_SITES: not a site name: {', '.join(b[:64] for b in bad)}")
+        return sites
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        """A certificate needs its key, and the other way round."""
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("PACSFLOW_TLS_CERT_FILE and PACSFLOW_TLS_KEY_FILE go together")
+        return self
+
     @field_validator("anonymize_secret")
     @classmethod
     def _secret_or_none(cls, secret: SecretStr | None) -> SecretStr | None:
         """An empty secret is no secret: de-identification stays off."""
         return secret if secret is not None and secret.get_secret_value() else None
 
+    @field_validator("wado_ws_repository_unique_id")
+    @classmethod
+    def _repository_or_none(cls, value: str | None) -> str | None:
+        """An empty RepositoryUniqueId is none: every value then names this source."""
+        return (value.strip() or None) if value is not None else None
+
     @model_validator(mode="after")
     def _inline_fits_a_message(self) -> Settings:
         """An inline part (base64 in a JSON record) must fit one Kafka message."""
         if (self.bus.url or "").startswith("kafka:"):
-            needed = self.inline_max_bytes * 4 // 3 + 64 * 1024
+            needed = self.resolved_inline_max_bytes() * 4 // 3 + 64 * 1024
             if needed > self.bus.max_message_bytes:
                 raise ValueError(
-                    f"PACSFLOW_INLINE_MAX_BYTES={self.inline_max_bytes} does not fit "
+                    f"PACSFLOW_INLINE_MAX_BYTES={self.resolved_inline_max_bytes()} does not fit "
                     f"PACSFLOW_KAFKA_MAX_MESSAGE_BYTES={self.bus.max_message_bytes}"
                 )
         return self
+
+    def resolved_http_workers(self) -> int:
+        """HTTP worker processes sharing the port: ``http_workers``, or one per CPU (at most 4)."""
+        return self.http_workers or min(os.cpu_count() or 1, 4)
+
+    def resolved_inline_max_bytes(self) -> int:
+        """Parts up to this size travel inline on the bus, larger ones are staged (claim check).
+
+        Default: 1 MiB on Kafka (a record in memory beats three object-store requests), 64 KiB
+        on the embedded journal (a staged file is written once and renamed into place, while
+        inline bytes would be written to the journal, checkpointed and written again).
+        """
+        if self.inline_max_bytes is not None:
+            return self.inline_max_bytes
+        return INLINE_KAFKA if (self.bus.url or "").startswith("kafka:") else INLINE_EMBEDDED
 
     def resolved_bus_url(self) -> str:
         """The bus URL, defaulting to the embedded journal in ``data_dir``."""

@@ -12,10 +12,13 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import ParseResult, parse_qs, unquote, urlparse
 
+from pacsflow.audit.trail import AuditTrail
+from pacsflow.auth import Sites, TokenVerifier
 from pacsflow.config import BusSettings, IndexSettings, ObjectStoreSettings, Settings
 from pacsflow.errors import ServiceUnavailable
 from pacsflow.pipeline.ingest import IngestContext
@@ -28,6 +31,7 @@ from pacsflow.ups.service import UpsSettings
 from pacsflow.ups.worklist import Worklist
 from pacsflow.wado.render_cache import RenderCache
 from pacsflow.wado.service import WadoService
+from pacsflow.ws.service import WadoWsService, WadoWsSettings
 
 if TYPE_CHECKING:
     from pacsflow.adapters.kafka_bus import KafkaSecurity
@@ -62,6 +66,7 @@ class Container:
     _listener: asyncio.Task[None] | None = None
     _worklist: Worklist | None = None
     _renderings: RenderCache | None = None
+    _wado_ws: WadoWsService | None = None
 
     @property
     def stow(self) -> StowService:
@@ -78,6 +83,20 @@ class Container:
         return WadoService(self.index, self.objects, key, self._renderings)
 
     @property
+    def wado_ws(self) -> WadoWsService:
+        """The WADO-WS use case (SOAP, IHE RAD-69), built once: it holds the parsed schemas."""
+        if self._wado_ws is None:
+            secret = self.settings.anonymize_secret
+            settings = WadoWsSettings(
+                max_request_bytes=self.settings.wado_ws_max_request_bytes,
+                max_documents=self.settings.wado_ws_max_documents,
+                repository_unique_id=self.settings.wado_ws_repository_unique_id,
+                anonymize_secret=secret.get_secret_value() if secret is not None else None,
+            )
+            self._wado_ws = WadoWsService(self.index, self.objects, settings)
+        return self._wado_ws
+
+    @property
     def ingest_context(self) -> IngestContext:
         """What the ingest step needs."""
         return IngestContext(
@@ -87,19 +106,33 @@ class Container:
             decode_pixels=self.settings.validate_pixel_data == "decode",
         )
 
+    @cached_property
+    def sites(self) -> Sites:
+        """The sites this process serves (``PACSFLOW_SITE`` and ``PACSFLOW_SITES``)."""
+        return Sites(self.settings.site, self.settings.sites)
+
+    @cached_property
+    def verifier(self) -> TokenVerifier | None:
+        """The bearer token verifier, or None while authentication is off."""
+        return TokenVerifier(self.settings.auth) if self.settings.auth.enabled else None
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        """Where this process's audit messages go (PS3.15 A.5)."""
+        return AuditTrail(self.settings.audit, self.bus)
+
     @property
     def ups(self) -> Worklist:
-        """The Worklist Service (UPS-RS) of this process."""
+        """The Worklist Service (UPS-RS) of this process, for every site it serves."""
         if self.workitems is None:
             raise ServiceUnavailable("this process has no workitem store")
         if self._worklist is None:
             settings = UpsSettings(
-                site=self.settings.site,
                 worklist_label=self.settings.ups_worklist_label,
                 max_results=self.settings.ups_max_results,
                 retention_seconds=self.settings.ups_retention_seconds,
             )
-            self._worklist = Worklist(self.workitems, self.bus, settings)
+            self._worklist = Worklist(self.workitems, self.bus, settings, self.sites.names)
         return self._worklist
 
     async def start(self, *, listen_for_outcomes: bool = True) -> None:
@@ -177,6 +210,7 @@ class Container:
                 await self._listener
         if self.workitems is not None:
             await self.workitems.close()
+        await self.audit.close()
         await self.index.close()
         await self.objects.close()
         await self.bus.close()

@@ -20,6 +20,7 @@ __all__ = [
     "PayloadTooLarge",
     "RangeNotSatisfiable",
     "ServiceUnavailable",
+    "Unauthorized",
     "UnsupportedMediaType",
 ]
 
@@ -44,12 +45,30 @@ class BadRequest(PacsflowError):
     """The request is malformed (HTTP 400)."""
 
 
+class Unauthorized(PacsflowError):
+    """The request carries no acceptable credentials (HTTP 401 with ``challenge`` as its
+    ``WWW-Authenticate``, RFC 6750 3)."""
+
+    def __init__(self, message: str, challenge: str) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
 class NotFound(PacsflowError):
     """The addressed resource does not exist (HTTP 404)."""
 
 
 class Forbidden(PacsflowError):
-    """The server understood the request and refuses to perform it (HTTP 403)."""
+    """The server understood the request and refuses to perform it (HTTP 403).
+
+    ``challenge`` is a ``WWW-Authenticate`` value when the token lacks a right (RFC 6750 3.1).
+    """
+
+    def __init__(
+        self, *args: object, challenge: str | None = None, warning: str | None = None
+    ) -> None:
+        super().__init__(*args, warning=warning)
+        self.challenge = challenge
 
 
 class Conflict(PacsflowError):

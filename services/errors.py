@@ -24,6 +24,7 @@ from pacsflow.errors import (
     PayloadTooLarge,
     RangeNotSatisfiable,
     ServiceUnavailable,
+    Unauthorized,
     UnsupportedMediaType,
 )
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _STATUS: dict[type[PacsflowError], int] = {
     BadRequest: 400,
+    Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
@@ -58,6 +60,11 @@ def _problem(status: int, message: str, headers: Mapping[str, str] | None = None
     return JSONResponse({"status": status, "message": message}, status, headers=headers)
 
 
+def _method(request: Request) -> str:
+    """The request's method; a WebSocket handshake (the handlers answer it too) has none."""
+    return str(request.scope.get("method", "WEBSOCKET"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -65,13 +72,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def pacsflow_error(request: Request, exc: PacsflowError) -> Response:
         status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
         if status == 500:
-            log.error("unmapped error on %s %s: %r", request.method, request.url.path, exc)
+            log.error("unmapped error on %s %s: %r", _method(request), request.url.path, exc)
             return _problem(500, "internal error")
         headers = dict(RETRY_AFTER) if status == 503 else {}
+        challenge = getattr(exc, "challenge", None)
+        if challenge:
+            headers["WWW-Authenticate"] = challenge
         if exc.warning:
             headers["Warning"] = warning_header(exc.warning, request.url.hostname)
         if status == 503:
-            log.warning("%s %s: %s", request.method, request.url.path, exc)
+            log.warning("%s %s: %s", _method(request), request.url.path, exc)
         return _problem(status, str(exc), headers)
 
     @app.exception_handler(RequestValidationError)

@@ -11,17 +11,19 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from pacsflow.auth import Right
 from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.media.accept import MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.qido.search import search
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
+from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
 
 __all__ = ["TOTAL_HEADER", "router"]
 
-router = APIRouter()
+router = APIRouter(dependencies=[guard(Right.READ, Audited.QUERY)])
 
 TOTAL_HEADER = "X-Total-Count"
 _TRUNCATED = (

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from pacsflow.auth import Right
+from services.auth import Audited, guard
 from services.retrieval import InstanceKey, RetrievalDep, SeriesKey, StudyKey, WadoDep, respond
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(dependencies=[guard(Right.READ, Audited.ACCESS)])
 
 
 @router.get("/studies/{study}/rendered")

@@ -1,4 +1,9 @@
-"""STOW-RS HTTP endpoints: POST /studies and /studies/{study} (PS3.18 10.5)."""
+"""STOW-RS HTTP endpoints: POST /studies and /studies/{study} (PS3.18 10.5).
+
+Instances (``type="application/dicom"``) or metadata with bulk data (``application/dicom+json``,
+``application/dicom+xml``); the Store Instances Response Module in DICOM JSON, or in PS3.19 XML
+when the Accept header prefers ``application/dicom+xml`` (10.5.3).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,29 @@ from typing import Literal
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from pacsflow.auth import Right
+from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import PayloadTooLarge
-from pacsflow.media.multipart_in import require_multipart_related
+from pacsflow.media.accept import DatasetMedia, choose
+from pacsflow.media.multipart_in import media_type_parameters, require_multipart_related
+from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(dependencies=[guard(Right.WRITE, Audited.STORE)])
 
-_TYPES = frozenset({"application/dicom"})
+_TYPES = frozenset({"application/dicom", "application/dicom+json", "application/dicom+xml"})
 _MAX_WARNINGS = 50
 
 
 async def _store(
     request: Request, container: ContainerDep, site: str, study: str | None
 ) -> Response:
-    boundary = require_multipart_related(request.headers.get("content-type", ""), _TYPES)
+    media = choose(request.headers.get("accept", ""), list(DatasetMedia))
+    content_type = request.headers.get("content-type", "")
+    boundary = require_multipart_related(content_type, _TYPES)
+    part_type = media_type_parameters(content_type)[1].get("type", "application/dicom").lower()
     length = request.headers.get("content-length")
     limit = container.settings.max_request_bytes
     if length is not None and length.isdigit() and int(length) > limit:
@@ -30,7 +42,10 @@ async def _store(
     prefer = request.headers.get("prefer", "").lower()
     consistency: Literal["durable"] | None = "durable" if "respond-async" in prefer else None
     stow = container.stow
-    result = await stow.store_instances(request.stream(), boundary, study, consistency, site=site)
+    result = await stow.store_instances(
+        request.stream(), boundary, study, consistency, site=site, part_type=part_type
+    )
+    request.state.stored_parts = result.parts  # what the audit message names
     headers = {}
     warnings = result.warnings()[:_MAX_WARNINGS]
     if warnings:
@@ -38,10 +53,11 @@ async def _store(
         headers["Warning"] = ", ".join(f'299 {host} "{_header_text(w)}"' for w in warnings)
     if consistency == "durable":
         headers["Preference-Applied"] = "respond-async"
+    dataset = result.to_json(dicomweb_root_url(request, container))
     return Response(
-        orjson.dumps(result.to_json(dicomweb_root_url(request, container))),
+        dataset_to_xml(dataset) if media is DatasetMedia.DICOM_XML else orjson.dumps(dataset),
         status_code=result.status_code,
-        media_type="application/dicom+json",
+        media_type=media.media_type,
         headers=headers,
     )
 

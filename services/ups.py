@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import orjson
-from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi import APIRouter, Depends, Request, Response, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from pacsflow.auth import Right
 from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import BadRequest, PacsflowError, PayloadTooLarge
@@ -28,7 +29,9 @@ from pacsflow.ups.service import DEFAULT_REQUESTER
 from pacsflow.ups.states import Outcome
 from pacsflow.ups.subscriptions import check_ae_title
 from pacsflow.ups.watch import GLOBAL_TARGETS
-from services.common import ContainerDep, dicomweb_root_url
+from pacsflow.ups.worklist import SiteWorklist
+from services.auth import Audited, guard
+from services.common import ContainerDep, SiteDep, dicomweb_root_url
 from services.errors import warning_header
 
 __all__ = ["TOTAL_HEADER", "router"]
@@ -36,6 +39,7 @@ __all__ = ["TOTAL_HEADER", "router"]
 log = logging.getLogger(__name__)
 
 router = APIRouter()
+READ, WRITE = [guard(Right.READ)], [guard(Right.WRITE)]
 
 TOTAL_HEADER: Final = "X-Total-Count"
 _TRUNCATED: Final = (
@@ -43,6 +47,14 @@ _TRUNCATED: Final = (
     " Additional results can be requested."
 )
 _REPLACED: Final = 4000  # WebSocket close code: a newer channel of the same AE title took over
+
+
+def _worklist(container: ContainerDep, site: SiteDep) -> SiteWorklist:
+    """The Worklist of the request's site."""
+    return container.ups.at(site)
+
+
+WorklistDep = Annotated[SiteWorklist, Depends(_worklist)]
 
 
 async def _payload(
@@ -85,23 +97,27 @@ def _single(name: str, request: Request) -> str | None:
     return values[0] if values else None
 
 
-@router.post("/workitems")
-async def create_workitem(request: Request, container: ContainerDep) -> Response:
+@router.post("/workitems", dependencies=WRITE)
+async def create_workitem(
+    request: Request, container: ContainerDep, worklist: WorklistDep
+) -> Response:
     """Create Workitem (PS3.18 11.4): 201 with the workitem's URL in Location."""
     dataset = await _payload(request, container)
-    uid = await container.ups.workitems.create(dataset, _single("workitem", request))
+    uid = await worklist.workitems.create(dataset, _single("workitem", request))
     location = f"{dicomweb_root_url(request, container)}/workitems/{uid}"
     headers = {"Location": location, "Content-Location": location}
     return Response(status_code=201, headers=headers)
 
 
-@router.get("/workitems")
-async def search_workitems(request: Request, container: ContainerDep) -> Response:
+@router.get("/workitems", dependencies=[guard(Right.READ, Audited.QUERY)])
+async def search_workitems(
+    request: Request, container: ContainerDep, worklist: WorklistDep
+) -> Response:
     """Search Workitems (PS3.18 11.9): matches, with X-Total-Count."""
     media = choose(request.headers.get("accept", ""), list(MetadataMedia))
     parameters = list(request.query_params.multi_items())
     asked = next((int(v) for k, v in parameters if k == "limit" and v.isdigit()), None)
-    page = await container.ups.workitems.search(parameters, asked)
+    page = await worklist.workitems.search(parameters, asked)
     headers = {TOTAL_HEADER: str(page.total)}
     if page.truncated:
         headers |= _warning(request, _TRUNCATED)
@@ -112,47 +128,51 @@ async def search_workitems(request: Request, container: ContainerDep) -> Respons
     return Response(xml, media_type=multipart.content_type, headers=headers)
 
 
-@router.get("/workitems/{workitem}")
-async def retrieve_workitem(workitem: str, request: Request, container: ContainerDep) -> Response:
+@router.get("/workitems/{workitem}", dependencies=READ)
+async def retrieve_workitem(
+    workitem: str, request: Request, container: ContainerDep, worklist: WorklistDep
+) -> Response:
     """Retrieve Workitem (PS3.18 11.5): the workitem, without its Transaction UID."""
     media = choose(request.headers.get("accept", ""), list(DatasetMedia))
-    dataset = await container.ups.workitems.retrieve(workitem)
+    dataset = await worklist.workitems.retrieve(workitem)
     location = {"Content-Location": str(request.url)}
     if media is DatasetMedia.DICOM_XML:
         return Response(dataset_to_xml(dataset), media_type=media.media_type, headers=location)
     return Response(orjson.dumps([dataset]), media_type=media.media_type, headers=location)
 
 
-@router.post("/workitems/{workitem}")
-async def update_workitem(workitem: str, request: Request, container: ContainerDep) -> Response:
+@router.post("/workitems/{workitem}", dependencies=WRITE)
+async def update_workitem(
+    workitem: str, request: Request, container: ContainerDep, worklist: WorklistDep
+) -> Response:
     """Update Workitem (PS3.18 11.6): ``?transaction=`` names the owner's Transaction UID."""
     changes = await _payload(request, container)
     bare = [
         k for k, v in request.query_params.multi_items() if not v and is_valid_uid(k, strict=False)
     ]
     transaction = _single("transaction", request) or next(iter(bare), None)
-    outcome = await container.ups.workitems.update(workitem, changes, transaction)
+    outcome = await worklist.workitems.update(workitem, changes, transaction)
     return _status(request, 200, f"workitem {workitem} updated", outcome)
 
 
-@router.put("/workitems/{workitem}/state")
+@router.put("/workitems/{workitem}/state", dependencies=WRITE)
 async def change_workitem_state(
-    workitem: str, request: Request, container: ContainerDep
+    workitem: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
     """Change Workitem State (PS3.18 11.7)."""
     payload = await _payload(request, container)
-    outcome = await container.ups.workitems.change_state(workitem, payload)
+    outcome = await worklist.workitems.change_state(workitem, payload)
     return _status(request, 200, f"workitem {workitem} is {outcome.state}", outcome)
 
 
-@router.post("/workitems/{workitem}/cancelrequest")
+@router.post("/workitems/{workitem}/cancelrequest", dependencies=WRITE)
 async def request_cancellation(
-    workitem: str, request: Request, container: ContainerDep
+    workitem: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
     """Request Cancellation (PS3.18 11.8): 202; ``?requester=`` names the Requesting AE."""
     payload = await _payload(request, container, optional=True)
     requester = check_ae_title(_single("requester", request) or DEFAULT_REQUESTER)
-    outcome = await container.ups.workitems.request_cancellation(workitem, payload, requester)
+    outcome = await worklist.workitems.request_cancellation(workitem, payload, requester)
     return _status(request, 202, f"the cancellation of workitem {workitem} was requested", outcome)
 
 
@@ -163,53 +183,54 @@ def _deletion_lock(request: Request) -> bool:
     return value == "true"
 
 
-@router.post("/workitems/{workitem}/subscribers/{aetitle}")
+@router.post("/workitems/{workitem}/subscribers/{aetitle}", dependencies=READ)
 async def subscribe(
-    workitem: str, aetitle: str, request: Request, container: ContainerDep
+    workitem: str, aetitle: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
     """Subscribe (PS3.18 11.10): 201 with the WebSocket URL of the event channel."""
     ae = check_ae_title(aetitle)
     parameters = list(request.query_params.multi_items())
-    await container.ups.watch.subscribe(workitem, ae, _deletion_lock(request), parameters)
+    await worklist.watch.subscribe(workitem, ae, _deletion_lock(request), parameters)
     root = dicomweb_root_url(request, container)
     channel = "ws" + root.removeprefix("http") + f"/subscribers/{ae}"
     return Response(status_code=201, headers={"Content-Location": channel})
 
 
-@router.delete("/workitems/{workitem}/subscribers/{aetitle}")
+@router.delete("/workitems/{workitem}/subscribers/{aetitle}", dependencies=READ)
 async def unsubscribe(
-    workitem: str, aetitle: str, request: Request, container: ContainerDep
+    workitem: str, aetitle: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
     """Unsubscribe (PS3.18 11.11)."""
     ae = check_ae_title(aetitle)
-    await container.ups.watch.unsubscribe(workitem, ae)
+    await worklist.watch.unsubscribe(workitem, ae)
     return _status(request, 200, f"{ae} unsubscribed from {workitem}", None)
 
 
-@router.post("/workitems/{workitem}/subscribers/{aetitle}/suspend")
+@router.post("/workitems/{workitem}/subscribers/{aetitle}/suspend", dependencies=READ)
 async def suspend_global_subscription(
-    workitem: str, aetitle: str, request: Request, container: ContainerDep
+    workitem: str, aetitle: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
     """Suspend Global Subscription (PS3.18 11.12)."""
     if workitem not in GLOBAL_TARGETS:
         raise BadRequest(f"only a Worklist Subscription ({' or '.join(GLOBAL_TARGETS)}) suspends")
     ae = check_ae_title(aetitle)
-    await container.ups.watch.suspend(ae)
+    await worklist.watch.suspend(ae)
     return _status(request, 200, f"the Worklist Subscription of {ae} is suspended", None)
 
 
-@router.websocket("/subscribers/{aetitle}")
-async def open_event_channel(websocket: WebSocket, aetitle: str) -> None:
+@router.websocket("/subscribers/{aetitle}", dependencies=READ)
+async def open_event_channel(
+    websocket: WebSocket, aetitle: str, container: ContainerDep, worklist: WorklistDep
+) -> None:
     """Open Event Channel (PS3.18 8.10.4) and Send Event Report (8.10.5) for one AE title."""
-    container = websocket.app.state.container
     try:
         ae = check_ae_title(aetitle)
     except BadRequest as exc:
         await websocket.close(code=1008, reason=str(exc)[:120])
         return
-    worklist = container.ups
+    channels = container.ups.channels
     await websocket.accept()
-    closed = worklist.channels.open(ae)
+    closed = channels.open(worklist.site, ae)
 
     async def receive() -> None:
         with contextlib.suppress(WebSocketDisconnect):
@@ -228,7 +249,7 @@ async def open_event_channel(websocket: WebSocket, aetitle: str) -> None:
         log.warning("the event channel of %s stopped: %s", ae, exc)
         code = 1011
     finally:
-        worklist.channels.release(ae, closed)
+        channels.release(worklist.site, ae, closed)
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener

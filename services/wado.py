@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from pacsflow.auth import Right
+from services.auth import Audited, guard
 from services.retrieval import InstanceKey, RetrievalDep, SeriesKey, StudyKey, WadoDep, respond
 
 __all__ = ["router"]
 
 router = APIRouter()
+TRANSFER = [guard(Right.READ, Audited.TRANSFER)]  # instances, frames, bulk data leave
+ACCESS = [guard(Right.READ, Audited.ACCESS)]  # metadata is read
 
 
-@router.get("/studies/{study}")
+@router.get("/studies/{study}", dependencies=TRANSFER)
 async def retrieve_study(
     key: StudyKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -19,7 +23,7 @@ async def retrieve_study(
     return respond(await wado.retrieve_instances(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}")
+@router.get("/studies/{study}/series/{series}", dependencies=TRANSFER)
 async def retrieve_series(
     key: SeriesKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -27,7 +31,7 @@ async def retrieve_series(
     return respond(await wado.retrieve_instances(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}")
+@router.get("/studies/{study}/series/{series}/instances/{instance}", dependencies=TRANSFER)
 async def retrieve_instance(
     key: InstanceKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -35,7 +39,7 @@ async def retrieve_instance(
     return respond(await wado.retrieve_instances(key, retrieval), request)
 
 
-@router.get("/studies/{study}/metadata")
+@router.get("/studies/{study}/metadata", dependencies=ACCESS)
 async def retrieve_study_metadata(
     key: StudyKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -43,7 +47,7 @@ async def retrieve_study_metadata(
     return respond(await wado.retrieve_metadata(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/metadata")
+@router.get("/studies/{study}/series/{series}/metadata", dependencies=ACCESS)
 async def retrieve_series_metadata(
     key: SeriesKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -51,7 +55,7 @@ async def retrieve_series_metadata(
     return respond(await wado.retrieve_metadata(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/metadata")
+@router.get("/studies/{study}/series/{series}/instances/{instance}/metadata", dependencies=ACCESS)
 async def retrieve_instance_metadata(
     key: InstanceKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -59,7 +63,9 @@ async def retrieve_instance_metadata(
     return respond(await wado.retrieve_metadata(key, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}")
+@router.get(
+    "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}", dependencies=TRANSFER
+)
 async def retrieve_instance_frames(
     key: InstanceKey, frames: str, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -67,7 +73,9 @@ async def retrieve_instance_frames(
     return respond(await wado.retrieve_frames(key, frames, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/pixeldata")
+@router.get(
+    "/studies/{study}/series/{series}/instances/{instance}/pixeldata", dependencies=TRANSFER
+)
 async def retrieve_instance_pixeldata(
     key: InstanceKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -75,7 +83,10 @@ async def retrieve_instance_pixeldata(
     return respond(await wado.retrieve_frames(key, None, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/bulkdata/{path:path}")
+@router.get(
+    "/studies/{study}/series/{series}/instances/{instance}/bulkdata/{path:path}",
+    dependencies=TRANSFER,
+)
 async def retrieve_bulkdata(
     key: InstanceKey, path: str, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:

@@ -1,12 +1,14 @@
 """The Faust worker of pipeline mode: the ingest agent on ``ingest``, the thumbnail agent on
 ``events``.
 
-The ingest agent is a short loop around ``streams.ingest.process_message``, the same function
-the embedded runner calls. Faust acknowledges an event once the agent has finished with it and
-commits acknowledged offsets, so a record is committed only after it was stored and indexed
-(or dead-lettered): at-least-once, made safe by the idempotent ingest step. The thumbnail
-agent hands batches of ingest outcomes to ``streams.thumbnails.make_thumbnails_of`` (best
-effort: a batch a backend failed is left to be rendered on request).
+The agent is a short loop around ``streams.ingest.process_messages``, the same function the
+embedded runner calls, one instance per partition (concurrency across partitions, order
+within each), a batch at a time. Faust acknowledges a batch's events once the agent has
+finished with it and commits acknowledged offsets, so a record is committed only after it
+was stored and indexed (or dead-lettered): at-least-once, made safe by the idempotent ingest
+step. The thumbnail agent hands batches of ingest outcomes to
+``streams.thumbnails.make_thumbnails_of`` (best effort: a batch a backend failed is left to be
+rendered on request).
 
 With a ``health_port``, Faust's web server answers ``GET /health`` (liveness: the worker's
 event loop serves) and ``GET /ready`` (readiness: the agent has started and the bus, the object
@@ -30,15 +32,37 @@ from pacsflow.container import Container
 from pacsflow.errors import RETRY_AFTER_SECONDS, ServiceUnavailable
 from pacsflow.pipeline.records import EVENTS_TOPIC, INGEST_TOPIC
 from pacsflow.ports import Message
-from streams.ingest import process_message
+from streams.ingest import process_messages
 from streams.thumbnails import make_thumbnails_of
 
 __all__ = ["create_faust_app"]
 
 log = logging.getLogger(__name__)
 
+BATCH = 64  # records per batch of one partition
+BATCH_WAIT = 0.02  # seconds a partition's batch waits to fill
 THUMBNAIL_BATCH = 64
 THUMBNAIL_WITHIN = 1.0  # seconds: a batch of events is handled when full or this old
+
+
+def _message(event: Any) -> Message:
+    """The bus port's message of a Faust event."""
+    record = event.message
+    return Message(
+        topic=record.topic,
+        key=bytes(event.key or b""),
+        value=bytes(event.value),
+        partition=record.partition,
+        offset=record.offset,
+        headers=tuple((k, bytes(v)) for k, v in (record.headers or ())),
+    )
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    """A topic of byte keys and values (the records are pacsflow's own JSON)."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
 
 
 def broker_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
@@ -54,26 +78,6 @@ def broker_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
             mechanism=security.sasl_mechanism,
         )
     return faust.SSLCredentials(context)
-
-
-def _raw_topic(app: faust.App, name: str) -> Any:
-    """A topic of byte keys and values (the records are pacsflow's own JSON)."""
-    return app.topic(
-        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-
-
-def _message(event: Any) -> Message:
-    """A Faust event as the bus port's ``Message``."""
-    record = event.message
-    return Message(
-        topic=record.topic,
-        key=bytes(event.key or b""),
-        value=bytes(event.value),
-        partition=record.partition,
-        offset=record.offset,
-        headers=tuple((k, bytes(v)) for k, v in (record.headers or ())),
-    )
 
 
 def create_faust_app(
@@ -123,15 +127,18 @@ def create_faust_app(
                 started["container"] = created
             return started["container"]
 
-    @app.agent(topic)
+    @app.agent(topic, isolated_partitions=True)
     async def ingest(stream: Any) -> None:
-        """Ingest each record; the event is acknowledged when the loop moves on."""
+        """Ingest a batch at a time; its events are acknowledged once the batch is processed.
+
+        One agent instance per assigned partition (``isolated_partitions``): partitions are
+        processed concurrently, each in order. A batch is what arrived within ``BATCH_WAIT``
+        seconds, at most ``BATCH`` records: one group commit (``process_messages``).
+        """
         deps = await container()
-        async for event in stream.events():
-            message = _message(event)
-            staged = await process_message(message, deps.ingest_context, deps.bus)
-            if staged is not None:  # safe before the commit: redelivery finds it indexed
-                await deps.objects.delete(staged)
+        async for events in stream.take_events(BATCH, within=BATCH_WAIT):
+            messages = [_message(event) for event in events]
+            await process_messages(messages, deps.ingest_context, deps.bus)
 
     @app.agent(_raw_topic(app, EVENTS_TOPIC))
     async def thumbnails(stream: Any) -> None:

@@ -1,8 +1,11 @@
 """The ingest processor: consume ``ingest`` records, run the pipeline step, emit outcomes.
 
 Plain async functions over the bus port, so that the embedded runner and a Faust agent call
-the same code. At-least-once: the caller commits offsets only after ``process_messages``
-returned, i.e. after every record was stored and indexed (or dead-lettered).
+the same code. A batch of messages is processed together (``ingest_batch``: one validation
+hop, one object-store group commit, one index transaction) and its outcomes are published in
+one ``publish_batch`` per topic. At-least-once: the caller commits offsets only after
+``process_messages`` returned, i.e. after every record was stored and indexed (or
+dead-lettered).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 
 from pacsflow.dicom.status import FailureReason
 from pacsflow.errors import ServiceUnavailable
-from pacsflow.pipeline.ingest import IngestContext, ingest_instance
+from pacsflow.pipeline.ingest import IngestContext, ingest_batch
 from pacsflow.pipeline.records import (
     DEAD_LETTER_TOPIC,
     EVENTS_TOPIC,
@@ -23,8 +26,9 @@ from pacsflow.pipeline.records import (
     RecordError,
 )
 from pacsflow.ports import Bus, Message
+from pacsflow.ports.bus import Headers
 
-__all__ = ["process_message", "process_messages"]
+__all__ = ["process_messages"]
 
 log = logging.getLogger(__name__)
 
@@ -33,58 +37,67 @@ MAX_BACKOFF_SECONDS = 30.0
 
 async def process_messages(
     messages: Sequence[Message], ctx: IngestContext, bus: Bus, stop: asyncio.Event | None = None
-) -> list[str]:
-    """Process a batch in order; return the staged keys to delete once offsets are committed."""
-    staged: list[str] = []
+) -> list[IngestEvent]:
+    """Process a batch, retrying backend failures with backoff; return the outcome events.
+
+    Messages that hold no record are dead-lettered at once. A batch that fails with an
+    unexpected error (a bug) is processed again record by record, so that only the record
+    that triggers it is failed (Failure Reason 0110) and the partition does not stall.
+    """
+    letters: list[tuple[bytes, bytes, Headers]] = []
+    pending: list[tuple[Message, IngestRecord]] = []
     for message in messages:
-        key = await process_message(message, ctx, bus, stop)
-        if key is not None:
-            staged.append(key)
-    return staged
+        try:
+            pending.append((message, IngestRecord.from_bytes(message.value)))
+        except RecordError as exc:
+            letters.append(_letter(message, FailureReason.CANNOT_UNDERSTAND, str(exc), None))
+    events = await _with_retries([r for _, r in pending], ctx, stop)
+    for (message, record), event in zip(pending, events, strict=True):
+        if event.status == "failed":
+            reason = FailureReason(event.failure_reason or FailureReason.PROCESSING_FAILURE)
+            letters.append(_letter(message, reason, event.message, record))
+    await bus.publish_batch(DEAD_LETTER_TOPIC, letters)
+    await bus.publish_batch(
+        EVENTS_TOPIC, [(e.study_uid.encode(), e.to_bytes(), ()) for e in events]
+    )
+    return events
 
 
-async def process_message(
-    message: Message, ctx: IngestContext, bus: Bus, stop: asyncio.Event | None = None
-) -> str | None:
-    """Process one message, retrying backend failures with backoff; return its staged key."""
-    try:
-        record = IngestRecord.from_bytes(message.value)
-    except RecordError as exc:
-        await _dead_letter(bus, message, FailureReason.CANNOT_UNDERSTAND, str(exc), None)
-        return None
+async def _with_retries(
+    records: list[IngestRecord], ctx: IngestContext, stop: asyncio.Event | None
+) -> list[IngestEvent]:
+    """``ingest_batch`` until the backends answer; a bug splits the batch (see above)."""
+    if not records:
+        return []
     delay = 0.5
     while True:
         try:
-            event = await ingest_instance(record, ctx)
-            break
+            return await ingest_batch(records, ctx)
         except ServiceUnavailable as exc:
-            log.warning(
-                "ingest of %s: backend unavailable (%s); retry in %.1fs", record.sop_uid, exc, delay
-            )
-        except Exception as exc:  # a bug must not stall the partition: dead-letter the record
-            log.exception("ingest of %s failed", record.sop_uid)
-            event = IngestEvent.for_record(
-                record,
-                "failed",
-                failure=int(FailureReason.PROCESSING_FAILURE),
-                message=f"processing failure: {type(exc).__name__}",
-            )
-            break
+            log.warning("ingest of %d records: backend unavailable (%s); retry in %.1fs",
+                        len(records), exc, delay)  # fmt: skip
+        except Exception as exc:
+            if len(records) > 1:
+                log.warning("ingest of %d records failed (%r); one by one", len(records), exc)
+                return [e for r in records for e in await _with_retries([r], ctx, stop)]
+            log.exception("ingest of %s failed", records[0].sop_uid)
+            return [
+                IngestEvent.for_record(
+                    records[0],
+                    "failed",
+                    failure=int(FailureReason.PROCESSING_FAILURE),
+                    message=f"processing failure: {type(exc).__name__}",
+                )
+            ]
         if stop is not None and stop.is_set():
-            raise asyncio.CancelledError("stopping with the record unprocessed")
+            raise asyncio.CancelledError("stopping with the records unprocessed")
         await asyncio.sleep(delay)
         delay = min(delay * 2, MAX_BACKOFF_SECONDS)
-    if event.status == "failed":
-        await _dead_letter(
-            bus, message, FailureReason(event.failure_reason or 0x0110), event.message, record
-        )
-    await bus.publish(EVENTS_TOPIC, record.study_uid.encode(), event.to_bytes())
-    return record.staged_key
 
 
-async def _dead_letter(
-    bus: Bus, message: Message, reason: FailureReason, text: str, record: IngestRecord | None
-) -> None:
+def _letter(
+    message: Message, reason: FailureReason, text: str, record: IngestRecord | None
+) -> tuple[bytes, bytes, Headers]:
     letter = DeadLetter(
         topic=message.topic,
         partition=message.partition,
@@ -93,4 +106,4 @@ async def _dead_letter(
         message=text,
         record=record.summary() if record is not None else None,
     )
-    await bus.publish(DEAD_LETTER_TOPIC, message.key, letter.to_bytes())
+    return message.key, letter.to_bytes(), ()

@@ -41,11 +41,16 @@ async def make_thumbnails_of(
 
 
 async def run_thumbnail_processor(
-    bus: Bus, index: Index, objects: ObjectStore, stop: asyncio.Event, batch: int = 64
+    bus: Bus,
+    index: Index,
+    objects: ObjectStore,
+    stop: asyncio.Event,
+    batch: int = 64,
+    partitions: Sequence[int] | None = None,
 ) -> None:
-    """Consume ``events`` until ``stop`` is set, committing each batch once handled (a batch a
-    backend failed is skipped: its thumbnails are rendered on request)."""
-    subscription = await bus.subscribe(EVENTS_TOPIC, THUMBNAIL_GROUP)
+    """Consume ``events`` (its ``partitions``, all by default) until ``stop`` is set, committing
+    each batch once handled (a batch a backend failed is skipped: rendered on request)."""
+    subscription = await bus.subscribe(EVENTS_TOPIC, THUMBNAIL_GROUP, partitions=partitions)
     try:
         while not stop.is_set():
             messages = await subscription.fetch(batch, timeout=0.5)

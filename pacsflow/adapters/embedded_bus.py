@@ -3,7 +3,10 @@
 Written by hand because no maintained library offers Kafka semantics (partitions, consumer
 groups, committed offsets) on a local file; it is a handful of SQL statements. One dedicated
 thread owns the connection (WAL, ``synchronous=FULL``: a returned publish survives a kill).
-A fetch is woken by a publish of the same process and polls the file for other processes.
+Several processes may share a journal (HTTP workers and processors of ``pacsflow serve``): a
+fetch is woken by a publish of any of them (``pacsflow.adapters.bus_wakeups``) and otherwise
+polls the file. A new journal has ``DEFAULT_PARTITIONS`` partitions, so that processors can
+split them (``subscribe(partitions=...)``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from pacsflow.adapters.bus_wakeups import Wakeups
 from pacsflow.errors import BusUnavailable
 from pacsflow.ports.bus import Headers, Message, StartPosition
 
@@ -27,6 +31,8 @@ __all__ = ["EmbeddedBus", "EmbeddedSubscription"]
 
 _T = TypeVar("_T")
 _POLL_SECONDS = 0.5
+# Partitions of a journal created without an explicit number (fixed once it exists).
+DEFAULT_PARTITIONS = 8
 # Upper bound of ``check``: a journal thread busy for longer than this counts as not answering.
 CHECK_TIMEOUT = 2.0
 # Retention: after this many commits a subscription prunes what every group has passed.
@@ -45,6 +51,7 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS commits (
         grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
         "offset" INTEGER NOT NULL, PRIMARY KEY (grp, topic, partition))""",
+    "CREATE TABLE IF NOT EXISTS listeners (name BLOB PRIMARY KEY)",
 )
 _Row = tuple[int, bytes, bytes, str]  # partition, key, value, encoded headers
 
@@ -73,15 +80,18 @@ def _decode_headers(text: str) -> Headers:
 
 
 class EmbeddedBus:
-    """The bus port on one SQLite file; ``partitions`` is fixed when the file is created."""
+    """The bus port on one SQLite file; ``partitions`` is fixed when the file is created
+    (``None``: what the file has, ``DEFAULT_PARTITIONS`` for a new one)."""
 
     def __init__(
-        self, path: Path, partitions: int = 1, retain_messages: int = RETAIN_MESSAGES
+        self, path: Path, partitions: int | None = None, retain_messages: int = RETAIN_MESSAGES
     ) -> None:
-        if partitions < 1:
+        if partitions is not None and partitions < 1:
             raise ValueError(f"partitions must be at least 1, not {partitions}")
         self._path = path
-        self._partitions = partitions
+        self._requested = partitions
+        self._partitions = partitions or DEFAULT_PARTITIONS
+        self._wakeups = Wakeups(self._woken)
         self._retain = retain_messages
         self._published: dict[str, int] = {}
         self._executor: ThreadPoolExecutor | None = None
@@ -99,18 +109,22 @@ class EmbeddedBus:
             if self._conn is not None:
                 return
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-bus")
+            name = self._wakeups.open()
             try:
-                conn = await asyncio.get_running_loop().run_in_executor(executor, self._open)
+                conn = await asyncio.get_running_loop().run_in_executor(executor, self._open, name)
             except (sqlite3.Error, OSError) as exc:
                 executor.shutdown(wait=False)
+                self._wakeups.close()
                 raise BusUnavailable(f"cannot open the bus journal {self._path}: {exc}") from exc
             except BaseException:
                 executor.shutdown(wait=False)
+                self._wakeups.close()
                 raise
             self._executor, self._conn = executor, conn
 
-    def _open(self) -> sqlite3.Connection:
-        """Connect, switch to WAL and full sync, create the schema (worker thread)."""
+    def _open(self, wakeup: bytes | None) -> sqlite3.Connection:
+        """Connect, switch to WAL and full sync, create the schema, register the wake-up
+        socket (worker thread)."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
         try:
@@ -127,10 +141,13 @@ class EmbeddedBus:
                 (stored,) = conn.execute(
                     "SELECT value FROM meta WHERE name = 'partitions'"
                 ).fetchone()
-            if stored != self._partitions:
+                if wakeup is not None:
+                    conn.execute("INSERT OR IGNORE INTO listeners VALUES (?)", (wakeup,))
+            if self._requested is not None and stored != self._requested:
                 raise BusUnavailable(
-                    f"the bus journal {self._path} has {stored} partitions, not {self._partitions}"
+                    f"the bus journal {self._path} has {stored} partitions, not {self._requested}"
                 )
+            self._partitions = int(stored)
         except BaseException:
             conn.close()
             raise
@@ -143,8 +160,17 @@ class EmbeddedBus:
             if conn is None or executor is None:
                 return
             self._conn = self._executor = None
+            name = self._wakeups.name
+            self._wakeups.close()
+
+            def close() -> None:
+                if name is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("DELETE FROM listeners WHERE name = ?", (name,))
+                conn.close()
+
             try:
-                await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+                await asyncio.get_running_loop().run_in_executor(executor, close)
             finally:
                 executor.shutdown(wait=False)
                 for signal in self._signals.values():
@@ -188,19 +214,32 @@ class EmbeddedBus:
         if not items:
             return
         rows = [(self.partition_of(k), k, v, _encode_headers(h)) for k, v, h in items]
-        await self._run(lambda conn: _append(conn, topic, rows))
-        signal = self._signals.pop(topic, None)
-        if signal is not None:
-            signal.set()
+        listeners = await self._run(lambda conn: _append(conn, topic, rows))
+        self._woken(topic)
+        gone = self._wakeups.notify(listeners, topic)
+        if gone:  # processes that died without closing the journal
+            await self._run(lambda conn: _forget(conn, gone))
         count = self._published.get(topic, 0) + 1
         self._published[topic] = count
         if count % PRUNE_EVERY_COMMITS == 0:
             await self.prune(topic)  # retention of topics no group commits on (events)
 
+    def _woken(self, topic: str) -> None:
+        """A publish on ``topic`` (here or in another process): wake its fetches."""
+        signal = self._signals.pop(topic, None)
+        if signal is not None:
+            signal.set()
+
     async def subscribe(
-        self, topic: str, group: str, *, start: StartPosition = "committed"
+        self,
+        topic: str,
+        group: str,
+        *,
+        start: StartPosition = "committed",
+        partitions: Sequence[int] | None = None,
     ) -> EmbeddedSubscription:
-        """Open a subscription of ``group`` to ``topic`` at its committed offset or the end."""
+        """Open a subscription of ``group`` to ``topic`` (to some of its ``partitions``) at
+        its committed offsets or the end."""
         if start == "committed":
             sql = 'SELECT partition, "offset" FROM commits WHERE grp = ? AND topic = ?'
             args: tuple[str, ...] = (group, topic)
@@ -209,7 +248,8 @@ class EmbeddedBus:
         else:
             raise ValueError(f"unknown start position {start!r}")
         found = dict(await self._run(lambda conn: conn.execute(sql, args).fetchall()))
-        positions = {p: int(found.get(p, 0)) for p in range(self._partitions)}
+        chosen = range(self._partitions) if partitions is None else sorted(set(partitions))
+        positions = {p: int(found.get(p, 0)) for p in chosen if 0 <= p < self._partitions}
         return EmbeddedSubscription(self, topic, group, positions)
 
     async def prune(self, topic: str) -> int:
@@ -282,8 +322,9 @@ class EmbeddedSubscription:
         self._closed = True
 
 
-def _append(conn: sqlite3.Connection, topic: str, rows: list[_Row]) -> None:
-    """Insert ``rows`` at the heads of their partitions, in one transaction."""
+def _append(conn: sqlite3.Connection, topic: str, rows: list[_Row]) -> list[bytes]:
+    """Insert ``rows`` at the heads of their partitions, in one transaction; return the
+    wake-up sockets of the processes sharing the journal."""
     with _transaction(conn):
         heads: dict[int, int] = dict(
             conn.execute("SELECT partition, next_offset FROM heads WHERE topic = ?", (topic,))
@@ -300,6 +341,12 @@ def _append(conn: sqlite3.Connection, topic: str, rows: list[_Row]) -> None:
             " DO UPDATE SET next_offset = excluded.next_offset",
             [(topic, partition, head) for partition, head in heads.items()],
         )
+    return [bytes(name) for (name,) in conn.execute("SELECT name FROM listeners")]
+
+
+def _forget(conn: sqlite3.Connection, names: list[bytes]) -> None:
+    """Unregister wake-up sockets nobody listens on any more."""
+    conn.executemany("DELETE FROM listeners WHERE name = ?", [(n,) for n in names])
 
 
 def _read(
@@ -320,13 +367,23 @@ def _read(
 
 
 def _commit(conn: sqlite3.Connection, rows: list[tuple[str, str, int, int]]) -> None:
-    """Upsert committed offsets, keeping the larger one."""
-    with _transaction(conn):
-        conn.executemany(
-            "INSERT INTO commits VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, partition)"
-            ' DO UPDATE SET "offset" = max("offset", excluded."offset")',
-            rows,
-        )
+    """Upsert committed offsets, keeping the larger one.
+
+    Without an fsync of its own (``synchronous=NORMAL``): a crash of the process loses nothing
+    (the WAL is in the page cache), and a power cut can only lose a suffix of the WAL, i.e.
+    this commit and what followed it, never a publish before it; a lost commit means
+    redelivery, which every consumer handles. The next durable publish syncs it anyway.
+    """
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with _transaction(conn):
+            conn.executemany(
+                "INSERT INTO commits VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, partition)"
+                ' DO UPDATE SET "offset" = max("offset", excluded."offset")',
+                rows,
+            )
+    finally:
+        conn.execute("PRAGMA synchronous=FULL")
 
 
 def _prune(conn: sqlite3.Connection, topic: str, partitions: int, retain: int) -> int:

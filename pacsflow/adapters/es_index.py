@@ -38,7 +38,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, Transpo
 
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
-from pacsflow.ports.index import InstanceDocument, InstanceRef
+from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
 from pacsflow.query.es import (
     MAX_PARENT_UIDS,
     TERMS_FIELD,
@@ -69,6 +69,11 @@ _MAX_TERMS: Final = 1_000  # modality and SOP Class buckets per study
 _COMPAT: Final = re.compile(r"application/vnd\.elasticsearch\+([\w.-]+); ?compatible-with=\d+")
 _WHERE: Final = ["site", "study_uid", "series_uid"]
 _REF_FIELDS: Final = ("study_uid", "series_uid", "sop_uid", "transfer_syntax", "size", "sha256")
+_SCAN_KEYS: Final = {
+    Level.STUDY: "study_uid",
+    Level.SERIES: "series_uid",
+    Level.INSTANCE: "sop_uid",
+}
 # The match terms: matched by term, terms, wildcard and range queries, never sorted on.
 _TERMS_MAPPING: Final = {"type": "keyword", "doc_values": False}
 
@@ -403,6 +408,25 @@ class ElasticsearchIndex:
             return None
         return InstanceRef(*(source[f] for f in _REF_FIELDS))
 
+    async def get_instances(
+        self, site: str, sop_uids: Sequence[str]
+    ) -> dict[str, InstanceDocument]:
+        """The entries of several SOP Instance UIDs, by UID (one multi-get)."""
+        wanted = list(dict.fromkeys(sop_uids))
+        if not wanted:
+            return {}
+        lookups = [{"_index": self._instances, "_id": doc_id(site, uid)} for uid in wanted]
+        with _unavailable("read"):
+            found = await self._es.mget(docs=lookups)
+        out: dict[str, InstanceDocument] = {}
+        for hit in found["docs"]:
+            if "error" in hit:
+                raise IndexUnavailable(f"Elasticsearch index lookup failed: {hit['error']}")
+            source = hit.get("_source") if hit.get("found") else None
+            if source is not None and source["site"] == site and source["sop_uid"] in wanted:
+                out[source["sop_uid"]] = instance_from_source(source)
+        return out
+
     async def delete_instance(self, site: str, sop_uid: str) -> None:
         """Remove an entry; its study and series are recomputed or deleted when left empty."""
         entry = await self.get_instance(site, sop_uid)
@@ -437,6 +461,32 @@ class ElasticsearchIndex:
             if len(page) < _WINDOW:
                 return refs
             request["search_after"] = page[-1]["sort"]
+
+    async def scan(
+        self, site: str, level: Level, after: str = "", limit: int = 1000
+    ) -> list[IndexedEntity]:
+        """Entities of ``level`` after the UID ``after``, by UID (``search_after`` on it)."""
+        key = _SCAN_KEYS[level]
+        request: JsonDict = {
+            "query": {"bool": {"filter": [{"term": {"site": site}}]}},
+            "sort": [{key: "asc"}],
+            "source": {"excludes": [TERMS_FIELD]},
+            "size": limit,
+            **({"search_after": [after]} if after else {}),
+        }
+        with _unavailable("scan"):
+            found = await self._es.search(index=self._index_of[level], **request)
+        sources = [hit["_source"] for hit in found["hits"]["hits"]]
+        if level is Level.INSTANCE:
+            documents = [instance_from_source(source) for source in sources]
+            return [
+                IndexedEntity(d.sop_uid, d.study_uid, d.series_uid, d.attributes, d)
+                for d in documents
+            ]
+        return [
+            IndexedEntity(s[key], s["study_uid"], s.get("series_uid", ""), s["attributes"])
+            for s in sources
+        ]
 
     async def search(self, site: str, query: Query) -> SearchPage:
         """One page of the entities matching ``query`` and their number (PS3.18 10.6).

@@ -2,17 +2,27 @@
 
 Written by hand because no maintained library publishes files atomically and durably
 (temporary file, fsync, ``os.replace``, fsync of the directory) behind an asyncio API;
-``aiofiles`` only moves single calls to threads. One process owns a root: ``start`` removes
-every temporary file it finds, so two live stores must not share one.
+``aiofiles`` only moves single calls to threads. Each process has its own temporary directory
+(``.tmp/{pid}``); ``start`` removes those of dead processes, so several processes (HTTP
+workers, processors) share one root.
+
+Group commit: ``write_batch`` writes every new file, fsyncs them all at once from a pool of
+threads (the file system folds concurrent fsyncs into few journal commits), renames them into
+place and fsyncs each directory it changed once; ``sync`` does the same for objects a
+``writer(durable=False)`` published. An fsync costs about as much for one file as for thirty
+written together, so a batch pays it once instead of once per file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import shutil
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from stat import S_ISREG
@@ -29,6 +39,8 @@ _READ_ONLY = 0o444
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 # Upper bound of ``check``: a disk (or network file system) slower than this is not answering.
 CHECK_TIMEOUT = 2.0
+# Threads that fsync at once in a group commit (they wait on the disk, not on the CPU).
+SYNC_THREADS = 32
 
 
 @contextmanager
@@ -42,9 +54,9 @@ def _translate(key: str, *, reading: bool) -> Iterator[None]:
         raise ObjectStoreUnavailable(f"object store failed on {key!r}: {exc}") from exc
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make the entries of ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+def _fsync_path(path: Path) -> None:
+    """fsync a file or directory (its entries) by name."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -75,6 +87,8 @@ class FileSystemObjectStore:
         # One temp directory per process, so that several processes (pacsflow stow and
         # pacsflow worker on one data directory) never clean up each other's open writes.
         self._tmp = self._root / _TMP / str(os.getpid())
+        self._sync_pool: ThreadPoolExecutor | None = None
+        self._sync_lock = threading.Lock()
 
     @property
     def root(self) -> Path:
@@ -87,7 +101,11 @@ class FileSystemObjectStore:
             await asyncio.to_thread(self._start)
 
     async def close(self) -> None:
-        """Nothing to release: every call opens and closes its own files."""
+        """Stop the fsync threads (every call opens and closes its own files)."""
+        with self._sync_lock:
+            pool, self._sync_pool = self._sync_pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     async def check(self) -> None:
         """The root and this process's temp directory are writable directories (bounded)."""
@@ -106,14 +124,29 @@ class FileSystemObjectStore:
         except OSError as exc:
             raise ObjectStoreUnavailable(f"the object store {self._root} failed: {exc}") from exc
 
-    async def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically and durably."""
-        async with self.writer(key) as writer:
-            await writer.write(data)
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` under ``key`` atomically (and durably), in one worker-thread hop."""
+        path = self._path(key)
+        tmp = self._new_tmp()
+
+        def put() -> None:
+            file = open(tmp, "xb")  # noqa: SIM115 - _commit closes it
+            try:
+                file.write(data)
+            except BaseException:
+                self._discard(file, tmp)
+                raise
+            self._commit(file, tmp, path, durable=durable)
+
+        with _translate(key, reading=False):
+            await shielded(put)
 
     @asynccontextmanager
-    async def writer(self, key: str) -> AsyncIterator[ObjectWriter]:
-        """Stream an object in; it is published on clean exit and discarded on error."""
+    async def writer(self, key: str, *, durable: bool = True) -> AsyncIterator[ObjectWriter]:
+        """Stream an object in; it is published on clean exit and discarded on error.
+
+        ``durable=False``: published without an fsync; ``sync`` makes it durable later.
+        """
         path = self._path(key)
         tmp = self._new_tmp()
         with _translate(key, reading=False):
@@ -131,7 +164,30 @@ class FileSystemObjectStore:
             await shielded(lambda: self._discard(file, tmp))
             raise
         with _translate(key, reading=False):
-            await shielded(lambda: self._commit(file, tmp, path))
+            await shielded(lambda: self._commit(file, tmp, path, durable=durable))
+
+    async def sync(self, keys: Sequence[str]) -> None:
+        """fsync the files of ``keys`` and their directories, all at once."""
+        paths = [self._path(key) for key in keys]
+        if paths:
+            with _translate(keys[0], reading=False):
+                await shielded(lambda: self._fsync_all([*paths, *{p.parent for p in paths}]))
+
+    async def write_batch(
+        self,
+        puts: Sequence[tuple[str, bytes]] = (),
+        moves: Sequence[tuple[str, str]] = (),
+        deletes: Sequence[str] = (),
+    ) -> None:
+        """Write, rename and remove files as one group commit (see the module docstring)."""
+        writes = [(self._path(key), data) for key, data in puts]
+        renames = [(source, self._path(source), self._path(target)) for source, target in moves]
+        removals = [self._path(key) for key in deletes]
+        if not (writes or renames or removals):
+            return
+        what = (puts or [("", b"")])[0][0] or (moves or [("", "")])[0][1] or deletes[0]
+        with _translate(what, reading=False):
+            await shielded(lambda: self._write_batch(writes, renames, removals))
 
     async def get(self, key: str) -> bytes:
         """Read a whole (small) object."""
@@ -248,16 +304,69 @@ class FileSystemObjectStore:
             else:
                 entry.unlink(missing_ok=True)
 
-    def _commit(self, file: BinaryIO, tmp: Path, path: Path) -> None:
+    def _commit(self, file: BinaryIO, tmp: Path, path: Path, *, durable: bool = True) -> None:
         try:
             file.flush()
             os.fchmod(file.fileno(), _READ_ONLY)
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
             file.close()
-            self._publish(tmp, path)
+            self._make_dirs(path.parent)
+            os.replace(tmp, path)
+            if durable:
+                _fsync_path(path.parent)
         except BaseException:
             self._discard(file, tmp)
             raise
+
+    def _fsync_all(self, paths: Iterable[Path]) -> None:
+        """fsync files and directories by name, from the pool of sync threads at once."""
+        with self._sync_lock:
+            if self._sync_pool is None:
+                self._sync_pool = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="fsync")
+            pool = self._sync_pool
+        for _ in pool.map(_fsync_path, paths):
+            pass
+
+    def _write_batch(
+        self,
+        writes: Sequence[tuple[Path, bytes]],
+        renames: Sequence[tuple[str, Path, Path]],
+        removals: Sequence[Path],
+    ) -> None:
+        """Temporary files written, fsynced together, renamed into place; then every changed
+        directory fsynced together."""
+        written: builtins.list[tuple[Path, Path]] = []
+        try:
+            for path, data in writes:
+                tmp = self._new_tmp()
+                written.append((tmp, path))
+                with open(tmp, "xb") as file:
+                    file.write(data)
+                    os.fchmod(file.fileno(), _READ_ONLY)
+            self._fsync_all(tmp for tmp, _ in written)
+            directories: set[Path] = set()
+            for source, source_path, path in renames:
+                self._make_dirs(path.parent)
+                try:
+                    os.replace(source_path, path)
+                except FileNotFoundError as exc:
+                    if not source_path.exists():
+                        raise ObjectNotFound(source) from exc
+                    raise
+                directories.update((source_path.parent, path.parent))
+            for tmp, path in written:
+                self._make_dirs(path.parent)
+                os.replace(tmp, path)
+                directories.add(path.parent)
+            for path in removals:
+                with suppress(*_MISSING):
+                    path.unlink()
+                    directories.add(path.parent)
+            self._fsync_all(directories)
+        finally:
+            for tmp, _ in written:
+                tmp.unlink(missing_ok=True)
 
     def _discard(self, file: BinaryIO, tmp: Path) -> None:
         try:
@@ -268,7 +377,7 @@ class FileSystemObjectStore:
     def _publish(self, tmp: Path, path: Path) -> None:
         self._make_dirs(path.parent)
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        _fsync_path(path.parent)
 
     def _make_dirs(self, directory: Path) -> None:
         missing = []
@@ -277,7 +386,7 @@ class FileSystemObjectStore:
             directory = directory.parent
         for created in reversed(missing):
             created.mkdir(exist_ok=True)
-            _fsync_dir(created.parent)
+            _fsync_path(created.parent)
 
     def _copy(self, source: str, source_path: Path, destination_path: Path) -> None:
         tmp = self._new_tmp()

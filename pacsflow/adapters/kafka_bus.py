@@ -255,14 +255,20 @@ class KafkaBus:
         await _bounded(f"publishing to {topic}", deliver())
 
     async def subscribe(
-        self, topic: str, group: str, *, start: StartPosition = "committed"
+        self,
+        topic: str,
+        group: str,
+        *,
+        start: StartPosition = "committed",
+        partitions: Sequence[int] | None = None,
     ) -> KafkaSubscription:
-        """Open a subscription of ``group`` to every partition of ``topic``."""
+        """Open a subscription of ``group`` to the partitions of ``topic`` (all by default)."""
         if start not in ("committed", "latest"):
             raise ValueError(f"unknown start position {start!r}")
         producer = await self._ready(topic)
         numbers = await _bounded(f"reading partitions of {topic}", producer.partitions_for(topic))
-        partitions = [TopicPartition(topic, number) for number in sorted(numbers)]
+        wanted = set(numbers) if partitions is None else set(numbers) & set(partitions)
+        chosen = [TopicPartition(topic, number) for number in sorted(wanted)]
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._servers,
             client_id=self._client_id,
@@ -276,8 +282,8 @@ class KafkaBus:
         )
         try:
             await _bounded("connecting a consumer", consumer.start())
-            consumer.assign(partitions)
-            committed = await _position(consumer, partitions, start)
+            consumer.assign(chosen)
+            committed = await _position(consumer, chosen, start)
         except BaseException:
             await _stop_quietly(consumer.stop, consumer._client.close)
             raise

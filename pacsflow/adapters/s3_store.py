@@ -11,7 +11,9 @@ import asyncio
 import io
 import shutil
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from itertools import islice
 from pathlib import Path
@@ -34,6 +36,7 @@ __all__ = ["S3ObjectStore"]
 _MIN_PART = 5 * 1024 * 1024
 _MAX_SINGLE_COPY = 5 * 1024 * 1024 * 1024  # CopyObject's limit; larger sources need UploadPartCopy
 _LIST_BATCH = 1000
+_CONCURRENT = 32  # requests in flight for the batch calls (the connection pool's size)
 _READ_ONLY = 0o444
 _MISSING = frozenset({"NoSuchKey"})
 _UNSATISFIABLE = "InvalidRange"  # a range that starts at or past the end of the object
@@ -86,7 +89,7 @@ class S3ObjectStore:
         # TLS (s3+https): the system's CA store, or the bundle ``ca_certs`` (a private CA).
         tls: dict[str, Any] = {"ca_certs": ca_certs} if ca_certs else {}
         self._http = PoolManager(
-            maxsize=16,
+            maxsize=_CONCURRENT,
             timeout=Timeout(connect=5, read=60),
             retries=Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
             **tls,
@@ -98,6 +101,8 @@ class S3ObjectStore:
             retries=Retry(total=0),
             **tls,
         )
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._client, self._probe = (
             Minio(
                 endpoint,
@@ -116,7 +121,11 @@ class S3ObjectStore:
             await asyncio.to_thread(self._start)
 
     async def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections and the batch threads."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
         self._http.clear()
         self._probe_http.clear()
 
@@ -131,15 +140,19 @@ class S3ObjectStore:
         if not exists:
             raise ObjectStoreUnavailable(f"the bucket {self._bucket!r} does not exist")
 
-    async def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically (one PUT, or a multipart upload)."""
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` under ``key`` atomically (one PUT, or a multipart upload); durable
+        once answered, whatever ``durable`` says."""
         name = self._name(key)
         with _translate(key, reading=False):
             await shielded(lambda: self._upload(name, io.BytesIO(data), len(data)))
 
     @asynccontextmanager
-    async def writer(self, key: str) -> AsyncIterator[ObjectWriter]:
-        """Spool an object locally; upload it on clean exit and discard it on error."""
+    async def writer(self, key: str, *, durable: bool = True) -> AsyncIterator[ObjectWriter]:
+        """Spool an object locally; upload it on clean exit and discard it on error.
+
+        An S3 PUT is durable once answered, so ``durable`` changes nothing.
+        """
         name = self._name(key)
         with _translate(key, reading=False):
             spool = await asyncio.to_thread(tempfile.TemporaryFile)
@@ -158,6 +171,47 @@ class S3ObjectStore:
         with _translate(key, reading=False):
             await shielded(lambda: self._upload(name, spool, writer.size))
 
+    async def sync(self, keys: Sequence[str]) -> None:
+        """Nothing to do: every object is durable once its PUT was answered."""
+
+    async def write_batch(
+        self,
+        puts: Sequence[tuple[str, bytes]] = (),
+        moves: Sequence[tuple[str, str]] = (),
+        deletes: Sequence[str] = (),
+    ) -> None:
+        """PUTs, server-side copies and DELETEs, ``_CONCURRENT`` at a time from a pool of
+        threads of its own; a move deletes its source once every copy is done (S3 has no
+        rename)."""
+
+        def upload(item: tuple[str, bytes]) -> None:
+            key, data = item
+            with _translate(key, reading=False):
+                self._upload(self._name(key), io.BytesIO(data), len(data))
+
+        def copy(item: tuple[str, str]) -> None:
+            source, target = item
+            with _translate(source, reading=True):
+                self._copy(self._name(source), self._name(target))
+
+        def remove(key: str) -> None:
+            with _translate(key, reading=False):
+                self._client.remove_object(self._bucket, self._name(key))
+
+        def run() -> None:
+            pool = self._batch_pool()
+            list(pool.map(upload, puts))
+            list(pool.map(copy, moves))
+            list(pool.map(remove, [*deletes, *(source for source, _ in moves)]))
+
+        await shielded(run)
+
+    def _batch_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_CONCURRENT, thread_name_prefix="s3-batch")
+            return self._pool
+
     async def get(self, key: str) -> bytes:
         """Read a whole (small) object."""
         name = self._name(key)
@@ -166,7 +220,7 @@ class S3ObjectStore:
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Read several whole objects, up to 16 requests at a time; ``None`` for a missing one."""
-        limit = asyncio.Semaphore(16)
+        limit = asyncio.Semaphore(_CONCURRENT)
 
         async def one(key: str) -> bytes | None:
             async with limit:

@@ -22,7 +22,7 @@ import orjson
 from pacsflow.adapters.sqlite_statistics import ANALYZE_FLOOR, PlannerStatistics
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import IndexUnavailable
-from pacsflow.ports.index import InstanceDocument, InstanceRef
+from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
 from pacsflow.query.model import Level, Query, SearchPage
 from pacsflow.query.sql import TERMS, to_sql
 from pacsflow.query.terms import entity_terms, first_value
@@ -64,6 +64,14 @@ _REF_COLUMNS: Final = "study_uid, series_uid, sop_uid, transfer_syntax, size, sh
 _COLUMNS: Final = (
     "study_uid, series_uid, sop_class_uid, transfer_syntax, object_key, size, sha256, attributes"
 )
+_SCAN: Final = {
+    Level.STUDY: "SELECT study_uid, attributes FROM studies"
+    " WHERE site=? AND study_uid>? ORDER BY study_uid LIMIT ?",
+    Level.SERIES: "SELECT series_uid, study_uid, attributes FROM series"
+    " WHERE site=? AND series_uid>? ORDER BY series_uid LIMIT ?",
+    Level.INSTANCE: f"SELECT sop_uid, {_COLUMNS} FROM instances"
+    " WHERE site=? AND sop_uid>? ORDER BY sop_uid LIMIT ?",
+}
 
 
 class SqliteIndex:
@@ -139,20 +147,32 @@ class SqliteIndex:
 
     async def get_instance(self, site: str, sop_uid: str) -> InstanceDocument | None:
         """The entry of one SOP Instance UID, or ``None``."""
+        return (await self.get_instances(site, [sop_uid])).get(sop_uid)
 
-        def get(db: sqlite3.Connection) -> InstanceDocument | None:
-            row = db.execute(
-                f"SELECT {_COLUMNS} FROM instances WHERE site=? AND sop_uid=?", (site, sop_uid)
-            ).fetchone()
-            if row is None:
-                return None
-            study, series, sop_class, syntax, key, size, sha256, attributes = row
-            return InstanceDocument(
-                site, study, series, sop_uid, sop_class, syntax, key, size, sha256,
-                orjson.loads(attributes),
-            )  # fmt: skip
+    async def get_instances(
+        self, site: str, sop_uids: Sequence[str]
+    ) -> dict[str, InstanceDocument]:
+        """The entries of several SOP Instance UIDs, by UID (one query per 500)."""
+        wanted = list(dict.fromkeys(sop_uids))
 
-        return await self._run(get)
+        def get(db: sqlite3.Connection) -> dict[str, InstanceDocument]:
+            found: dict[str, InstanceDocument] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in db.execute(
+                    f"SELECT sop_uid, {_COLUMNS} FROM instances"
+                    f" WHERE site=? AND sop_uid IN ({marks})",
+                    (site, *chunk),
+                ):
+                    sop_uid, study, series, sop_class, syntax, key, size, sha256, attributes = row
+                    found[sop_uid] = InstanceDocument(
+                        site, study, series, sop_uid, sop_class, syntax, key, size, sha256,
+                        orjson.loads(attributes),
+                    )  # fmt: skip
+            return found
+
+        return await self._run(get) if wanted else {}
 
     async def get_instance_ref(self, site: str, sop_uid: str) -> InstanceRef | None:
         """Where one SOP Instance UID is stored (its attributes are not read), or ``None``."""
@@ -219,6 +239,29 @@ class SqliteIndex:
             return SearchPage(records, total)
 
         return await self._run(search)
+
+    async def scan(
+        self, site: str, level: Level, after: str = "", limit: int = 1000
+    ) -> list[IndexedEntity]:
+        """Entities of ``level`` after the UID ``after``, by UID (the UNIQUE keys' B-trees)."""
+        sql = _SCAN[level]
+
+        def scan(db: sqlite3.Connection) -> list[IndexedEntity]:
+            rows = db.execute(sql, (site, after, limit)).fetchall()
+            if level is Level.STUDY:
+                return [IndexedEntity(r[0], r[0], "", orjson.loads(r[1])) for r in rows]
+            if level is Level.SERIES:
+                return [IndexedEntity(r[0], r[1], r[0], orjson.loads(r[2])) for r in rows]
+            entities = []
+            for sop, study, series, sop_class, syntax, key, size, sha256, blob in rows:
+                attributes = orjson.loads(blob)
+                document = InstanceDocument(
+                    site, study, series, sop, sop_class, syntax, key, size, sha256, attributes
+                )
+                entities.append(IndexedEntity(sop, study, series, attributes, document))
+            return entities
+
+        return await self._run(scan)
 
 
 class _transaction:

@@ -20,6 +20,8 @@ from pydicom.pixels.utils import pack_bits
 from pydicom.uid import (
     HTJ2K,
     JPEG2000,
+    MPEG2MPHL,
+    MPEG2MPML,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -43,6 +45,8 @@ try:
     HAVE_GDCM = True
 except ImportError:  # pragma: no cover - python-gdcm is a declared dependency
     HAVE_GDCM = False
+
+from pacsflow.dicom.uids import MPEG_FAMILY
 
 if TYPE_CHECKING:
     from pydicom.dataelem import DataElement
@@ -85,6 +89,7 @@ ENCODER_DEPENDENCIES: Final = {
 }
 
 _OCTET_STREAM: Final = "application/octet-stream"
+_MPEG2: Final = (MPEG2MPML, MPEG2MPHL)  # and their .1 variants
 MEDIA_TYPES: Final[Mapping[str, str]] = MappingProxyType(
     {
         ImplicitVRLittleEndian: _OCTET_STREAM,
@@ -103,9 +108,11 @@ MEDIA_TYPES: Final[Mapping[str, str]] = MappingProxyType(
         HTJ2KLosslessRPCL: "image/jphc",
         HTJ2K: "image/jphc",
         RLELossless: "image/dicom-rle",
+        **{ts: "video/mpeg2" if ts.startswith(_MPEG2) else "video/mp4" for ts in MPEG_FAMILY},
     }
 )
-"""Transfer syntax -> media type of one frame (PS3.18 Tables 8.7.3-4 and 8.7.3-5)."""
+"""Transfer syntax -> media type of one frame (PS3.18 Tables 8.7.3-4 and 8.7.3-5); a video's
+"frame" is its whole stream."""
 
 DEFAULT_TRANSFER_SYNTAX: Final[Mapping[str, str]] = MappingProxyType(
     {

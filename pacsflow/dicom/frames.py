@@ -2,7 +2,10 @@
 
 WADO-RS frame retrieval (PS3.18 10.4.1.1.3) reads a frame by byte range through this table,
 never by reading the whole instance. A frame is a list of ``(offset, length)`` segments: one
-segment for native data, one or more fragments for encapsulated data.
+segment for native data, one or more fragments for encapsulated data. A video (the MPEG
+transfer syntaxes, PS3.5 8.2.5-8.2.8) is one stream of all its frames: its table holds one
+entry, the whole stream, which WADO-RS serves as the single part of a multi-frame media type
+(PS3.18 8.7.3.3.2).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import orjson
 from pydicom.dataset import Dataset
 
 from pacsflow.dicom.scan import PixelLayout
-from pacsflow.dicom.uids import JPEG_FAMILY
+from pacsflow.dicom.uids import JPEG2000_FAMILY, JPEG_FAMILY, MPEG_FAMILY
 
 __all__ = [
     "FrameTable",
@@ -23,6 +26,7 @@ __all__ = [
     "build_frame_table",
     "native_frame_length",
     "number_of_frames",
+    "unpadded",
 ]
 
 
@@ -93,7 +97,7 @@ def build_frame_table(
     if not layout.encapsulated:
         return FrameTable(transfer_syntax, False, _native_frames(layout, geometry))
     fragments = layout.fragments
-    if n == 1:
+    if n == 1 or transfer_syntax in MPEG_FAMILY:
         groups: Sequence[Sequence[tuple[int, int]]] = [fragments]
     elif len(layout.basic_offsets) == n:
         groups = _by_offsets(layout, n)
@@ -107,6 +111,16 @@ def build_frame_table(
             f"{len(fragments)} fragments without an offset table cannot be split into {n} frames"
         )
     return FrameTable(transfer_syntax, True, tuple(tuple(g) for g in groups))
+
+
+def unpadded(transfer_syntax: str, frame: bytes) -> bytes:
+    """A JPEG family or JPEG 2000 frame without the null byte that padded its last fragment to
+    an even length after the EOI/EOC marker (PS3.5 A.4): the codestream as it was encoded."""
+    if frame.endswith(b"\xff\xd9\x00") and (
+        transfer_syntax in JPEG_FAMILY or transfer_syntax in JPEG2000_FAMILY
+    ):
+        return frame[:-1]
+    return frame
 
 
 def _native_frames(

@@ -22,6 +22,8 @@ class FailureReason(IntEnum):
     CANNOT_UNDERSTAND = 0xC000
     TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
     STUDY_INSTANCE_UID_MISMATCH = 0xC409  # pacsflow (the code dcm4chee-arc uses too)
+    BULK_DATA_MISSING = 0xC410  # pacsflow: a BulkDataURI matches no part (PS3.18 10.5.1.4)
+    BULK_DATA_AMBIGUOUS = 0xC411  # pacsflow: a bulk data part named twice, or two parts one name
 
 
 class WarningReason(IntEnum):

@@ -3,8 +3,9 @@
 Checks, in order: the strict structure scan (``scan``), a complete parse with pydicom, the
 attributes that place the instance in the patient/study/series/instance hierarchy, the UID
 syntax (PS3.5 9.1, leading zeros tolerated), the SOP Class (non-patient objects belong to
-other services), and for images the Pixel Data: its size against the Image Pixel Module, and
-every frame decoded with the codec package of its transfer syntax.
+other services), and for images the Pixel Data: its size against the Image Pixel Module, each
+frame's codestream headers (``pacsflow.dicom.codestream``) and, with ``decode_pixels``, every
+frame decoded with the codec package of its transfer syntax.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from pacsflow.dicom.codestream import HEAD_BYTES, CodestreamError, check_codestream
 from pacsflow.dicom.frames import (
     FrameTable,
     ImageGeometry,
@@ -94,7 +96,7 @@ class ValidatedInstance:
 
 
 def validate_instance(
-    source: Path | bytes, size: int, instance_path: str, *, decode_pixels: bool = True
+    source: Path | bytes, size: int, instance_path: str, *, decode_pixels: bool = False
 ) -> ValidatedInstance:
     """Validate an object (a file, or bytes in memory); raise ``PartRejected`` if refused.
 
@@ -227,11 +229,32 @@ def _frames(
             FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
             f"Pixel Data does not match the Image Pixel Module: {exc}",
         ) from exc
-    if decode and table.encapsulated:
+    ts = result.transfer_syntax
+    if table.encapsulated:
         for number, segments in enumerate(table.frames, start=1):
-            data = b"".join(_read(fp, offset, length) for offset, length in segments)
-            _decode_frame(result.transfer_syntax, data, geometry, number)
+            if decode:
+                data = b"".join(_read(fp, offset, length) for offset, length in segments)
+                _check_frame(ts, data, data[-3:], len(data), number, geometry)
+                _decode_frame(result.transfer_syntax, data, geometry, number)
+            elif segments:
+                (first, first_length), (last, last_length) = segments[0], segments[-1]
+                head = _read(fp, first, min(first_length, HEAD_BYTES))
+                tail = _read(fp, last + max(last_length - 3, 0), min(last_length, 3))
+                size = sum(length for _, length in segments)
+                if len(segments) > 1 and len(head) < HEAD_BYTES:
+                    head = b"".join(_read(fp, o, n) for o, n in segments)[:HEAD_BYTES]
+                _check_frame(ts, head, tail, size, number, geometry)
     return table
+
+
+def _check_frame(
+    ts: str, head: bytes, tail: bytes, size: int, number: int, geometry: ImageGeometry
+) -> None:
+    shape = (geometry.rows, geometry.columns, geometry.samples_per_pixel)
+    try:
+        check_codestream(ts, head, tail, size, shape)
+    except CodestreamError as exc:
+        raise PartRejected(FailureReason.CANNOT_UNDERSTAND, f"frame {number}: {exc}") from exc
 
 
 def _read(fp: BinaryIO, offset: int, length: int) -> bytes:

@@ -41,14 +41,15 @@ def require_multipart_related(content_type: str, accepted_types: frozenset[str])
     multipart/related header without a boundary.
     """
     media, params = media_type_parameters(content_type)
+    types = " or ".join(f'type="{t}"' for t in sorted(accepted_types))
     if media != "multipart/related":
         raise UnsupportedMediaType(
-            f'STOW-RS accepts multipart/related; type="application/dicom", not {media or "none"}'
+            f"this resource accepts multipart/related; {types}, not {media or 'none'}"
         )
     part_type = params.get("type", "application/dicom").lower()
     if part_type not in accepted_types:
         raise UnsupportedMediaType(
-            f"multipart/related type {part_type!r} is not supported; use application/dicom"
+            f"multipart/related type {part_type!r} is not supported; use {types}"
         )
     boundary = params.get("boundary", "")
     if not boundary:

@@ -1,6 +1,6 @@
-"""The ingest pipeline step: validate, store and index one instance (idempotently).
+"""The ingest pipeline step: validate, store and index instances, a batch at a time.
 
-A plain async function, called by the embedded processor loop and by Faust agents alike.
+Plain async functions, called by the embedded processor loop and by Faust agents alike.
 Redelivery of the same record leaves the same state: object keys derive from UIDs, writes
 replace, the index upserts by SOP Instance UID. The duplicate policy (docs/conformance.md):
 
@@ -8,15 +8,23 @@ replace, the index upserts by SOP Instance UID. The duplicate policy (docs/confo
 * different bytes, policy ``replace`` (default): the new object replaces the old one, even in
   another study or series, with Warning Reason B100;
 * different bytes, policy ``reject``: the stored object stays, Failure Reason 0111.
+
+Group commit (docs/architecture.md): a batch is validated in one worker-thread hop, its objects
+are written by one ``ObjectStore.write_batch`` (a claim-checked instance is *renamed* from its
+staged key to its final key, so its bytes are written to disk once), and it is indexed in one
+``upsert_instances`` call. A redelivered record whose staged object was already renamed finds
+its bytes at the final key (checked by their SHA-256) and is indexed from there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -26,13 +34,17 @@ from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
+from pacsflow.errors import ObjectNotFound
 from pacsflow.pipeline.keys import instance_keys, instance_path
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 
-__all__ = ["IngestContext", "ingest_instance"]
+__all__ = ["IngestContext", "ingest_batch", "ingest_instance"]
 
 log = logging.getLogger(__name__)
+
+_TEMPLATE = instance_path("{study}", "{series}", "{instance}")
+_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,118 +54,216 @@ class IngestContext:
     objects: ObjectStore
     index: Index
     duplicate_policy: Literal["replace", "reject"] = "replace"
-    decode_pixels: bool = True
+    decode_pixels: bool = False
+
+
+@dataclass(slots=True)
+class _Work:
+    """One record on its way through a batch."""
+
+    record: IngestRecord
+    keys: dict[str, str]
+    source: Path | bytes | None = None
+    staged: bool = False  # the source is the staged object: rename it into place
+    verify: bool = False  # the source is the final object of an earlier delivery: hash it
+    instance: ValidatedInstance | None = None
+    warning: int | None = None
+    message: str = ""
+    event: IngestEvent | None = field(default=None)
+
+    def fail(self, reason: int, message: str) -> None:
+        self.event = IngestEvent.for_record(
+            self.record, "failed", failure=int(reason), message=message
+        )
 
 
 async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEvent:
-    """Process one record; return its outcome event.
+    """Process one record; return its outcome event (``ingest_batch`` of one)."""
+    return (await ingest_batch([record], ctx))[0]
 
-    Validation failures become a ``failed`` event with their Failure Reason; backend failures
-    (``ServiceUnavailable``) propagate so that the caller retries without committing.
+
+async def ingest_batch(records: Sequence[IngestRecord], ctx: IngestContext) -> list[IngestEvent]:
+    """Process records together; return their outcome events, in order.
+
+    Validation failures become ``failed`` events with their Failure Reason; backend failures
+    (``ServiceUnavailable``) propagate so that the caller retries the batch without committing.
+    Records of one SOP Instance UID are processed in turn, each in a later round.
     """
-    if record.staged_key is not None and await ctx.objects.stat(record.staged_key) is None:
-        return await _already_processed(record, ctx)
-    try:
-        async with _local_copy(record, ctx.objects) as source:
-            template = instance_path("{study}", "{series}", "{instance}")
-            instance = await asyncio.to_thread(
-                validate_instance,
-                source,
-                record.size,
-                template,
-                decode_pixels=ctx.decode_pixels,
-            )
-            _check_matches_record(instance, record)
-            existing = await ctx.index.get_instance(record.site, instance.sop_uid)
-            warning: int | None = None
-            message = ""
-            if existing is not None and existing.sha256 != record.sha256:
-                if ctx.duplicate_policy == "reject":
-                    raise PartRejected(
-                        FailureReason.DUPLICATE_SOP_INSTANCE,
-                        "a different object with this SOP Instance UID is already stored",
-                    )
-                warning = WarningReason.REPLACED_DIFFERENT_INSTANCE
-                message = "replaced a different object stored under this SOP Instance UID"
-            keys = instance_keys(record.site, record.study_uid, record.series_uid, record.sop_uid)
-            await _store(record, instance, keys, ctx.objects)
-            await ctx.index.upsert_instances([_document(record, instance, keys["dicom"])])
-            if existing is not None and existing.object_key != keys["dicom"]:
-                await _delete_instance_objects(existing, ctx.objects)
-    except PartRejected as exc:
-        log.info("rejected %s (part %d): %s", record.sop_uid, record.part, exc.message)
-        return IngestEvent.for_record(
-            record, "failed", failure=int(exc.reason), message=exc.message
-        )
-    return IngestEvent.for_record(record, "stored", warning=warning, message=message)
+    events: list[IngestEvent | None] = [None] * len(records)
+    for round_ in _rounds(records):
+        works = [
+            _Work(r, instance_keys(r.site, r.study_uid, r.series_uid, r.sop_uid))
+            for r in (records[i] for i in round_)
+        ]
+        await _ingest(works, ctx)
+        for i, work in zip(round_, works, strict=True):
+            events[i] = work.event
+    return [event for event in events if event is not None]
 
 
-async def _already_processed(record: IngestRecord, ctx: IngestContext) -> IngestEvent:
-    """A redelivered record whose staged object was removed after it was stored and indexed."""
+def _rounds(records: Sequence[IngestRecord]) -> list[list[int]]:
+    """Indices of ``records`` in rounds where each (site, SOP Instance UID) appears once."""
+    rounds: list[list[int]] = []
+    last: dict[tuple[str, str], int] = {}
+    for i, record in enumerate(records):
+        key = (record.site, record.sop_uid)
+        number = last.get(key, -1) + 1
+        last[key] = number
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(i)
+    return rounds
+
+
+async def _ingest(works: list[_Work], ctx: IngestContext) -> None:
+    async with AsyncExitStack() as stack:
+        await asyncio.gather(*(_locate(work, ctx, stack) for work in works))
+        await asyncio.to_thread(_validate_all, works, ctx.decode_pixels)
+        existing: dict[str, InstanceDocument] = {}
+        for site in {w.record.site for w in works if w.event is None}:
+            uids = [w.record.sop_uid for w in works if w.event is None and w.record.site == site]
+            found = await ctx.index.get_instances(site, uids)
+            existing.update({f"{site}/{uid}": doc for uid, doc in found.items()})
+        accepted = [w for w in works if w.event is None and _admit(w, existing, ctx)]
+        puts, moves, deletes = _changes(accepted)
+        kept = {id(w) for w in accepted}
+        refused = [w.record.staged_key for w in works if w.staged and id(w) not in kept]
+        await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
+    await ctx.index.upsert_instances([_document(w) for w in accepted])
+    stale = [
+        doc
+        for w in accepted
+        if (doc := existing.get(f"{w.record.site}/{w.record.sop_uid}")) is not None
+        and doc.object_key != w.keys["dicom"]
+    ]
+    await ctx.objects.write_batch(deletes=[k for doc in stale for k in _object_keys(doc)])
+    for w in accepted:
+        w.event = IngestEvent.for_record(w.record, "stored", warning=w.warning, message=w.message)
+
+
+async def _locate(work: _Work, ctx: IngestContext, stack: AsyncExitStack) -> None:
+    """Where the record's bytes are: inline, its staged object, or (redelivered after the
+    rename) its final object; or the event when there is nothing left to do."""
+    record = work.record
+    if record.inline is not None:
+        work.source = record.inline
+        return
+    if record.staged_key is None:
+        work.fail(FailureReason.PROCESSING_FAILURE, "the record carries no payload")
+        return
+    with contextlib.suppress(ObjectNotFound):
+        work.source = await stack.enter_async_context(ctx.objects.local_file(record.staged_key))
+        work.staged = True
+        return
+    final = await ctx.objects.stat(work.keys["dicom"])
+    if final is not None and final.size == record.size:
+        work.source = await stack.enter_async_context(ctx.objects.local_file(work.keys["dicom"]))
+        work.verify = True
+        return
     existing = await ctx.index.get_instance(record.site, record.sop_uid)
     if existing is not None and existing.sha256 == record.sha256:
-        return IngestEvent.for_record(record, "stored")
-    return IngestEvent.for_record(
-        record,
-        "failed",
-        failure=int(FailureReason.PROCESSING_FAILURE),
-        message=f"the staged object {record.staged_key} is gone and the instance is not indexed",
+        work.event = IngestEvent.for_record(record, "stored")
+        return
+    work.fail(
+        FailureReason.PROCESSING_FAILURE,
+        f"the staged object {record.staged_key} is gone and the instance is not stored",
     )
 
 
-def _check_matches_record(instance: ValidatedInstance, record: IngestRecord) -> None:
-    got = (instance.study_uid, instance.series_uid, instance.sop_uid)
-    if got != (record.study_uid, record.series_uid, record.sop_uid):
-        raise PartRejected(
-            FailureReason.CANNOT_UNDERSTAND,
-            "the complete parse disagrees with the header read at STOW time",
+def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
+    """Validate every pending record (in a worker thread); failures become their events."""
+    for work in works:
+        if work.event is not None or work.source is None:
+            continue
+        record = work.record
+        try:
+            if work.verify and _sha256(work.source) != record.sha256:
+                work.fail(
+                    FailureReason.PROCESSING_FAILURE,
+                    f"the staged object {record.staged_key} is gone and the stored object "
+                    "holds other bytes",
+                )
+                continue
+            instance = validate_instance(
+                work.source, record.size, _TEMPLATE, decode_pixels=decode_pixels
+            )
+            got = (instance.study_uid, instance.series_uid, instance.sop_uid)
+            if got != (record.study_uid, record.series_uid, record.sop_uid):
+                raise PartRejected(
+                    FailureReason.CANNOT_UNDERSTAND,
+                    "the complete parse disagrees with the header read at STOW time",
+                )
+            work.instance = instance
+        except PartRejected as exc:
+            log.info("rejected %s (part %d): %s", record.sop_uid, record.part, exc.message)
+            work.fail(exc.reason, exc.message)
+        except Exception as exc:  # a bug must not fail the batch: this record is dead-lettered
+            log.exception("validation of %s failed", record.sop_uid)
+            work.fail(FailureReason.PROCESSING_FAILURE, f"processing failure: {type(exc).__name__}")
+
+
+def _sha256(source: Path | bytes) -> str:
+    digest = hashlib.sha256()
+    if isinstance(source, bytes):
+        digest.update(source)
+    else:
+        with source.open("rb") as file:
+            while chunk := file.read(_HASH_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _admit(work: _Work, existing: dict[str, InstanceDocument], ctx: IngestContext) -> bool:
+    """Apply the duplicate policy against what the index holds; False when refused."""
+    doc = existing.get(f"{work.record.site}/{work.record.sop_uid}")
+    if doc is None or doc.sha256 == work.record.sha256:
+        return True
+    if ctx.duplicate_policy == "reject":
+        work.fail(
+            FailureReason.DUPLICATE_SOP_INSTANCE,
+            "a different object with this SOP Instance UID is already stored",
         )
+        return False
+    work.warning = WarningReason.REPLACED_DIFFERENT_INSTANCE
+    work.message = "replaced a different object stored under this SOP Instance UID"
+    return True
 
 
-@asynccontextmanager
-async def _local_copy(record: IngestRecord, objects: ObjectStore) -> AsyncIterator[Path | bytes]:
-    """The record's bytes: inline ones as they are, a staged object as a local file."""
-    if record.inline is not None:
-        yield record.inline
-        return
-    if record.staged_key is None:
-        raise PartRejected(FailureReason.PROCESSING_FAILURE, "the record carries no payload")
-    async with objects.local_file(record.staged_key) as path:
-        yield path
+def _changes(
+    works: list[_Work],
+) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]], list[str]]:
+    """The object writes of a batch: the instance (put or renamed from staging), its metadata,
+    frame table and bulk ranges; a frame table or bulk ranges it no longer has are removed."""
+    puts: list[tuple[str, bytes]] = []
+    moves: list[tuple[str, str]] = []
+    deletes: list[str] = []
+    for work in works:
+        instance, keys, record = work.instance, work.keys, work.record
+        assert instance is not None
+        if record.inline is not None:
+            puts.append((keys["dicom"], record.inline))
+        elif work.staged and record.staged_key is not None:
+            moves.append((record.staged_key, keys["dicom"]))
+        puts.append((keys["metadata"], orjson.dumps(instance.metadata)))
+        if instance.frame_table is not None:
+            puts.append((keys["frames"], instance.frame_table.to_json()))
+        else:
+            deletes.append(keys["frames"])
+        if instance.bulk:
+            puts.append((keys["bulk"], orjson.dumps(instance.bulk)))
+        else:
+            deletes.append(keys["bulk"])
+    return puts, moves, deletes
 
 
-async def _store(
-    record: IngestRecord,
-    instance: ValidatedInstance,
-    keys: dict[str, str],
-    objects: ObjectStore,
-) -> None:
-    """Write the instance, its metadata, frame table and bulk ranges; each write is atomic."""
-    if record.inline is not None:
-        await objects.put(keys["dicom"], record.inline)
-    else:
-        assert record.staged_key is not None
-        await objects.copy(record.staged_key, keys["dicom"])
-    await objects.put(keys["metadata"], orjson.dumps(instance.metadata))
-    if instance.frame_table is not None:
-        await objects.put(keys["frames"], instance.frame_table.to_json())
-    else:
-        await objects.delete(keys["frames"])
-    if instance.bulk:
-        await objects.put(keys["bulk"], orjson.dumps(instance.bulk))
-    else:
-        await objects.delete(keys["bulk"])
-
-
-async def _delete_instance_objects(doc: InstanceDocument, objects: ObjectStore) -> None:
+def _object_keys(doc: InstanceDocument) -> list[str]:
     base = doc.object_key.removesuffix(".dcm")
-    for suffix in (".dcm", ".json", ".frames", ".bulk"):
-        await objects.delete(base + suffix)
+    return [base + suffix for suffix in (".dcm", ".json", ".frames", ".bulk")]
 
 
-def _document(
-    record: IngestRecord, instance: ValidatedInstance, object_key: str
-) -> InstanceDocument:
+def _document(work: _Work) -> InstanceDocument:
+    instance, record = work.instance, work.record
+    assert instance is not None
     return InstanceDocument(
         site=record.site,
         study_uid=instance.study_uid,
@@ -161,7 +271,7 @@ def _document(
         sop_uid=instance.sop_uid,
         sop_class_uid=instance.sop_class_uid,
         transfer_syntax=instance.transfer_syntax,
-        object_key=object_key,
+        object_key=work.keys["dicom"],
         size=record.size,
         sha256=record.sha256,
         attributes=strip_bulk(instance.metadata),

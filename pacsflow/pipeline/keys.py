@@ -4,10 +4,12 @@
 {site}/studies/{study}/series/{series}/instances/{sop}.json      DICOM JSON metadata
 {site}/studies/{study}/series/{series}/instances/{sop}.frames    frame offset table
 {site}/studies/{study}/series/{series}/instances/{sop}.bulk      byte ranges of other bulk values
-{site}/staging/{request}/{part}.dcm                              claim-checked STOW parts
+{site}/staging/{request}.{part}.dcm                              claim-checked STOW parts
 """
 
 from __future__ import annotations
+
+from pacsflow.dicom.uids import is_valid_uid
 
 __all__ = ["instance_keys", "instance_path", "staging_key"]
 
@@ -18,7 +20,13 @@ def instance_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
 
 
 def instance_keys(site: str, study_uid: str, series_uid: str, sop_uid: str) -> dict[str, str]:
-    """The object keys of an instance: ``dicom``, ``metadata``, ``frames`` and ``bulk``."""
+    """The object keys of an instance: ``dicom``, ``metadata``, ``frames`` and ``bulk``.
+
+    Only UIDs make keys: anything else is a ``ValueError`` (a bug; requests are checked first).
+    """
+    for uid in (study_uid, series_uid, sop_uid):
+        if not is_valid_uid(uid, strict=False):
+            raise ValueError(f"not a UID: {uid[:64]!r}")
     base = f"{site}/{instance_path(study_uid, series_uid, sop_uid)}"
     return {
         "dicom": f"{base}.dcm",
@@ -30,4 +38,4 @@ def instance_keys(site: str, study_uid: str, series_uid: str, sop_uid: str) -> d
 
 def staging_key(site: str, request_id: str, part: int) -> str:
     """Where the STOW front end stages a part too large to travel inline on the bus."""
-    return f"{site}/staging/{request_id}/{part:06d}.dcm"
+    return f"{site}/staging/{request_id}.{part:06d}.dcm"

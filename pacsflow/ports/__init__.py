@@ -1,12 +1,13 @@
 """The three ports of the design: bus, object store and index (see docs/architecture.md)."""
 
 from pacsflow.ports.bus import Bus, Message, Subscription
-from pacsflow.ports.index import Index, InstanceDocument, InstanceRef
+from pacsflow.ports.index import Index, IndexedEntity, InstanceDocument, InstanceRef
 from pacsflow.ports.objects import ObjectInfo, ObjectStore, ObjectWriter
 
 __all__ = [
     "Bus",
     "Index",
+    "IndexedEntity",
     "InstanceDocument",
     "InstanceRef",
     "Message",

@@ -86,7 +86,12 @@ class Bus(Protocol):
         ...
 
     async def subscribe(
-        self, topic: str, group: str, *, start: StartPosition = "committed"
+        self,
+        topic: str,
+        group: str,
+        *,
+        start: StartPosition = "committed",
+        partitions: Sequence[int] | None = None,
     ) -> Subscription:
-        """Open a subscription of ``group`` to ``topic``."""
+        """Open a subscription of ``group`` to ``topic`` (to some of its ``partitions``)."""
         ...

@@ -14,6 +14,8 @@ The contract (``tests/contract/test_index.py``) holds for both:
 * Sites never see each other's entries.
 * ``check`` returns within a few seconds: quietly while the index answers, with
   ``IndexUnavailable`` otherwise.
+* ``scan`` walks every study, series or instance of a site by UID (a keyset scan for exports):
+  pages neither overlap nor skip an entity that stays in the index while it runs.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pacsflow.query.model import Query, SearchPage
+from pacsflow.query.model import Level, Query, SearchPage
 
-__all__ = ["Index", "InstanceDocument", "InstanceRef"]
+__all__ = ["Index", "IndexedEntity", "InstanceDocument", "InstanceRef"]
 
 JsonDict = dict[str, Any]
 
@@ -57,6 +59,21 @@ class InstanceRef:
     sha256: str
 
 
+@dataclass(frozen=True, slots=True)
+class IndexedEntity:
+    """A study, series or instance as the index keeps it: one item of ``Index.scan``.
+
+    ``attributes`` are those a search returns for the entity itself: the level attributes and
+    the derived ones (PS3.18 10.6.3) for a study or series, every attribute for an instance.
+    """
+
+    uid: str  # the entity's own UID: the order and the cursor of a scan
+    study_uid: str
+    series_uid: str  # "" for a study
+    attributes: JsonDict
+    document: InstanceDocument | None = None  # instances: the whole entry
+
+
 class Index(Protocol):
     """Searchable catalogue of stored instances; see the module docstring for the contract."""
 
@@ -87,6 +104,12 @@ class Index(Protocol):
         """Where one SOP Instance UID is stored, without reading its attributes, or ``None``."""
         ...
 
+    async def get_instances(
+        self, site: str, sop_uids: Sequence[str]
+    ) -> dict[str, InstanceDocument]:
+        """The entries of several SOP Instance UIDs at once, by UID (unknown ones left out)."""
+        ...
+
     async def delete_instance(self, site: str, sop_uid: str) -> None:
         """Remove an entry (idempotent)."""
         ...
@@ -102,5 +125,14 @@ class Index(Protocol):
 
         Matching evaluates each condition on the match terms of ``pacsflow.query.terms``;
         records come in the stable order of the level (by UID) so pages never overlap.
+        """
+        ...
+
+    async def scan(
+        self, site: str, level: Level, after: str = "", limit: int = 1000
+    ) -> list[IndexedEntity]:
+        """Up to ``limit`` entities of ``level`` whose UID sorts after ``after``, by UID.
+
+        UIDs compare bytewise; the last UID of a page is the ``after`` of the next one.
         """
         ...

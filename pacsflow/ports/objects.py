@@ -6,6 +6,10 @@ The contract (``tests/contract/test_object_store.py``) holds for both:
 * An object becomes visible whole or not at all: ``put`` and a ``writer`` that exits cleanly
   publish atomically; a writer that exits with an error leaves nothing behind.
 * Writing an existing key replaces it atomically.
+* ``write_batch`` stores, renames and deletes many objects as one group commit: each change is
+  atomic, and all of them are durable when it returns (one round of fsyncs on a disk, parallel
+  requests on S3). A ``writer(key, durable=False)`` publishes its object without waiting for the
+  disk; ``sync(keys)`` makes such objects durable together.
 * Ranged reads return exactly the requested bytes; reading a missing key raises
   ``ObjectNotFound``.
 * ``check`` returns within a few seconds: quietly while the store answers, with
@@ -62,12 +66,32 @@ class ObjectStore(Protocol):
         """
         ...
 
-    async def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically."""
+    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` under ``key`` atomically (``durable=False``: as ``writer``)."""
         ...
 
-    def writer(self, key: str) -> AbstractAsyncContextManager[ObjectWriter]:
-        """Stream an object in; it is published on clean exit and discarded on error."""
+    def writer(
+        self, key: str, *, durable: bool = True
+    ) -> AbstractAsyncContextManager[ObjectWriter]:
+        """Stream an object in; it is published on clean exit and discarded on error.
+
+        ``durable=False``: published without waiting for the disk; ``sync`` makes it durable.
+        """
+        ...
+
+    async def sync(self, keys: Sequence[str]) -> None:
+        """Make objects written with ``durable=False`` durable, all at once."""
+        ...
+
+    async def write_batch(
+        self,
+        puts: Sequence[tuple[str, bytes]] = (),
+        moves: Sequence[tuple[str, str]] = (),
+        deletes: Sequence[str] = (),
+    ) -> None:
+        """Store ``puts``, rename each ``(source, destination)`` of ``moves`` (the source is
+        gone afterwards; a missing source raises ``ObjectNotFound``) and remove ``deletes``;
+        each change is atomic and all are durable when this returns (a group commit)."""
         ...
 
     async def get(self, key: str) -> bytes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pacsflow.dicom.dictionary import dictionary_vr
+from pacsflow.dicom.stored import STORED_TAGS, stored_attributes
 from pacsflow.ports import Index
 from pacsflow.query.attributes import CONDITIONAL_RETURN_TAGS, REQUIRED_RETURN_TAGS
 from pacsflow.query.model import STUDY_ROOT_LEVELS, Level, Query
@@ -81,11 +82,29 @@ async def search(
 ) -> SearchResult:
     """Search the index; ``asked`` is the client's ``limit`` (``None`` if it gave none).
 
+    The archive's private SHA-256 and size of instances come from their index entries when
+    asked for (``pacsflow.dicom.stored``).
+
     The page is *truncated* when the server's maximum (or its default page size, for a client
     that gave no limit) cut it short of the matches the client asked for (PS3.18 8.3.4.4).
     """
     page = await index.search(site, query)
-    results = [shape(record, query, root_url) for record in page.records]
+    records = page.records
+    if query.return_tags & STORED_TAGS:
+        records = await _with_stored(index, site, records)
+    results = [shape(record, query, root_url) for record in records]
     cut = asked is None or asked > query.limit
     truncated = cut and query.offset + len(results) < page.total
     return SearchResult(results, page.total, truncated)
+
+
+async def _with_stored(index: Index, site: str, records: list[JsonDict]) -> list[JsonDict]:
+    """The records with the archive's SHA-256 and size of each instance (``dicom.stored``)."""
+    refs = {}
+    for study in dict.fromkeys(_uid(record, _UIDS[Level.STUDY]) for record in records):
+        refs.update({ref.sop_uid: ref for ref in await index.list_instances(site, study)})
+    found = []
+    for record in records:
+        ref = refs.get(_uid(record, _UIDS[Level.INSTANCE]))
+        found.append(record if ref is None else record | stored_attributes(ref.sha256, ref.size))
+    return found

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from pacsflow.dicom.stored import CREATOR_TAG, STORED_TAGS
 from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.errors import BadRequest
 from pacsflow.query.attributes import (
@@ -98,6 +99,8 @@ def _include(values: list[str]) -> tuple[frozenset[str], bool]:
             name = name.strip()
             if name == "all":
                 include_all = True
+            elif name.upper() in STORED_TAGS:  # the archive's private block (dicom/stored.py)
+                tags |= {name.upper(), CREATOR_TAG}
             elif name:
                 tags.add(_attribute_path(name, "includefield")[0].tag)
             else:
@@ -290,6 +293,10 @@ def parse_query(
         keys[joined] = _Key(name, path, value)
     fuzzy = _fuzzy(reserved["fuzzymatching"])
     return_tags, include_all = _include(reserved["includefield"])
+    if return_tags & STORED_TAGS and level is not Level.INSTANCE:
+        raise BadRequest(
+            "query parameter 'includefield': (00A1,10xx) of PACSFLOW 1 are instance attributes"
+        )
     return_tags |= {key.path[0].tag for key in keys.values()}
     conditions = _combined(keys, level)
     by_level: dict[Level, dict[str, list[_Key]]] = {}

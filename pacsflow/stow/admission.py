@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from pacsflow.dicom.header import PartHeader
 from pacsflow.dicom.status import FailureReason
-from pacsflow.dicom.uids import NON_PATIENT_SOP_CLASSES
+from pacsflow.dicom.uids import NON_PATIENT_SOP_CLASSES, is_valid_uid
 from pacsflow.media.multipart_in import media_type_parameters
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.stow.parts import StreamingPart
@@ -47,6 +47,13 @@ def check_placement(header: PartHeader, study_uid: str | None) -> tuple[FailureR
         return (
             FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
             "the data set lacks " + ", ".join(missing) + ", needed to place it in a study",
+        )
+    uids = (header.study_uid, header.series_uid, header.sop_uid)
+    bad = next((uid for uid in uids if not is_valid_uid(uid, strict=False)), None)
+    if bad is not None:  # before any key or URL is built from it
+        return (
+            FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+            f"{bad[:80]!r} is not a valid UID (PS3.5 9.1)",
         )
     if study_uid is not None and header.study_uid != study_uid:
         return (

@@ -1,9 +1,10 @@
 """A STOW-RS part while it streams in (PS3.18 10.5, 8.6.1.2): hashed, header read, kept.
 
 Each part's bytes are hashed as they arrive and its first bytes give the identifying
-attributes (``read_part_header``). A small part stays in memory (inline); one that outgrows
-``inline_max_bytes`` is staged in the object store (claim check) and written there as it
-arrives, so a body is never held whole.
+attributes (``read_part_header``). A part up to ``inline_max_bytes`` travels inline on the bus;
+a larger one is staged in the object store (claim check): written in one piece when it ends if
+it fits ``spool_bytes`` of memory, else streamed there as it arrives, so a body is never held
+whole.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class PartLimits:
 
     header_prefix_max_bytes: int
     inline_max_bytes: int
+    spool_bytes: int = 4 * 1024 * 1024  # kept in memory up to this size, then streamed out
 
 
 @dataclass(slots=True)
@@ -65,7 +67,7 @@ class StreamingPart:
             self.try_header(complete=False)
         if self.inline is not None:
             self.inline.extend(data)
-            if len(self.inline) > limits.inline_max_bytes:
+            if len(self.inline) > max(limits.inline_max_bytes, limits.spool_bytes):
                 await self._spill(objects, staged_key)
         elif self.writer is not None:
             await self.writer.write(data)
@@ -84,10 +86,21 @@ class StreamingPart:
         """Move a part that outgrew the inline limit to a staged object (claim check)."""
         self.staged_key = staged_key
         self.stack = AsyncExitStack()
-        self.writer = await self.stack.enter_async_context(objects.writer(staged_key))
+        # Made durable with the other parts of its batch (``ObjectStore.sync``) before the
+        # record is published: one round of fsyncs per batch instead of one per part.
+        self.writer = await self.stack.enter_async_context(
+            objects.writer(staged_key, durable=False)
+        )
         assert self.inline is not None
         await self.writer.write(bytes(self.inline))
         self.inline = None
+
+    async def settle(self, limits: PartLimits, objects: ObjectStore, staged_key: str) -> None:
+        """A complete part held in memory but too large for the bus: stage it in one write
+        (made durable with its batch, ``ObjectStore.sync``)."""
+        if self.inline is not None and len(self.inline) > limits.inline_max_bytes:
+            await objects.put(staged_key, bytes(self.inline), durable=False)
+            self.staged_key, self.inline = staged_key, None
 
     async def publish_staged(self) -> None:
         """Close the staged writer: the staged object becomes visible."""

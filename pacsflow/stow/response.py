@@ -1,8 +1,8 @@
 """The Store Instances Response Module (PS3.18 Annex I, Table I.1-1) and its status code.
 
 200 when every instance was stored without warning, 202 when some failed or carry warnings
-(or, with the ``durable`` consistency, are still being processed), 409 when none was stored
-(PS3.18 Table 10.5.3-1).
+(or, with the ``durable`` consistency, are still being processed, or a failure concerns no
+instance: Other Failures Sequence), 409 when none was stored (PS3.18 Table 10.5.3-1).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class StowResult:
     study_uid: str | None
     consistency: Literal["indexed", "durable"]
     parts: list[PartOutcome] = field(default_factory=list)
+    other_failures: list[tuple[FailureReason, str]] = field(default_factory=list)
 
     @property
     def status_code(self) -> int:
@@ -59,13 +60,15 @@ class StowResult:
             return 409
         if len(stored) < len(self.parts) or any(p.warning_reason for p in stored):
             return 202
+        if self.other_failures:
+            return 202
         if any(not p.processed for p in stored):
             return 202  # durable consistency, or the wait for processing timed out
         return 200
 
     def warnings(self) -> list[str]:
         """Human-readable reasons for the HTTP Warning header (PS3.18 10.5.3.2)."""
-        lines = []
+        lines = [f"failure {int(r):04X}: {message}" for r, message in self.other_failures]
         for p in self.parts:
             if p.failure_reason is not None:
                 code = f"{int(p.failure_reason):04X}"
@@ -114,6 +117,9 @@ class StowResult:
             out["00081198"] = {"vr": "SQ", "Value": failed}
         if referenced:
             out["00081199"] = {"vr": "SQ", "Value": referenced}
+        if self.other_failures:
+            other = [{"00081197": {"vr": "US", "Value": [int(r)]}} for r, _ in self.other_failures]
+            out["0008119A"] = {"vr": "SQ", "Value": other}
         return out
 
 

@@ -24,6 +24,7 @@ from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import INGEST_TOPIC, IngestRecord
 from pacsflow.ports import Bus, ObjectStore
 from pacsflow.stow.admission import apply_event, check_media_type, check_placement, ingest_record
+from pacsflow.stow.metadata_request import MetadataLimits, Refusal, metadata_instances
 from pacsflow.stow.parts import PartLimits, StreamingPart
 from pacsflow.stow.response import PartOutcome, StowResult
 
@@ -44,7 +45,14 @@ class StowService:
         self._bus = bus
         self._objects = objects
         self._outcomes = outcomes
-        self._limits = PartLimits(settings.header_prefix_max_bytes, settings.inline_max_bytes)
+        self._limits = PartLimits(
+            settings.header_prefix_max_bytes, settings.resolved_inline_max_bytes()
+        )
+        self._metadata_limits = MetadataLimits(
+            settings.stow_metadata_max_bytes,
+            settings.stow_bulk_max_bytes,
+            settings.resolved_inline_max_bytes(),
+        )
 
     async def store_instances(
         self,
@@ -54,9 +62,10 @@ class StowService:
         consistency: Literal["indexed", "durable"] | None = None,
         *,
         site: str,
+        part_type: str = "application/dicom",
     ) -> StowResult:
         """Store the parts of a multipart/related body in ``site``; ``study_uid`` for
-        /studies/{study}."""
+        /studies/{study}; ``part_type`` is the request's ``type`` (PS3.18 10.5.1.4)."""
         if study_uid is not None and not is_valid_uid(study_uid, strict=False):
             raise BadRequest(f"{study_uid!r} is not a valid Study Instance UID")
         consistency = consistency or self._settings.stow_consistency
@@ -67,9 +76,17 @@ class StowService:
         batch_bytes = 0
         part: StreamingPart | None = None
         received = 0
+        received_parts = parse_parts(self._limited(body), boundary)
+        incoming: AsyncIterator[PartEvent | Refusal] = (
+            received_parts
+            if part_type == "application/dicom"  # else metadata and bulk data: assembled instances
+            else metadata_instances(received_parts, part_type, study_uid, self._metadata_limits)
+        )
         try:
-            async for event in parse_parts(self._limited(body), boundary):
-                if event.kind == "begin":
+            async for event in incoming:
+                if isinstance(event, Refusal):
+                    event.record(result)
+                elif event.kind == "begin":
                     part = StreamingPart(
                         len(result.parts) + 1, event.headers.get("content-type", "")
                     )
@@ -153,10 +170,12 @@ class StowService:
             outcome.fail(reason, message)
             await part.discard(self._objects)
             return None
+        await part.settle(self._limits, self._objects, staging_key(site, request_id, part.number))
         return ingest_record(part, header, request_id, site)
 
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
         try:
+            await self._objects.sync([r.staged_key for r in batch if r.staged_key is not None])
             await self._bus.publish_batch(
                 INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), ()) for r in batch]
             )

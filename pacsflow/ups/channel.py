@@ -16,7 +16,7 @@ WebSocket reaches, it reads every record, and from where the AE title's last cha
   written may come again. A record the relay published twice is sent once per channel (events
   of a workitem are numbered; a number already sent is skipped).
 
-One channel per AE title and process: a new connection of the same AE title closes the
+One channel per site, AE title and process: a new connection of the same AE title closes the
 previous one (the subscriber reconnected; the old socket is stale).
 """
 
@@ -92,25 +92,26 @@ class EventChannel:
 
 
 class Channels:
-    """The open channels of a process: one per AE title, the newest wins."""
+    """The open channels of a process: one per site and AE title, the newest wins."""
 
     def __init__(self) -> None:
-        self._open: dict[str, asyncio.Event] = {}
+        self._open: dict[tuple[str, str], asyncio.Event] = {}
 
-    def open(self, ae: str) -> asyncio.Event:
-        """Register a new channel of ``ae``; close the one it replaces; its ``closed`` event."""
-        previous = self._open.get(ae)
+    def open(self, site: str, ae: str) -> asyncio.Event:
+        """Register a new channel of ``ae`` on ``site``; close the one it replaces; its
+        ``closed`` event."""
+        previous = self._open.get((site, ae))
         if previous is not None:
             previous.set()
         closed = asyncio.Event()
-        self._open[ae] = closed
+        self._open[(site, ae)] = closed
         return closed
 
-    def release(self, ae: str, closed: asyncio.Event) -> None:
+    def release(self, site: str, ae: str, closed: asyncio.Event) -> None:
         """Forget a channel that ended (unless a newer one took its place)."""
         closed.set()
-        if self._open.get(ae) is closed:
-            del self._open[ae]
+        if self._open.get((site, ae)) is closed:
+            del self._open[(site, ae)]
 
     def close_all(self) -> None:
         """Ask every open channel to stop (process shutdown)."""

@@ -38,25 +38,27 @@ DEFAULT_REQUESTER: Final = "UNKNOWN"  # Requesting AE of a Request Cancellation 
 class UpsSettings:
     """What the Worklist Service is configured with (``pacsflow.config.Settings``)."""
 
-    site: str = "default"
     worklist_label: str = "pacsflow"
     max_results: int = 1000
     retention_seconds: float = 7 * 24 * 3600.0
 
 
 class UpsService:
-    """Create, Retrieve, Update, Change State, Request Cancellation and Search of workitems."""
+    """Create, Retrieve, Update, Change State, Request Cancellation and Search of workitems,
+    on the workitems of one site."""
 
     def __init__(
         self,
         store: WorkitemStore,
         bus: Bus,
         settings: UpsSettings,
+        site: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.site = site
         self.store = store
-        self.outbox = Outbox(store, bus, settings.site, clock)
+        self.outbox = Outbox(store, bus, site, clock)
         self.clock = clock
 
     def _now(self) -> datetime:
@@ -81,7 +83,7 @@ class UpsService:
         if not is_valid_uid(str(uid), strict=False):
             raise BadRequest(f"{uid!r} is not a UID")
         checked = check_create(attributes, str(uid), self.settings.worklist_label)
-        globals_ = await self.store.get_globals(self.settings.site)
+        globals_ = await self.store.get_globals(self.site)
         subscribers = subscribers_of_new(globals_, checked)
         reports = [events.state_report(str(uid), checked)]
         if has_value(checked, Tag.SCHEDULED_STATION_NAME_CODES) or has_value(
@@ -89,7 +91,7 @@ class UpsService:
         ):
             reports.append(events.assigned(str(uid), checked))
         fresh = StoredWorkitem(
-            site=self.settings.site,
+            site=self.site,
             uid=str(uid),
             attributes={},
             state=State.SCHEDULED,
@@ -107,7 +109,7 @@ class UpsService:
 
     async def _late_subscribers(self, uid: str, seen: str) -> None:
         """Subscribe those who subscribed globally while ``uid`` was being created."""
-        globals_ = await self.store.get_globals(self.settings.site)
+        globals_ = await self.store.get_globals(self.site)
         if globals_.version == seen:
             return
 
@@ -175,4 +177,4 @@ class UpsService:
     ) -> WorkitemPage:
         """Search Workitems (PS3.18 11.9)."""
         query = workitem_query(parameters, self.settings.max_results)
-        return await search_workitems(self.store, self.settings.site, query, asked=asked)
+        return await search_workitems(self.store, self.site, query, asked=asked)

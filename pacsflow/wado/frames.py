@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 import pydicom
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian
 
-from pacsflow.dicom.frames import FrameTable, number_of_frames
+from pacsflow.dicom.frames import FrameTable, number_of_frames, unpadded
 from pacsflow.dicom.transcode import (
     MEDIA_TYPES,
     can_encode_frame,
@@ -172,7 +172,8 @@ class _FrameSource:
     async def frame(self, number: int) -> bytes:
         if self.table is None:
             return self.parsed[number - 1]
-        return await read_frame(self.objects, self.key, self.table.frames[number - 1])
+        data = await read_frame(self.objects, self.key, self.table.frames[number - 1])
+        return unpadded(self.transfer_syntax, data)
 
 
 async def _frame_source(

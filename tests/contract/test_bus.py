@@ -18,7 +18,7 @@ from pacsflow.adapters.embedded_bus import EmbeddedBus
 from pacsflow.adapters.kafka_bus import KafkaBus
 from pacsflow.errors import BusUnavailable
 from pacsflow.ports.bus import Bus, Message, Subscription
-from tests.conftest import free_port, run_tansu
+from tests.support.servers import free_port, run_tansu
 
 WAIT = 10.0  # upper bound of any wait; a healthy adapter answers long before
 
@@ -308,3 +308,25 @@ async def test_kafka_bus_on_a_closed_port_is_unavailable() -> None:
         await instance.start()
     with pytest.raises(BusUnavailable):
         await asyncio.wait_for(instance.check(), WAIT)
+
+
+async def test_subscriptions_split_the_partitions_of_a_group(bus: Bus, topic: str) -> None:
+    """Consumers of one group that take disjoint partitions see each message once."""
+    keys = [f"study-{n}".encode() for n in range(40)]
+    await bus.publish_batch(topic, [(key, key, ()) for key in keys])
+    name = group()
+    even = await bus.subscribe(topic, name, partitions=[0, 2, 64])
+    odd = await bus.subscribe(topic, name, partitions=[1, 3])
+    try:
+        got_even, got_odd = [], []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while len(got_even) + len(got_odd) < len(keys) and loop.time() < deadline:
+            got_even += await even.fetch(100, timeout=0.2)
+            got_odd += await odd.fetch(100, timeout=0.2)
+        assert {m.partition for m in got_even} <= {0, 2}
+        assert {m.partition for m in got_odd} <= {1, 3}
+        assert sorted(values(got_even) + values(got_odd)) == sorted(keys)
+    finally:
+        await even.close()
+        await odd.close()

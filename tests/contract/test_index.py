@@ -8,48 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.errors import IndexUnavailable
-from pacsflow.ports.index import Index, InstanceDocument, InstanceRef
+from pacsflow.ports.index import Index, IndexedEntity, InstanceRef
 from pacsflow.query.model import Level, SearchPage
 from pacsflow.query.parse import parse_query
-from tests.conftest import free_port
+from tests.support.indexes import INDEX_FACTORIES, instance_document
+from tests.support.servers import free_port
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 SR = "1.2.840.10008.5.1.4.1.1.88.33"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
 JsonDict = dict[str, Any]
 
 
-def _elasticsearch(request: pytest.FixtureRequest, tmp_path: Path) -> Index:
-    from pacsflow.adapters.es_index import ElasticsearchIndex  # only when that side runs
-
-    return ElasticsearchIndex(
-        request.getfixturevalue("es_url"), prefix=f"pacsflow-test-{uuid.uuid4().hex}"
-    )
-
-
-# One factory per adapter; each returns a fresh, not yet started index (the fixture runs the suite
-# against every entry). Elasticsearch: osmem on loopback (``es_url``), indices unique to the test.
-FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Index]] = {
-    "sqlite": lambda request, tmp_path: SqliteIndex(tmp_path / "index.sqlite3"),
-    "elasticsearch": _elasticsearch,
-}
-
-
-@pytest.fixture(params=list(FACTORIES))
+@pytest.fixture(params=list(INDEX_FACTORIES))
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Index]:
     """A started index; closed after the test."""
-    created = FACTORIES[request.param](request, tmp_path)
+    created = INDEX_FACTORIES[request.param](request, tmp_path)
     await created.start()
     try:
         yield created
@@ -61,44 +44,6 @@ async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 def site() -> str:
     """A site name no other test uses."""
     return f"site-{uuid.uuid4().hex}"
-
-
-def doc(
-    site: str,
-    study: str,
-    series: str,
-    sop: str,
-    *,
-    modality: str = "CT",
-    sop_class: str = CT,
-    patient: str = "DOE^JOHN",
-    study_date: str = "20240102",
-) -> InstanceDocument:
-    """An instance document with the DICOM JSON attributes ingest would index."""
-    attributes = {
-        "00080016": {"vr": "UI", "Value": [sop_class]},
-        "00080018": {"vr": "UI", "Value": [sop]},
-        "00080020": {"vr": "DA", "Value": [study_date]},
-        "00080060": {"vr": "CS", "Value": [modality]},
-        "00100010": {"vr": "PN", "Value": [{"Alphabetic": patient}]},
-        "00100020": {"vr": "LO", "Value": ["PID-1"]},
-        "0020000D": {"vr": "UI", "Value": [study]},
-        "0020000E": {"vr": "UI", "Value": [series]},
-        "00200013": {"vr": "IS", "Value": [1]},
-        "00280010": {"vr": "US", "Value": [512]},
-    }
-    return InstanceDocument(
-        site=site,
-        study_uid=study,
-        series_uid=series,
-        sop_uid=sop,
-        sop_class_uid=sop_class,
-        transfer_syntax=EXPLICIT_LE,
-        object_key=f"{site}/studies/{study}/series/{series}/instances/{sop}.dcm",
-        size=1000 + len(sop),
-        sha256=uuid.uuid5(uuid.NAMESPACE_OID, sop).hex * 2,
-        attributes=attributes,
-    )
 
 
 def value(attributes: dict[str, Any], tag: str) -> list[Any]:
@@ -140,7 +85,7 @@ async def series_uids(index: Index, site: str, study_uid: str) -> list[str]:
 
 
 async def test_upsert_then_get_instance_round_trips_every_field(index: Index, site: str) -> None:
-    original = doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
+    original = instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
     await index.upsert_instances([original])
 
     assert await index.get_instance(site, "1.2.3.4.5") == original
@@ -148,7 +93,7 @@ async def test_upsert_then_get_instance_round_trips_every_field(index: Index, si
 
 
 async def test_an_instance_ref_is_where_the_document_says_it_is(index: Index, site: str) -> None:
-    original = doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
+    original = instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
     await index.upsert_instances([original])
 
     ref = await index.get_instance_ref(site, "1.2.3.4.5")
@@ -166,8 +111,8 @@ async def test_an_instance_ref_is_where_the_document_says_it_is(index: Index, si
 
 
 async def test_upsert_of_the_same_document_twice_leaves_one_entry(index: Index, site: str) -> None:
-    first = doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
-    await index.upsert_instances([first, doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.6")])
+    first = instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
+    await index.upsert_instances([first, instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.6")])
     await index.upsert_instances([first])
     await index.upsert_instances([first])
 
@@ -183,8 +128,10 @@ async def test_upsert_of_the_same_document_twice_leaves_one_entry(index: Index, 
 
 
 async def test_replacement_keeps_the_latest_document(index: Index, site: str) -> None:
-    await index.upsert_instances([doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5", patient="OLD^NAME")])
-    newer = doc(site, "1.2.3", "1.2.3.4", "1.2.3.4.5", patient="NEW^NAME")
+    await index.upsert_instances(
+        [instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5", patient="OLD^NAME")]
+    )
+    newer = instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5", patient="NEW^NAME")
     await index.upsert_instances([newer])
 
     assert await index.get_instance(site, "1.2.3.4.5") == newer
@@ -195,10 +142,15 @@ async def test_replacement_keeps_the_latest_document(index: Index, site: str) ->
 
 async def test_replacement_moving_an_instance_to_another_study(index: Index, site: str) -> None:
     await index.upsert_instances(
-        [doc(site, "1.1", "1.1.1", "1.1.1.1"), doc(site, "2.2", "2.2.1", "2.2.1.1")]
+        [
+            instance_document(site, "1.1", "1.1.1", "1.1.1.1"),
+            instance_document(site, "2.2", "2.2.1", "2.2.1.1"),
+        ]
     )
 
-    await index.upsert_instances([doc(site, "2.2", "2.2.2", "1.1.1.1", modality="MR")])
+    await index.upsert_instances(
+        [instance_document(site, "2.2", "2.2.2", "1.1.1.1", modality="MR")]
+    )
 
     studies = await all_studies(index, site)
     assert list(studies) == ["2.2"]  # the old study became empty and is gone
@@ -217,10 +169,13 @@ async def test_replacement_moving_an_instance_leaves_a_non_empty_study(
     index: Index, site: str
 ) -> None:
     await index.upsert_instances(
-        [doc(site, "1.1", "1.1.1", "1.1.1.1"), doc(site, "1.1", "1.1.2", "1.1.2.1")]
+        [
+            instance_document(site, "1.1", "1.1.1", "1.1.1.1"),
+            instance_document(site, "1.1", "1.1.2", "1.1.2.1"),
+        ]
     )
 
-    await index.upsert_instances([doc(site, "2.2", "2.2.1", "1.1.1.1")])
+    await index.upsert_instances([instance_document(site, "2.2", "2.2.1", "1.1.1.1")])
 
     studies = await all_studies(index, site)
     assert sorted(studies) == ["1.1", "2.2"]
@@ -233,12 +188,12 @@ async def test_replacement_moving_an_instance_leaves_a_non_empty_study(
 async def test_study_derived_attributes(index: Index, site: str) -> None:
     await index.upsert_instances(
         [
-            doc(site, "1.5", "1.5.1", "1.5.1.1", modality="MR", sop_class=MR),
-            doc(site, "1.5", "1.5.1", "1.5.1.2", modality="MR", sop_class=MR),
-            doc(site, "1.5", "1.5.2", "1.5.2.1", modality="CT", sop_class=CT),
-            doc(site, "1.5", "1.5.3", "1.5.3.1", modality="SR", sop_class=SR),
-            doc(site, "1.5", "1.5.3", "1.5.3.2", modality="SR", sop_class=SR),
-            doc(site, "1.5", "1.5.4", "1.5.4.1", modality="CT", sop_class=CT),
+            instance_document(site, "1.5", "1.5.1", "1.5.1.1", modality="MR", sop_class=MR),
+            instance_document(site, "1.5", "1.5.1", "1.5.1.2", modality="MR", sop_class=MR),
+            instance_document(site, "1.5", "1.5.2", "1.5.2.1", modality="CT", sop_class=CT),
+            instance_document(site, "1.5", "1.5.3", "1.5.3.1", modality="SR", sop_class=SR),
+            instance_document(site, "1.5", "1.5.3", "1.5.3.2", modality="SR", sop_class=SR),
+            instance_document(site, "1.5", "1.5.4", "1.5.4.1", modality="CT", sop_class=CT),
         ]
     )
 
@@ -254,9 +209,9 @@ async def test_study_derived_attributes(index: Index, site: str) -> None:
 
 async def test_search_series_counts_instances_per_series(index: Index, site: str) -> None:
     await index.upsert_instances(
-        [doc(site, "1.5", "1.5.2", f"1.5.2.{i}") for i in range(1, 4)]
-        + [doc(site, "1.5", "1.5.1", "1.5.1.1", modality="MR", sop_class=MR)]
-        + [doc(site, "1.6", "1.6.1", "1.6.1.1")]
+        [instance_document(site, "1.5", "1.5.2", f"1.5.2.{i}") for i in range(1, 4)]
+        + [instance_document(site, "1.5", "1.5.1", "1.5.1.1", modality="MR", sop_class=MR)]
+        + [instance_document(site, "1.6", "1.6.1", "1.6.1.1")]
     )
 
     series = await series_of(index, site, "1.5")
@@ -276,7 +231,11 @@ async def test_search_series_counts_instances_per_series(index: Index, site: str
 
 async def test_study_level_attributes_come_from_the_instances(index: Index, site: str) -> None:
     await index.upsert_instances(
-        [doc(site, "1.7", "1.7.1", "1.7.1.1", patient="ROE^JANE", study_date="19991231")]
+        [
+            instance_document(
+                site, "1.7", "1.7.1", "1.7.1.1", patient="ROE^JANE", study_date="19991231"
+            )
+        ]
     )
 
     [attrs] = await studies_list(index, site, limit=10)
@@ -293,12 +252,12 @@ async def test_study_level_attributes_come_from_the_instances(index: Index, site
 
 async def test_sites_are_isolated(index: Index, site: str) -> None:
     other = f"other-{uuid.uuid4().hex}"
-    await index.upsert_instances([doc(site, "1.8", "1.8.1", "1.8.1.1")])
+    await index.upsert_instances([instance_document(site, "1.8", "1.8.1", "1.8.1.1")])
     await index.upsert_instances(
         [
-            doc(other, "1.8", "1.8.1", "1.8.1.1", patient="OTHER^SITE"),
-            doc(other, "1.8", "1.8.1", "1.8.1.2"),
-            doc(other, "1.9", "1.9.1", "1.9.1.1"),
+            instance_document(other, "1.8", "1.8.1", "1.8.1.1", patient="OTHER^SITE"),
+            instance_document(other, "1.8", "1.8.1", "1.8.1.2"),
+            instance_document(other, "1.9", "1.9.1", "1.9.1.1"),
         ]
     )
 
@@ -322,7 +281,9 @@ async def test_sites_are_isolated(index: Index, site: str) -> None:
 
 async def test_search_studies_pages_are_stable(index: Index, site: str) -> None:
     uids = [f"1.2.826.0.1.{n}" for n in range(25)]  # 1.2.826.0.1.10 sorts before ...0.1.2
-    await index.upsert_instances([doc(site, u, f"{u}.1", f"{u}.1.1") for u in reversed(uids)])
+    await index.upsert_instances(
+        [instance_document(site, u, f"{u}.1", f"{u}.1.1") for u in reversed(uids)]
+    )
 
     for limit in (1, 7, 10, 25, 30):
         seen: list[str] = []
@@ -341,9 +302,9 @@ async def test_delete_instance_is_idempotent_and_drops_empty_studies(
 ) -> None:
     await index.upsert_instances(
         [
-            doc(site, "3.1", "3.1.1", "3.1.1.1"),
-            doc(site, "3.1", "3.1.2", "3.1.2.1", modality="MR", sop_class=MR),
-            doc(site, "3.2", "3.2.1", "3.2.1.1"),
+            instance_document(site, "3.1", "3.1.1", "3.1.1.1"),
+            instance_document(site, "3.1", "3.1.2", "3.1.2.1", modality="MR", sop_class=MR),
+            instance_document(site, "3.2", "3.2.1", "3.2.1.1"),
         ]
     )
 
@@ -367,7 +328,9 @@ async def test_delete_instance_is_idempotent_and_drops_empty_studies(
 
 async def test_batch_upsert_of_many_documents(index: Index, site: str) -> None:
     docs = [
-        doc(site, f"4.{st}", f"4.{st}.{se}", f"4.{st}.{se}.{i}", modality=("CT", "MR")[se % 2])
+        instance_document(
+            site, f"4.{st}", f"4.{st}.{se}", f"4.{st}.{se}.{i}", modality=("CT", "MR")[se % 2]
+        )
         for st in range(10)
         for se in range(3)
         for i in range(20)
@@ -388,7 +351,10 @@ async def test_batch_upsert_of_many_documents(index: Index, site: str) -> None:
 
 async def test_a_batch_may_move_an_instance_it_also_adds(index: Index, site: str) -> None:
     await index.upsert_instances(
-        [doc(site, "5.1", "5.1.1", "5.1.1.1"), doc(site, "5.2", "5.2.1", "5.1.1.1")]
+        [
+            instance_document(site, "5.1", "5.1.1", "5.1.1.1"),
+            instance_document(site, "5.2", "5.2.1", "5.1.1.1"),
+        ]
     )
 
     assert list(await all_studies(index, site)) == ["5.2"]
@@ -398,10 +364,14 @@ async def test_a_batch_may_move_an_instance_it_also_adds(index: Index, site: str
 
 
 async def test_list_instances_of_a_study_or_series(index: Index, site: str) -> None:
-    docs = [doc(site, "7.1", f"7.1.{se}", f"7.1.{se}.{i}") for se in (2, 1) for i in (3, 1, 2)]
-    docs.append(doc(site, "7.2", "7.2.1", "7.2.1.1"))
+    docs = [
+        instance_document(site, "7.1", f"7.1.{se}", f"7.1.{se}.{i}")
+        for se in (2, 1)
+        for i in (3, 1, 2)
+    ]
+    docs.append(instance_document(site, "7.2", "7.2.1", "7.2.1.1"))
     await index.upsert_instances(docs)
-    await index.upsert_instances([doc(f"{site}-other", "7.1", "7.1.1", "7.1.1.9")])
+    await index.upsert_instances([instance_document(f"{site}-other", "7.1", "7.1.1", "7.1.1.9")])
     refs = await index.list_instances(site, "7.1")
     assert [(r.series_uid, r.sop_uid) for r in refs] == [
         (f"7.1.{se}", f"7.1.{se}.{i}") for se in (1, 2) for i in (1, 2, 3)
@@ -419,6 +389,71 @@ async def test_list_instances_of_a_study_or_series(index: Index, site: str) -> N
     assert await index.list_instances(site, "9.9") == []
 
 
+async def scan_all(
+    index: Index, site: str, level: Level, limit: int, after: str = ""
+) -> list[IndexedEntity]:
+    """Every entity of ``level`` after ``after``, page after page of ``limit`` (an export)."""
+    entities: list[IndexedEntity] = []
+    while True:
+        page = await index.scan(site, level, entities[-1].uid if entities else after, limit)
+        entities += page
+        if len(page) < limit:
+            return entities
+
+
+async def test_scan_walks_every_level_by_uid_in_pages(index: Index, site: str) -> None:
+    docs = [
+        instance_document(
+            site, f"8.{st}", f"8.{st}.{se}", f"8.{st}.{se}.{i}", modality=("CT", "MR")[se]
+        )
+        for st in (3, 1, 2)
+        for se in (1, 0)
+        for i in (2, 1)
+    ]
+    await index.upsert_instances(docs)
+    await index.upsert_instances([instance_document(f"{site}-other", "8.9", "8.9.0", "8.9.0.1")])
+
+    studies = await scan_all(index, site, Level.STUDY, 2)
+    assert [e.uid for e in studies] == ["8.1", "8.2", "8.3"]
+    assert all(e.study_uid == e.uid and e.series_uid == "" for e in studies)
+    assert all(e.document is None for e in studies)
+    assert value(studies[0].attributes, "00201208") == [4]  # derived attributes, as searched
+    assert value(studies[0].attributes, "00100010") == [{"Alphabetic": "DOE^JOHN"}]
+    series = await scan_all(index, site, Level.SERIES, 4)
+    assert [(e.study_uid, e.uid) for e in series] == [
+        (f"8.{st}", f"8.{st}.{se}") for st in (1, 2, 3) for se in (0, 1)
+    ]
+    assert all(e.series_uid == e.uid for e in series)
+    assert value(series[0].attributes, "00080060") == ["CT"]
+    assert value(series[0].attributes, "00201209") == [2]
+    instances = await scan_all(index, site, Level.INSTANCE, 5)
+    assert [e.uid for e in instances] == sorted(d.sop_uid for d in docs)
+    by_uid = {d.sop_uid: d for d in docs}
+    for entity in instances:
+        assert entity.document == by_uid[entity.uid]
+        assert (entity.study_uid, entity.series_uid) == (
+            by_uid[entity.uid].study_uid,
+            by_uid[entity.uid].series_uid,
+        )
+        assert entity.attributes == by_uid[entity.uid].attributes
+    assert await index.scan(site, Level.STUDY, "8.3") == []
+    assert await index.scan(f"{site}-none", Level.INSTANCE) == []
+
+
+async def test_scan_pages_neither_skip_nor_repeat_while_entries_change(
+    index: Index, site: str
+) -> None:
+    await index.upsert_instances(
+        [instance_document(site, "9.1", "9.1.1", f"9.1.1.{i}") for i in range(10)]
+    )
+    first = await index.scan(site, Level.INSTANCE, "", 4)
+    # an entry before the cursor goes, one after it comes: the walk goes on from the cursor
+    await index.delete_instance(site, "9.1.1.0")
+    await index.upsert_instances([instance_document(site, "9.1", "9.1.1", "9.1.1.95")])
+    rest = await scan_all(index, site, Level.INSTANCE, 3, after=first[-1].uid)
+    assert [e.uid for e in first + rest] == [f"9.1.1.{i}" for i in range(10)] + ["9.1.1.95"]
+
+
 # ---- check(): the readiness probe's question, answered quickly either way
 
 CHECK_WAIT = 10.0  # upper bound of a check that fails; a healthy index answers long before
@@ -428,11 +463,11 @@ async def test_check_passes_on_a_live_index(index: Index) -> None:
     await asyncio.wait_for(index.check(), CHECK_WAIT)
 
 
-@pytest.mark.parametrize("kind", list(FACTORIES))
+@pytest.mark.parametrize("kind", list(INDEX_FACTORIES))
 async def test_check_raises_once_the_index_is_closed(
     kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    created = FACTORIES[kind](request, tmp_path)
+    created = INDEX_FACTORIES[kind](request, tmp_path)
     with pytest.raises(IndexUnavailable):
         await created.check()  # never started
     await created.start()
@@ -473,3 +508,15 @@ async def test_elasticsearch_check_raises_when_an_index_is_deleted(es_url: str) 
             await asyncio.wait_for(created.check(), CHECK_WAIT)
     finally:
         await created.close()
+
+
+async def test_get_instances_returns_the_known_ones(index: Index, site: str) -> None:
+    first, second = (
+        instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5"),
+        instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.6"),
+    )
+    await index.upsert_instances([first, second])
+    found = await index.get_instances(site, ["1.2.3.4.6", "9.9.9", "1.2.3.4.5", "1.2.3.4.5"])
+    assert found == {"1.2.3.4.5": first, "1.2.3.4.6": second}
+    assert await index.get_instances(site, []) == {}
+    assert await index.get_instances(f"{site}-other", ["1.2.3.4.5"]) == {}

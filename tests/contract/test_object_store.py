@@ -14,7 +14,7 @@ from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.adapters.s3_store import S3ObjectStore
 from pacsflow.errors import ObjectNotFound, ObjectStoreUnavailable
 from pacsflow.ports.objects import ObjectInfo, ObjectStore
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 DATA = bytes(range(256)) * 40  # 10 KiB with a different byte at every offset modulo 256
 
@@ -280,3 +280,43 @@ async def test_s3_check_raises_when_the_bucket_is_missing(s3_endpoint: str, s3_b
     await created.start()
     await created.check()
     await created.close()
+
+
+async def test_write_batch_puts_moves_and_deletes_together(store: ObjectStore) -> None:
+    """One group commit: new objects, a rename (the source is gone) and removals."""
+    await store.put("staging/part", DATA)
+    await store.put("old/frames", b"stale")
+    await store.write_batch(
+        puts=[("final/a.json", b"{}"), ("final/a.frames", b"[]")],
+        moves=[("staging/part", "final/a.dcm")],
+        deletes=["old/frames", "never/written"],
+    )
+    assert await store.get("final/a.dcm") == DATA
+    assert await store.get("final/a.json") == b"{}"
+    assert await _keys(store, "") == ["final/a.dcm", "final/a.frames", "final/a.json"]
+    await store.write_batch()  # nothing to do
+
+
+async def test_write_batch_moves_over_an_existing_object(store: ObjectStore) -> None:
+    await store.put("final/a.dcm", b"the object it replaces")
+    await store.put("staging/part", DATA)
+    await store.write_batch(moves=[("staging/part", "final/a.dcm")])
+    assert await store.get("final/a.dcm") == DATA
+    assert await store.stat("staging/part") is None
+
+
+async def test_write_batch_of_a_missing_source_raises(store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFound):
+        await store.write_batch(moves=[("staging/gone", "final/a.dcm")])
+    assert await store.stat("final/a.dcm") is None
+
+
+async def test_objects_written_without_waiting_are_synced_together(store: ObjectStore) -> None:
+    """``durable=False`` objects are visible at once; ``sync`` makes them durable."""
+    async with store.writer("staging/1", durable=False) as writer:
+        await writer.write(DATA)
+    await store.put("staging/2", DATA[:100], durable=False)
+    assert await store.get("staging/1") == DATA
+    await store.sync(["staging/1", "staging/2"])
+    await store.sync([])
+    assert await store.get("staging/2") == DATA[:100]

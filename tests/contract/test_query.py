@@ -11,19 +11,18 @@ captured from a run.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 import pytest
 import pytest_asyncio
 from pydicom.datadict import tag_for_keyword
 
-from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.dicom.dictionary import dictionary_vr
 from pacsflow.ports.index import Index, InstanceDocument
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
+from tests.support.indexes import INDEX_FACTORIES
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -307,27 +306,12 @@ def documents(
     return docs
 
 
-def _elasticsearch(request: pytest.FixtureRequest, tmp_path: Path) -> Index:
-    from pacsflow.adapters.es_index import ElasticsearchIndex  # only when that side runs
-
-    return ElasticsearchIndex(
-        request.getfixturevalue("es_url"), prefix=f"pacsflow-query-{uuid.uuid4().hex}"
-    )
-
-
-# The adapters of tests/contract/test_index.py: a temp SQLite file, or fresh indices on osmem.
-FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Index]] = {
-    "sqlite": lambda request, tmp_path: SqliteIndex(tmp_path / "index.sqlite3"),
-    "elasticsearch": _elasticsearch,
-}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=list(FACTORIES))
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=list(INDEX_FACTORIES))
 async def corpus(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Index]:
     """A started index holding the corpus of SITE and OTHER_SITE; closed after the module."""
-    index = FACTORIES[request.param](request, tmp_path_factory.mktemp(request.param))
+    index = INDEX_FACTORIES[request.param](request, tmp_path_factory.mktemp(request.param))
     await index.start()
     try:
         await index.upsert_instances(documents(SITE, STUDIES, SERIES, INSTANCES))

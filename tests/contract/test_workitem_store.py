@@ -31,7 +31,7 @@ from pacsflow.query.match import matches
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
 from pacsflow.query.terms import entity_terms
-from tests.workitems import code, element
+from tests.support.workitems import code, element
 
 JsonDict = dict[str, Any]
 

@@ -52,13 +52,21 @@ def test_the_benchmark_runs_every_scenario_on_every_target(tmp_path: Path) -> No
             assert metric.ok, f"{metric.target} {metric.name}: {metric.error}"
         elif metric.error:  # the peer: only its known wrong answers, never a harness failure
             assert metric.name in ORTHANC_KNOWN, f"orthanc {metric.name}: {metric.error}"
-    for kind in KINDS[:2]:  # the Worklist: pacsflow only (Orthanc has no UPS-RS)
+    for kind in KINDS[:2]:  # the Worklist and WIC captures: pacsflow only
         assert [m for m in report.metrics if m.target == kind and m.scenario == "ups"], kind
+        assert [m for m in report.metrics if m.target == kind and m.scenario == "capture"], kind
     stow = [m for m in report.metrics if m.scenario == "stow" and m.params]
     assert {m.params["concurrency"] for m in stow} == {1, 2}
     assert all(m.value("instances_per_s") for m in stow)
     qido = {m.scale for m in report.metrics if m.scenario == "qido"}
     assert qido == {1000, 2000}
+    on_disk = [m for m in report.metrics if m.group == "index on disk"]
+    assert {(m.target, m.scale) for m in on_disk} == {
+        (kind, scale) for kind in ("pacsflow", "orthanc") for scale in (1000, 2000)
+    }
+    assert all(m.value("index_mib") for m in on_disk)
+    preview = [m for m in report.metrics if m.name.startswith("Orthanc REST preview")]
+    assert [m.target for m in preview if m.ok] == ["orthanc"]
     page = (docs / "performance.md").read_text()
     assert str(path) in page or path.name in page
     assert "## Summary" in page and "## Failures" in page

@@ -1,31 +1,19 @@
-"""What STOW acknowledged survives a killed process: it is stored and indexed after restart."""
+"""What STOW acknowledged survives a killed process: it is stored and indexed after restart;
+what it did not acknowledge (an upload cut by its client) leaves nothing behind."""
 
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from pathlib import Path
 
 import httpx
 import pydicom
 
-from tests.conftest import Server, corpus_files, start_server
-from tests.helpers import retrieve_bytes, sequence, stow, value
-
-
-def _acknowledged_instances() -> list[Path]:
-    """One file per SOP Instance UID among the corpus files that belong to a study."""
-    seen: set[str] = set()
-    chosen = []
-    for path in corpus_files():
-        ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-        sop = str(ds.get("SOPInstanceUID", ""))
-        if ds.get("StudyInstanceUID") and ds.get("SeriesInstanceUID") and sop not in seen:
-            if "XA_4frame" in path.name or "DICOMDIR" in path.name:
-                continue
-            seen.add(sop)
-            chosen.append(path)
-    return chosen
+from tests.support.corpus import CORPUS, corpus_files, one_file_per_instance, uids_of
+from tests.support.dicomweb import multipart, retrieve_bytes, sequence, stow, value
+from tests.support.servers import Server, start_server
 
 
 def _instance_count(server: Server) -> int:
@@ -43,7 +31,7 @@ def _wait_for_count(server: Server, expected: int) -> int:
 
 
 def _kill_and_restart(tmp_path: Path, env: dict[str, str]) -> None:
-    files = _acknowledged_instances()
+    files = one_file_per_instance(skip=("XA_4frame", "DICOMDIR"))
     data_dir = tmp_path / "data"
     first = start_server(data_dir, env)
     acknowledged: dict[str, Path] = {}
@@ -71,7 +59,7 @@ def _kill_and_restart(tmp_path: Path, env: dict[str, str]) -> None:
                 retrieve_bytes(second.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, sop)
                 == path.read_bytes()
             )
-        assert not list((data_dir / "objects").rglob("staging/*/*"))
+        assert not list((data_dir / "objects").rglob("staging/*"))
     finally:
         second.stop()
 
@@ -96,3 +84,30 @@ def test_sigterm_closes_the_backends_before_exit(tmp_path: Path) -> None:
     server.stop()
     left = sorted(p.name for p in server.data_dir.iterdir() if p.name.endswith(("-wal", "-shm")))
     assert left == []
+
+
+def test_client_that_disconnects_mid_upload_leaves_nothing(tmp_path: Path) -> None:
+    """An aborted upload: no staged object, no stored instance, no stack trace in the log."""
+    ct = CORPUS / "modality" / "CT_small.dcm"
+    sr = CORPUS / "objects" / "SR_comprehensive_nested.dcm"
+    server = start_server(tmp_path / "data", {"PACSFLOW_INLINE_MAX_BYTES": "0"})
+    try:
+        body, boundary = multipart([ct.read_bytes()])
+        head = (
+            f"POST /dicom-web/studies HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: multipart/related; type=application/dicom; boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", server.port)) as conn:
+            conn.sendall(head + body[: len(body) // 2])
+        complete = stow(server.url, [sr.read_bytes()])  # the server still serves
+        assert complete.status_code == 200
+        objects = server.data_dir / "objects"
+        deadline = time.monotonic() + 30  # bounded wait for the server to see the disconnect
+        while list(objects.rglob("staging/*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stored = [p.name for p in objects.rglob("*.dcm")]
+        assert stored == [f"{uids_of(sr)[2]}.dcm"]
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log.read_text()

@@ -11,52 +11,27 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pydicom
 import pytest
 
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
-from tests.conftest import (
-    corpus_files,
+from tests.support.corpus import one_file_per_instance, uids_of
+from tests.support.dicomweb import retrieve_bytes, sequence, stow, value
+from tests.support.faults import Link
+from tests.support.servers import (
     pipeline_env,
     run_tansu,
     start_server,
     start_worker,
     stop_process,
 )
-from tests.faults import Link
-from tests.helpers import retrieve_bytes, sequence, stow, value
 
 ACK_STATUSES = (200, 202)
-
-
-def _instances() -> list[Path]:
-    seen: set[str] = set()
-    chosen = []
-    for path in corpus_files():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-        sop = str(ds.get("SOPInstanceUID", ""))
-        if ds.get("StudyInstanceUID") and ds.get("SeriesInstanceUID") and sop not in seen:
-            if "DICOMDIR" in path.name:
-                continue
-            seen.add(sop)
-            chosen.append(path)
-    return chosen
-
-
-def _uids(path: Path) -> tuple[str, str, str]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-    return str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
 
 
 @dataclass
@@ -139,7 +114,7 @@ def test_outages_of_broker_object_store_and_index(tmp_path: Path, links: Links) 
     worker = start_worker(tmp_path / "worker", worker_log, env)
     stow_service = start_server(tmp_path / "stow", env, command="stow")
     wado_service = start_server(tmp_path / "wado", env, command="wado")
-    files = _instances()
+    files = one_file_per_instance()
     acknowledged: dict[str, Path] = {}
     refused: list[Path] = []
 
@@ -148,7 +123,7 @@ def test_outages_of_broker_object_store_and_index(tmp_path: Path, links: Links) 
         if response.status_code in ACK_STATUSES:
             for item in sequence(response.json(), "00081199"):
                 sop = value(item, "00081155")
-                acknowledged[sop] = next(p for p in batch if _uids(p)[2] == sop)
+                acknowledged[sop] = next(p for p in batch if uids_of(p)[2] == sop)
         else:
             refused.extend(batch)
         return response
@@ -184,14 +159,14 @@ def test_outages_of_broker_object_store_and_index(tmp_path: Path, links: Links) 
         missing = dict(acknowledged)
         while missing and time.monotonic() < deadline:
             for sop, path in list(missing.items()):
-                study, series, _ = _uids(path)
+                study, series, _ = uids_of(path)
                 url = f"{wado_service.url}/studies/{study}/series/{series}/instances/{sop}"
                 if httpx.get(url, timeout=30).status_code == 200:
                     assert retrieve_bytes(wado_service.url, study, series, sop) == path.read_bytes()
                     del missing[sop]
             time.sleep(0.5)
         assert not missing, (list(missing), worker_log.read_text()[-4000:])
-        refused_sops = [_uids(p)[2] for p in refused if _uids(p)[2] not in acknowledged]
+        refused_sops = [uids_of(p)[2] for p in refused if uids_of(p)[2] not in acknowledged]
         indexed = _indexed(index_url, prefix, [*acknowledged, *refused_sops])
         assert set(acknowledged) <= set(indexed)
         # A refused part may still arrive if its publish reached the broker before the

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +19,8 @@ import pytest
 from dicomweb_client.api import DICOMwebClient
 
 from pacsflow.dicom.status import FailureReason
-from tests.conftest import (
-    CORPUS,
-    Server,
-    corpus_files,
-    pipeline_env,
-    start_server,
-    start_worker,
-    stop_process,
-)
-from tests.helpers import (
+from tests.support.corpus import CORPUS, one_file_per_instance, read_header, write_large_instance
+from tests.support.dicomweb import (
     client_encoding,
     retrieve_bytes,
     retrieve_digest,
@@ -37,6 +28,14 @@ from tests.helpers import (
     stow,
     stow_file,
     value,
+)
+from tests.support.servers import (
+    Server,
+    peak_rss_bytes,
+    pipeline_env,
+    start_server,
+    start_worker,
+    stop_process,
 )
 
 
@@ -71,18 +70,12 @@ def pipeline(
         stop_process(worker)
 
 
-def _read(path: Path) -> pydicom.Dataset:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pydicom.dcmread(path, force=True, stop_before_pixels=True)
-
-
 def test_stow_is_answered_once_a_separate_worker_indexed(pipeline: Pipeline) -> None:
     """Read-your-writes across processes: the events topic carries the outcome back to STOW."""
     path = CORPUS / "modality" / "CT_small.dcm"
     response = stow(pipeline.stow.url, [path.read_bytes()])
     assert response.status_code == 200, (response.text, pipeline.worker_log.read_text()[-3000:])
-    ds = _read(path)
+    ds = read_header(path)
     studies = httpx.get(f"{pipeline.qido.url}/studies").json()
     assert any(s["0020000D"]["Value"] == [ds.StudyInstanceUID] for s in studies)
     got = retrieve_bytes(
@@ -94,23 +87,15 @@ def test_stow_is_answered_once_a_separate_worker_indexed(pipeline: Pipeline) -> 
 def test_corpus_through_the_pipeline_with_the_real_client(pipeline: Pipeline) -> None:
     """One file per SOP Instance UID: stored through Kafka and S3, read back byte-identical."""
     client = DICOMwebClient(url=pipeline.stow.url)
-    seen: set[str] = set()
-    files = []
-    for path in corpus_files():
-        ds = _read(path)
-        sop = str(ds.get("SOPInstanceUID", ""))
-        if ds.get("StudyInstanceUID") and ds.get("SeriesInstanceUID") and sop not in seen:
-            if "XA_4frame" in path.name or "DICOMDIR" in path.name:
-                continue  # see test_stow_corpus: pydicom's re-encoding breaks the XA file
-            seen.add(sop)
-            files.append(path)
+    # XA_4frame: see test_stow_corpus, pydicom's re-encoding breaks the file
+    files = one_file_per_instance(skip=("XA_4frame", "DICOMDIR"))
     for path in files:
         result = client.store_instances([pydicom.dcmread(path, force=True)])
         assert [str(i.ReferencedSOPInstanceUID) for i in result.ReferencedSOPSequence] == [
-            str(_read(path).SOPInstanceUID)
+            str(read_header(path).SOPInstanceUID)
         ]
     for path in files:
-        ds = _read(path)
+        ds = read_header(path)
         sent = client_encoding(pydicom.dcmread(path, force=True))
         assert (
             retrieve_bytes(
@@ -119,7 +104,7 @@ def test_corpus_through_the_pipeline_with_the_real_client(pipeline: Pipeline) ->
             == sent
         ), path
     studies = DICOMwebClient(url=pipeline.qido.url).search_for_studies(limit=1000)
-    assert len(studies) >= len({str(_read(p).StudyInstanceUID) for p in files})
+    assert len(studies) >= len({str(read_header(p).StudyInstanceUID) for p in files})
 
 
 def test_malformed_files_are_refused_by_the_worker(pipeline: Pipeline) -> None:
@@ -136,10 +121,8 @@ def test_malformed_files_are_refused_by_the_worker(pipeline: Pipeline) -> None:
 
 def test_large_instance_travels_by_claim_check(pipeline: Pipeline, tmp_path: Path) -> None:
     """An instance above the inline limit is staged in S3 and referenced from the record."""
-    from tests.e2e.test_large_instance import _write_large_instance
-
     source = tmp_path / "large.dcm"
-    ds, size = _write_large_instance(source, frames=40)
+    ds, size = write_large_instance(source, frames=40)
     response = stow(pipeline.stow.url, [source.read_bytes()])
     assert response.status_code == 200, response.text
     got = retrieve_bytes(
@@ -152,13 +135,11 @@ def test_one_gibibyte_instance_end_to_end(pipeline: Pipeline, tmp_path: Path) ->
     """A 1 GiB instance: streamed STOW, staged in S3, validated by the worker, streamed back."""
     import hashlib
 
-    from tests.e2e.test_large_instance import _peak_rss_bytes, _write_large_instance
-
     source = tmp_path / "gib.dcm"
-    ds, size = _write_large_instance(source, frames=2048)  # 2048 x 512 x 512 x 2 bytes
+    ds, size = write_large_instance(source, frames=2048)  # 2048 x 512 x 512 x 2 bytes
     assert size > 1 << 30
     processes = [pipeline.stow.process, pipeline.wado.process, pipeline.worker]
-    before = [_peak_rss_bytes(p.pid) for p in processes]
+    before = [peak_rss_bytes(p.pid) for p in processes]
     response = stow_file(pipeline.stow.url, source)
     assert response.status_code == 200, response.text
     received, digest = retrieve_digest(
@@ -166,6 +147,6 @@ def test_one_gibibyte_instance_end_to_end(pipeline: Pipeline, tmp_path: Path) ->
     )
     with source.open("rb") as fp:
         assert (received, digest) == (size, hashlib.file_digest(fp, "sha256").hexdigest())
-    growth = [_peak_rss_bytes(p.pid) - b for p, b in zip(processes, before, strict=True)]
+    growth = [peak_rss_bytes(p.pid) - b for p, b in zip(processes, before, strict=True)]
     print("peak RSS growth of stow, wado, worker (MiB):", [g >> 20 for g in growth])
     assert all(g < size / 8 for g in growth), growth

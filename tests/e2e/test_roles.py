@@ -1,14 +1,27 @@
-"""The services as separate processes on one data directory (the pipeline's shape, embedded)."""
+"""The roles as separate processes: stow, qido, wado and the worker on one data directory (the
+pipeline's shape, embedded), and the liveness and readiness of a role and of the Faust worker
+on the Kafka, S3 and Elasticsearch protocols (``/health``, ``/ready``)."""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pydicom
 
-from tests.conftest import CORPUS, start_server, start_worker, stop_process
-from tests.helpers import retrieve_bytes, sequence, stow
+from tests.support.corpus import CORPUS
+from tests.support.dicomweb import retrieve_bytes, sequence, stow
+from tests.support.servers import (
+    free_port,
+    pipeline_env,
+    start_server,
+    start_worker,
+    stop_process,
+)
 
 
 def test_stow_worker_qido_wado_in_separate_processes(tmp_path: Path) -> None:
@@ -41,3 +54,67 @@ def test_stow_worker_qido_wado_in_separate_processes(tmp_path: Path) -> None:
         for service in (stow_service, qido_service, wado_service):
             service.stop()
         assert stop_process(worker) == 0, worker_log.read_text()
+
+
+def _wait_for(check: Callable[[], bool], what: str, log: Path, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {seconds} s: {log.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+def _status(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        response = httpx.get(url, timeout=10)
+    except httpx.TransportError:
+        return 0, {}
+    return response.status_code, response.json()
+
+
+def test_qido_process_is_not_ready_once_its_index_is_deleted(
+    tmp_path: Path, kafka_bootstrap: str, s3_endpoint: str, es_url: str
+) -> None:
+    """``pacsflow qido`` on Kafka, S3 and Elasticsearch protocols: /ready follows the index."""
+    name = f"t{os.urandom(4).hex()}"
+    env = pipeline_env(kafka_bootstrap, s3_endpoint, es_url, name)
+    server = start_server(tmp_path / "data", env, command="qido")
+    try:
+        ready = f"http://127.0.0.1:{server.port}/ready"
+        assert _status(ready) == (200, {"status": "ready", "roles": ["qido"]})
+        assert httpx.delete(f"{es_url}/{name}-studies", timeout=10).status_code == 200
+        status, body = _status(ready)
+        assert status == 503
+        assert list(body["reasons"]) == ["index"]
+        assert httpx.get(f"http://127.0.0.1:{server.port}/health").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_worker_health_port_serves_health_and_ready(
+    tmp_path: Path, kafka_bootstrap: str, s3_endpoint: str, es_url: str
+) -> None:
+    """``pacsflow worker`` with PACSFLOW_WORKER_HEALTH_PORT: Faust's web server answers."""
+    name = f"t{os.urandom(4).hex()}"
+    port = free_port()
+    env = pipeline_env(
+        kafka_bootstrap, s3_endpoint, es_url, name, worker_health_port=str(port), host="127.0.0.1"
+    )
+    log = tmp_path / "worker.log"
+    worker = start_worker(tmp_path / "worker", log, env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(lambda: _status(f"{base}/health")[0] == 200, "no /health", log)
+        assert _status(f"{base}/health")[1] == {"status": "ok"}
+        _wait_for(lambda: _status(f"{base}/ready")[0] == 200, "not ready", log)
+        assert _status(f"{base}/ready")[1] == {"status": "ready", "roles": ["worker"]}
+        for page in ("/router/", "/table/"):  # Faust's own pages stay off
+            assert httpx.get(base + page, timeout=10).status_code == 404
+
+        assert httpx.delete(f"{es_url}/{name}-instances", timeout=10).status_code == 200
+
+        status, body = _status(f"{base}/ready")
+        assert status == 503 and list(body["reasons"]) == ["index"]
+        assert _status(f"{base}/health")[0] == 200
+    finally:
+        stop_process(worker)

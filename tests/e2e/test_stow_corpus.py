@@ -1,4 +1,11 @@
-"""STOW-RS end to end with the real corpus, through dicomweb-client and raw HTTP (PS3.18 10.5)."""
+"""STOW-RS end to end with the real corpus (PS3.18 10.5), in both modes: where the processor
+records the instances it refuses (the dead-letter topic), what refused instances leave behind
+(nothing), every file through dicomweb-client. Each file's own bytes and each malformed file's
+refusal are in tests/service/test_stow_corpus.py.
+
+The tests share one archive per mode and run in the order written: the refusals first, while
+the archive and its dead-letter topic are still empty, then the whole corpus.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +20,10 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 
 from pacsflow.dicom.status import FailureReason, WarningReason
-from pacsflow.dicom.uids import NON_PATIENT_SOP_CLASSES
-from tests.conftest import CORPUS, Server, corpus_files
-from tests.helpers import (
-    client_encoding,
-    read_dead_letters,
-    retrieve_bytes,
-    sequence,
-    stored_object_keys,
-    stow,
-    value,
-)
+from tests.support.backends import read_dead_letters, stored_object_keys
+from tests.support.corpus import CORPUS, belongs_to_a_study, corpus_files
+from tests.support.dicomweb import client_encoding, retrieve_bytes, sequence, stow, value
+from tests.support.servers import Server
 
 # pydicom.dcmwrite (which dicomweb-client uses to encode) breaks this file: its last Pixel Data
 # fragment has an odd length, and pydicom pads the whole value with one byte placed before the
@@ -38,29 +38,48 @@ def _read(path: Path) -> pydicom.Dataset:
         return pydicom.dcmread(path, force=True)
 
 
-def _belongs_to_a_study(ds: pydicom.Dataset) -> bool:
-    meta_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
-    if str(ds.get("SOPClassUID", meta_class)) in NON_PATIENT_SOP_CLASSES:
-        return False
-    return all(
-        ds.get(k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
-    ) and bool(ds.get("SOPClassUID"))
+async def test_rejected_instances_are_recorded_on_the_dead_letter_topic(
+    server_module: Server,
+) -> None:
+    """Instances refused by the processor are on ``dead-letter`` with their reason."""
+    rejected_late = [  # these pass the STOW header check and fail complete validation
+        CORPUS / "malformed" / "truncated_pixel_data_MR.dcm",
+        CORPUS / "malformed" / "jpeg_extended_12bit_bad_sos.dcm",
+        CORPUS / "malformed" / "invalid_IS_value.dcm",
+    ]
+    response = stow(server_module.url, [p.read_bytes() for p in rejected_late])
+    assert response.status_code == 409
+    letters = await read_dead_letters(server_module.settings(), len(rejected_late))
+    assert len(letters) == len(rejected_late)
+    assert all(letter.failure_reason == FailureReason.CANNOT_UNDERSTAND for letter in letters)
+    assert all(letter.record and letter.record["sop_uid"] for letter in letters)
+    assert all(letter.record and "inline" not in letter.record for letter in letters)
 
 
-def test_every_corpus_file_through_dicomweb_client(server: Server) -> None:
+def test_malformed_files_leave_nothing_behind(server_module: Server) -> None:
+    """After refusing every malformed file, no study, object or staged part remains."""
+    parts = [p.read_bytes() for p in corpus_files(malformed=True)]
+    response = stow(server_module.url, parts)
+    assert response.status_code == 409
+    assert len(sequence(response.json(), "00081198")) == len(parts)
+    assert httpx.get(f"{server_module.url}/studies").json() == []
+    assert asyncio.run(stored_object_keys(server_module.settings())) == []
+
+
+def test_every_corpus_file_through_dicomweb_client(server_module: Server) -> None:
     """Files of a study are stored and read back as sent; the others are refused with reasons.
 
     Files that share a SOP Instance UID are stored one after the other: the duplicate policy
     ("replace") makes each new object the stored one, with Warning Reason B100 when it differs.
     """
-    client = DICOMwebClient(url=server.url)
+    client = DICOMwebClient(url=server_module.url)
     stored_bytes: dict[str, bytes] = {}
     refused = 0
     for path in corpus_files():
         ds = _read(path)
         sent = client_encoding(_read(path))  # encoding converts raw elements: use a fresh copy
         broken = str(path.relative_to(CORPUS)) in BROKEN_BY_CLIENT_ENCODING
-        if broken or not _belongs_to_a_study(ds):
+        if broken or not belongs_to_a_study(ds):
             with pytest.raises(requests.HTTPError) as info:
                 client.store_instances([_read(path)])
             assert info.value.response.status_code == 409, path
@@ -87,71 +106,11 @@ def test_every_corpus_file_through_dicomweb_client(server: Server) -> None:
         assert item.RetrieveURL.endswith(
             f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{sop}"
         )
-        assert retrieve_bytes(server.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, sop) == sent, (
-            path
-        )
+        assert (
+            retrieve_bytes(server_module.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, sop)
+            == sent
+        ), path
         stored_bytes[sop] = sent
     assert refused >= 5  # DICOMDIR, color palette, and the charset/structure fragments
     studies = client.search_for_studies()
     assert len(studies) >= 20
-
-
-@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: str(p.relative_to(CORPUS)))
-def test_raw_file_reads_back_byte_identical(server_module: Server, path: Path) -> None:
-    """The file's own bytes (no re-encoding by a client) come back unchanged."""
-    ds = _read(path)
-    data = path.read_bytes()
-    response = stow(server_module.url, [data])
-    if not _belongs_to_a_study(ds):
-        assert response.status_code == 409
-        return
-    assert response.status_code in (200, 202), response.text
-    referenced = sequence(response.json(), "00081199")
-    assert len(referenced) == 1
-    assert (
-        retrieve_bytes(
-            server_module.url, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
-        )
-        == data
-    )
-
-
-@pytest.mark.parametrize(
-    "path", corpus_files(malformed=True), ids=lambda p: str(p.relative_to(CORPUS))
-)
-def test_malformed_file_is_refused(server_module: Server, path: Path) -> None:
-    """Every malformed file is refused with a FailureReason and explained in Warning."""
-    response = stow(server_module.url, [path.read_bytes()])
-    assert response.status_code == 409, response.text
-    assert response.headers["content-type"] == "application/dicom+json"
-    failed = sequence(response.json(), "00081198")
-    assert len(failed) == 1
-    assert value(failed[0], "00081197") in {int(r) for r in FailureReason}
-    assert "00081199" not in response.json()
-    assert "failure" in response.headers["warning"]
-
-
-def test_malformed_files_leave_nothing_behind(server: Server) -> None:
-    """After refusing every malformed file, no study, object or staged part remains."""
-    parts = [p.read_bytes() for p in corpus_files(malformed=True)]
-    response = stow(server.url, parts)
-    assert response.status_code == 409
-    assert len(sequence(response.json(), "00081198")) == len(parts)
-    assert httpx.get(f"{server.url}/studies").json() == []
-    assert asyncio.run(stored_object_keys(server.settings())) == []
-
-
-async def test_rejected_instances_are_recorded_on_the_dead_letter_topic(server: Server) -> None:
-    """Instances refused by the processor are on ``dead-letter`` with their reason."""
-    rejected_late = [  # these pass the STOW header check and fail complete validation
-        CORPUS / "malformed" / "truncated_pixel_data_MR.dcm",
-        CORPUS / "malformed" / "jpeg_extended_12bit_bad_sos.dcm",
-        CORPUS / "malformed" / "invalid_IS_value.dcm",
-    ]
-    response = stow(server.url, [p.read_bytes() for p in rejected_late])
-    assert response.status_code == 409
-    letters = await read_dead_letters(server.settings(), len(rejected_late))
-    assert len(letters) == len(rejected_late)
-    assert all(letter.failure_reason == FailureReason.CANNOT_UNDERSTAND for letter in letters)
-    assert all(letter.record and letter.record["sop_uid"] for letter in letters)
-    assert all(letter.record and "inline" not in letter.record for letter in letters)

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from tests.conftest import start_server
-from tests.e2e.ups_client import (
+from tests.support.servers import start_server
+from tests.support.ups_client import (
     GLOBAL,
     JSON,
     WAIT,
@@ -26,7 +26,7 @@ from tests.e2e.ups_client import (
     put_state,
     receive,
 )
-from tests.workitems import EVENT_TYPE, first, new_uid
+from tests.support.workitems import EVENT_TYPE, first, new_uid
 
 
 async def test_the_worklist_of_pacsflow_serve_across_a_restart(tmp_path: Path) -> None:

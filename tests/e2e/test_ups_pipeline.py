@@ -26,8 +26,8 @@ import orjson
 import pytest
 import websockets
 
-from tests.conftest import Server, pipeline_env, start_server
-from tests.e2e.ups_client import (
+from tests.support.servers import Server, pipeline_env, start_server
+from tests.support.ups_client import (
     GLOBAL,
     JSON,
     Event,
@@ -39,7 +39,7 @@ from tests.e2e.ups_client import (
     put_state,
     receive,
 )
-from tests.workitems import EVENT_TYPE, first, new_uid, state
+from tests.support.workitems import EVENT_TYPE, first, new_uid, state
 
 RACES = 15
 PERFORMERS = 8

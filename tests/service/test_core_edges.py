@@ -24,8 +24,8 @@ from pacsflow.pipeline.keys import instance_keys
 from services.app import create_app
 from services.common import request_site
 from streams.runner import run_ingest_processor
-from tests.conftest import CORPUS
-from tests.helpers import multipart
+from tests.support.corpus import CORPUS
+from tests.support.dicomweb import multipart
 
 CT = CORPUS / "modality/CT_small.dcm"
 
@@ -54,7 +54,7 @@ async def archive(tmp_path: Path) -> AsyncIterator[Archive]:
     await container.start()
     stop = asyncio.Event()
     processor = asyncio.create_task(
-        run_ingest_processor(container.bus, container.ingest_context, container.objects, stop)
+        run_ingest_processor(container.bus, container.ingest_context, stop)
     )
     app = create_app(container)
     transport = httpx.ASGITransport(app=app)

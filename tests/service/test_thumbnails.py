@@ -20,9 +20,9 @@ from pacsflow.config import Settings
 from pacsflow.container import build_container
 from streams.runner import run_ingest_processor
 from streams.thumbnails import run_thumbnail_processor
-from tests.conftest import CORPUS
-from tests.helpers import client_encoding, multipart
-from tests.service.conftest import Running, serve
+from tests.support.corpus import CORPUS
+from tests.support.dicomweb import client_encoding, multipart
+from tests.support.serving import Running, serve
 
 WAIT_SECONDS = 60.0
 
@@ -35,7 +35,7 @@ async def archive(tmp_path: Path) -> AsyncIterator[Running]:
     stop = asyncio.Event()
     bus, objects = container.bus, container.objects
     processors = [
-        asyncio.create_task(run_ingest_processor(bus, container.ingest_context, objects, stop)),
+        asyncio.create_task(run_ingest_processor(bus, container.ingest_context, stop)),
         asyncio.create_task(run_thumbnail_processor(bus, container.index, objects, stop)),
     ]
     try:

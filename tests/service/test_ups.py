@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from pacsflow.dicom.xml import dataset_to_xml, xml_to_dataset
-from tests.service.conftest import Running
-from tests.workitems import (
+from tests.support.serving import Running
+from tests.support.workitems import (
     TRANSACTION_UID,
     element,
     first,

@@ -17,8 +17,8 @@ import orjson
 import pytest
 import websockets
 
-from tests.service.conftest import Running, worklist
-from tests.workitems import (
+from tests.support.serving import Running, worklist
+from tests.support.workitems import (
     AFFECTED_UID,
     EVENT_TYPE,
     element,
@@ -277,7 +277,7 @@ async def test_events_survive_a_bus_outage_through_the_relay(ups: Running) -> No
     stored = await ups.container.workitems.get(ups.container.settings.site, uid)  # type: ignore[union-attr]
     assert stored is not None and len(stored.outbox) == 1  # the claim's State Report, kept
     await bus.start()
-    outbox = ups.container.ups.workitems.outbox
+    outbox = ups.container.ups.at(ups.container.settings.site).workitems.outbox
     relayed = await outbox.relay(outbox.clock() + 1)
     assert relayed == 1
     async with websockets.connect(f"{ups.ws_url}/subscribers/PATIENT") as channel:

@@ -27,7 +27,7 @@ from pydicom.sequence import Sequence
 
 from pacsflow.render.anonymize import METHOD, anonymize, anonymized_uid
 from pacsflow.render.confidentiality import ACTIONS, EXTENSIONS, TABLE_E1_1
-from tests.conftest import CORPUS, corpus_files
+from tests.support.corpus import CORPUS, corpus_files
 
 # Some corpus files hold UIDs and values pydicom warns about when it reads them.
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR UI", "ignore:The value length")

@@ -1,4 +1,4 @@
-"""bench/publish.py: a benchmark results report -> docs/performance.md and its plots."""
+"""bench/publish/: a benchmark results report -> docs/performance.md and its plots."""
 
 from __future__ import annotations
 

@@ -150,6 +150,8 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_HEADER_PREFIX_MAX_BYTES": ("4096", lambda s: s.header_prefix_max_bytes, 4096),
     "PACSFLOW_STOW_CONSISTENCY": ("durable", lambda s: s.stow_consistency, "durable"),
     "PACSFLOW_STOW_TIMEOUT_SECONDS": ("7.5", lambda s: s.stow_timeout_seconds, 7.5),
+    "PACSFLOW_STOW_METADATA_MAX_BYTES": ("65536", lambda s: s.stow_metadata_max_bytes, 65536),
+    "PACSFLOW_STOW_BULK_MAX_BYTES": ("1048576", lambda s: s.stow_bulk_max_bytes, 1048576),
     "PACSFLOW_DUPLICATE_POLICY": ("reject", lambda s: s.duplicate_policy, "reject"),
     "PACSFLOW_ANONYMIZE_SECRET": ("k", lambda s: _secret(s.anonymize_secret), "k"),
     "PACSFLOW_QIDO_MAX_RESULTS": ("50", lambda s: s.qido_max_results, 50),
@@ -182,6 +184,9 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_INDEX_USERNAME": ("elastic", lambda s: s.index.username, "elastic"),
     "PACSFLOW_INDEX_PASSWORD": ("pw", lambda s: _secret(s.index.password), "pw"),
     "PACSFLOW_WORKER_HEALTH_PORT": ("8081", lambda s: s.worker_health_port, 8081),
+    "PACSFLOW_HTTP_WORKERS": ("3", lambda s: s.http_workers, 3),
+    "PACSFLOW_INGEST_WORKERS": ("2", lambda s: s.ingest_workers, 2),
+    "PACSFLOW_INGEST_CONCURRENCY": ("4", lambda s: s.ingest_concurrency, 4),
     "PACSFLOW_WORKITEM_STORE_URL": (
         "sqlite:///w.sqlite",
         lambda s: s.workitem_store_url,
@@ -191,7 +196,48 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_UPS_MAX_RESULTS": ("20", lambda s: s.ups_max_results, 20),
     "PACSFLOW_UPS_RETENTION_SECONDS": ("60", lambda s: s.ups_retention_seconds, 60.0),
     "PACSFLOW_UPS_MAX_REQUEST_BYTES": ("4096", lambda s: s.ups_max_request_bytes, 4096),
+    "PACSFLOW_WADO_WS_MAX_REQUEST_BYTES": ("8192", lambda s: s.wado_ws_max_request_bytes, 8192),
+    "PACSFLOW_WADO_WS_MAX_DOCUMENTS": ("5", lambda s: s.wado_ws_max_documents, 5),
+    "PACSFLOW_WADO_WS_REPOSITORY_UNIQUE_ID": (
+        "1.2.3.4",
+        lambda s: s.wado_ws_repository_unique_id,
+        "1.2.3.4",
+    ),
+    "PACSFLOW_AUTH_ISSUER": ("https://i.example", lambda s: s.auth.issuer, "https://i.example"),
+    "PACSFLOW_AUTH_AUDIENCE": ("a,b", lambda s: s.auth.audience, ["a", "b"]),
+    "PACSFLOW_AUTH_ALGORITHMS": ("ES256", lambda s: s.auth.algorithms, ["ES256"]),
+    "PACSFLOW_AUTH_LEEWAY_SECONDS": ("5", lambda s: s.auth.leeway_seconds, 5),
+    "PACSFLOW_AUTH_JWKS_URL": ("https://i/k", lambda s: s.auth.jwks_url, "https://i/k"),
+    "PACSFLOW_AUTH_JWKS_REFRESH_SECONDS": ("9", lambda s: s.auth.jwks_refresh_seconds, 9.0),
+    "PACSFLOW_AUTH_JWKS_MAX_AGE_SECONDS": ("90", lambda s: s.auth.jwks_max_age_seconds, 90.0),
+    "PACSFLOW_AUTH_CA_CERTS": ("/idp.pem", lambda s: s.auth.ca_certs, "/idp.pem"),
+    "PACSFLOW_AUTH_RIGHTS": (
+        '[{"claim": "roles", "pattern": "{site}.{right}"}]',
+        lambda s: [(r.claim, r.pattern) for r in s.auth.rights],
+        [("roles", "{site}.{right}")],
+    ),
+    "PACSFLOW_AUTH_REALM": ("archive", lambda s: s.auth.realm, "archive"),
+    "PACSFLOW_SITES": ("north,south", lambda s: s.sites, ["north", "south"]),
+    "PACSFLOW_INSECURE": ("true", lambda s: s.insecure, True),
+    "PACSFLOW_TLS_CERT_FILE": ("/c.pem", lambda s: s.tls_cert_file, "/c.pem"),
+    "PACSFLOW_TLS_KEY_FILE": ("/k.pem", lambda s: s.tls_key_file, "/k.pem"),
+    "PACSFLOW_CORS_ORIGINS": ("https://v.example", lambda s: s.cors_origins, ["https://v.example"]),
+    "PACSFLOW_AUDIT_ENABLED": ("false", lambda s: s.audit.enabled, False),
+    "PACSFLOW_AUDIT_SOURCE_ID": ("arch1", lambda s: s.audit.source_id, "arch1"),
+    "PACSFLOW_AUDIT_SYSLOG_URL": ("tls://arr:6514", lambda s: s.audit.syslog_url, "tls://arr:6514"),
+    "PACSFLOW_AUDIT_SYSLOG_CA_CERTS": ("/a.pem", lambda s: s.audit.syslog_ca_certs, "/a.pem"),
+    "PACSFLOW_AUDIT_SYSLOG_CERT_FILE": ("/ac.pem", lambda s: s.audit.syslog_cert_file, "/ac.pem"),
+    "PACSFLOW_AUDIT_SYSLOG_KEY_FILE": ("/ak.pem", lambda s: s.audit.syslog_key_file, "/ak.pem"),
 }
+# Variables that are valid only with another one (an issuer needs its audience, and so on).
+COMPANIONS: dict[str, dict[str, str]] = {
+    name: {"PACSFLOW_AUTH_ISSUER": "https://i.example", "PACSFLOW_AUTH_AUDIENCE": "a"}
+    for name in SAMPLES
+    if name.startswith("PACSFLOW_AUTH_") and name != "PACSFLOW_AUTH_AUDIENCE"
+}
+COMPANIONS["PACSFLOW_AUTH_ISSUER"] = {"PACSFLOW_AUTH_AUDIENCE": "a"}
+COMPANIONS["PACSFLOW_TLS_CERT_FILE"] = {"PACSFLOW_TLS_KEY_FILE": "/k.pem"}
+COMPANIONS["PACSFLOW_TLS_KEY_FILE"] = {"PACSFLOW_TLS_CERT_FILE": "/c.pem"}
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -213,5 +259,7 @@ def test_every_documented_name_still_works(monkeypatch: pytest.MonkeyPatch, name
     for key in [key for key in os.environ if key.startswith("PACSFLOW_")]:
         monkeypatch.delenv(key)
     value, read, expected = SAMPLES[name]
+    for companion, companion_value in COMPANIONS.get(name, {}).items():
+        monkeypatch.setenv(companion, companion_value)
     monkeypatch.setenv(name, value)
     assert read(Settings()) == expected

@@ -12,7 +12,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 from pacsflow.dicom.dictionary import dictionary_vr
 from pacsflow.dicom.validate import validate_instance
 from pacsflow.query.attributes import resolve
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 
 INSTANCE_PATH = "studies/{study}/series/{series}/instances/{instance}"
 

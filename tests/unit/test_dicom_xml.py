@@ -13,7 +13,7 @@ import pydicom
 import pytest
 
 from pacsflow.dicom.xml import NAMESPACE, dataset_to_xml, xml_to_dataset
-from tests.conftest import CORPUS, corpus_files
+from tests.support.corpus import CORPUS, corpus_files
 
 JsonDict = dict[str, Any]
 NS = {"d": NAMESPACE}

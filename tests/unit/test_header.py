@@ -10,7 +10,7 @@ import pytest
 
 from pacsflow.dicom.header import HeaderIncomplete, PartHeader, PartRejected, read_part_header
 from pacsflow.dicom.status import FailureReason
-from tests.conftest import CORPUS, corpus_files
+from tests.support.corpus import CORPUS, corpus_files
 
 # Their File Meta lacks Type 1 elements (PS3.10 7.1); the strict scan refuses them (test_scan.py).
 META_LACKS_TYPE_1 = {

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pydicom
 import pytest
 
 from pacsflow.adapters.fs_store import FileSystemObjectStore
@@ -14,10 +12,10 @@ from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.pipeline.ingest import IngestContext, ingest_instance
 from pacsflow.pipeline.keys import instance_keys
-from pacsflow.pipeline.records import IngestRecord
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
+from tests.support.records import ingest_record
 
 
 @pytest.fixture
@@ -31,29 +29,9 @@ async def ctx(tmp_path: Path) -> AsyncIterator[IngestContext]:
     await objects.close()
 
 
-def _record(path: Path, staged_key: str | None = None, part: int = 1) -> IngestRecord:
-    data = path.read_bytes()
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    return IngestRecord(
-        request_id="r",
-        part=part,
-        site="default",
-        study_uid=ds.StudyInstanceUID,
-        series_uid=ds.SeriesInstanceUID,
-        sop_uid=ds.SOPInstanceUID,
-        sop_class_uid=ds.SOPClassUID,
-        transfer_syntax=ds.file_meta.TransferSyntaxUID,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        received_at="2026-01-01T00:00:00+00:00",
-        inline=None if staged_key else data,
-        staged_key=staged_key,
-    )
-
-
 async def test_redelivery_leaves_one_copy_and_one_entry(ctx: IngestContext) -> None:
     path = CORPUS / "modality" / "CT_small.dcm"
-    record = _record(path)
+    record = ingest_record(path)
     first = await ingest_instance(record, ctx)
     second = await ingest_instance(record, ctx)
     assert first.status == second.status == "stored"
@@ -70,24 +48,26 @@ async def test_redelivery_leaves_one_copy_and_one_entry(ctx: IngestContext) -> N
 
 async def test_redelivery_after_the_staged_object_was_removed(ctx: IngestContext) -> None:
     path = CORPUS / "modality" / "CT_small.dcm"
-    await ctx.objects.put("default/staging/r/000001.dcm", path.read_bytes())
-    record = _record(path, staged_key="default/staging/r/000001.dcm")
+    await ctx.objects.put("default/staging/r.000001.dcm", path.read_bytes())
+    record = ingest_record(path, staged_key="default/staging/r.000001.dcm")
     assert (await ingest_instance(record, ctx)).status == "stored"
-    await ctx.objects.delete("default/staging/r/000001.dcm")  # done after the offset commit
+    await ctx.objects.delete("default/staging/r.000001.dcm")  # as the first delivery renamed it
     again = await ingest_instance(record, ctx)
     assert again.status == "stored"
 
 
 async def test_a_missing_staged_object_of_an_unknown_instance_fails(ctx: IngestContext) -> None:
-    record = _record(CORPUS / "modality" / "CT_small.dcm", staged_key="default/staging/x/1.dcm")
+    record = ingest_record(
+        CORPUS / "modality" / "CT_small.dcm", staged_key="default/staging/x.000001.dcm"
+    )
     event = await ingest_instance(record, ctx)
     assert event.status == "failed"
     assert event.failure_reason == FailureReason.PROCESSING_FAILURE
 
 
 async def test_different_object_same_uid_is_replaced_with_warning(ctx: IngestContext) -> None:
-    first = _record(CORPUS / "transfer-syntax" / "explicit_le_MR_small.dcm")
-    other = _record(CORPUS / "transfer-syntax" / "implicit_le_MR_small.dcm")
+    first = ingest_record(CORPUS / "transfer-syntax" / "explicit_le_MR_small.dcm")
+    other = ingest_record(CORPUS / "transfer-syntax" / "implicit_le_MR_small.dcm")
     assert first.sop_uid == other.sop_uid
     assert (await ingest_instance(first, ctx)).warning_reason is None
     event = await ingest_instance(other, ctx)

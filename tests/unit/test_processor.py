@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,8 @@ from pacsflow.pipeline.records import (
     IngestEvent,
 )
 from streams.ingest import process_messages
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
+from tests.support.records import ingest_record
 
 
 @pytest.fixture
@@ -61,18 +63,19 @@ class _BuggyIndex(SqliteIndex):
     async def get_instance(self, site: str, sop_uid: str) -> None:
         raise ZeroDivisionError
 
+    async def get_instances(self, site: str, sop_uids: Sequence[str]) -> dict[str, Any]:
+        raise ZeroDivisionError
+
 
 async def test_a_crashing_step_is_dead_lettered_as_processing_failure(tmp_path: Path) -> None:
     """A bug in the step must not stall the partition: the record is failed with 0110."""
-    from tests.unit.test_ingest import _record
-
     bus = EmbeddedBus(tmp_path / "bus.sqlite")
     objects = FileSystemObjectStore(tmp_path / "objects")
     index = _BuggyIndex(tmp_path / "index.sqlite")
     for part in (bus, objects, index):
         await part.start()
     try:
-        record = _record(CORPUS / "modality" / "CT_small.dcm")
+        record = ingest_record(CORPUS / "modality" / "CT_small.dcm")
         await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
         ingest = await bus.subscribe(INGEST_TOPIC, "processor")
         ctx = IngestContext(objects=objects, index=index)

@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 
 from pacsflow.render.annotate import annotate, annotation_lines
 from pacsflow.render.params import Window
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 
 
 def _patient() -> Dataset:

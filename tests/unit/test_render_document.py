@@ -25,7 +25,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from pacsflow.errors import BadRequest, NotAcceptable
 from pacsflow.render.document import is_structured_report, render_document
-from tests.conftest import CORPUS, corpus_files
+from tests.support.corpus import CORPUS, corpus_files
 
 PDF_CLASS = "1.2.840.10008.5.1.4.1.1.104.1"
 

@@ -18,7 +18,7 @@ from pacsflow.render import render_frames
 from pacsflow.render.params import RenderParams, Viewport, Window
 from pacsflow.render.pixels import display_frame
 from pacsflow.render.viewport import DEFAULT_THUMBNAIL_SIDE
-from tests.conftest import CORPUS, corpus_files
+from tests.support.corpus import CORPUS, corpus_files
 
 
 def _manifest() -> dict[str, dict[str, str]]:

@@ -27,7 +27,7 @@ from pydicom.pixels.utils import pixel_array
 from pacsflow.errors import NotAcceptable
 from pacsflow.render.params import Window
 from pacsflow.render.pixels import display, display_frame
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 
 MAX_DIFF = 1
 MAX_MEAN = 0.6

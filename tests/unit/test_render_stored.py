@@ -23,7 +23,7 @@ from pacsflow.errors import NotAcceptable
 from pacsflow.render import render_frames
 from pacsflow.render.params import RenderParams, Viewport, Window
 from pacsflow.render.stored import header_end, render_stored, renders_from_table
-from tests.conftest import CORPUS
+from tests.support.corpus import CORPUS
 
 INSTANCE_PATH = "studies/{study}/series/{series}/instances/{instance}"
 

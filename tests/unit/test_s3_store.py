@@ -13,7 +13,7 @@ from minio import Minio
 from pacsflow.adapters.s3_store import S3ObjectStore
 from pacsflow.errors import ObjectStoreUnavailable
 from pacsflow.ports.objects import ObjectInfo
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 MiB = 1024 * 1024
 

@@ -21,7 +21,7 @@ from pydicom.uid import (
 )
 
 from pacsflow.dicom.scan import PIXEL_DATA, ScanResult, StructureError, Truncated, scan
-from tests.conftest import CORPUS, corpus_files
+from tests.support.corpus import CORPUS, corpus_files
 
 # Malformed files whose structure is sound: validation refuses them later (bad value, bad UID,
 # broken codestream).

@@ -22,7 +22,7 @@ from pacsflow.ports.index import InstanceDocument
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
 from pacsflow.query.sql import to_sql
-from tests.contract.test_index import doc
+from tests.support.indexes import instance_document
 
 SITE = "site-a"
 # a plan step that walks the entities of the site: the site is the only constraint on them
@@ -39,7 +39,9 @@ def documents(first: int, count: int) -> list[InstanceDocument]:
     made = []
     for i in range(first, first + count):
         study_uid = study(i // 20)
-        document = doc(SITE, study_uid, f"{study_uid}.{i // 10 % 2}", f"{study_uid}.9.{i}")
+        document = instance_document(
+            SITE, study_uid, f"{study_uid}.{i // 10 % 2}", f"{study_uid}.9.{i}"
+        )
         patient = {"00100020": {"vr": "LO", "Value": [f"P-{i // 20}"]}}
         made.append(replace(document, attributes={**document.attributes, **patient}))
     return made

@@ -46,7 +46,7 @@ from pacsflow.dicom.transcode import (
     transcode_instance,
 )
 from pacsflow.errors import NotAcceptable
-from tests.conftest import CORPUS, corpus_files
+from tests.support.corpus import CORPUS, corpus_files
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,7 +10,7 @@ from pacsflow.ups import events
 from pacsflow.ups.events import EventRecord, EventRecordError
 from pacsflow.ups.requirements import check_create, value
 from pacsflow.ups.subscriptions import check_ae_title, parse_filter, subscribers_of_new
-from tests.workitems import code, element, workitem
+from tests.support.workitems import code, element, workitem
 
 
 def test_a_report_is_the_n_event_report_as_dicom_json() -> None:

@@ -12,7 +12,7 @@ from pacsflow.errors import BadRequest, UnsupportedMediaType
 from pacsflow.ups.dataset import parse_payload
 from pacsflow.ups.model import State
 from pacsflow.ups.requirements import CREATE_TYPE_2, check_create, final_state_problems, value
-from tests.workitems import element, performed, workitem
+from tests.support.workitems import element, performed, workitem
 
 JSON = "application/dicom+json"
 

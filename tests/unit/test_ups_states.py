@@ -12,7 +12,7 @@ from pacsflow.ports.workitems import StoredWorkitem
 from pacsflow.ups.model import State, Warnings
 from pacsflow.ups.requirements import check_create, value
 from pacsflow.ups.states import change_state, request_cancellation, update
-from tests.workitems import element, performed, state, workitem
+from tests.support.workitems import element, performed, state, workitem
 
 JsonDict = dict[str, Any]
 NOW = datetime(2026, 1, 5, 12, 30)

@@ -20,7 +20,7 @@ from pacsflow.dicom.uids import (
     NATIVE_TRANSFER_SYNTAXES,
 )
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
-from tests.conftest import CORPUS, corpus_files
+from tests.support.corpus import CORPUS, corpus_files
 
 # The corpus holds invalid values on purpose (over-long LO, non-conforming UIDs); pydicom warns.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydicom")

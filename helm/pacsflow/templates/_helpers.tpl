@@ -130,6 +130,9 @@ app.kubernetes.io/component: {{ .role }}
 {{- if gt (int64 $inline) (int64 $k.maxMessageBytes) }}
 {{- fail "pacsflow.inlineMaxBytes x 4/3 + 64 KiB must fit kafka.maxMessageBytes" }}
 {{- end }}
+{{- if and .Values.auth.enabled (or (not .Values.auth.issuer) (not .Values.auth.audience)) }}
+{{- fail "auth.enabled (the default) needs auth.issuer and auth.audience (docs/security.md); set auth.enabled=false only behind a gateway that authenticates" }}
+{{- end }}
 {{- end }}
 
 {{/* Environment of every pacsflow container: the ConfigMap, then credentials from Secrets. */}}
@@ -237,6 +240,24 @@ app.kubernetes.io/component: {{ .role }}
       - key: {{ .Values.index.tls.caSecret.key }}
         path: ca.crt
 {{- end }}
+{{- if and .Values.auth.enabled .Values.auth.caSecret.name }}
+- name: idp-ca
+  secret:
+    secretName: {{ .Values.auth.caSecret.name }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.auth.caSecret.key }}
+        path: ca.crt
+{{- end }}
+{{- if .Values.audit.caSecret.name }}
+- name: audit-ca
+  secret:
+    secretName: {{ .Values.audit.caSecret.name }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.audit.caSecret.key }}
+        path: ca.crt
+{{- end }}
 {{- end }}
 
 {{- define "pacsflow.tlsVolumeMounts" -}}
@@ -259,6 +280,16 @@ app.kubernetes.io/component: {{ .role }}
 {{- if .Values.index.tls.caSecret.name }}
 - name: index-ca
   mountPath: /etc/pacsflow/tls/index
+  readOnly: true
+{{- end }}
+{{- if and .Values.auth.enabled .Values.auth.caSecret.name }}
+- name: idp-ca
+  mountPath: /etc/pacsflow/tls/idp
+  readOnly: true
+{{- end }}
+{{- if .Values.audit.caSecret.name }}
+- name: audit-ca
+  mountPath: /etc/pacsflow/tls/audit
   readOnly: true
 {{- end }}
 {{- end }}

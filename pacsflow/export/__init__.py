@@ -1,0 +1,1 @@
+"""Metadata export to Parquet (``pacsflow export``): see ``pacsflow.export.metadata``."""

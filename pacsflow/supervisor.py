@@ -1,0 +1,132 @@
+"""``pacsflow serve`` on several cores: HTTP worker processes on one port, processors apart.
+
+The supervisor binds the listening socket once and starts ``PACSFLOW_HTTP_WORKERS`` HTTP
+workers that inherit it (the kernel hands each new connection to one of them), plus, for
+``serve``, ``PACSFLOW_INGEST_WORKERS`` processor processes (``pacsflow worker``), each
+consuming its share of the ingest topic's partitions. So the front end never waits on the
+processor for CPU, and both cores work. The processes share the data directory: the embedded
+bus journal and the index are SQLite in WAL mode (many readers, one writer at a time) and wake
+each other up on publish (``pacsflow.adapters.bus_wakeups``).
+
+SIGTERM or SIGINT is passed on to every child and waited for; a child that dies on its own
+stops the others and the supervisor exits with status 1. On Linux each child is killed with
+the supervisor (``PR_SET_PDEATHSIG``), so a killed supervisor leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from pacsflow.config import Settings
+
+__all__ = ["shard", "supervise"]
+
+log = logging.getLogger("pacsflow")
+
+_PR_SET_PDEATHSIG = 1
+_GRACE_SECONDS = 30.0
+_PARTITION_LIMIT = 1024  # beyond any partition count a journal or topic is given
+
+
+def shard(worker: int, workers: int) -> list[int]:
+    """The partitions processor ``worker`` of ``workers`` consumes (those that exist)."""
+    return [p for p in range(_PARTITION_LIMIT) if p % workers == worker]
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return preexec
+
+
+def supervise(settings: Settings, command: str) -> int:
+    """Run ``command`` (``serve`` or an HTTP role) as worker processes; the exit status."""
+    listener = socket.create_server((settings.host, settings.port), backlog=2048)
+    listener.set_inheritable(True)
+    base = {
+        **os.environ,
+        "PACSFLOW_HOST": settings.host,
+        "PACSFLOW_PORT": str(settings.port),
+        "PACSFLOW_DATA_DIR": str(settings.data_dir.absolute()),
+    }
+    preexec = _die_with_parent()
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn(role: str, env: dict[str, str], fds: tuple[int, ...] = ()) -> None:
+        argv = [sys.executable, "-m", "pacsflow", role]
+        children.append(
+            subprocess.Popen(argv, env={**base, **env}, pass_fds=fds, preexec_fn=preexec)
+        )
+
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+
+    for handled in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(handled, stop)
+    try:
+        fd = str(listener.fileno())
+        for _ in range(settings.resolved_http_workers()):
+            spawn(command, {"PACSFLOW_LISTEN_FD": fd}, (listener.fileno(),))
+        if command == "serve" and settings.processors:
+            workers = settings.ingest_workers
+            for worker in range(workers):
+                spawn("worker", {"PACSFLOW_INGEST_WORKER": str(worker)})
+        log.info(
+            "pacsflow %s on http://%s:%d/dicom-web: %d HTTP workers, %d processors (pid %d)",
+            command,
+            settings.host,
+            settings.port,
+            settings.resolved_http_workers(),
+            len(children) - settings.resolved_http_workers(),
+            os.getpid(),
+        )
+        listener.close()  # the workers hold it now
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        failed = not stopping
+        if failed:
+            log.error("a pacsflow worker process exited; stopping the others")
+            stop(signal.SIGTERM, None)
+        return _wait(children) or int(failed)
+    finally:
+        listener.close()
+
+
+def _wait(children: list[subprocess.Popen[bytes]]) -> int:
+    """Wait for every child (killing those that outlast the grace period); 1 if one failed."""
+    deadline = time.monotonic() + _GRACE_SECONDS
+    status = 0
+    for child in children:
+        try:
+            code = child.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            code = child.wait()
+        status = status or int(code not in (0, -signal.SIGTERM, -signal.SIGINT))
+    return status
