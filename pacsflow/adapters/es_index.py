@@ -462,6 +462,15 @@ class ElasticsearchIndex:
                 return refs
             request["search_after"] = page[-1]["sort"]
 
+    async def list_middle_instances(
+        self, site: str, study_uid: str, series_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """The middle instance of each series, by Series UID (picked from ``list_instances``)."""
+        by_series: dict[str, list[InstanceRef]] = {}
+        for ref in await self.list_instances(site, study_uid, series_uid):
+            by_series.setdefault(ref.series_uid, []).append(ref)
+        return [members[len(members) // 2] for members in by_series.values()]
+
     async def scan(
         self, site: str, level: Level, after: str = "", limit: int = 1000
     ) -> list[IndexedEntity]:

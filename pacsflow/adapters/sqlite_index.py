@@ -220,6 +220,26 @@ class SqliteIndex:
 
         return await self._run(list_)
 
+    async def list_middle_instances(
+        self, site: str, study_uid: str, series_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """The middle instance of each series, by Series UID: ranked on the UID indexes, then
+        one row read per series (not every instance of the study)."""
+        where = "site=? AND study_uid=?" + (" AND series_uid=?" if series_uid is not None else "")
+        params = (site, study_uid) + ((series_uid,) if series_uid is not None else ())
+        sql = (
+            f"WITH ranked AS (SELECT sop_uid, ROW_NUMBER() OVER w - 1 AS n,"
+            f" COUNT(*) OVER (PARTITION BY series_uid) AS c FROM instances WHERE {where}"
+            f" WINDOW w AS (PARTITION BY series_uid ORDER BY sop_uid))"
+            f" SELECT {_REF_COLUMNS} FROM instances WHERE site=? AND sop_uid IN"
+            f" (SELECT sop_uid FROM ranked WHERE n = c / 2) ORDER BY series_uid"
+        )
+
+        def middle(db: sqlite3.Connection) -> list[InstanceRef]:
+            return [InstanceRef(*row) for row in db.execute(sql, (*params, site))]
+
+        return await self._run(middle)
+
     async def search(self, site: str, query: Query) -> SearchPage:
         """One page of the entities matching ``query`` and their number (PS3.18 10.6)."""
         sql = to_sql(site, query)

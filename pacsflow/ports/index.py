@@ -120,6 +120,13 @@ class Index(Protocol):
         """Every instance of a study (or of one of its series), by Series then SOP Instance UID."""
         ...
 
+    async def list_middle_instances(
+        self, site: str, study_uid: str, series_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """The middle instance of each series of a study (or of one series), by Series UID:
+        of ``n`` instances in SOP Instance UID order, the one at ``n // 2`` (counted from 0)."""
+        ...
+
     async def search(self, site: str, query: Query) -> SearchPage:
         """One page of the entities of a site matching ``query`` and how many match in all.
 

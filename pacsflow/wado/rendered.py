@@ -38,7 +38,7 @@ from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.render_cache import CachedRendering, RenderCache
 from pacsflow.wado.rendered_frames import frames_to_render, render_from_table, stored_image
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
-from pacsflow.wado.thumbnail_store import representative, stored_thumbnail
+from pacsflow.wado.thumbnail_store import stored_thumbnail
 from pacsflow.wado.validators import entity_tag, is_current
 
 __all__ = [
@@ -191,7 +191,7 @@ async def retrieve_rendered(
     frames = parse_frame_list(frame_list) if frame_list is not None else None
     if frames is not None and rendering.thumbnail:
         frames = frames[:1]
-    refs = await locate(index, retrieval.site, key)
+    refs = await _located(index, retrieval.site, key, rendering)
     etag = _etag(key, refs, frames, accept, retrieval.parameters, rendering)
     cached = cache.get(etag) if cache is not None and not retrieval.no_cache else None
     if is_current(etag, retrieval.if_none_match):
@@ -250,7 +250,7 @@ async def _render(
         one = await render(refs[0], frames)
         return CachedRendering(one.content_type, one.body)
     if rendering.thumbnail:
-        for ref in _representatives(refs):
+        for ref in refs:  # the middle instance of each series
             if made_ahead and (jpeg := await stored_thumbnail(objects, site, ref)) is not None:
                 return CachedRendering(JPEG, jpeg)
             try:
@@ -265,12 +265,17 @@ async def _render(
     return CachedRendering(body.content_type, payload)
 
 
-def _representatives(refs: list[InstanceRef]) -> list[InstanceRef]:
-    """The middle instance of each series, series in their order (the first image series wins)."""
-    by_series: dict[str, list[InstanceRef]] = {}
-    for ref in refs:
-        by_series.setdefault(ref.series_uid, []).append(ref)
-    return [representative(members) for members in by_series.values()]
+async def _located(
+    index: Index, site: str, key: ResourceKey, rendering: Rendering
+) -> list[InstanceRef]:
+    """The instances a rendering shows: a series or study thumbnail shows the middle instance
+    of a series (the first with an image), so only those are looked up and name its tag."""
+    if not rendering.thumbnail or key.instance is not None:
+        return await locate(index, site, key)
+    middles = await index.list_middle_instances(site, key.study, key.series)
+    if not middles:
+        raise NotFound(f"no {key}")
+    return middles
 
 
 def _default(frames: Sequence[int] | None, params: RenderParams, accept: str) -> bool:

@@ -10,21 +10,14 @@ but the time an answer takes. ``pacsflow.wado.thumbnails`` makes them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pacsflow.ports import InstanceRef, ObjectStore
 
-__all__ = ["representative", "series_thumbnail_key", "store_thumbnail", "stored_thumbnail"]
+__all__ = ["series_thumbnail_key", "store_thumbnail", "stored_thumbnail"]
 
 
 def series_thumbnail_key(site: str, study_uid: str, series_uid: str) -> str:
     """Where a series' thumbnail made ahead is stored."""
     return f"{site}/studies/{study_uid}/series/{series_uid}/thumbnail"
-
-
-def representative(series: Sequence[InstanceRef]) -> InstanceRef:
-    """The instance a thumbnail of a series shows: its middle one (in the index's order)."""
-    return series[len(series) // 2]
 
 
 def _label(ref: InstanceRef) -> bytes:

@@ -20,7 +20,7 @@ from pacsflow.ports import Index, ObjectStore
 from pacsflow.render.params import RenderParams
 from pacsflow.wado.locate import keys_of
 from pacsflow.wado.rendered import THUMBNAIL, render_instance
-from pacsflow.wado.thumbnail_store import representative, store_thumbnail, stored_thumbnail
+from pacsflow.wado.thumbnail_store import store_thumbnail, stored_thumbnail
 
 __all__ = ["make_series_thumbnails"]
 
@@ -39,10 +39,10 @@ async def make_series_thumbnails(
     for site, study_uid, series_uid in dict.fromkeys(
         (e.site, e.study_uid, e.series_uid) for e in stored
     ):
-        refs = await index.list_instances(site, study_uid, series_uid)
-        if not refs:
+        found = await index.list_middle_instances(site, study_uid, series_uid)
+        if not found:
             continue  # deleted or moved since
-        middle = representative(refs)
+        middle = found[0]
         if await stored_thumbnail(objects, site, middle) is not None:
             continue
         keys = keys_of(site, middle)
