@@ -136,7 +136,9 @@ def _under_load(
     thread = threading.Thread(target=client, daemon=True)
     started = time.perf_counter()
     thread.start()
-    command = [_py_spy(), "record", "--pid", str(server.process.pid), "--rate", "250"]
+    # --subprocesses: ``pacsflow serve`` is a supervisor; its HTTP workers answer the requests.
+    pid = str(server.process.pid)
+    command = [_py_spy(), "record", "--pid", pid, "--subprocesses", "--rate", "250"]
     subprocess.run(
         [*command, "--duration", str(int(seconds)), "--nonblocking", *argv],
         check=True,
