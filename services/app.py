@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from pacsflow import __version__
 from pacsflow.container import Container
-from services import health, qido, rendered, stow, ups, wado, wado_uri, wado_ws
+from services import changefeed, health, qido, rendered, stow, ups, wado, wado_uri, wado_ws
 from services.auth import TokenQueryParameter, is_guarded
 from services.common import DICOMWEB_ROOT, SITE_ROOT
 from services.errors import install_error_handlers
@@ -27,7 +27,7 @@ __all__ = ["create_app"]
 
 ROUTERS = {
     "stow": [stow.router],
-    "qido": [qido.router],
+    "qido": [qido.router, changefeed.router],
     "wado": [wado.router, rendered.router, wado_uri.router, wado_ws.router],
     "ups": [ups.router],
 }

@@ -14,7 +14,8 @@ studies and series it touches (those of the batch and those an instance left) wi
 aggregation over the instances index, after the instance writes are searchable (the instance
 bulk request waits for a refresh); studies and series left without instances are deleted.
 The pipeline serializes writes of one study (the ingest topic is keyed by Study Instance UID),
-so two writers do not recompute one study at once.
+so two writers do not recompute one study at once. The change feed is a fourth index,
+``{prefix}-changefeed`` (``pacsflow.adapters.es_changefeed``), written after the instances.
 
 Written by hand: ``_PlainJsonNode``. The official client sends
 ``application/vnd.elasticsearch+json; compatible-with=9``, which OpenSearch (and osmem, its
@@ -36,6 +37,8 @@ from elastic_transport._node import NodeApiResponse  # not re-exported at the to
 from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, TransportError
 
+from pacsflow.adapters.es_changefeed import ElasticsearchChangeFeed
+from pacsflow.changefeed.entries import Change, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
 from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
@@ -224,6 +227,7 @@ class ElasticsearchIndex:
             Level.INSTANCE: self._instances,
         }
         self._refresh: bool | str = "wait_for" if refresh else False
+        self._feed = ElasticsearchChangeFeed(f"{prefix}-changefeed", self._refresh)
         self._options: JsonDict = {
             **{"node_class": _PlainJsonNode, "request_timeout": _TIMEOUT},
             **{"max_retries": _RETRIES, "retry_on_timeout": True, "verify_certs": verify_certs},
@@ -255,6 +259,7 @@ class ElasticsearchIndex:
                         raise
                     terms = {TERMS_FIELD: dict(_TERMS_MAPPING)}
                     await self._es.indices.put_mapping(index=name, properties=terms)
+        await self._feed.create(self._es)
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -276,14 +281,21 @@ class ElasticsearchIndex:
         if shards.get("failed"):
             raise IndexUnavailable(f"Elasticsearch index check: {shards['failed']} shards failed")
 
-    async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
-        """Index a batch; then recompute the studies and series it touched.
+    async def upsert_instances(
+        self, documents: Sequence[InstanceDocument], changes: Sequence[Change] = ()
+    ) -> None:
+        """Index a batch; then recompute the studies and series it touched; then append the
+        changes to the feed.
 
         A document with a known SOP Instance UID replaces the entry, which may move to another
         study or series: the ones it left are recomputed too (or deleted when left empty).
         """
-        if not documents:
-            return
+        if documents:
+            await self._upsert(documents)
+        if changes:
+            await self._feed.append(self._es, changes)
+
+    async def _upsert(self, documents: Sequence[InstanceDocument]) -> None:
         ids = {doc_id(d.site, d.sop_uid): None for d in documents}
         lookups = [{"_index": self._instances, "_id": i, "_source": _WHERE} for i in ids]
         with _unavailable("upsert"):
@@ -424,6 +436,16 @@ class ElasticsearchIndex:
             )
         touched = _Touched({entry.study_uid: None}, {entry.series_uid: (entry.study_uid, None)})
         await self._recompute(site, touched)
+        gone = deletion(site, entry.study_uid, entry.series_uid, sop_uid, entry.sop_class_uid)
+        await self._feed.append(self._es, [gone])
+
+    async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:
+        """Entries of the site's feed above ``after``, in order (``es_changefeed``)."""
+        return await self._feed.read(self._es, site, after, limit)
+
+    async def latest_change(self, site: str) -> FeedEntry | None:
+        """The site's entry with the highest sequence, or ``None``."""
+        return await self._feed.latest(self._es, site)
 
     async def list_instances(
         self, site: str, study_uid: str, series_uid: str | None = None

@@ -5,7 +5,8 @@ WAL journal, planner statistics kept by ``pacsflow.adapters.sqlite_statistics``.
 their attributes whole as JSON; study and series rows keep the level attributes of their latest
 instance plus the derived attributes of PS3.18 10.6.3, kept current on every write. Each
 entity's match terms (``pacsflow.query.terms``) live in a ``WITHOUT ROWID`` table per level
-keyed (term, id); searches are ``pacsflow.query.sql``.
+keyed (term, id); searches are ``pacsflow.query.sql``. The change feed is appended in the
+transaction of the write it records (``pacsflow.adapters.sqlite_changefeed``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
+from pacsflow.adapters import sqlite_changefeed as feed
 from pacsflow.adapters.sqlite_statistics import ANALYZE_FLOOR, PlannerStatistics
+from pacsflow.changefeed.entries import Change, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import IndexUnavailable
 from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
@@ -139,10 +142,15 @@ class SqliteIndex:
                 f"the SQLite index {self._path} did not answer within {CHECK_TIMEOUT} s"
             ) from exc
 
-    async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
-        """Index a batch in one transaction; replaced entries may move between studies."""
-        if documents:
-            await self._run(lambda db: self._statistics.changed(db, _upsert(db, documents)))
+    async def upsert_instances(
+        self, documents: Sequence[InstanceDocument], changes: Sequence[Change] = ()
+    ) -> None:
+        """Index a batch and append its changes in one transaction; replaced entries may move
+        between studies."""
+        if documents or changes:
+            await self._run(
+                lambda db: self._statistics.changed(db, _upsert(db, documents, changes))
+            )
 
     async def get_instance(self, site: str, sop_uid: str) -> InstanceDocument | None:
         """The entry of one SOP Instance UID, or ``None``."""
@@ -179,7 +187,7 @@ class SqliteIndex:
         def delete(db: sqlite3.Connection) -> None:
             with _transaction(db):
                 row = db.execute(
-                    "SELECT id, study_uid, series_uid, attributes FROM instances"
+                    "SELECT id, study_uid, series_uid, attributes, sop_class_uid FROM instances"
                     " WHERE site=? AND sop_uid=?",
                     (site, sop_uid),
                 ).fetchone()
@@ -187,10 +195,20 @@ class SqliteIndex:
                     _set_terms(db, Level.INSTANCE, row[0], orjson.loads(row[3]), {})
                     db.execute("DELETE FROM instances WHERE id=?", (row[0],))
                     _refresh(db, site, {row[1]: None}, {row[2]: (row[1], None)})
+                    feed.append_changes(db, [deletion(site, row[1], row[2], sop_uid, row[4])])
             if row is not None:
                 self._statistics.changed(db, -1)
 
         await self._run(delete)
+
+    async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:
+        """Entries of the site's feed above ``after``, in order (the primary key's B-tree)."""
+
+        return await self._run(lambda db: feed.read_changes(db, site, after, limit))
+
+    async def latest_change(self, site: str) -> FeedEntry | None:
+        """The site's entry with the highest sequence, or ``None``."""
+        return await self._run(lambda db: feed.latest_change(db, site))
 
     async def list_instances(
         self, site: str, study_uid: str, series_uid: str | None = None
@@ -281,10 +299,14 @@ def _set_terms(
     )
 
 
-def _upsert(db: sqlite3.Connection, documents: Sequence[InstanceDocument]) -> int:
-    """Index a batch in one transaction; the number of instances that were not indexed before."""
+def _upsert(
+    db: sqlite3.Connection, documents: Sequence[InstanceDocument], changes: Sequence[Change] = ()
+) -> int:
+    """Index a batch and append its changes in one transaction; the number of instances that
+    were not indexed before."""
     inserted = 0
     with _transaction(db):
+        feed.append_changes(db, changes)
         touched: dict[
             str, tuple[dict[str, JsonDict | None], dict[str, tuple[str, JsonDict | None]]]
         ]
@@ -414,7 +436,7 @@ def _migrate(db: sqlite3.Connection) -> None:
         with _transaction(db):
             for name in ("instances", "studies", "series"):
                 db.execute(f"DROP TABLE IF EXISTS {name}")
-    db.executescript(_SCHEMA)
+    db.executescript(_SCHEMA + feed.SCHEMA)
     documents = [
         InstanceDocument(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], orjson.loads(r[9]))
         for r in old_rows

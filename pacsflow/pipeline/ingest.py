@@ -14,6 +14,10 @@ are written by one ``ObjectStore.write_batch`` (a claim-checked instance is *ren
 staged key to its final key, so its bytes are written to disk once), and it is indexed in one
 ``upsert_instances`` call. A redelivered record whose staged object was already renamed finds
 its bytes at the final key (checked by their SHA-256) and is indexed from there.
+
+The change feed (``pacsflow.changefeed``): the same ``upsert_instances`` call appends a
+``create`` change for every record stored and a ``reject`` change for every record refused,
+each with the record as origin (``{request_id}/{part}``), so a redelivered record is fed once.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Literal
 
 import orjson
 
+from pacsflow.changefeed.entries import Action, Change, now
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
@@ -129,7 +134,7 @@ async def _ingest(works: list[_Work], ctx: IngestContext) -> None:
         kept = {id(w) for w in accepted}
         refused = [w.record.staged_key for w in works if w.staged and id(w) not in kept]
         await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
-    await ctx.index.upsert_instances([_document(w) for w in accepted])
+    await ctx.index.upsert_instances([_document(w) for w in accepted], _feed(works, kept))
     stale = [
         doc
         for w in accepted
@@ -254,6 +259,27 @@ def _changes(
         else:
             deletes.append(keys["bulk"])
     return puts, moves, deletes
+
+
+def _feed(works: list[_Work], accepted: set[int]) -> list[Change]:
+    """The changes of a round: ``create`` for the records stored, ``reject`` for those refused
+    (a record found stored by an earlier delivery was fed then)."""
+    at = now()
+    changes = []
+    action: Action
+    for work in works:
+        record, event = work.record, work.event
+        if id(work) in accepted:
+            action, failure = "create", None
+        elif event is not None and event.status == "failed":
+            action, failure = "reject", event.failure_reason
+        else:
+            continue
+        uids = (record.study_uid, record.series_uid, record.sop_uid, record.sop_class_uid)
+        sha256 = record.sha256 if action == "create" else ""
+        origin = f"{record.request_id}/{record.part}"
+        changes.append(Change(origin, record.site, action, *uids, sha256, at, failure))
+    return changes
 
 
 def _object_keys(doc: InstanceDocument) -> list[str]:

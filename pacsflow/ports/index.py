@@ -16,6 +16,12 @@ The contract (``tests/contract/test_index.py``) holds for both:
   ``IndexUnavailable`` otherwise.
 * ``scan`` walks every study, series or instance of a site by UID (a keyset scan for exports):
   pages neither overlap nor skip an entity that stays in the index while it runs.
+* The change feed (``pacsflow.changefeed``): ``upsert_instances`` appends its ``changes``, and
+  ``delete_instance`` a ``delete`` change, in the same write as the entries; each site's feed
+  numbers its entries 1, 2, 3... in the order they were appended, keeps one entry per origin
+  (a change appended again is ignored), and ``read_changes`` never returns an entry before
+  one it has not returned yet: a reader that resumes after the last sequence it read misses
+  nothing. Sequence numbers survive restarts.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pacsflow.changefeed.entries import Change, FeedEntry
 from pacsflow.query.model import Level, Query, SearchPage
 
 __all__ = ["Index", "IndexedEntity", "InstanceDocument", "InstanceRef"]
@@ -92,8 +99,11 @@ class Index(Protocol):
         """
         ...
 
-    async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
-        """Index or replace instances (a batch); visible to searches once this returns."""
+    async def upsert_instances(
+        self, documents: Sequence[InstanceDocument], changes: Sequence[Change] = ()
+    ) -> None:
+        """Index or replace instances (a batch) and append ``changes`` to the feed, in one
+        write; both visible to searches and feed readers once this returns."""
         ...
 
     async def get_instance(self, site: str, sop_uid: str) -> InstanceDocument | None:
@@ -107,7 +117,16 @@ class Index(Protocol):
         ...
 
     async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry (idempotent)."""
+        """Remove an entry and append its ``delete`` change to the feed (idempotent: nothing
+        is appended when there was no entry)."""
+        ...
+
+    async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:
+        """Up to ``limit`` entries of the site's feed with a sequence above ``after``, in order."""
+        ...
+
+    async def latest_change(self, site: str) -> FeedEntry | None:
+        """The entry with the highest sequence of the site's feed, or ``None`` while empty."""
         ...
 
     async def list_instances(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +26,6 @@ MR = "1.2.840.10008.5.1.4.1.1.4"
 SR = "1.2.840.10008.5.1.4.1.1.88.33"
 
 JsonDict = dict[str, Any]
-
-
-@pytest.fixture(params=list(INDEX_FACTORIES))
-async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Index]:
-    """A started index; closed after the test."""
-    created = INDEX_FACTORIES[request.param](request, tmp_path)
-    await created.start()
-    try:
-        yield created
-    finally:
-        await created.close()
-
-
-@pytest.fixture
-def site() -> str:
-    """A site name no other test uses."""
-    return f"site-{uuid.uuid4().hex}"
 
 
 def value(attributes: dict[str, Any], tag: str) -> list[Any]:
