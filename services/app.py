@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from pacsflow import __version__
 from pacsflow.container import Container
-from services import changefeed, health, qido, rendered, stow, ups, wado, wado_uri, wado_ws
+from services import changefeed, health, metrics, qido, rendered, stow, ups, wado, wado_uri, wado_ws
 from services.auth import TokenQueryParameter, is_guarded
 from services.common import DICOMWEB_ROOT, SITE_ROOT
 from services.errors import install_error_handlers
@@ -42,13 +42,15 @@ def _guarded(dependant: Dependant) -> bool:
 def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> FastAPI:
     """Build the app around a started ``container`` serving the DICOMweb ``roles`` given.
 
-    ``/health`` and ``/ready`` (``services.health``) sit beside ``/dicom-web``.
+    ``/health`` and ``/ready`` (``services.health``) and ``/metrics`` (``services.metrics``)
+    sit beside ``/dicom-web``.
     """
     app = FastAPI(title="pacsflow", version=__version__, docs_url=None, redoc_url=None)
     app.state.container = container
     app.state.roles = tuple(roles)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     for role in roles:
         for router in ROUTERS[role]:
             app.include_router(router, prefix=DICOMWEB_ROOT)
@@ -70,4 +72,5 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
             max_age=600,
         )
     app.add_middleware(TokenQueryParameter)
+    app.add_middleware(metrics.RequestTimer)
     return app

@@ -9,8 +9,8 @@ step.
 
 With a ``health_port``, Faust's web server answers ``GET /health`` (liveness: the worker's
 event loop serves) and ``GET /ready`` (readiness: the agent has started and the bus, the object
-store and the index answer, as ``services.health`` does for the HTTP roles); its router and
-table pages are off.
+store and the index answer, as ``services.health`` does for the HTTP roles) and ``GET /metrics``
+(``pacsflow.telemetry.metrics``); its router and table pages are off.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pacsflow.container import Container
 from pacsflow.errors import RETRY_AFTER_SECONDS
 from pacsflow.pipeline.records import INGEST_TOPIC
 from pacsflow.ports import Message
+from pacsflow.telemetry import metrics
 from streams.ingest import process_messages
 
 __all__ = ["create_faust_app"]
@@ -143,6 +144,12 @@ def create_faust_app(
         async def health(view: web.View, request: web.Request) -> web.Response:
             """Liveness: the worker's event loop serves (no backend is asked)."""
             return view.json({"status": "ok"})
+
+        @app.page("/metrics")
+        async def read_metrics(view: web.View, request: web.Request) -> web.Response:
+            """The worker's metrics in the Prometheus text format (``pacsflow.telemetry``)."""
+            # aiohttp takes the charset parameter only in the header itself
+            return view.bytes(metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
         @app.page("/ready")
         async def ready(view: web.View, request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from pacsflow.pipeline.records import (
 )
 from pacsflow.ports import Bus, Message
 from pacsflow.ports.bus import Headers
+from pacsflow.telemetry import metrics
 
 __all__ = ["process_messages"]
 
@@ -60,6 +61,12 @@ async def process_messages(
     await bus.publish_batch(
         EVENTS_TOPIC, [(e.study_uid.encode(), e.to_bytes(), ()) for e in events]
     )
+    received = [
+        (e.status, e.failure_reason, r.received_at)
+        for (_, r), e in zip(pending, events, strict=True)
+    ]
+    metrics.ingest_outcomes(received, {m.partition: r.received_at for m, r in pending})
+    metrics.dead_letters(len(letters))
     return events
 
 
@@ -74,6 +81,7 @@ async def _with_retries(
         try:
             return await ingest_batch(records, ctx)
         except ServiceUnavailable as exc:
+            metrics.backend_error(exc)
             log.warning("ingest of %d records: backend unavailable (%s); retry in %.1fs",
                         len(records), exc, delay)  # fmt: skip
         except Exception as exc:

@@ -187,4 +187,5 @@ class StowService:
         for record in batch:
             outcome = result.parts[record.part - 1]
             outcome.published = True
+            outcome.size = record.size
             outcome.series_uid = record.series_uid
