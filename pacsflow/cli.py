@@ -36,6 +36,7 @@ from pacsflow.errors import (
 )
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
+from pacsflow.telemetry import logs
 
 __all__ = ["main"]
 
@@ -121,9 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in _HTTP_ROLES and problem:
         print(f"pacsflow {args.command}: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "export":
         return asyncio.run(run_export(settings, args))
     try:
@@ -155,7 +154,7 @@ def _run(command: str, settings: Settings) -> int:
             health_port=settings.worker_health_port,
             health_host=settings.host,
         )
-        run_faust_worker(app, settings.log_level)
+        run_faust_worker(app, settings.log_level, settings.log_format)
     elif command == "worker":
         _on_uvloop(work(settings))
     elif settings.listen_fd is None and (
@@ -235,6 +234,8 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's records go to the handler of pacsflow.telemetry.logs
+        access_log=False,  # services.requests writes the access log, without PHI
         lifespan="off",
         timeout_graceful_shutdown=10,
         ssl_certfile=settings.tls_cert_file or None,  # TLS by certificate files (security.md)

@@ -21,6 +21,7 @@ from services import changefeed, health, metrics, qido, rendered, stow, ups, wad
 from services.auth import TokenQueryParameter, is_guarded
 from services.common import DICOMWEB_ROOT, SITE_ROOT
 from services.errors import install_error_handlers
+from services.requests import RequestContext
 
 __all__ = ["create_app"]
 
@@ -72,5 +73,5 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
             max_age=600,
         )
     app.add_middleware(TokenQueryParameter)
-    app.add_middleware(metrics.RequestTimer)
+    app.add_middleware(RequestContext)  # outermost: the id covers every other middleware
     return app

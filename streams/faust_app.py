@@ -29,7 +29,7 @@ from pacsflow.container import Container
 from pacsflow.errors import RETRY_AFTER_SECONDS
 from pacsflow.pipeline.records import INGEST_TOPIC
 from pacsflow.ports import Message
-from pacsflow.telemetry import metrics
+from pacsflow.telemetry import logs, metrics
 from streams.ingest import process_messages
 
 __all__ = ["create_faust_app"]
@@ -171,7 +171,16 @@ def create_faust_app(
     return app
 
 
-def run_faust_worker(app: faust.App, loglevel: str = "info") -> None:
-    """Run the Faust worker in the foreground until SIGINT/SIGTERM."""
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+def run_faust_worker(
+    app: faust.App, loglevel: str = "info", log_format: logs.LogFormat = "text"
+) -> None:
+    """Run the Faust worker in the foreground until SIGINT/SIGTERM (JSON logs: every record
+    through ``pacsflow.telemetry.logs``)."""
+    config = None
+    if log_format == "json":
+        factory = {"()": "pacsflow.telemetry.logs.handler", "log_format": "json"}
+        root = {"handlers": ["json"], "level": loglevel.upper()}
+        config = {"version": 1, "disable_existing_loggers": False, "handlers": {"json": factory}}
+        config["root"] = root
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, logging_config=config)
     worker.execute_from_commandline()

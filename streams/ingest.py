@@ -88,7 +88,8 @@ async def _with_retries(
             if len(records) > 1:
                 log.warning("ingest of %d records failed (%r); one by one", len(records), exc)
                 return [e for r in records for e in await _with_retries([r], ctx, stop)]
-            log.exception("ingest of %s failed", records[0].sop_uid)
+            ids = {"request_id": records[0].request_id}  # the STOW request's
+            log.exception("ingest of %s failed", records[0].sop_uid, extra=ids)
             return [
                 IngestEvent.for_record(
                     records[0],

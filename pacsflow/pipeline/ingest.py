@@ -200,10 +200,14 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
                 )
             work.instance = instance
         except PartRejected as exc:
-            log.info("rejected %s (part %d): %s", record.sop_uid, record.part, exc.message)
+            ids = {"request_id": record.request_id}  # the STOW request's (pacsflow.telemetry)
+            log.info(
+                "rejected %s (part %d): %s", record.sop_uid, record.part, exc.message, extra=ids
+            )
             work.fail(exc.reason, exc.message)
         except Exception as exc:  # a bug must not fail the batch: this record is dead-lettered
-            log.exception("validation of %s failed", record.sop_uid)
+            ids = {"request_id": record.request_id}
+            log.exception("validation of %s failed", record.sop_uid, extra=ids)
             work.fail(FailureReason.PROCESSING_FAILURE, f"processing failure: {type(exc).__name__}")
 
 

@@ -27,6 +27,7 @@ from pacsflow.stow.admission import apply_event, check_media_type, check_placeme
 from pacsflow.stow.metadata_request import MetadataLimits, Refusal, metadata_instances
 from pacsflow.stow.parts import PartLimits, StreamingPart
 from pacsflow.stow.response import PartOutcome, StowResult
+from pacsflow.telemetry.logs import REQUEST_ID
 
 __all__ = ["StowService"]
 
@@ -69,7 +70,7 @@ class StowService:
         if study_uid is not None and not is_valid_uid(study_uid, strict=False):
             raise BadRequest(f"{study_uid!r} is not a valid Study Instance UID")
         consistency = consistency or self._settings.stow_consistency
-        request_id = uuid.uuid4().hex
+        request_id = REQUEST_ID.get() or uuid.uuid4().hex  # the HTTP request's, for the logs
         waiter = self._outcomes.register(request_id)
         result = StowResult(study_uid=study_uid, consistency=consistency)
         batch: list[IngestRecord] = []
