@@ -36,7 +36,7 @@ from pacsflow.errors import (
 )
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
-from pacsflow.telemetry import logs
+from pacsflow.telemetry import logs, tracing
 
 __all__ = ["main"]
 
@@ -123,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pacsflow {args.command}: {problem}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    tracing.configure(settings.otlp_endpoint, args.command)
     if args.command == "export":
         return asyncio.run(run_export(settings, args))
     try:

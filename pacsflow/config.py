@@ -223,6 +223,7 @@ class Settings(BaseSettings):
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object a line (docs/operations.md)
+    otlp_endpoint: str = ""  # OTLP/HTTP collector for traces, e.g. http://otel:4318 (off: "")
     # Worklist (UPS-RS, PS3.18 Chapter 11); see docs/configuration.md and docs/ups.md.
     workitem_store_url: str | None = None
     ups_worklist_label: str = Field("pacsflow", min_length=1, max_length=64)

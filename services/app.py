@@ -46,7 +46,15 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
     ``/health`` and ``/ready`` (``services.health``) and ``/metrics`` (``services.metrics``)
     sit beside ``/dicom-web``.
     """
-    app = FastAPI(title="pacsflow", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="pacsflow",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        # FastAPI's own spans would record query strings (a patient's name or ID):
+        # services.requests makes the server span, without them (pacsflow.telemetry)
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     app.state.container = container
     app.state.roles = tuple(roles)
     install_error_handlers(app)

@@ -1,4 +1,5 @@
-"""The middleware around every HTTP request: its id, its access log line, its duration metric.
+"""The middleware around every HTTP request: its id, its access log line, its duration metric
+and its server span (``pacsflow.telemetry.tracing``, child of a ``traceparent`` it carries).
 
 The id (``pacsflow.telemetry.logs``) is set for everything the request logs and answered in
 ``X-Request-ID``. The access log line (logger ``pacsflow.access``, level info) gives the
@@ -18,7 +19,7 @@ from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pacsflow.telemetry import logs, metrics
+from pacsflow.telemetry import logs, metrics, tracing
 
 __all__ = ["RequestContext", "transaction"]
 
@@ -71,8 +72,15 @@ class RequestContext:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        carried = Headers(scope=scope)
         try:
-            await self.app(scope, receive, sending)
+            with tracing.serving(carried) as span:
+                try:
+                    await self.app(scope, receive, sending)
+                finally:
+                    name = transaction(scope.get("route"))
+                    route = str(getattr(scope.get("route"), "path", ""))
+                    tracing.served(span, scope.get("method", "WS"), name, route, status)
         finally:
             self._record(scope, status, time.perf_counter() - started)
             logs.CLIENT_REQUEST_ID.reset(tokens[1])

@@ -27,7 +27,7 @@ from pacsflow.pipeline.records import (
 )
 from pacsflow.ports import Bus, Message
 from pacsflow.ports.bus import Headers
-from pacsflow.telemetry import metrics
+from pacsflow.telemetry import metrics, tracing
 
 __all__ = ["process_messages"]
 
@@ -52,15 +52,22 @@ async def process_messages(
             pending.append((message, IngestRecord.from_bytes(message.value)))
         except RecordError as exc:
             letters.append(_letter(message, FailureReason.CANNOT_UNDERSTAND, str(exc), None))
-    events = await _with_retries([r for _, r in pending], ctx, stop)
-    for (message, record), event in zip(pending, events, strict=True):
-        if event.status == "failed":
-            reason = FailureReason(event.failure_reason or FailureReason.PROCESSING_FAILURE)
-            letters.append(_letter(message, reason, event.message, record))
-    await bus.publish_batch(DEAD_LETTER_TOPIC, letters)
-    await bus.publish_batch(
-        EVENTS_TOPIC, [(e.study_uid.encode(), e.to_bytes(), ()) for e in events]
-    )
+    attributes = [{"dicom.sop_instance_uid": r.sop_uid} for _, r in pending]
+    with tracing.consumed([m.headers for m, _ in pending], attributes) as spans:
+        parents = tracing.contexts_of(spans)
+        events = await _with_retries([r for _, r in pending], ctx, stop, parents)
+        for (message, record), event, span in zip(pending, events, spans, strict=True):
+            if event.status == "failed":
+                reason = FailureReason(event.failure_reason or FailureReason.PROCESSING_FAILURE)
+                letters.append(_letter(message, reason, event.message, record))
+                tracing.failed(span, f"Failure Reason {int(reason):04X}")
+        await bus.publish_batch(DEAD_LETTER_TOPIC, letters)
+        with tracing.each(parents, "event"):
+            outcomes = [
+                (e.study_uid.encode(), e.to_bytes(), tracing.headers_of(parent))
+                for e, parent in zip(events, parents, strict=True)
+            ]
+            await bus.publish_batch(EVENTS_TOPIC, outcomes)
     received = [
         (e.status, e.failure_reason, r.received_at)
         for (_, r), e in zip(pending, events, strict=True)
@@ -71,7 +78,10 @@ async def process_messages(
 
 
 async def _with_retries(
-    records: list[IngestRecord], ctx: IngestContext, stop: asyncio.Event | None
+    records: list[IngestRecord],
+    ctx: IngestContext,
+    stop: asyncio.Event | None,
+    parents: list[tracing.Context],
 ) -> list[IngestEvent]:
     """``ingest_batch`` until the backends answer; a bug splits the batch (see above)."""
     if not records:
@@ -79,7 +89,7 @@ async def _with_retries(
     delay = 0.5
     while True:
         try:
-            return await ingest_batch(records, ctx)
+            return await ingest_batch(records, ctx, parents)
         except ServiceUnavailable as exc:
             metrics.backend_error(exc)
             log.warning("ingest of %d records: backend unavailable (%s); retry in %.1fs",
@@ -87,7 +97,11 @@ async def _with_retries(
         except Exception as exc:
             if len(records) > 1:
                 log.warning("ingest of %d records failed (%r); one by one", len(records), exc)
-                return [e for r in records for e in await _with_retries([r], ctx, stop)]
+                return [
+                    e
+                    for r, p in zip(records, parents, strict=True)
+                    for e in await _with_retries([r], ctx, stop, [p])
+                ]
             ids = {"request_id": records[0].request_id}  # the STOW request's
             log.exception("ingest of %s failed", records[0].sop_uid, extra=ids)
             return [

@@ -43,6 +43,7 @@ from pacsflow.errors import ObjectNotFound
 from pacsflow.pipeline.keys import instance_keys, instance_path
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
+from pacsflow.telemetry import tracing
 
 __all__ = ["IngestContext", "ingest_batch", "ingest_instance"]
 
@@ -75,6 +76,7 @@ class _Work:
     warning: int | None = None
     message: str = ""
     event: IngestEvent | None = field(default=None)
+    parent: tracing.Context | None = None  # the record's ``process`` span (tracing)
 
     def fail(self, reason: int, message: str) -> None:
         self.event = IngestEvent.for_record(
@@ -87,8 +89,13 @@ async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEve
     return (await ingest_batch([record], ctx))[0]
 
 
-async def ingest_batch(records: Sequence[IngestRecord], ctx: IngestContext) -> list[IngestEvent]:
-    """Process records together; return their outcome events, in order.
+async def ingest_batch(
+    records: Sequence[IngestRecord],
+    ctx: IngestContext,
+    parents: Sequence[tracing.Context] | None = None,
+) -> list[IngestEvent]:
+    """Process records together; return their outcome events, in order. ``parents``: each
+    record's trace context, under which its ``store`` and ``index`` spans go.
 
     Validation failures become ``failed`` events with their Failure Reason; backend failures
     (``ServiceUnavailable``) propagate so that the caller retries the batch without committing.
@@ -97,8 +104,12 @@ async def ingest_batch(records: Sequence[IngestRecord], ctx: IngestContext) -> l
     events: list[IngestEvent | None] = [None] * len(records)
     for round_ in _rounds(records):
         works = [
-            _Work(r, instance_keys(r.site, r.study_uid, r.series_uid, r.sop_uid))
-            for r in (records[i] for i in round_)
+            _Work(
+                r,
+                instance_keys(r.site, r.study_uid, r.series_uid, r.sop_uid),
+                parent=parents[i] if parents else None,
+            )
+            for i, r in ((i, records[i]) for i in round_)
         ]
         await _ingest(works, ctx)
         for i, work in zip(round_, works, strict=True):
@@ -133,8 +144,11 @@ async def _ingest(works: list[_Work], ctx: IngestContext) -> None:
         puts, moves, deletes = _changes(accepted)
         kept = {id(w) for w in accepted}
         refused = [w.record.staged_key for w in works if w.staged and id(w) not in kept]
-        await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
-    await ctx.index.upsert_instances([_document(w) for w in accepted], _feed(works, kept))
+        traced = [w.parent for w in accepted if w.parent is not None]
+        with tracing.each(traced, "store"):
+            await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
+    with tracing.each(traced, "index"):
+        await ctx.index.upsert_instances([_document(w) for w in accepted], _feed(works, kept))
     stale = [
         doc
         for w in accepted

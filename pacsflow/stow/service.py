@@ -27,6 +27,7 @@ from pacsflow.stow.admission import apply_event, check_media_type, check_placeme
 from pacsflow.stow.metadata_request import MetadataLimits, Refusal, metadata_instances
 from pacsflow.stow.parts import PartLimits, StreamingPart
 from pacsflow.stow.response import PartOutcome, StowResult
+from pacsflow.telemetry import tracing
 from pacsflow.telemetry.logs import REQUEST_ID
 
 __all__ = ["StowService"]
@@ -177,9 +178,10 @@ class StowService:
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
         try:
             await self._objects.sync([r.staged_key for r in batch if r.staged_key is not None])
-            await self._bus.publish_batch(
-                INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), ()) for r in batch]
-            )
+            with tracing.publishing(INGEST_TOPIC, len(batch)) as headers:
+                await self._bus.publish_batch(
+                    INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), headers) for r in batch]
+                )
         except ServiceUnavailable:
             for record in batch:  # not acknowledged: leave nothing staged behind
                 if record.staged_key is not None:

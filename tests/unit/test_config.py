@@ -158,6 +158,8 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_VALIDATE_PIXEL_DATA": ("structure", lambda s: s.validate_pixel_data, "structure"),
     "PACSFLOW_PROCESSORS": ("false", lambda s: s.processors, False),
     "PACSFLOW_LOG_LEVEL": ("debug", lambda s: s.log_level, "debug"),
+    "PACSFLOW_LOG_FORMAT": ("json", lambda s: s.log_format, "json"),
+    "PACSFLOW_OTLP_ENDPOINT": ("http://otel:4318", lambda s: s.otlp_endpoint, "http://otel:4318"),
     "PACSFLOW_S3_ACCESS_KEY": ("ak", lambda s: s.objects.access_key, "ak"),
     "PACSFLOW_S3_SECRET_KEY": ("sk", lambda s: _secret(s.objects.secret_key), "sk"),
     "PACSFLOW_S3_CA_CERTS": ("/ca.pem", lambda s: s.objects.ca_certs, "/ca.pem"),
