@@ -1,7 +1,8 @@
 """The ``pacsflow`` command.
 
-``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado|ups`` run
-one HTTP service each and ``pacsflow worker`` runs the ingest processor (pipeline mode).
+``pacsflow serve`` runs the embedded archive in one process; ``pacsflow stow|qido|wado|ups``
+and ``pacsflow commitment`` run one HTTP service each and ``pacsflow worker`` runs the ingest
+processor (pipeline mode).
 
 This module is the composition root: the one place in the core allowed to import ``services``
 and ``streams`` (the import-linter contract lists the exception).
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 
 from pacsflow import __version__
 from pacsflow.auth.exposure import exposure_problem
-from pacsflow.config import Settings, variable_name
+from pacsflow.config import HTTP_ROLES, Settings, variable_name
 from pacsflow.container import Container, build_container, kafka_security
 from pacsflow.errors import (
     BusUnavailable,
@@ -43,11 +44,12 @@ __all__ = ["main"]
 log = logging.getLogger("pacsflow")
 
 _HTTP_ROLES = {
-    "serve": ("stow", "qido", "wado", "ups"),
+    "serve": HTTP_ROLES,
     "stow": ("stow",),
     "qido": ("qido",),
     "wado": ("wado",),
     "ups": ("ups",),
+    "commitment": ("commitment",),
 }
 _BACKENDS: dict[type[ServiceUnavailable], str] = {
     BusUnavailable: "the bus (PACSFLOW_BUS_URL)",
@@ -61,6 +63,7 @@ _HELP = {
     "qido": "run the QIDO-RS service only (pipeline mode)",
     "wado": "run the WADO-RS service only (pipeline mode)",
     "ups": "run the Worklist service (UPS-RS) only (pipeline mode)",
+    "commitment": "run the Storage Commitment service only (pipeline mode)",
     "worker": "run the ingest processor only (pipeline mode)",
 }
 
@@ -163,6 +166,7 @@ def _run(command: str, settings: Settings) -> int:
     ):
         from pacsflow.supervisor import supervise
 
+        asyncio.run(_preflight(settings))  # one line from the supervisor, not one per child
         return supervise(settings, command)
     else:
         _on_uvloop(serve(settings, _HTTP_ROLES[command], command == "serve"))
@@ -229,7 +233,13 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         if processors and settings.processors and settings.listen_fd is None
         else None
     )
-    upkeep = asyncio.create_task(container.ups.upkeep.run(stop)) if "ups" in roles else None
+    # One upkeep per server: its relay and sweep cover every worker (one store), and each
+    # subscriber hears one SCP Status Change per restart (PS3.4 CC.2.4.3), not one per worker.
+    upkeep = (
+        asyncio.create_task(container.ups.upkeep.run(stop))
+        if "ups" in roles and settings.http_worker == 0
+        else None
+    )
     config = uvicorn.Config(
         create_app(container, roles),
         host=settings.host,

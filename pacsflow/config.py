@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -39,6 +40,7 @@ from pacsflow.auth.sites import SITE_PATTERN
 
 __all__ = [
     "FLAT_NAMES",
+    "HTTP_ROLES",
     "INLINE_EMBEDDED",
     "INLINE_KAFKA",
     "BusSettings",
@@ -50,6 +52,8 @@ __all__ = [
 
 INLINE_KAFKA = 1024 * 1024
 INLINE_EMBEDDED = 64 * 1024
+HTTP_ROLES = ("stow", "qido", "wado", "ups", "commitment")
+"""The roles that serve HTTP (``pacsflow serve`` runs them all)."""
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3 bucket names: 3 to 63
 # The backend URL forms each variable accepts, by scheme.
 _URL_FORMS: dict[str, dict[str, str]] = {
@@ -220,6 +224,8 @@ class Settings(BaseSettings):
     ingest_concurrency: int = Field(2, ge=1, le=64)
     ingest_worker: int = Field(0, ge=0)  # set by ``pacsflow serve`` for its processors
     listen_fd: int | None = Field(None, ge=0)  # set by ``pacsflow serve`` for its HTTP workers
+    http_worker: int = Field(0, ge=0)  # which HTTP worker (0 runs the Worklist upkeep)
+    gateway_roles: str = ""  # the roles behind the gateway in front of this process (PS3.18 8.9)
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object a line (docs/operations.md)
@@ -230,6 +236,11 @@ class Settings(BaseSettings):
     ups_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
     ups_max_request_bytes: int = Field(1024 * 1024, ge=1024)
     ups_max_results: int = Field(1000, ge=1, le=10_000)
+    # Storage Commitment (PS3.18 Chapter 13); see docs/configuration.md and docs/conformance.md.
+    commitment_store_url: str | None = None
+    commitment_timeout_seconds: float = Field(3600.0, ge=0)
+    commitment_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0)
+    commitment_max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     # WADO-WS (PS3.18 2016 6.4, IHE RAD-69); see docs/configuration.md and docs/conformance.md.
     wado_ws_max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     wado_ws_max_documents: int = Field(10_000, ge=1)
@@ -291,6 +302,21 @@ class Settings(BaseSettings):
         """An empty secret is no secret: de-identification stays off."""
         return secret if secret is not None and secret.get_secret_value() else None
 
+    @field_validator("gateway_roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        """A comma-separated list of HTTP roles (empty: this process's own)."""
+        roles = [role.strip() for role in value.split(",") if role.strip()]
+        unknown = [role for role in roles if role not in HTTP_ROLES]
+        if unknown:
+            raise ValueError(f"unknown role {unknown[0]!r}; the roles are {', '.join(HTTP_ROLES)}")
+        return ",".join(roles)
+
+    def described_roles(self, own: Sequence[str]) -> tuple[str, ...]:
+        """The roles the capability description and OpenAPI document describe."""
+        listed = tuple(role for role in self.gateway_roles.split(",") if role)
+        return listed or tuple(own)
+
     @field_validator("wado_ws_repository_unique_id")
     @classmethod
     def _repository_or_none(cls, value: str | None) -> str | None:
@@ -334,11 +360,19 @@ class Settings(BaseSettings):
 
     def resolved_workitem_store_url(self) -> str:
         """The workitem store URL: the index's Elasticsearch, else ``data_dir/workitems.sqlite``."""
-        if self.workitem_store_url:
-            return self.workitem_store_url
+        return self._beside_index(self.workitem_store_url, "workitems.sqlite")
+
+    def resolved_commitment_store_url(self) -> str:
+        """The commitment store URL: the index's Elasticsearch, else ``commitments.sqlite``."""
+        return self._beside_index(self.commitment_store_url, "commitments.sqlite")
+
+    def _beside_index(self, url: str | None, file_name: str) -> str:
+        """``url``, else the index's Elasticsearch, else a SQLite file in ``data_dir``."""
+        if url:
+            return url
         if (self.index.url or "").startswith(("http:", "https:")):
             return str(self.index.url)
-        return f"sqlite:///{(self.data_dir / 'workitems.sqlite').resolve()}"
+        return f"sqlite:///{(self.data_dir / file_name).resolve()}"
 
     def resolved_index_url(self) -> str:
         """The index URL, defaulting to ``data_dir/index.sqlite``."""

@@ -14,17 +14,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import ParseResult, parse_qs, unquote, urlparse
 
 from pacsflow.audit.trail import AuditTrail
 from pacsflow.auth import Sites, TokenVerifier
+from pacsflow.commitment.service import CommitmentService, CommitmentSettings
 from pacsflow.config import BusSettings, IndexSettings, ObjectStoreSettings, Settings
 from pacsflow.errors import ServiceUnavailable
 from pacsflow.pipeline.ingest import IngestContext
 from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import EVENTS_TOPIC, IngestEvent, RecordError
 from pacsflow.ports import Bus, Index, ObjectStore, Subscription
+from pacsflow.ports.commitments import CommitmentStore
 from pacsflow.ports.workitems import WorkitemStore
 from pacsflow.stow.service import StowService
 from pacsflow.ups.service import UpsSettings
@@ -39,7 +41,7 @@ __all__ = ["ROLE_BACKENDS", "Container", "build_container", "kafka_security"]
 
 log = logging.getLogger(__name__)
 
-Backend = Literal["bus", "objects", "index", "workitems"]
+Backend = Literal["bus", "objects", "index", "workitems", "commitments"]
 # The backends each role calls while it serves: what its readiness depends on.
 ROLE_BACKENDS: dict[str, tuple[Backend, ...]] = {
     "stow": ("bus", "objects"),  # publishes to ingest, stages large parts, reads events
@@ -47,6 +49,8 @@ ROLE_BACKENDS: dict[str, tuple[Backend, ...]] = {
     "wado": ("index", "objects"),
     "worker": ("bus", "objects", "index"),
     "ups": ("bus", "workitems"),  # workitems and subscriptions; events on the bus
+    # verifies stored objects against the index; asks the bus how far ingest has come
+    "commitment": ("bus", "objects", "index", "commitments"),
 }
 # Upper bound of one readiness check: each adapter bounds its own call below this.
 CHECK_TIMEOUT = 6.0
@@ -62,6 +66,7 @@ class Container:
     index: Index
     outcomes: OutcomeBoard = field(default_factory=OutcomeBoard)
     workitems: WorkitemStore | None = None
+    commitments: CommitmentStore | None = None
     _listener: asyncio.Task[None] | None = None
     _worklist: Worklist | None = None
     _wado_ws: WadoWsService | None = None
@@ -77,6 +82,17 @@ class Container:
         secret = self.settings.anonymize_secret
         key = secret.get_secret_value() if secret is not None else None
         return WadoService(self.index, self.objects, key)
+
+    @property
+    def commitment(self) -> CommitmentService:
+        """The Storage Commitment Service (PS3.18 Chapter 13)."""
+        if self.commitments is None:
+            raise ServiceUnavailable("this process has no commitment store")
+        settings = CommitmentSettings(
+            timeout_seconds=self.settings.commitment_timeout_seconds,
+            retention_seconds=self.settings.commitment_retention_seconds,
+        )
+        return CommitmentService(self.index, self.objects, self.bus, self.commitments, settings)
 
     @property
     def wado_ws(self) -> WadoWsService:
@@ -143,6 +159,8 @@ class Container:
             await self.index.start()
             if self.workitems is not None:
                 await self.workitems.start()
+            if self.commitments is not None:
+                await self.commitments.start()
         except BaseException:
             await self.close()
             raise
@@ -175,11 +193,12 @@ class Container:
 
         Returns the reason of each backend that does not answer (empty: ready).
         """
-        ports: dict[Backend, Bus | ObjectStore | Index | WorkitemStore | None] = {
+        ports: dict[Backend, Bus | ObjectStore | Index | WorkitemStore | CommitmentStore | None] = {
             "bus": self.bus,
             "objects": self.objects,
             "index": self.index,
             "workitems": self.workitems,
+            "commitments": self.commitments,
         }
         names = sorted({backend for role in roles for backend in ROLE_BACKENDS[role]})
 
@@ -206,6 +225,8 @@ class Container:
                 await self._listener
         if self.workitems is not None:
             await self.workitems.close()
+        if self.commitments is not None:
+            await self.commitments.close()
         await self.audit.close()
         await self.index.close()
         await self.objects.close()
@@ -220,6 +241,7 @@ def build_container(settings: Settings) -> Container:
         objects=_objects(settings.resolved_object_store_url(), settings.objects),
         index=_index(settings.resolved_index_url(), settings.index, settings.stow_consistency),
         workitems=_workitems(settings.resolved_workitem_store_url(), settings.index),
+        commitments=_commitments(settings.resolved_commitment_store_url(), settings.index),
     )
 
 
@@ -330,6 +352,21 @@ def _host(parsed: ParseResult) -> str:
     return f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname)
 
 
+def _es_url(parsed: ParseResult) -> str:
+    """An Elasticsearch URL without its credentials."""
+    return f"{parsed.scheme}://{_host(parsed)}"
+
+
+def _es_store_options(parsed: ParseResult, settings: IndexSettings) -> dict[str, Any]:
+    """Prefix and credentials of a store kept in the index's Elasticsearch."""
+    return {
+        "prefix": settings.prefix,
+        "basic_auth": _es_auth(parsed, settings),
+        "api_key": settings.api_key.get_secret_value() or None,
+        "ca_certs": settings.ca_certs or None,
+    }
+
+
 def _workitems(url: str, settings: IndexSettings) -> WorkitemStore:
     """The workitem store of the Worklist (UPS-RS): SQLite, or the index's Elasticsearch."""
     parsed = urlparse(url)
@@ -340,14 +377,23 @@ def _workitems(url: str, settings: IndexSettings) -> WorkitemStore:
     if parsed.scheme in ("http", "https"):
         from pacsflow.adapters.es_workitems import ElasticsearchWorkitemStore
 
-        auth, host = _es_auth(parsed, settings), _host(parsed)
-        return ElasticsearchWorkitemStore(
-            f"{parsed.scheme}://{host}",
-            prefix=settings.prefix,
-            basic_auth=auth,
-            api_key=settings.api_key.get_secret_value() or None,
-            ca_certs=settings.ca_certs or None,
-        )
+        return ElasticsearchWorkitemStore(_es_url(parsed), **_es_store_options(parsed, settings))
     raise ValueError(
         f"unsupported workitem store URL {url!r} (sqlite:///path or http(s)://host:9200)"
+    )
+
+
+def _commitments(url: str, settings: IndexSettings) -> CommitmentStore:
+    """The commitment store (Storage Commitment): SQLite, or the index's Elasticsearch."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        from pacsflow.adapters.sqlite_commitments import SqliteCommitmentStore
+
+        return SqliteCommitmentStore(_path(url))
+    if parsed.scheme in ("http", "https"):
+        from pacsflow.adapters.es_commitments import ElasticsearchCommitmentStore
+
+        return ElasticsearchCommitmentStore(_es_url(parsed), **_es_store_options(parsed, settings))
+    raise ValueError(
+        f"unsupported commitment store URL {url!r} (sqlite:///path or http(s)://host:9200)"
     )

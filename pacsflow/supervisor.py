@@ -94,8 +94,9 @@ def supervise(settings: Settings, command: str) -> int:
         signal.signal(handled, stop)
     try:
         fd = str(listener.fileno())
-        for _ in range(settings.resolved_http_workers()):
-            spawn(command, {"PACSFLOW_LISTEN_FD": fd}, (listener.fileno(),))
+        for worker in range(settings.resolved_http_workers()):
+            env = {"PACSFLOW_LISTEN_FD": fd, "PACSFLOW_HTTP_WORKER": str(worker)}
+            spawn(command, env, (listener.fileno(),))
         if command == "serve" and settings.processors:
             workers = settings.ingest_workers
             for worker in range(workers):

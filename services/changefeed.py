@@ -7,16 +7,17 @@ the request's site only, for a token with the read right on it.
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from pacsflow.auth import Right
 from pacsflow.changefeed.read import FeedWindow, latest_entry, read_feed
 from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep
+from services.head import Router
 
 __all__ = ["router"]
 
-router = APIRouter(dependencies=[guard(Right.READ, Audited.QUERY)])
+router = Router(dependencies=[guard(Right.READ, Audited.QUERY)])
 
 _JSON = "application/json"
 

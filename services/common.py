@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from pacsflow.container import Container
+from pacsflow.errors import PayloadTooLarge
 
 __all__ = [
     "DICOMWEB_ROOT",
@@ -15,6 +16,7 @@ __all__ = [
     "ContainerDep",
     "SiteDep",
     "dicomweb_root_url",
+    "read_body",
     "request_site",
 ]
 
@@ -65,3 +67,18 @@ def dicomweb_root_url(request: Request, container: Container) -> str:
         base = base.replace(port=int(port))
     root = SITE_ROOT.format(site=site) if site is not None else DICOMWEB_ROOT
     return str(base).rstrip("/") + root
+
+
+async def read_body(request: Request, limit: int, variable: str) -> bytes:
+    """A small request body, read up to ``limit`` bytes; 413 naming ``variable`` beyond."""
+    length = request.headers.get("content-length", "")
+    too_large = f"the payload exceeds {limit} bytes ({variable})"
+    if length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(too_large)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)

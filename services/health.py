@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from services.common import ContainerDep
 from services.errors import RETRY_AFTER
+from services.head import Router
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = Router()
 
 
 @router.get("/health")

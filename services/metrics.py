@@ -6,14 +6,14 @@ scrapes without a token (restrict it by network, docs/operations.md).
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 
 from pacsflow.telemetry import metrics
+from services.head import Router
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = Router()
 
 
 @router.get("/metrics")

@@ -9,7 +9,7 @@ the server's maximum carries ``Warning: 299`` (PS3.18 8.3.4.4).
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from pacsflow.auth import Right
 from pacsflow.dicom.xml import dataset_to_xml
@@ -20,10 +20,14 @@ from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
 from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
+from services.head import Router
+from services.openapi import METADATA_TYPES, QIDO, parameters, responses
 
 __all__ = ["TOTAL_HEADER", "router"]
 
-router = APIRouter(dependencies=[guard(Right.READ, Audited.QUERY)])
+router = Router(dependencies=[guard(Right.READ, Audited.QUERY)])
+_RESULTS = responses(METADATA_TYPES)
+_QUERY = parameters(*QIDO)
 
 TOTAL_HEADER = "X-Total-Count"
 _TRUNCATED = (
@@ -65,13 +69,13 @@ async def _search(
     return Response(orjson.dumps(result.results), media_type=media.media_type, headers=headers)
 
 
-@router.get("/studies")
+@router.get("/studies", responses=_RESULTS, openapi_extra=_QUERY)
 async def search_for_studies(request: Request, container: ContainerDep, site: SiteDep) -> Response:
     """Search for Studies (PS3.18 10.6.1.2.1)."""
     return await _search(request, container, site, Level.STUDY)
 
 
-@router.get("/series")
+@router.get("/series", responses=_RESULTS, openapi_extra=_QUERY)
 async def search_for_all_series(
     request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
@@ -79,7 +83,7 @@ async def search_for_all_series(
     return await _search(request, container, site, Level.SERIES)
 
 
-@router.get("/studies/{study}/series")
+@router.get("/studies/{study}/series", responses=_RESULTS, openapi_extra=_QUERY)
 async def search_for_series(
     study: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
@@ -87,7 +91,7 @@ async def search_for_series(
     return await _search(request, container, site, Level.SERIES, study)
 
 
-@router.get("/instances")
+@router.get("/instances", responses=_RESULTS, openapi_extra=_QUERY)
 async def search_for_all_instances(
     request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
@@ -95,7 +99,7 @@ async def search_for_all_instances(
     return await _search(request, container, site, Level.INSTANCE)
 
 
-@router.get("/studies/{study}/instances")
+@router.get("/studies/{study}/instances", responses=_RESULTS, openapi_extra=_QUERY)
 async def search_for_study_instances(
     study: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
@@ -103,7 +107,7 @@ async def search_for_study_instances(
     return await _search(request, container, site, Level.INSTANCE, study)
 
 
-@router.get("/studies/{study}/series/{series}/instances")
+@router.get("/studies/{study}/series/{series}/instances", responses=_RESULTS, openapi_extra=_QUERY)
 async def search_for_instances(
     study: str, series: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from pacsflow.auth import Right
 from services.auth import Audited, guard
+from services.head import Router
+from services.openapi import RENDERED, RENDERED_TYPES, THUMBNAIL_TYPES, multipart, parameters
+from services.openapi import responses as answers
 from services.retrieval import InstanceKey, RetrievalDep, SeriesKey, StudyKey, WadoDep, respond
 
 __all__ = ["router"]
 
-router = APIRouter(dependencies=[guard(Right.READ, Audited.ACCESS)])
+router = Router(dependencies=[guard(Right.READ, Audited.ACCESS)])
+
+_INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
+_QUERY = parameters(*RENDERED)
+_ONE = answers(RENDERED_TYPES)
+_PARTS = answers(tuple(multipart(m) for m in RENDERED_TYPES))
+_THUMBNAIL = answers(THUMBNAIL_TYPES)
 
 
-@router.get("/studies/{study}/rendered")
+@router.get("/studies/{study}/rendered", responses=_PARTS, openapi_extra=_QUERY)
 async def retrieve_rendered_study(
     key: StudyKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -21,7 +30,7 @@ async def retrieve_rendered_study(
     return respond(await wado.retrieve_rendered(key, None, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/rendered")
+@router.get("/studies/{study}/series/{series}/rendered", responses=_PARTS, openapi_extra=_QUERY)
 async def retrieve_rendered_series(
     key: SeriesKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -29,7 +38,7 @@ async def retrieve_rendered_series(
     return respond(await wado.retrieve_rendered(key, None, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/rendered")
+@router.get(f"{_INSTANCE}/rendered", responses=_ONE, openapi_extra=_QUERY)
 async def retrieve_rendered_instance(
     key: InstanceKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -37,7 +46,7 @@ async def retrieve_rendered_instance(
     return respond(await wado.retrieve_rendered(key, None, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered")
+@router.get(f"{_INSTANCE}/frames/{{frames}}/rendered", responses=_ONE, openapi_extra=_QUERY)
 async def retrieve_rendered_frames(
     key: InstanceKey, frames: str, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -45,7 +54,7 @@ async def retrieve_rendered_frames(
     return respond(await wado.retrieve_rendered(key, frames, retrieval), request)
 
 
-@router.get("/studies/{study}/thumbnail")
+@router.get("/studies/{study}/thumbnail", responses=_THUMBNAIL, openapi_extra=_QUERY)
 async def retrieve_study_thumbnail(
     key: StudyKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -53,7 +62,9 @@ async def retrieve_study_thumbnail(
     return respond(await wado.retrieve_thumbnail(key, None, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/thumbnail")
+@router.get(
+    "/studies/{study}/series/{series}/thumbnail", responses=_THUMBNAIL, openapi_extra=_QUERY
+)
 async def retrieve_series_thumbnail(
     key: SeriesKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -61,7 +72,7 @@ async def retrieve_series_thumbnail(
     return respond(await wado.retrieve_thumbnail(key, None, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/thumbnail")
+@router.get(f"{_INSTANCE}/thumbnail", responses=_THUMBNAIL, openapi_extra=_QUERY)
 async def retrieve_instance_thumbnail(
     key: InstanceKey, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:
@@ -69,7 +80,7 @@ async def retrieve_instance_thumbnail(
     return respond(await wado.retrieve_thumbnail(key, None, retrieval), request)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/thumbnail")
+@router.get(f"{_INSTANCE}/frames/{{frames}}/thumbnail", responses=_THUMBNAIL, openapi_extra=_QUERY)
 async def retrieve_frame_thumbnail(
     key: InstanceKey, frames: str, retrieval: RetrievalDep, wado: WadoDep, request: Request
 ) -> Response:

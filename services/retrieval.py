@@ -7,6 +7,7 @@ and the DICOMweb root make the ``Retrieval``; ``respond`` sends any ``Payload`` 
 from __future__ import annotations
 
 import gzip
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
@@ -46,9 +47,11 @@ def _retrieval(
     range_: Annotated[str | None, Header(alias="range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Retrieval:
+    # PS3.18 8.3.3.1: the accept query parameter, when given, is used instead of the header.
+    asked = [value for name, value in request.query_params.multi_items() if name == "accept"]
     return Retrieval(
         site=site,
-        accept=accept,
+        accept=",".join(asked) if asked else accept,
         range=range_,
         if_none_match=if_none_match,
         parameters=tuple(request.query_params.multi_items()),
@@ -75,9 +78,20 @@ def respond(payload: Payload, request: Request) -> Response:
         return Response(status_code=304, headers=headers)
     body = payload.body
     if not isinstance(body, bytes):
+        if request.method == "HEAD":  # the same headers, and the stream never read on
+            body = _nothing(body)
         return StreamingResponse(body, payload.status, headers, payload.content_type)
     encodings = request.headers.get("accept-encoding", "")
     if payload.compressible and len(body) >= _GZIP_MIN_BYTES and "gzip" in encodings:
         body = gzip.compress(body, compresslevel=4)
         headers["Content-Encoding"] = "gzip"
     return Response(body, payload.status, headers, payload.content_type)
+
+
+async def _nothing(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """An empty body in place of ``body``, which is closed unread (the answer to a HEAD)."""
+    close = getattr(body, "aclose", None)
+    if close is not None:
+        await close()
+    return
+    yield  # an async generator that yields nothing

@@ -15,13 +15,13 @@ import logging
 from typing import Annotated, Any, Final
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response, WebSocket
+from fastapi import Depends, Request, Response, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from pacsflow.auth import Right
 from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.dicom.xml import dataset_to_xml
-from pacsflow.errors import BadRequest, PacsflowError, PayloadTooLarge
+from pacsflow.errors import BadRequest, PacsflowError
 from pacsflow.media.accept import DatasetMedia, MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
 from pacsflow.ups.dataset import parse_payload
@@ -31,14 +31,26 @@ from pacsflow.ups.subscriptions import check_ae_title
 from pacsflow.ups.watch import GLOBAL_TARGETS
 from pacsflow.ups.worklist import SiteWorklist
 from services.auth import Audited, guard
-from services.common import ContainerDep, SiteDep, dicomweb_root_url
+from services.common import ContainerDep, SiteDep, dicomweb_root_url, read_body
 from services.errors import warning_header
+from services.head import Router
+from services.openapi import (
+    ACCEPT,
+    DATASET_TYPES,
+    METADATA_TYPES,
+    QIDO,
+    STATUS_REPORT,
+    Parameter,
+    parameters,
+    request_body,
+    responses,
+)
 
 __all__ = ["TOTAL_HEADER", "router"]
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+router = Router()
 READ, WRITE = [guard(Right.READ)], [guard(Right.WRITE)]
 
 TOTAL_HEADER: Final = "X-Total-Count"
@@ -62,18 +74,7 @@ async def _payload(
 ) -> dict[str, Any]:
     """The request's data set, read up to PACSFLOW_UPS_MAX_REQUEST_BYTES and checked."""
     limit = container.settings.ups_max_request_bytes
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"the payload exceeds {limit} bytes (PACSFLOW_UPS_MAX_REQUEST_BYTES)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(
-                f"the payload exceeds {limit} bytes (PACSFLOW_UPS_MAX_REQUEST_BYTES)"
-            )
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await read_body(request, limit, "PACSFLOW_UPS_MAX_REQUEST_BYTES")
     if optional and not body.strip():
         return {}
     return parse_payload(body, request.headers.get("content-type", ""))
@@ -97,7 +98,15 @@ def _single(name: str, request: Request) -> str | None:
     return values[0] if values else None
 
 
-@router.post("/workitems", dependencies=WRITE)
+@router.post(
+    "/workitems",
+    responses=responses((), status=201, description="Created: Location names the workitem"),
+    openapi_extra=parameters(
+        Parameter("workitem", "the SOP Instance UID of the new workitem"),
+        extra=request_body(DATASET_TYPES),
+    ),
+    dependencies=WRITE,
+)
 async def create_workitem(
     request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
@@ -109,7 +118,12 @@ async def create_workitem(
     return Response(status_code=201, headers=headers)
 
 
-@router.get("/workitems", dependencies=[guard(Right.READ, Audited.QUERY)])
+@router.get(
+    "/workitems",
+    responses=responses(METADATA_TYPES),
+    openapi_extra=parameters(*QIDO),
+    dependencies=[guard(Right.READ, Audited.QUERY)],
+)
 async def search_workitems(
     request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
@@ -128,7 +142,12 @@ async def search_workitems(
     return Response(xml, media_type=multipart.content_type, headers=headers)
 
 
-@router.get("/workitems/{workitem}", dependencies=READ)
+@router.get(
+    "/workitems/{workitem}",
+    responses=responses(DATASET_TYPES),
+    openapi_extra=parameters(ACCEPT),
+    dependencies=READ,
+)
 async def retrieve_workitem(
     workitem: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
@@ -141,7 +160,15 @@ async def retrieve_workitem(
     return Response(orjson.dumps([dataset]), media_type=media.media_type, headers=location)
 
 
-@router.post("/workitems/{workitem}", dependencies=WRITE)
+@router.post(
+    "/workitems/{workitem}",
+    responses=responses(STATUS_REPORT),
+    openapi_extra=parameters(
+        Parameter("transaction", "the Transaction UID of the owner"),
+        extra=request_body(DATASET_TYPES),
+    ),
+    dependencies=WRITE,
+)
 async def update_workitem(
     workitem: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
@@ -155,7 +182,12 @@ async def update_workitem(
     return _status(request, 200, f"workitem {workitem} updated", outcome)
 
 
-@router.put("/workitems/{workitem}/state", dependencies=WRITE)
+@router.put(
+    "/workitems/{workitem}/state",
+    responses=responses(STATUS_REPORT),
+    openapi_extra=request_body(DATASET_TYPES),
+    dependencies=WRITE,
+)
 async def change_workitem_state(
     workitem: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
@@ -165,7 +197,15 @@ async def change_workitem_state(
     return _status(request, 200, f"workitem {workitem} is {outcome.state}", outcome)
 
 
-@router.post("/workitems/{workitem}/cancelrequest", dependencies=WRITE)
+@router.post(
+    "/workitems/{workitem}/cancelrequest",
+    responses=responses(STATUS_REPORT, status=202, description="Accepted"),
+    openapi_extra=parameters(
+        Parameter("requester", "the AE title asking"),
+        extra=request_body(DATASET_TYPES, required=False),
+    ),
+    dependencies=WRITE,
+)
 async def request_cancellation(
     workitem: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
@@ -183,7 +223,15 @@ def _deletion_lock(request: Request) -> bool:
     return value == "true"
 
 
-@router.post("/workitems/{workitem}/subscribers/{aetitle}", dependencies=READ)
+@router.post(
+    "/workitems/{workitem}/subscribers/{aetitle}",
+    responses=responses(STATUS_REPORT, status=201, description="Created"),
+    openapi_extra=parameters(
+        Parameter("deletionlock", "true or false"),
+        Parameter("filter", "the matching keys of a Filtered Worklist Subscription"),
+    ),
+    dependencies=READ,
+)
 async def subscribe(
     workitem: str, aetitle: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
@@ -196,7 +244,11 @@ async def subscribe(
     return Response(status_code=201, headers={"Content-Location": channel})
 
 
-@router.delete("/workitems/{workitem}/subscribers/{aetitle}", dependencies=READ)
+@router.delete(
+    "/workitems/{workitem}/subscribers/{aetitle}",
+    responses=responses(STATUS_REPORT),
+    dependencies=READ,
+)
 async def unsubscribe(
     workitem: str, aetitle: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:
@@ -206,7 +258,11 @@ async def unsubscribe(
     return _status(request, 200, f"{ae} unsubscribed from {workitem}", None)
 
 
-@router.post("/workitems/{workitem}/subscribers/{aetitle}/suspend", dependencies=READ)
+@router.post(
+    "/workitems/{workitem}/subscribers/{aetitle}/suspend",
+    responses=responses(STATUS_REPORT),
+    dependencies=READ,
+)
 async def suspend_global_subscription(
     workitem: str, aetitle: str, request: Request, container: ContainerDep, worklist: WorklistDep
 ) -> Response:

@@ -5,24 +5,34 @@ from __future__ import annotations
 
 from typing import Final
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from pacsflow.auth import Right
 from pacsflow.errors import BadRequest, NotFound
 from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
+from services.head import Router
+from services.openapi import Parameter, parameters, request_body, responses
 from services.retrieval import respond
 
 __all__ = ["WADO_WS_PATH", "router"]
 
 WADO_WS_PATH: Final = "/wado-ws"
 _XML: Final = "text/xml; charset=utf-8"
+_SOAP: Final = ("application/soap+xml", 'multipart/related; type="application/xop+xml"')
 
 # Authentication is HTTP's (a bearer token), as for the RESTful services; WS-Security is not read.
-router = APIRouter(dependencies=[guard(Right.READ, Audited.TRANSFER)])
+router = Router(dependencies=[guard(Right.READ, Audited.TRANSFER)])
 
 
-@router.get(WADO_WS_PATH)
+@router.get(
+    WADO_WS_PATH,
+    responses=responses(("text/xml",)),
+    openapi_extra=parameters(
+        Parameter("wsdl", "the WSDL of the service"),
+        Parameter("xsd", "one schema the WSDL imports, by name"),
+    ),
+)
 async def describe(request: Request, container: ContainerDep) -> Response:
     """The WSDL (``?wsdl``) or one schema it imports (``?xsd=NAME``), addressed to this URL."""
     endpoint = dicomweb_root_url(request, container) + WADO_WS_PATH
@@ -36,7 +46,11 @@ async def describe(request: Request, container: ContainerDep) -> Response:
     raise BadRequest(f"POST SOAP 1.2 requests here; GET {endpoint}?wsdl for the WSDL")
 
 
-@router.post(WADO_WS_PATH)
+@router.post(
+    WADO_WS_PATH,
+    responses=responses(_SOAP, {413: {"description": "a Sender fault: too large"}}),
+    openapi_extra=request_body(_SOAP),
+)
 async def soap(request: Request, container: ContainerDep, site: SiteDep) -> Response:
     """One SOAP 1.2 request: RetrieveImagingDocumentSet (RAD-69), its Rendered and Metadata
     siblings; the answer is MTOM/XOP, or a SOAP Fault."""

@@ -27,7 +27,7 @@ from faust.types.auth import CredentialsT
 from pacsflow.adapters.kafka_bus import KafkaSecurity
 from pacsflow.container import Container
 from pacsflow.errors import RETRY_AFTER_SECONDS
-from pacsflow.pipeline.records import INGEST_TOPIC
+from pacsflow.pipeline.records import INGEST_GROUP, INGEST_TOPIC
 from pacsflow.ports import Message
 from pacsflow.telemetry import logs, metrics
 from streams.ingest import process_messages
@@ -72,7 +72,7 @@ def create_faust_app(
     broker: str,
     container_factory: Callable[[], Container],
     *,
-    app_id: str = "pacsflow-ingest",
+    app_id: str = INGEST_GROUP,
     security: KafkaSecurity | None = None,
     health_port: int = 0,
     health_host: str = "127.0.0.1",

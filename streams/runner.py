@@ -8,15 +8,13 @@ from collections.abc import Sequence
 
 from pacsflow.errors import ServiceUnavailable
 from pacsflow.pipeline.ingest import IngestContext
-from pacsflow.pipeline.records import INGEST_TOPIC
+from pacsflow.pipeline.records import INGEST_GROUP, INGEST_TOPIC
 from pacsflow.ports import Bus
 from streams.ingest import process_messages
 
 __all__ = ["INGEST_GROUP", "run_ingest_processor"]
 
 log = logging.getLogger(__name__)
-
-INGEST_GROUP = "pacsflow-ingest"
 
 
 async def run_ingest_processor(

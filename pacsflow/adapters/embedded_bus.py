@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from pacsflow.adapters.bus_wakeups import Wakeups
 from pacsflow.errors import BusUnavailable
-from pacsflow.ports.bus import Headers, Message, StartPosition
+from pacsflow.ports.bus import Headers, Message, Positions, StartPosition
 
 __all__ = ["EmbeddedBus", "EmbeddedSubscription"]
 
@@ -251,6 +251,25 @@ class EmbeddedBus:
         chosen = range(self._partitions) if partitions is None else sorted(set(partitions))
         positions = {p: int(found.get(p, 0)) for p in chosen if 0 <= p < self._partitions}
         return EmbeddedSubscription(self, topic, group, positions)
+
+    async def positions(self, topic: str, group: str) -> Positions:
+        """Per partition: ``group``'s committed offset (0 when none) and the next offset."""
+
+        def read(conn: sqlite3.Connection) -> Positions:
+            heads = dict(
+                conn.execute("SELECT partition, next_offset FROM heads WHERE topic = ?", (topic,))
+            )
+            commits = dict(
+                conn.execute(
+                    'SELECT partition, "offset" FROM commits WHERE grp = ? AND topic = ?',
+                    (group, topic),
+                )
+            )
+            return {
+                p: (int(commits.get(p, 0)), int(heads.get(p, 0))) for p in range(self._partitions)
+            }
+
+        return await self._run(read)
 
     async def prune(self, topic: str) -> int:
         """Delete what every committing group has passed; return how many.

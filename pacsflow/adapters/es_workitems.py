@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from elasticsearch import AsyncElasticsearch, BadRequestError, ConflictError, NotFoundError
+from elasticsearch import ConflictError, NotFoundError
 
-from pacsflow.adapters.es_index import _PlainJsonNode, _unavailable, doc_id
-from pacsflow.errors import BadRequest, IndexUnavailable
+from pacsflow.adapters.es_index import _unavailable, doc_id
+from pacsflow.adapters.es_store import ElasticsearchStore
+from pacsflow.errors import BadRequest
 from pacsflow.ports.workitems import Globals, StoredWorkitem, VersionConflict, WorkitemExists
 from pacsflow.query.es import TERMS_FIELD, search_body
 from pacsflow.query.model import Level, Query, SearchPage
@@ -37,8 +38,6 @@ __all__ = ["ElasticsearchWorkitemStore", "workitem_bodies", "workitem_source"]
 
 JsonDict = dict[str, Any]
 
-_TIMEOUT: Final = 10.0
-CHECK_TIMEOUT: Final = 2.0
 _WINDOW: Final = 10_000
 _STORED: Final = {"type": "object", "enabled": False}
 
@@ -118,7 +117,7 @@ def _expected(version: str) -> JsonDict:
     return {"if_seq_no": int(seq_no), "if_primary_term": int(term)}
 
 
-class ElasticsearchWorkitemStore:
+class ElasticsearchWorkitemStore(ElasticsearchStore):
     """The workitem store in three Elasticsearch/OpenSearch indices named after ``prefix``."""
 
     def __init__(
@@ -126,52 +125,17 @@ class ElasticsearchWorkitemStore:
         url: str,
         *,
         prefix: str = "pacsflow",
-        api_key: str | None = None,
-        basic_auth: tuple[str, str] | None = None,
-        ca_certs: str | None = None,
+        **credentials: Any,
     ) -> None:
-        self._url = url
-        self._bodies = workitem_bodies(prefix)
-        self._workitems, self._tombstones, self._globals = self._bodies
-        self._options: JsonDict = {
-            **{"node_class": _PlainJsonNode, "request_timeout": _TIMEOUT},
-            **{"max_retries": 2, "retry_on_timeout": True},
-            **{"api_key": api_key, "basic_auth": basic_auth},
-            **({"ca_certs": ca_certs} if ca_certs is not None else {}),
-        }
-        self._client: AsyncElasticsearch | None = None
-
-    @property
-    def _es(self) -> AsyncElasticsearch:
-        if self._client is None:
-            raise IndexUnavailable("the workitem store is not started")
-        return self._client
-
-    async def start(self) -> None:
-        """Connect and create the indices (idempotent)."""
-        if self._client is None:
-            self._client = AsyncElasticsearch(self._url, **self._options)
-        for name, body in self._bodies.items():
-            with _unavailable("creation"):
-                try:
-                    await self._es.indices.create(index=name, **body)
-                except BadRequestError as exc:
-                    if exc.error != "resource_already_exists_exception":
-                        raise
-
-    async def close(self) -> None:
-        """Close the client's connections."""
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
-    async def check(self) -> None:
-        """Count nothing in the three indices (bounded, not retried)."""
-        probe = self._es.options(request_timeout=CHECK_TIMEOUT, max_retries=0)
-        with _unavailable("check"):
-            answer = await probe.count(index=list(self._bodies), query={"match_none": {}})
-        if answer.body.get("_shards", {}).get("failed"):
-            raise IndexUnavailable("Elasticsearch workitem store check: shards failed")
+        """``credentials``: ``api_key``, ``basic_auth``, ``ca_certs`` (``ElasticsearchStore``)."""
+        bodies = workitem_bodies(prefix)
+        super().__init__(
+            url,
+            bodies,
+            "workitem store",
+            **credentials,
+        )
+        self._workitems, self._tombstones, self._globals = bodies
 
     async def get(self, site: str, uid: str) -> StoredWorkitem | None:
         """The latest version of a workitem (a real-time get), or ``None``."""

@@ -43,7 +43,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition  # type: ignore[i
 
 from pacsflow.errors import BusUnavailable
 from pacsflow.pipeline.records import DEAD_LETTER_TOPIC, EVENTS_TOPIC, INGEST_TOPIC
-from pacsflow.ports.bus import Headers, Message, StartPosition
+from pacsflow.ports.bus import Headers, Message, Positions, StartPosition
 
 __all__ = ["KafkaBus", "KafkaSecurity", "KafkaSubscription"]
 
@@ -150,6 +150,7 @@ class KafkaBus:
         self._admin: Any = None
         self._topics: set[str] = set()
         self._subscriptions: set[KafkaSubscription] = set()
+        self._probes: dict[str, Any] = {}  # group -> a consumer that only reads offsets
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -188,8 +189,11 @@ class KafkaBus:
             self._producer = self._admin = None
             self._topics.clear()
             subscriptions, self._subscriptions = self._subscriptions, set()
+            probes, self._probes = list(self._probes.values()), {}
         for subscription in subscriptions:
             await subscription.close()
+        for probe in probes:
+            await _stop_quietly(probe.stop, probe._client.close)
         if producer is not None:
             await _stop_quietly(producer.stop, admin.close)
 
@@ -290,6 +294,49 @@ class KafkaBus:
         subscription = KafkaSubscription(self, consumer, topic, group, committed)
         self._subscriptions.add(subscription)
         return subscription
+
+    async def positions(self, topic: str, group: str) -> Positions:
+        """Per partition: ``group``'s committed offset (0 when none) and the end offset.
+
+        Read by a consumer of ``group`` that is started but never assigned nor subscribed, so
+        it never joins the group (no rebalance of the group's members).
+        """
+        producer = await self._ready(topic)
+        numbers = await _bounded(f"reading partitions of {topic}", producer.partitions_for(topic))
+        partitions = [TopicPartition(topic, number) for number in sorted(numbers)]
+        probe = await self._probe(group)
+        ends = await _bounded("reading end offsets", probe.end_offsets(partitions))
+        committed = await _bounded(
+            f"reading the offsets of {group}",
+            asyncio.gather(*(probe.committed(tp) for tp in partitions)),
+        )
+        return {
+            tp.partition: (int(done or 0), int(ends[tp]))
+            for tp, done in zip(partitions, committed, strict=True)
+        }
+
+    async def _probe(self, group: str) -> Any:
+        """The started offsets-only consumer of ``group``."""
+        async with self._lock:
+            if self._producer is None:
+                raise BusUnavailable(f"the Kafka bus {self._servers} is not started")
+            probe = self._probes.get(group)
+            if probe is None:
+                probe = AIOKafkaConsumer(
+                    bootstrap_servers=self._servers,
+                    client_id=self._client_id,
+                    group_id=group,
+                    enable_auto_commit=False,
+                    request_timeout_ms=REQUEST_TIMEOUT_MS,
+                    **self._security,
+                )
+                try:
+                    await _bounded("connecting an offsets consumer", probe.start())
+                except BaseException:
+                    await _stop_quietly(probe.stop, probe._client.close)
+                    raise
+                self._probes[group] = probe
+            return probe
 
 
 async def _position(consumer: Any, partitions: list[Any], start: StartPosition) -> dict[int, int]:

@@ -11,17 +11,14 @@ exactly as the index keeps those of studies, so searches are ``pacsflow.query.sq
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import orjson
 
 from pacsflow.adapters.embedded_bus import _transaction  # BEGIN IMMEDIATE ... COMMIT
-from pacsflow.errors import IndexUnavailable
+from pacsflow.adapters.sqlite_file import SqliteStore
 from pacsflow.ports.workitems import (
     Globals,
     StoredWorkitem,
@@ -34,9 +31,6 @@ from pacsflow.query.terms import entity_terms
 
 __all__ = ["SqliteWorkitemStore"]
 
-T = TypeVar("T")
-
-CHECK_TIMEOUT: Final = 2.0
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS workitems (
     id INTEGER PRIMARY KEY, site TEXT NOT NULL, workitem_uid TEXT NOT NULL,
@@ -123,70 +117,11 @@ def _index(db: sqlite3.Connection, item: StoredWorkitem, row_id: int) -> None:
     )
 
 
-class SqliteWorkitemStore:
+class SqliteWorkitemStore(SqliteStore):
     """The workitem store in one SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-workitems")
-        self._db: sqlite3.Connection | None = None
-        self._closed = False
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._db is None:
-                raise IndexUnavailable(f"the workitem store {self._path} is not started")
-            try:
-                return fn(self._db)
-            except sqlite3.Error as exc:
-                raise IndexUnavailable(f"SQLite workitem store error: {exc}") from exc
-
-        if self._closed:
-            raise IndexUnavailable(f"the workitem store {self._path} is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    async def start(self) -> None:
-        """Open the file and create the schema (idempotent)."""
-
-        def open_db() -> None:
-            if self._db is not None:
-                return
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            self._db = db
-
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, open_db)
-        except sqlite3.Error as exc:
-            raise IndexUnavailable(f"cannot open the workitem store {self._path}: {exc}") from exc
-
-    async def close(self) -> None:
-        """Close the file (idempotent)."""
-        if self._closed:
-            return
-
-        def close_db() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, close_db)
-        self._closed = True
-        self._executor.shutdown(wait=True)
-
-    async def check(self) -> None:
-        """``select 1`` (bounded); ``IndexUnavailable`` when the store does not answer."""
-        try:
-            await asyncio.wait_for(
-                self._run(lambda db: db.execute("SELECT 1").fetchone()), CHECK_TIMEOUT
-            )
-        except TimeoutError as exc:
-            raise IndexUnavailable(f"the workitem store {self._path} did not answer") from exc
+        super().__init__(path, _SCHEMA, "the workitem store")
 
     async def get(self, site: str, uid: str) -> StoredWorkitem | None:
         """The latest version of a workitem, or ``None``."""

@@ -40,6 +40,17 @@ class ImageGeometry:
     bits_allocated: int
     number_of_frames: int
 
+    @classmethod
+    def of(cls, ds: Dataset) -> ImageGeometry:
+        """The geometry a data set declares; ``AttributeError``/``ValueError`` when it cannot."""
+        return cls(
+            rows=int(ds.Rows),
+            columns=int(ds.Columns),
+            samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
+            bits_allocated=int(ds.BitsAllocated),
+            number_of_frames=number_of_frames(ds),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class FrameTable:

@@ -133,6 +133,7 @@ class ScanResult:
     bulk: list[BulkValue] = field(default_factory=list)
     addressable: bool = True  # False when offsets refer to an inflated (deflated) stream
     complete: bool = True  # False when the scan stopped early at ``stop_after``
+    notes: tuple[str, ...] = ()  # deviations tolerated (the instance is kept as received)
 
 
 class _Reader:
@@ -169,6 +170,7 @@ class _Scanner:
         self.pixel: PixelLayout | None = None
         self.bulk: list[BulkValue] = []
         self.stopped = False
+        self.notes: list[str] = []
 
     def dataset(
         self,
@@ -267,6 +269,28 @@ class _Scanner:
         if r.pos != end:
             raise StructureError(f"a sequence overruns its declared length at {r.pos}")
 
+    def _padded(self, r: _Reader, at: int) -> bool:
+        """Whether a zero byte at ``at`` pads the odd fragment before it, outside its item.
+
+        PS3.5 A.4 has items of even length; pydicom's writer, given an odd last fragment,
+        pads the Pixel Data value instead, which puts the padding byte between the item and
+        the sequence delimiter. When the byte is zero and an item or the delimiter follows
+        it, the byte is skipped, noted, and the fragment read as it is.
+        """
+        r.fp.seek(at)
+        head = r.fp.read(5)
+        follows = _tag(head[1:], True) if len(head) == 5 else None
+        if head[:1] != b"\x00" or follows not in (_ITEM, _SEQUENCE_DELIMITER):
+            r.fp.seek(r.pos)
+            return False
+        r.pos = at + 1
+        r.fp.seek(r.pos)
+        self.notes.append(
+            f"Pixel Data: the odd-length fragment before byte {at} is padded after its item"
+            " (PS3.5 A.4 pads inside it); stored as received"
+        )
+        return True
+
     def encapsulated(self, r: _Reader) -> None:
         start = r.pos
         offsets: tuple[int, ...] | None = None
@@ -279,6 +303,8 @@ class _Scanner:
                 if length != 0:
                     raise StructureError(f"sequence delimiter with length {length} at {at}")
                 break
+            if tag != _ITEM and fragments and fragments[-1][1] % 2 and self._padded(r, at):
+                continue  # an odd fragment with its padding byte after the item: tolerated
             if tag != _ITEM or length == _UNDEFINED:
                 raise StructureError(f"bad fragment item {_fmt(tag)} in Pixel Data at {at}")
             if offsets is None:
@@ -348,6 +374,7 @@ def scan(
         bulk=scanner.bulk,
         addressable=addressable,
         complete=not scanner.stopped,
+        notes=tuple(scanner.notes),
     )
 
 

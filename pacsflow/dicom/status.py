@@ -33,3 +33,4 @@ class WarningReason(IntEnum):
     ELEMENTS_DISCARDED = 0xB006
     DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xB007
     REPLACED_DIFFERENT_INSTANCE = 0xB100  # pacsflow: duplicate policy "replace"
+    ENCODING_TOLERATED = 0xB101  # pacsflow: an encoding deviation tolerated, stored as received

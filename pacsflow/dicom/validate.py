@@ -39,7 +39,6 @@ from pacsflow.dicom.frames import (
     FrameTable,
     ImageGeometry,
     build_frame_table,
-    number_of_frames,
 )
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import bulkdata_path, dataset_to_json
@@ -128,6 +127,7 @@ def validate_instance(
         metadata=metadata,
         frame_table=frame_table,
         has_file_meta=result.has_file_meta,
+        notes=list(result.notes),
         bulk=_bulk(result),
     )
 
@@ -216,13 +216,7 @@ def _frames(
     ds: Dataset, result: ScanResult, layout: PixelLayout, fp: BinaryIO, decode: bool
 ) -> FrameTable:
     try:
-        geometry = ImageGeometry(
-            rows=int(ds.Rows),
-            columns=int(ds.Columns),
-            samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
-            bits_allocated=int(ds.BitsAllocated),
-            number_of_frames=number_of_frames(ds),
-        )
+        geometry = ImageGeometry.of(ds)
         table = build_frame_table(layout, geometry, result.transfer_syntax, fp)
     except (AttributeError, ValueError, TypeError) as exc:
         raise PartRejected(

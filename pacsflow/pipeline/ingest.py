@@ -213,6 +213,9 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
                     "the complete parse disagrees with the header read at STOW time",
                 )
             work.instance = instance
+            if instance.notes:  # accepted, as modality data is, with what was tolerated
+                work.warning = WarningReason.ENCODING_TOLERATED
+                work.message = "; ".join(instance.notes)
         except PartRejected as exc:
             ids = {"request_id": record.request_id}  # the STOW request's (pacsflow.telemetry)
             log.info(

@@ -16,6 +16,7 @@ import orjson
 __all__ = [
     "DEAD_LETTER_TOPIC",
     "EVENTS_TOPIC",
+    "INGEST_GROUP",
     "INGEST_TOPIC",
     "DeadLetter",
     "IngestEvent",
@@ -26,6 +27,8 @@ __all__ = [
 INGEST_TOPIC: Final = "ingest"
 EVENTS_TOPIC: Final = "events"
 DEAD_LETTER_TOPIC: Final = "dead-letter"
+INGEST_GROUP: Final = "pacsflow-ingest"
+"""The consumer group of the ingest processors (the Faust app id): how far ingest has come."""
 VERSION: Final = 1
 
 

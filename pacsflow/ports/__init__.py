@@ -1,6 +1,6 @@
 """The three ports of the design: bus, object store and index (see docs/architecture.md)."""
 
-from pacsflow.ports.bus import Bus, Message, Subscription
+from pacsflow.ports.bus import Bus, Message, Positions, Subscription
 from pacsflow.ports.index import Index, IndexedEntity, InstanceDocument, InstanceRef
 from pacsflow.ports.objects import ObjectInfo, ObjectStore, ObjectWriter
 
@@ -14,5 +14,6 @@ __all__ = [
     "ObjectInfo",
     "ObjectStore",
     "ObjectWriter",
+    "Positions",
     "Subscription",
 ]

@@ -13,6 +13,9 @@ mode, Kafka. The contract (``tests/contract/test_bus.py``) holds for both:
 * A subscription with a consumer ``group`` starts after the group's last committed offset;
   messages fetched but not committed are delivered again to the next subscription of the group
   (at-least-once). ``start="latest"`` subscribes to what is published from now on only.
+* ``positions`` tells, per partition of a topic, the offset a group committed and the end of
+  the partition (the offset the next message will get): a group whose committed offsets have
+  reached the ends seen at some moment has processed everything published before it.
 * ``check`` returns within a few seconds: quietly while the log answers, with
   ``BusUnavailable`` otherwise.
 """
@@ -23,10 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-__all__ = ["Bus", "Headers", "Message", "StartPosition", "Subscription"]
+__all__ = ["Bus", "Headers", "Message", "Positions", "StartPosition", "Subscription"]
 
 Headers = tuple[tuple[str, bytes], ...]
 StartPosition = Literal["committed", "latest"]
+Positions = dict[int, tuple[int, int]]
+"""Per partition: (the group's committed offset, 0 when none; the end offset)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,4 +99,8 @@ class Bus(Protocol):
         partitions: Sequence[int] | None = None,
     ) -> Subscription:
         """Open a subscription of ``group`` to ``topic`` (to some of its ``partitions``)."""
+        ...
+
+    async def positions(self, topic: str, group: str) -> Positions:
+        """Per partition of ``topic``: ``group``'s committed offset and the end offset."""
         ...

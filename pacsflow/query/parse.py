@@ -297,6 +297,8 @@ def parse_query(
         raise BadRequest(
             "query parameter 'includefield': (00A1,10xx) of PACSFLOW 1 are instance attributes"
         )
+    # PS3.18 10.6.3.3: an attribute of a level below the one searched is not returned.
+    return_tags = frozenset(t for t in return_tags if key_level(t, level).depth <= level.depth)
     return_tags |= {key.path[0].tag for key in keys.values()}
     conditions = _combined(keys, level)
     by_level: dict[Level, dict[str, list[_Key]]] = {}

@@ -37,6 +37,7 @@ from pacsflow.render.encode import (
     encode_images,
     supported_media_types,
 )
+from pacsflow.render.fragments import with_scanned_frames
 from pacsflow.render.params import (
     RenderParams,
     Viewport,
@@ -184,7 +185,13 @@ def _decode(source: Path | Dataset, ds: Dataset, index: int) -> np.ndarray:
     try:
         array: np.ndarray = pixel_array(source, index=index, **options)
     except _DECODE_ERRORS as exc:
-        raise NotAcceptable(f"frame {index + 1} cannot be decoded: {exc}") from exc
+        rescanned = with_scanned_frames(source) if isinstance(source, Path) else None
+        if rescanned is None:  # not encapsulated data a tolerated padding displaced
+            raise NotAcceptable(f"frame {index + 1} cannot be decoded: {exc}") from exc
+        try:
+            array = pixel_array(rescanned, index=index, **options)
+        except _DECODE_ERRORS as again:
+            raise NotAcceptable(f"frame {index + 1} cannot be decoded: {again}") from again
     return array
 
 

@@ -101,8 +101,11 @@ class StowService:
                         self._objects,
                         staging_key(site, request_id, part.number),
                     )
-                elif part is not None and event.kind in ("end", "truncated"):
-                    record = await self._finish(part, event, request_id, study_uid, result, site)
+                elif event.kind == "truncated":  # PS3.18 8.6.1.2: a malformed body, 400
+                    await self._drop(batch)
+                    raise BadRequest(_cut_short(len(result.parts), result))
+                elif part is not None and event.kind == "end":
+                    record = await self._finish(part, request_id, study_uid, result, site)
                     part = None
                     if record is not None:
                         waiter.expect(record.part)
@@ -145,7 +148,6 @@ class StowService:
     async def _finish(
         self,
         part: StreamingPart,
-        event: PartEvent,
         request_id: str,
         study_uid: str | None,
         result: StowResult,
@@ -153,9 +155,7 @@ class StowService:
     ) -> IngestRecord | None:
         """Admit a complete part (a record to publish) or record why it failed."""
         outcome = result.parts[part.number - 1]
-        if event.kind == "truncated":
-            part.failure = (FailureReason.CANNOT_UNDERSTAND, "the request ended inside the part")
-        elif part.failure is None:
+        if part.failure is None:
             part.failure = check_media_type(part.content_type)
         if part.failure is None and part.header is None:
             await part.header_from_whole_part(self._objects)
@@ -175,6 +175,13 @@ class StowService:
         await part.settle(self._limits, self._objects, staging_key(site, request_id, part.number))
         return ingest_record(part, header, request_id, site)
 
+    async def _drop(self, batch: list[IngestRecord]) -> None:
+        """Forget records not published: their staged objects are deleted."""
+        for record in batch:
+            if record.staged_key is not None:
+                await self._objects.delete(record.staged_key)
+        batch.clear()
+
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
         try:
             await self._objects.sync([r.staged_key for r in batch if r.staged_key is not None])
@@ -192,3 +199,17 @@ class StowService:
             outcome.published = True
             outcome.size = record.size
             outcome.series_uid = record.series_uid
+
+
+def _cut_short(number: int, result: StowResult) -> str:
+    """Why a body that ends inside part ``number`` is refused, and what was kept before."""
+    kept = [o.sop_uid or f"part {o.number}" for o in result.parts if o.published]
+    stored = (
+        f"; {len(kept)} earlier part(s) were already logged and will be stored: {', '.join(kept)}"
+        if kept
+        else "; nothing of it was stored"
+    )
+    return (
+        f"the request body ended inside part {number} (no closing boundary, PS3.18 8.6.1.2)"
+        + stored
+    )

@@ -20,7 +20,7 @@ from pacsflow.media.ranges import parse_range
 from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.frames import OCTET_STREAM, load_frame_table, read_frame
-from pacsflow.wado.locate import find_instance
+from pacsflow.wado.locate import bulkdata_url, find_instance
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
 __all__ = ["retrieve_bulkdata"]
@@ -76,6 +76,8 @@ async def retrieve_bulkdata(
     single = _single_part(retrieval.accept)
     stored, parts, syntax = await _value_range(index, objects, retrieval.site, key, path)
     headers: dict[str, str] = {"Accept-Ranges": "bytes"}
+    uri = bulkdata_url(retrieval.root_url, key.study, key.series or "", key.instance or "", path)
+    where = {"Content_Location": uri}  # PS3.18 10.4.3.3.5
     if len(parts) == 1 and len(parts[0]) == 1:
         offset, size = parts[0][0]
         selected = parse_range(retrieval.range, size)
@@ -88,6 +90,7 @@ async def retrieve_bulkdata(
             return Payload(OCTET_STREAM, await primed(chunks), status, headers)
         body = Multipart(OCTET_STREAM)
         part_headers = {"Content_Range": headers["Content-Range"]} if selected else {}
+        part_headers |= where
 
         async def one() -> AsyncIterator[bytes]:
             head = body.head(f"{OCTET_STREAM}; transfer-syntax={syntax}", length, **part_headers)
@@ -102,7 +105,7 @@ async def retrieve_bulkdata(
     async def frames() -> AsyncIterator[bytes]:
         for segments in parts:
             data = await read_frame(objects, stored, segments)
-            yield body.part(f"{OCTET_STREAM}; transfer-syntax={syntax}", data)
+            yield body.part(f"{OCTET_STREAM}; transfer-syntax={syntax}", data, **where)
         yield body.end()
 
     return Payload(body.content_type, await primed(frames()))

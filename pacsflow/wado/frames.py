@@ -33,13 +33,22 @@ from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart, primed
 from pacsflow.pipeline.keys import instance_keys
-from pacsflow.ports import Index, InstanceDocument, ObjectStore
-from pacsflow.wado.locate import find_instance
+from pacsflow.ports import Index, InstanceDocument, InstanceRef, ObjectStore
+from pacsflow.wado.locate import bulkdata_url, find_instance
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
-__all__ = ["negotiate_frames", "parse_frame_list", "retrieve_frames"]
+__all__ = [
+    "PIXEL_DATA_PATH",
+    "NegotiatedFrames",
+    "negotiate_frames",
+    "negotiated_frames",
+    "parse_frame_list",
+    "pixel_data_url",
+    "retrieve_frames",
+]
 
 OCTET_STREAM: Final = "application/octet-stream"
+PIXEL_DATA_PATH: Final = "7FE00010"
 _MAX_FRAMES_LISTED: Final = 100_000
 
 
@@ -130,28 +139,71 @@ async def retrieve_frames(
     """The frames listed (all of them for the Pixel Data resource, ``frame_list`` None)."""
     numbers = parse_frame_list(frame_list) if frame_list is not None else None
     doc = await find_instance(index, retrieval.site, key)
-    stored = instance_keys(retrieval.site, doc.study_uid, doc.series_uid, doc.sop_uid)["dicom"]
-    source = await _frame_source(objects, retrieval.site, doc, stored)
-    count = source.count
-    numbers = numbers if numbers is not None else list(range(1, count + 1))
-    if missing := [n for n in numbers if n > count]:
-        raise NotFound(f"instance {doc.sop_uid} has {count} frame(s); no frame {missing[0]}")
-    plan = negotiate_frames(retrieval.accept, source.transfer_syntax)
-    geometry = frame_geometry(doc.attributes) if plan.action != "stored" else None
-    body = Multipart(plan.media_type)
-    part_type = f"{plan.media_type}; transfer-syntax={plan.transfer_syntax}"
+    frames = await negotiated_frames(objects, retrieval.site, doc, retrieval.accept)
+    numbers = numbers if numbers is not None else list(range(1, frames.count + 1))
+    if missing := [n for n in numbers if n > frames.count]:
+        raise NotFound(f"instance {doc.sop_uid} has {frames.count} frame(s); no frame {missing[0]}")
+    body = Multipart(frames.media_type)
+    where = {"Content_Location": location} if (location := pixel_data_url(retrieval, doc)) else {}
 
     async def stream() -> AsyncIterator[bytes]:
-        for number in numbers:
-            data = await source.frame(number)
-            if plan.action != "stored":
-                data = await asyncio.to_thread(
-                    _convert, data, source.transfer_syntax, plan, geometry
-                )
-            yield body.part(part_type, data)
+        async for data in frames.read(numbers):
+            yield body.part(frames.part_type, data, **(where if frame_list is None else {}))
         yield body.end()
 
     return Payload(body.content_type, await primed(stream()))
+
+
+def pixel_data_url(retrieval: Retrieval, doc: InstanceDocument | InstanceRef) -> str:
+    """The BulkDataURI of an instance's Pixel Data: a Pixel Data part's Content-Location."""
+    if not retrieval.root_url:
+        return ""
+    study, series, sop = doc.study_uid, doc.series_uid, doc.sop_uid
+    return bulkdata_url(retrieval.root_url, study, series, sop, PIXEL_DATA_PATH)
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiatedFrames:
+    """The frames of one instance in the form an Accept header chose (PS3.18 8.7.3)."""
+
+    source: _FrameSource
+    plan: _Plan
+    geometry: Any
+
+    @property
+    def count(self) -> int:
+        """How many frames the instance has."""
+        return self.source.count
+
+    @property
+    def media_type(self) -> str:
+        """The media type of each frame's part."""
+        return self.plan.media_type
+
+    @property
+    def part_type(self) -> str:
+        """The Content-Type of each frame's part, with its transfer syntax."""
+        return f"{self.plan.media_type}; transfer-syntax={self.plan.transfer_syntax}"
+
+    async def read(self, numbers: Sequence[int]) -> AsyncIterator[bytes]:
+        """The frames numbered (1-based), converted as the plan says."""
+        for number in numbers:
+            data = await self.source.frame(number)
+            if self.plan.action != "stored":
+                stored = self.source.transfer_syntax
+                data = await asyncio.to_thread(_convert, data, stored, self.plan, self.geometry)
+            yield data
+
+
+async def negotiated_frames(
+    objects: ObjectStore, site: str, doc: InstanceDocument, accept: str
+) -> NegotiatedFrames:
+    """The frames of ``doc`` in the form ``accept`` asks; ``NotFound``, ``NotAcceptable``."""
+    stored = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)["dicom"]
+    source = await _frame_source(objects, site, doc, stored)
+    plan = negotiate_frames(accept, source.transfer_syntax)
+    geometry = frame_geometry(doc.attributes) if plan.action != "stored" else None
+    return NegotiatedFrames(source, plan, geometry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
 """WADO-RS Retrieve Study, Series and Instance (PS3.18 10.4.1.1.1).
 
 ``multipart/related; type="application/dicom"`` streamed instance by instance from the object
-store (constant memory whatever the study's size), or ``application/zip``. Transfer syntax
+store (constant memory whatever the study's size), or ``application/zip``; one instance also
+as a single ``application/dicom`` body (PS3.18 8.7.3.1; for a study or series that Accept gets
+the multipart form). An object received without the PS3.10 head goes out with one
+(``pacsflow.dicom.part10``). Transfer syntax
 negotiation follows PS3.18 8.7.3: the ``transfer-syntax`` parameter (``*`` for as stored),
 several Accept values with q-factors, Explicit VR Little Endian by default for
 ``application/dicom`` (a request without Accept, or ``*/*``, gets the stored form); an instance is
@@ -19,6 +22,7 @@ from typing import Final, Literal
 
 from pydicom.uid import ExplicitVRLittleEndian
 
+from pacsflow.dicom.part10 import part10_stream
 from pacsflow.dicom.transcode import can_transcode, transcode_instance
 from pacsflow.errors import NotAcceptable
 from pacsflow.media.accept import parse_accept
@@ -30,7 +34,8 @@ from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 __all__ = ["negotiate_instances", "retrieve_instances"]
 
 ANY: Final = "*"
-Packaging = Literal["dicom", "zip"]  # multipart/related; type="application/dicom", or a zip
+# multipart/related; type="application/dicom", one application/dicom body, or a zip
+Packaging = Literal["dicom", "single", "zip"]
 
 
 def negotiate_instances(accept: str) -> tuple[Packaging, list[str]]:
@@ -42,8 +47,8 @@ def negotiate_instances(accept: str) -> tuple[Packaging, list[str]]:
         syntax = media.parameter("transfer-syntax")
         if media.media_type in ("*/*", "multipart/*"):  # no preference at all: as stored
             options.append(("dicom", syntax or ANY))
-        elif media.media_type == "application/dicom":
-            options.append(("dicom", syntax or ExplicitVRLittleEndian))
+        elif media.media_type == "application/dicom":  # single part (PS3.18 8.7.3.1)
+            options.append(("single", syntax or ExplicitVRLittleEndian))
         elif media.media_type == "multipart/related":
             if (media.parameter("type") or "application/dicom").lower() == "application/dicom":
                 options.append(("dicom", syntax or ExplicitVRLittleEndian))
@@ -76,8 +81,9 @@ async def _instance_bytes(
     objects: ObjectStore, key: str, ref: InstanceRef, target: str
 ) -> AsyncIterator[tuple[str, int, AsyncIterator[bytes]]]:
     """Yield once: (actual transfer syntax, size, chunks) of one instance."""
-    if target == ref.transfer_syntax:
-        yield target, ref.size, objects.stream(key)
+    if target == ref.transfer_syntax:  # as stored, with a PS3.10 head if it had none
+        added, chunks = await part10_stream(objects.stream(key), target)
+        yield target, ref.size + added, chunks
         return
     data, actual = await asyncio.to_thread(transcode_instance, await objects.get(key), target)
 
@@ -97,6 +103,13 @@ async def retrieve_instances(
     targets = [_choose(ref, syntaxes) for ref in refs]  # 406 before the first byte
     if kind == "zip":
         return Payload("application/zip", await primed(_zip(objects, site, refs, targets)))
+    if kind == "single" and key.instance is not None:
+        async for syntax, size, chunks in _instance_bytes(
+            objects, keys_of(site, refs[0])["dicom"], refs[0], targets[0]
+        ):
+            single = f"application/dicom; transfer-syntax={syntax}"
+            headers = {"Content-Length": str(size)}
+            return Payload(single, await primed(chunks), headers=headers)
     body = Multipart("application/dicom")
 
     async def stream() -> AsyncIterator[bytes]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pacsflow.errors import NotFound
-from pacsflow.pipeline.keys import instance_keys
+from pacsflow.pipeline.keys import instance_keys, instance_path
 from pacsflow.ports import Index, InstanceDocument, InstanceRef
 from pacsflow.wado.retrieval import ResourceKey
 
-__all__ = ["find_instance", "keys_of", "locate"]
+__all__ = ["bulkdata_url", "find_instance", "keys_of", "locate"]
 
 
 async def find_instance(index: Index, site: str, key: ResourceKey) -> InstanceDocument:
@@ -35,3 +35,8 @@ async def locate(index: Index, site: str, key: ResourceKey) -> list[InstanceRef]
 def keys_of(site: str, ref: InstanceRef) -> dict[str, str]:
     """The object keys of an instance (``pacsflow.pipeline.keys``)."""
     return instance_keys(site, ref.study_uid, ref.series_uid, ref.sop_uid)
+
+
+def bulkdata_url(root_url: str, study: str, series: str, sop: str, path: str) -> str:
+    """The absolute BulkDataURI of a value of an instance (PS3.18 10.4.1.1.5)."""
+    return f"{root_url}/{instance_path(study, series, sop)}/bulkdata/{path}"

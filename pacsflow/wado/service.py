@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.uri.retrieve import retrieve_wado_uri
+from pacsflow.wado.bulk import accepts_bulkdata, retrieve_pixel_data, retrieve_resource_bulkdata
 from pacsflow.wado.bulkdata import retrieve_bulkdata
 from pacsflow.wado.frames import retrieve_frames
 from pacsflow.wado.instances import retrieve_instances
@@ -27,8 +28,19 @@ class WadoService:
         self._secret = anonymize_secret
 
     async def retrieve_instances(self, key: ResourceKey, retrieval: Retrieval) -> Payload:
-        """Retrieve Study, Series or Instance (PS3.18 10.4.1.1.1)."""
+        """Retrieve Study, Series or Instance (PS3.18 10.4.1.1.1); their bulk data when the
+        client accepts ``multipart/related; type="application/octet-stream"`` first."""
+        if accepts_bulkdata(retrieval.accept):
+            return await retrieve_resource_bulkdata(self._index, self._objects, key, retrieval)
         return await retrieve_instances(self._index, self._objects, key, retrieval)
+
+    async def retrieve_resource_bulkdata(self, key: ResourceKey, retrieval: Retrieval) -> Payload:
+        """Study, Series or Instance Bulkdata (PS3.18 10.4.1.1.5, 10.4.3.3.5)."""
+        return await retrieve_resource_bulkdata(self._index, self._objects, key, retrieval)
+
+    async def retrieve_pixel_data(self, key: ResourceKey, retrieval: Retrieval) -> Payload:
+        """Study or Series Pixel Data (PS3.18 10.4.1.1.6, 10.4.3.3.6)."""
+        return await retrieve_pixel_data(self._index, self._objects, key, retrieval)
 
     async def retrieve_metadata(self, key: ResourceKey, retrieval: Retrieval) -> Payload:
         """Retrieve Study, Series or Instance Metadata (PS3.18 10.4.1.1.2)."""

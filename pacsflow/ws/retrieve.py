@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from functools import partial
 from typing import Final
 
 from lxml import etree
 
+from pacsflow.dicom.part10 import as_part10
 from pacsflow.dicom.transcode import TranscodeError, can_transcode, transcode_instance
 from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.errors import ObjectNotFound
@@ -64,7 +64,7 @@ async def _document(
         return RegistryError(ErrorCode.NOT_PROVIDED, context_text, sop)
     key = keys_of(context.site, instance)["dicom"]
     if target == stored:
-        return Attachment(DICOM, partial(context.objects.stream, key))
+        return Attachment(DICOM, lambda: as_part10(context.objects.stream(key), stored))
     try:
         data = await context.objects.get(key)
         data, actual = await asyncio.to_thread(transcode_instance, data, target)

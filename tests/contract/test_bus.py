@@ -265,6 +265,31 @@ async def test_commit_never_moves_backwards(bus: Bus, topic: str) -> None:
     assert await again.fetch(timeout=0.2) == []
 
 
+async def test_positions_tell_how_far_a_group_has_come(bus: Bus, topic: str) -> None:
+    name = group()
+    sub = await bus.subscribe(topic, name)  # creates the topic on Kafka
+    empty = await bus.positions(topic, name)
+    # One publish per message: Tansu answers the end of a partition whose last write was a
+    # batch of several records as that batch's first offset + 1 (Kafka: the high watermark).
+    for i in range(8):
+        await bus.publish(topic, b"k%d" % i, b"%d" % i)
+
+    published = await bus.positions(topic, name)
+    got = await fetch_exactly(sub, 8)
+    await sub.commit(got[:3])
+    partial = await bus.positions(topic, name)
+    await sub.commit(got)
+    caught_up = await bus.positions(topic, name)
+
+    assert set(empty) == set(published) == set(range(4))
+    assert all(done == 0 and end == 0 for done, end in empty.values())
+    assert sum(end for _, end in published.values()) == 8
+    assert all(done == 0 for done, _ in published.values())
+    assert 0 < sum(done for done, _ in partial.values()) < 8
+    assert caught_up == {p: (end, end) for p, (_, end) in published.items()}
+    assert all(done == 0 for done, _ in (await bus.positions(topic, group())).values())
+
+
 # ---- check(): the readiness probe's question, answered quickly either way
 
 

@@ -32,8 +32,8 @@ from tests.support.servers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-ROLES = ("stow", "qido", "wado", "ups", "worker")
-HTTP_SERVICES = ("stow", "qido", "wado", "ups")
+ROLES = ("stow", "qido", "wado", "ups", "commitment", "worker")
+HTTP_SERVICES = ("stow", "qido", "wado", "ups", "commitment")
 BACKENDS = ("kafka", "minio", "elasticsearch")
 MiB = 1024 * 1024
 
@@ -333,7 +333,7 @@ def test_gateway_routes_each_request_to_its_service(
     response, body = gateway.request(method, target)
     if service is None:
         assert response.status == 405
-        assert response.getheader("Allow") == "GET, HEAD, POST"
+        assert response.getheader("Allow") == "GET, HEAD, POST, OPTIONS"
         assert response.getheader("X-Stub-Service") is None
         return
     assert (response.status, response.getheader("X-Stub-Service")) == (200, service)

@@ -39,7 +39,7 @@ CHART = ROOT / "helm" / "pacsflow"
 KUBERNETES = "1.33.0"  # the Kubernetes version the manifests are validated against
 RELEASE, NAMESPACE = "pacs", "imaging"
 FULLNAME = "pacs-pacsflow"
-HTTP_ROLES = ("stow", "qido", "wado", "ups")
+HTTP_ROLES = ("stow", "qido", "wado", "ups", "commitment")
 ROLES = (*HTTP_ROLES, "worker", "gateway")
 # Kinds of custom resources, which kubernetes-validate has no schema for: checked below.
 CUSTOM = {"ScaledObject", "TriggerAuthentication", "HTTPRoute", "ServiceMonitor", "PodMonitor"}

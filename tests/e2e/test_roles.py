@@ -124,3 +124,31 @@ def test_worker_health_port_serves_health_and_ready(
         assert _status(f"{base}/health")[0] == 200
     finally:
         stop_process(worker)
+
+
+def test_each_role_describes_itself_or_every_role_behind_the_gateway(tmp_path: Path) -> None:
+    """OPTIONS (PS3.18 8.9) and the OpenAPI document of real processes; HEAD over uvicorn."""
+    data = tmp_path / "data"
+    behind = {"PACSFLOW_GATEWAY_ROLES": "stow,qido,wado,ups,commitment"}
+    qido_service = start_server(data, command="qido")
+    wado_service = start_server(data, env=behind, command="wado")
+    try:
+        alone = httpx.request("OPTIONS", f"{qido_service.url}/")
+        whole = httpx.request("OPTIONS", f"{wado_service.url}")
+        commitment = httpx.request("OPTIONS", f"{wado_service.url}/commitment-requests/2.25.1")
+        spec = httpx.get(f"{wado_service.url}/openapi.json").json()
+        get = httpx.get(f"{qido_service.url}/studies")
+        head = httpx.head(f"{qido_service.url}/studies")
+    finally:
+        for service in (qido_service, wado_service):
+            service.stop()
+
+    assert alone.headers["content-type"] == "application/vnd.sun.wadl+xml"
+    assert b'path="studies"' in alone.content and b"commitment-requests" not in alone.content
+    assert b'path="commitment-requests/{transaction}"' in whole.content
+    assert b'id="StoreInstances"' in whole.content
+    assert commitment.headers["allow"] == "GET, HEAD, POST, OPTIONS"
+    assert "/dicom-web/workitems" in spec["paths"]
+    assert head.status_code == get.status_code == 200
+    assert head.headers["content-length"] == get.headers["content-length"] != "0"
+    assert head.content == b""

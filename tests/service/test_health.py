@@ -42,11 +42,13 @@ def test_every_role_has_its_backends() -> None:
         "wado": ("index", "objects"),
         "worker": ("bus", "objects", "index"),
         "ups": ("bus", "workitems"),
+        "commitment": ("bus", "objects", "index", "commitments"),
     }
 
 
 @pytest.mark.parametrize(
-    "roles", [("stow",), ("qido",), ("wado",), ("ups",), ("stow", "qido", "wado", "ups")]
+    "roles",
+    [("stow",), ("qido",), ("wado",), ("ups",), ("commitment",), ("stow", "qido", "wado", "ups")],
 )
 async def test_ready_while_the_backends_answer(
     container: Container, roles: tuple[str, ...]

@@ -11,6 +11,7 @@ import hashlib
 import io
 import uuid
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,12 @@ __all__ = [
     "ACCEPT_AS_STORED",
     "client_encoding",
     "multipart",
+    "multipart_parts",
     "parts",
     "retrieve_bytes",
     "retrieve_digest",
     "sequence",
+    "served_as_sent",
     "single_part",
     "stow",
     "stow_content_type",
@@ -67,10 +70,7 @@ def single_part(response: httpx.Response) -> bytes:
 
 def parts(response: httpx.Response) -> list[tuple[str, bytes]]:
     """(Content-Type, payload) of each part of a multipart/related response."""
-    head = f"Content-Type: {response.headers['content-type']}\r\n\r\n".encode()
-    message = email.parser.BytesParser().parsebytes(head + response.content)
-    assert message.is_multipart(), response.headers["content-type"]
-    return [(p["Content-Type"], p.get_payload(decode=True)) for p in message.get_payload()]
+    return [(p["Content-Type"], p.get_payload(decode=True)) for p in multipart_parts(response)]
 
 
 def stow(url: str, parts: list[bytes], study: str | None = None, **headers: str) -> httpx.Response:
@@ -93,6 +93,23 @@ def retrieve_bytes(url: str, study: str, series: str, sop: str) -> bytes:
         timeout=120,
     )
     return single_part(response)
+
+
+def multipart_parts(response: httpx.Response) -> list[Message]:
+    """The parts of a multipart/related response (headers by name, payload as bytes)."""
+    head = f"Content-Type: {response.headers['content-type']}\r\n\r\n".encode()
+    message = email.parser.BytesParser().parsebytes(head + response.content)
+    assert message.is_multipart(), response.headers["content-type"]
+    parts: list[Message] = message.get_payload()  # type: ignore[assignment]
+    return parts
+
+
+def served_as_sent(sent: bytes, served: bytes) -> bool:
+    """Whether ``served`` is ``sent`` as a PS3.10 file: the same bytes, or the same data set
+    after the preamble, ``DICM`` and File Meta it was sent without (docs/conformance.md)."""
+    if sent[128:132] == b"DICM":
+        return served == sent
+    return served[128:132] == b"DICM" and served.endswith(sent) and len(served) > len(sent)
 
 
 def client_encoding(ds: Dataset) -> bytes:

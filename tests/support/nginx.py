@@ -65,9 +65,17 @@ ROUTES = [
     ("POST", "/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE1/suspend", "ups"),
     ("GET", "/dicom-web/subscribers/AE1", "ups"),
     ("GET", "/dicom-web/studies/1.2.3/workitems", "wado"),
+    ("POST", "/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("GET", "/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("HEAD", "/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("OPTIONS", "/dicom-web", "wado"),  # Retrieve Capabilities (PS3.18 8.9)
+    ("OPTIONS", "/dicom-web/", "wado"),
+    ("OPTIONS", "/dicom-web/studies", "wado"),
+    ("OPTIONS", "/dicom-web/workitems", "wado"),
+    ("OPTIONS", "/dicom-web/commitment-requests/1.2.3", "wado"),
+    ("GET", "/dicom-web/openapi.json", "wado"),
     ("PUT", "/dicom-web/studies/1.2.3", None),
     ("DELETE", "/dicom-web/studies/1.2.3", None),
-    ("OPTIONS", "/dicom-web/studies", None),
     ("PATCH", "/dicom-web/studies", None),
     # each site's root routes as the default site's (docs/security.md)
     ("POST", "/sites/north/dicom-web/studies", "stow"),
@@ -78,6 +86,9 @@ ROUTES = [
     ("POST", "/sites/north/dicom-web/wado-ws", "wado"),
     ("PUT", "/sites/north/dicom-web/workitems/1.2.3/state", "ups"),
     ("GET", "/sites/north/dicom-web/subscribers/AE1", "ups"),
+    ("POST", "/sites/north/dicom-web/commitment-requests/1.2.3", "commitment"),
+    ("OPTIONS", "/sites/north/dicom-web", "wado"),
+    ("OPTIONS", "/sites/north/dicom-web/studies", "wado"),
     ("DELETE", "/sites/north/dicom-web/studies/1.2.3", None),
 ]
 

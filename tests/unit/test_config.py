@@ -39,6 +39,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         {"duplicate_policy": "keep-both"},
         {"site": "../etc"},
         {"bus_url": "kafka://k:9092", "inline_max_bytes": 8 * 1024 * 1024},
+        {"gateway_roles": "qido,worker"},
     ],
 )
 def test_invalid_settings_fail_at_start(overrides: dict[str, object]) -> None:
@@ -197,6 +198,23 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_UPS_MAX_RESULTS": ("20", lambda s: s.ups_max_results, 20),
     "PACSFLOW_UPS_RETENTION_SECONDS": ("60", lambda s: s.ups_retention_seconds, 60.0),
     "PACSFLOW_UPS_MAX_REQUEST_BYTES": ("4096", lambda s: s.ups_max_request_bytes, 4096),
+    "PACSFLOW_GATEWAY_ROLES": ("qido, wado", lambda s: s.gateway_roles, "qido,wado"),
+    "PACSFLOW_COMMITMENT_STORE_URL": (
+        "sqlite:///c.sqlite",
+        lambda s: s.commitment_store_url,
+        "sqlite:///c.sqlite",
+    ),
+    "PACSFLOW_COMMITMENT_TIMEOUT_SECONDS": ("30", lambda s: s.commitment_timeout_seconds, 30.0),
+    "PACSFLOW_COMMITMENT_RETENTION_SECONDS": (
+        "60",
+        lambda s: s.commitment_retention_seconds,
+        60.0,
+    ),
+    "PACSFLOW_COMMITMENT_MAX_REQUEST_BYTES": (
+        "8192",
+        lambda s: s.commitment_max_request_bytes,
+        8192,
+    ),
     "PACSFLOW_WADO_WS_MAX_REQUEST_BYTES": ("8192", lambda s: s.wado_ws_max_request_bytes, 8192),
     "PACSFLOW_WADO_WS_MAX_DOCUMENTS": ("5", lambda s: s.wado_ws_max_documents, 5),
     "PACSFLOW_WADO_WS_REPOSITORY_UNIQUE_ID": (

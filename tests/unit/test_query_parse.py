@@ -151,7 +151,7 @@ def test_universal_key_in_a_sequence_adds_no_condition() -> None:
         (["all"], set(), True),
         (["all,PatientAge"], {"00101010"}, True),
         (["PatientAge", "all"], {"00101010"}, True),
-        (["RequestAttributesSequence.RequestedProcedureID"], {"00400275"}, False),
+        (["ProcedureCodeSequence.CodeValue"], {"00081032"}, False),
     ],
 )
 def test_includefield(values: list[str], tags: set[str], include_all: bool) -> None:
@@ -159,6 +159,21 @@ def test_includefield(values: list[str], tags: set[str], include_all: bool) -> N
     assert query.return_tags == tags
     assert query.include_all is include_all
     assert query.conditions == ()
+
+
+@pytest.mark.parametrize(
+    ("level", "asked", "returned"),
+    [
+        (STUDY, "Modality,SOPClassUID,SeriesDescription,StudyDescription", {"00081030"}),
+        (SERIES, "Modality,SOPClassUID,StudyDescription", {"00080060", "00081030"}),
+        (INSTANCE, "Modality,SOPClassUID,StudyDescription", {"00080060", "00080016", "00081030"}),
+    ],
+)
+def test_includefield_of_a_lower_level_is_not_returned(
+    level: Level, asked: str, returned: set[str]
+) -> None:
+    """PS3.18 10.6.3.3: a study result has no series or instance attribute, even if asked."""
+    assert parse_query(level, [("includefield", asked)]).return_tags == returned
 
 
 def test_includefield_and_matching_keys_together() -> None:

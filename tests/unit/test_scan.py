@@ -308,13 +308,18 @@ def test_invalid_vr_is_a_structure_error_not_truncation() -> None:
     assert not isinstance(info.value, Truncated)
 
 
-def test_cut_inside_an_encapsulated_fragment_raises_truncated() -> None:
+def _two_jpeg_frames() -> bytes:
+    """An object with two 104-byte JPEG frames, encapsulated with a Basic Offset Table."""
     ds = _dataset(JPEGBaseline8Bit)
     ds.NumberOfFrames = 2
     ds.PixelData = encapsulate([b"\xff\xd8" + b"a" * 100 + b"\xff\xd9"] * 2, has_bot=True)
     ds["PixelData"].is_undefined_length = True
     ds["PixelData"].VR = "OB"
-    data = _encode(ds)
+    return _encode(ds)
+
+
+def test_cut_inside_an_encapsulated_fragment_raises_truncated() -> None:
+    data = _two_jpeg_frames()
     result = scan_bytes(data)
     assert result.pixel is not None
     assert len(result.pixel.fragments) == 2
@@ -323,6 +328,30 @@ def test_cut_inside_an_encapsulated_fragment_raises_truncated() -> None:
     for at in (last_fragment + 50, len(data) - 4):  # in a fragment; before the delimiter ends
         with pytest.raises(Truncated):
             scan_bytes(data[:at])
+
+
+def _odd_fragments(pad: bytes) -> bytes:
+    """Two frames, the last of odd length, with ``pad`` between its item and the delimiter."""
+    data = _two_jpeg_frames()
+    end = data.rindex(b"\xfe\xff\xdd\xe0")
+    last = data.rindex(b"\xfe\xff\x00\xe0")
+    odd = bytearray(data[:end])
+    odd[last + 4 : last + 8] = struct.pack("<I", 103)  # one byte less: an odd fragment
+    return bytes(odd[: end - 1]) + pad + data[end:]
+
+
+def test_an_odd_fragment_padded_after_its_item_is_tolerated_and_noted() -> None:
+    result = scan_bytes(_odd_fragments(b"\x00"))
+
+    assert result.pixel is not None
+    assert [length for _, length in result.pixel.fragments] == [104, 103]
+    assert len(result.notes) == 1 and "padded after its item" in result.notes[0]
+    assert scan_bytes(_odd_fragments(b"")).notes == ()  # odd, unpadded: as PS3.5 reads it
+
+
+def test_a_byte_after_an_odd_fragment_that_is_not_padding_is_refused() -> None:
+    with pytest.raises(StructureError, match="bad fragment item"):
+        scan_bytes(_odd_fragments(b"\x07"))
 
 
 def test_cut_deflated_stream_raises_truncated() -> None:

@@ -19,8 +19,8 @@
 {{- end }}
 
 {{/* The HTTP roles and all pacsflow roles, in a fixed order. */}}
-{{- define "pacsflow.httpRoles" -}}stow qido wado ups{{- end }}
-{{- define "pacsflow.roles" -}}stow qido wado ups worker{{- end }}
+{{- define "pacsflow.httpRoles" -}}stow qido wado ups commitment{{- end }}
+{{- define "pacsflow.roles" -}}stow qido wado ups commitment worker{{- end }}
 
 {{- define "pacsflow.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
