@@ -37,6 +37,7 @@ from pacsflow.errors import (
 )
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
+from pacsflow.reindex.command import add_reindex_parser, run_reindex
 from pacsflow.telemetry import logs, tracing
 
 __all__ = ["main"]
@@ -92,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     add_export_parser(commands)
     add_import_parser(commands)
+    add_reindex_parser(commands)
     return parser
 
 
@@ -129,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tracing.configure(settings.otlp_endpoint, args.command)
     if args.command == "export":
         return asyncio.run(run_export(settings, args))
+    if args.command == "reindex":
+        return asyncio.run(run_reindex(settings, args))
     try:
         with contextlib.suppress(KeyboardInterrupt):
             return _run(args.command, settings)
@@ -224,6 +228,7 @@ async def _preflight(settings: Settings) -> None:
 async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> None:
     """Run the HTTP ``roles`` (and, for ``serve``, the ingest processor) until interrupted."""
     from services.app import create_app
+    from services.limits import timed_protocol
     from streams.runner import run_ingest_processor
 
     container = await started(settings, listen_for_outcomes="stow" in roles)
@@ -249,6 +254,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         access_log=False,  # services.requests writes the access log, without PHI
         lifespan="off",
         timeout_graceful_shutdown=10,
+        http=timed_protocol(  # slow or stalled clients time out (services/limits.py)
+            settings.http_header_timeout_seconds, settings.http_send_timeout_seconds
+        ),
         ssl_certfile=settings.tls_cert_file or None,  # TLS by certificate files (security.md)
         ssl_keyfile=settings.tls_key_file or None,
     )

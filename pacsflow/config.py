@@ -214,6 +214,7 @@ class Settings(BaseSettings):
     stow_metadata_max_bytes: int = Field(64 * 1024**2, ge=1024)
     stow_bulk_max_bytes: int = Field(4 * 1024**3, ge=1024)
     stow_timeout_seconds: float = Field(120.0, gt=0)
+    stow_max_ingest_lag: int = Field(100_000, ge=0)  # pacsflow/stow/backpressure.py
     duplicate_policy: Literal["replace", "reject"] = "replace"
     qido_max_results: int = Field(1000, ge=1, le=100_000)
     anonymize_secret: SecretStr | None = None
@@ -230,6 +231,11 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object a line (docs/operations.md)
     otlp_endpoint: str = ""  # OTLP/HTTP collector for traces, e.g. http://otel:4318 (off: "")
+    # Slow or stalled clients (services/limits.py); see docs/configuration.md.
+    http_header_timeout_seconds: float = Field(30.0, gt=0)
+    http_body_timeout_seconds: float = Field(60.0, gt=0)
+    http_body_min_bytes_per_second: int = Field(1024, ge=0)
+    http_send_timeout_seconds: float = Field(60.0, gt=0)
     # Worklist (UPS-RS, PS3.18 Chapter 11); see docs/configuration.md and docs/ups.md.
     workitem_store_url: str | None = None
     ups_worklist_label: str = Field("pacsflow", min_length=1, max_length=64)

@@ -28,6 +28,7 @@ from pacsflow.pipeline.records import EVENTS_TOPIC, IngestEvent, RecordError
 from pacsflow.ports import Bus, Index, ObjectStore, Subscription
 from pacsflow.ports.commitments import CommitmentStore
 from pacsflow.ports.workitems import WorkitemStore
+from pacsflow.stow.deletion import DeletionService
 from pacsflow.stow.service import StowService
 from pacsflow.ups.service import UpsSettings
 from pacsflow.ups.worklist import Worklist
@@ -77,6 +78,12 @@ class Container:
         return StowService(self.settings, self.bus, self.objects, self.outcomes)
 
     @property
+    def deletion(self) -> DeletionService:
+        """DELETE of studies, series and instances, through the pipeline."""
+        timeout = self.settings.stow_timeout_seconds
+        return DeletionService(self.bus, self.index, self.outcomes, timeout)
+
+    @property
     def wado(self) -> WadoService:
         """The WADO-RS and WADO-URI use cases."""
         secret = self.settings.anonymize_secret
@@ -116,6 +123,7 @@ class Container:
             index=self.index,
             duplicate_policy=self.settings.duplicate_policy,
             decode_pixels=self.settings.validate_pixel_data == "decode",
+            audit=self.audit,
         )
 
     @cached_property

@@ -7,14 +7,18 @@ from typing import Final
 __all__ = [
     "RETRY_AFTER_SECONDS",
     "BadRequest",
+    "BusFull",
     "BusUnavailable",
     "Conflict",
     "Forbidden",
     "Gone",
+    "IndexFull",
     "IndexUnavailable",
+    "InsufficientStorage",
     "NotAcceptable",
     "NotFound",
     "ObjectNotFound",
+    "ObjectStoreFull",
     "ObjectStoreUnavailable",
     "PacsflowError",
     "PayloadTooLarge",
@@ -99,6 +103,10 @@ class ServiceUnavailable(PacsflowError):
     """A backend cannot make the request durable right now (HTTP 503 with Retry-After)."""
 
 
+class InsufficientStorage(ServiceUnavailable):
+    """A backend's disk is full (HTTP 507 with Retry-After, RFC 4918 11.5): nothing was kept."""
+
+
 class BusUnavailable(ServiceUnavailable):
     """The bus adapter failed to publish or consume."""
 
@@ -109,6 +117,18 @@ class ObjectStoreUnavailable(ServiceUnavailable):
 
 class IndexUnavailable(ServiceUnavailable):
     """The index adapter failed."""
+
+
+class BusFull(BusUnavailable, InsufficientStorage):
+    """The bus's journal cannot grow: its disk is full."""
+
+
+class ObjectStoreFull(ObjectStoreUnavailable, InsufficientStorage):
+    """The object store has no space for the object."""
+
+
+class IndexFull(IndexUnavailable, InsufficientStorage):
+    """The index cannot grow: its disk is full."""
 
 
 class ObjectNotFound(NotFound):

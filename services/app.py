@@ -30,6 +30,7 @@ from services import (
     capabilities,
     changefeed,
     commitment,
+    delete,
     health,
     metrics,
     qido,
@@ -44,6 +45,7 @@ from services.auth import TokenQueryParameter, is_guarded
 from services.common import DICOMWEB_ROOT, SITE_ROOT
 from services.errors import install_error_handlers
 from services.head import HeadWithoutContent
+from services.limits import RequestLimits
 from services.requests import RequestContext
 from services.wadl import ResourceTree
 
@@ -52,7 +54,7 @@ __all__ = ["OPENAPI_PATH", "ROUTERS", "create_app", "openapi_document"]
 JsonDict = dict[str, Any]
 
 ROUTERS: dict[str, list[APIRouter]] = {
-    "stow": [stow.router],
+    "stow": [stow.router, delete.router],
     "qido": [qido.router, changefeed.router],
     "wado": [wado.router, rendered.router, wado_uri.router, wado_ws.router],
     "ups": [ups.router],
@@ -161,5 +163,10 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
             max_age=600,
         )
     app.add_middleware(TokenQueryParameter)
+    app.add_middleware(  # a body timeout answers 408 whatever the route
+        RequestLimits,
+        body_timeout=container.settings.http_body_timeout_seconds,
+        body_min_rate=container.settings.http_body_min_bytes_per_second,
+    )
     app.add_middleware(RequestContext)  # outermost: the id covers every other middleware
     return app

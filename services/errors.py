@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -18,6 +19,7 @@ from pacsflow.errors import (
     Conflict,
     Forbidden,
     Gone,
+    InsufficientStorage,
     NotAcceptable,
     NotFound,
     PacsflowError,
@@ -28,7 +30,7 @@ from pacsflow.errors import (
     UnsupportedMediaType,
 )
 
-__all__ = ["RETRY_AFTER", "WARN_AGENT", "install_error_handlers", "warning_header"]
+__all__ = ["RETRY_AFTER", "WARN_AGENT", "header_text", "install_error_handlers", "warning_header"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ _STATUS: dict[type[PacsflowError], int] = {
     PayloadTooLarge: 413,
     RangeNotSatisfiable: 416,
     UnsupportedMediaType: 415,
+    InsufficientStorage: 507,  # before its base class ServiceUnavailable
     ServiceUnavailable: 503,
 }
 RETRY_AFTER: Mapping[str, str] = MappingProxyType({"Retry-After": str(RETRY_AFTER_SECONDS)})
@@ -50,10 +53,18 @@ RETRY_AFTER: Mapping[str, str] = MappingProxyType({"Retry-After": str(RETRY_AFTE
 WARN_AGENT = "pacsflow"  # the <service> of a Warning when the request names no host
 
 
+_NOT_VISIBLE = re.compile(r"[^\x20-\x7e]")  # beside visible ASCII and space (RFC 9110 5.5)
+
+
+def header_text(text: str) -> str:
+    """``text`` safe inside a quoted header value: visible ASCII and spaces only, no quote or
+    backslash (a NUL, CR or LF from a request would make the whole response illegal)."""
+    return _NOT_VISIBLE.sub("?", text.replace('"', "'").replace("\\", "/"))
+
+
 def warning_header(text: str, agent: str | None = None) -> str:
     """A ``Warning`` value with code 299 and ``text`` (PS3.18 8.4, Chapter 11), as STOW's."""
-    quoted = text.replace('"', "'").replace("\\", "/").encode("ascii", "replace").decode()
-    return f'299 {agent or WARN_AGENT} "{quoted}"'
+    return f'299 {header_text(agent or WARN_AGENT)} "{header_text(text)}"'
 
 
 def _problem(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -74,13 +85,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 500:
             log.error("unmapped error on %s %s: %r", _method(request), request.url.path, exc)
             return _problem(500, "internal error")
-        headers = dict(RETRY_AFTER) if status == 503 else {}
+        headers = dict(RETRY_AFTER) if status in (503, 507) else {}
         challenge = getattr(exc, "challenge", None)
         if challenge:
             headers["WWW-Authenticate"] = challenge
         if exc.warning:
             headers["Warning"] = warning_header(exc.warning, request.url.hostname)
-        if status == 503:
+        if status in (503, 507):
             log.warning("%s %s: %s", _method(request), request.url.path, exc)
         return _problem(status, str(exc), headers)
 

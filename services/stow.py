@@ -20,6 +20,7 @@ from pacsflow.media.multipart_in import media_type_parameters, require_multipart
 from pacsflow.telemetry.metrics import stow_request
 from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
+from services.errors import warning_header
 from services.head import Router
 from services.openapi import DATASET_TYPES, multipart, request_body, responses
 
@@ -70,7 +71,7 @@ async def _store(
     warnings = result.warnings()[:_MAX_WARNINGS]
     if warnings:
         host = request.url.hostname or "pacsflow"
-        headers["Warning"] = ", ".join(f'299 {host} "{_header_text(w)}"' for w in warnings)
+        headers["Warning"] = ", ".join(warning_header(w, host) for w in warnings)
     if consistency == "durable":
         headers["Preference-Applied"] = "respond-async"
     dataset = result.to_json(dicomweb_root_url(request, container))
@@ -99,8 +100,3 @@ def _response_media(accept: str) -> DatasetMedia:
         return choose(accept, list(DatasetMedia))
     except NotAcceptable:
         return DatasetMedia.DICOM_JSON
-
-
-def _header_text(text: str) -> str:
-    """A warning text safe inside a quoted, latin-1 header value."""
-    return text.replace('"', "'").replace("\\", "/").encode("ascii", "replace").decode()

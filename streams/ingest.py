@@ -3,9 +3,10 @@
 Plain async functions over the bus port, so that the embedded runner and a Faust agent call
 the same code. A batch of messages is processed together (``ingest_batch``: one validation
 hop, one object-store group commit, one index transaction) and its outcomes are published in
-one ``publish_batch`` per topic. At-least-once: the caller commits offsets only after
-``process_messages`` returned, i.e. after every record was stored and indexed (or
-dead-lettered).
+one ``publish_batch`` per topic. A DELETE record among them is applied in its place
+(``pacsflow.pipeline.delete.process_records``): after the stores before it, before those
+after. At-least-once: the caller commits offsets only after ``process_messages`` returned,
+i.e. after every record was stored and indexed, or deleted (or dead-lettered).
 """
 
 from __future__ import annotations
@@ -16,46 +17,66 @@ from collections.abc import Sequence
 
 from pacsflow.dicom.status import FailureReason
 from pacsflow.errors import ServiceUnavailable
-from pacsflow.pipeline.ingest import IngestContext, ingest_batch
+from pacsflow.pipeline.delete import process_records
+from pacsflow.pipeline.ingest import IngestContext, PreparedBatch, prepare_batch
 from pacsflow.pipeline.records import (
     DEAD_LETTER_TOPIC,
     EVENTS_TOPIC,
     DeadLetter,
+    DeleteRecord,
     IngestEvent,
     IngestRecord,
     RecordError,
+    decode_ingest,
 )
 from pacsflow.ports import Bus, Message
 from pacsflow.ports.bus import Headers
 from pacsflow.telemetry import metrics, tracing
 
-__all__ = ["process_messages"]
+__all__ = ["prepare_messages", "process_messages"]
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
 
 
+async def prepare_messages(messages: Sequence[Message], ctx: IngestContext) -> PreparedBatch | None:
+    """Locate and validate the records of ``messages`` ahead (``prepare_batch``); ``None``
+    for a batch with a DELETE record (applied in its place, so nothing is read ahead)."""
+    pending, _ = _decode(messages)
+    stores = [r for _, r in pending if isinstance(r, IngestRecord)]
+    if len(stores) < len(pending):
+        return None
+    return await prepare_batch(stores, ctx)
+
+
 async def process_messages(
-    messages: Sequence[Message], ctx: IngestContext, bus: Bus, stop: asyncio.Event | None = None
+    messages: Sequence[Message],
+    ctx: IngestContext,
+    bus: Bus,
+    stop: asyncio.Event | None = None,
+    prepared: PreparedBatch | None = None,
 ) -> list[IngestEvent]:
     """Process a batch, retrying backend failures with backoff; return the outcome events.
 
     Messages that hold no record are dead-lettered at once. A batch that fails with an
     unexpected error (a bug) is processed again record by record, so that only the record
     that triggers it is failed (Failure Reason 0110) and the partition does not stall.
+    ``prepared``: the batch read ahead by ``prepare_messages`` (its first attempt only).
     """
-    letters: list[tuple[bytes, bytes, Headers]] = []
-    pending: list[tuple[Message, IngestRecord]] = []
-    for message in messages:
-        try:
-            pending.append((message, IngestRecord.from_bytes(message.value)))
-        except RecordError as exc:
-            letters.append(_letter(message, FailureReason.CANNOT_UNDERSTAND, str(exc), None))
-    attributes = [{"dicom.sop_instance_uid": r.sop_uid} for _, r in pending]
+    pending, letters = _decode(messages)
+    records = [r for _, r in pending]
+    attributes = [{"dicom.sop_instance_uid": r.sop_uid or ""} for r in records]
     with tracing.consumed([m.headers for m, _ in pending], attributes) as spans:
         parents = tracing.contexts_of(spans)
-        events = await _with_retries([r for _, r in pending], ctx, stop, parents)
+        events: list[IngestEvent] | None = None
+        if prepared is not None:
+            try:
+                events = await process_records(records, ctx, prepared, parents)
+            except Exception as exc:  # retried below from the start, as any failed batch
+                log.warning("ingest of %d records read ahead failed (%r)", len(records), exc)
+        if events is None:
+            events = await _with_retries(records, ctx, stop, parents)
         for (message, record), event, span in zip(pending, events, spans, strict=True):
             if event.status == "failed":
                 reason = FailureReason(event.failure_reason or FailureReason.PROCESSING_FAILURE)
@@ -68,28 +89,44 @@ async def process_messages(
                 for e, parent in zip(events, parents, strict=True)
             ]
             await bus.publish_batch(EVENTS_TOPIC, outcomes)
-    received = [
-        (e.status, e.failure_reason, r.received_at)
-        for (_, r), e in zip(pending, events, strict=True)
+    stores = [
+        (message, record, event)
+        for (message, record), event in zip(pending, events, strict=True)
+        if isinstance(record, IngestRecord)
     ]
-    metrics.ingest_outcomes(received, {m.partition: r.received_at for m, r in pending})
+    received = [(e.status, e.failure_reason, r.received_at) for _, r, e in stores]
+    metrics.ingest_outcomes(received, {m.partition: r.received_at for m, r, _ in stores})
     metrics.dead_letters(len(letters))
     return events
 
 
+def _decode(
+    messages: Sequence[Message],
+) -> tuple[list[tuple[Message, IngestRecord | DeleteRecord]], list[tuple[bytes, bytes, Headers]]]:
+    """The records of ``messages``, and the dead letters of those that hold none."""
+    letters: list[tuple[bytes, bytes, Headers]] = []
+    pending: list[tuple[Message, IngestRecord | DeleteRecord]] = []
+    for message in messages:
+        try:
+            pending.append((message, decode_ingest(message.value)))
+        except RecordError as exc:
+            letters.append(_letter(message, FailureReason.CANNOT_UNDERSTAND, str(exc), None))
+    return pending, letters
+
+
 async def _with_retries(
-    records: list[IngestRecord],
+    records: list[IngestRecord | DeleteRecord],
     ctx: IngestContext,
     stop: asyncio.Event | None,
     parents: list[tracing.Context],
 ) -> list[IngestEvent]:
-    """``ingest_batch`` until the backends answer; a bug splits the batch (see above)."""
+    """``process_records`` until the backends answer; a bug splits the batch (see above)."""
     if not records:
         return []
     delay = 0.5
     while True:
         try:
-            return await ingest_batch(records, ctx, parents)
+            return await process_records(records, ctx, None, parents)
         except ServiceUnavailable as exc:
             metrics.backend_error(exc)
             log.warning("ingest of %d records: backend unavailable (%s); retry in %.1fs",
@@ -102,14 +139,15 @@ async def _with_retries(
                     for r, p in zip(records, parents, strict=True)
                     for e in await _with_retries([r], ctx, stop, [p])
                 ]
-            ids = {"request_id": records[0].request_id}  # the STOW request's
-            log.exception("ingest of %s failed", records[0].sop_uid, extra=ids)
+            ids = {"request_id": records[0].request_id}  # the STOW or DELETE request's
+            uid = records[0].sop_uid or records[0].study_uid
+            log.exception("ingest of %s failed", uid, extra=ids)
+            failure, text = int(FailureReason.PROCESSING_FAILURE), type(exc).__name__
+            if isinstance(records[0], DeleteRecord):
+                return [records[0].event("failed", f"processing failure: {text}", failure)]
             return [
                 IngestEvent.for_record(
-                    records[0],
-                    "failed",
-                    failure=int(FailureReason.PROCESSING_FAILURE),
-                    message=f"processing failure: {type(exc).__name__}",
+                    records[0], "failed", failure=failure, message=f"processing failure: {text}"
                 )
             ]
         if stop is not None and stop.is_set():
@@ -119,7 +157,10 @@ async def _with_retries(
 
 
 def _letter(
-    message: Message, reason: FailureReason, text: str, record: IngestRecord | None
+    message: Message,
+    reason: FailureReason,
+    text: str,
+    record: IngestRecord | DeleteRecord | None,
 ) -> tuple[bytes, bytes, Headers]:
     letter = DeadLetter(
         topic=message.topic,

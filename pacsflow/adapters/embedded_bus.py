@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pacsflow.adapters.bus_wakeups import Wakeups
-from pacsflow.errors import BusUnavailable
+from pacsflow.errors import BusFull, BusUnavailable
 from pacsflow.ports.bus import Headers, Message, Positions, StartPosition
 
 __all__ = ["EmbeddedBus", "EmbeddedSubscription"]
@@ -197,6 +197,8 @@ class EmbeddedBus:
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, work, conn)
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise BusFull(f"the embedded bus's journal is out of space: {exc}") from exc
             raise BusUnavailable(f"the embedded bus {self._path} failed: {exc}") from exc
 
     def _signal(self, topic: str) -> asyncio.Event:

@@ -12,12 +12,14 @@ from three kinds of documents of one index:
   written.
 
 A writer indexes its instances first, then claims, then writes its entries in one bulk
-request: an entry is never visible before its instance. Writers of several ingest workers
-interleave, so a reader may see sequence 12 before 11 is written; ``read`` therefore stops at
-the first missing number, unless an entry after it was written more than ``HOLE_SECONDS`` ago
-(a writer that claimed numbers and died before writing them leaves a hole for good, and the
-ingest record it was writing is numbered again when redelivered). So a reader that resumes
-after the last sequence it read misses nothing a live writer writes.
+request: a ``create`` entry is never visible before its instance (a deletion writes its
+``delete`` entries first, then removes the instances: ``ElasticsearchIndex.delete_instances``).
+Writers of several ingest workers interleave, so a reader may see sequence 12 before 11 is
+written; ``read`` therefore stops at the first missing number, unless an entry after it was
+written more than ``HOLE_SECONDS`` ago (a writer that claimed numbers and died before writing
+them leaves a hole for good, and the ingest record it was writing is numbered again when
+redelivered). So a reader that resumes after the last sequence it read misses nothing a live
+writer writes.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, TransportError
 
 from pacsflow.adapters.es_changefeed import ElasticsearchChangeFeed
-from pacsflow.changefeed.entries import Change, FeedEntry, deletion
+from pacsflow.changefeed.entries import Change, Deletion, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
 from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
@@ -165,6 +165,10 @@ class _PlainJsonNode(AiohttpHttpNode):
 def _unavailable(action: str) -> Iterator[None]:
     try:
         yield
+    except BadRequestError as exc:
+        if action == "search":  # too many clauses, a pattern too complex: the query's fault
+            raise BadRequest(f"the index cannot evaluate this query: {exc.message}") from exc
+        raise IndexUnavailable(f"Elasticsearch index {action} failed: {exc}") from exc
     except (ApiError, TransportError) as exc:
         raise IndexUnavailable(f"Elasticsearch index {action} failed: {exc}") from exc
 
@@ -425,19 +429,36 @@ class ElasticsearchIndex:
                 out[source["sop_uid"]] = instance_from_source(source)
         return out
 
-    async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry; its study and series are recomputed or deleted when left empty."""
-        entry = await self.get_instance(site, sop_uid)
-        if entry is None:
+    async def delete_instances(
+        self, site: str, sop_uids: Sequence[str], cause: Deletion | None = None
+    ) -> None:
+        """Append the ``delete`` changes of the entries held, then remove them (one bulk
+        request); their studies and series are recomputed or deleted when left empty.
+
+        The changes go first: their origins are the same when the deletion is redelivered, so
+        an interrupted deletion is fed once, and a feed reader may meet a ``delete`` entry a
+        moment before searches stop finding the instance (no transaction spans both).
+        """
+        entries = await self.get_instances(site, sop_uids)
+        if not entries:
             return
+        why = cause or Deletion.unnamed()
+        gone = [
+            deletion(why, site, e.study_uid, e.series_uid, uid, e.sop_class_uid)
+            for uid, e in entries.items()
+        ]
+        await self._feed.append(self._es, gone)
+        touched = _Touched()
+        operations: list[JsonDict] = []
+        for uid, entry in entries.items():
+            touched.studies[entry.study_uid] = None
+            touched.series[entry.series_uid] = (entry.study_uid, None)
+            operations.append({"delete": {"_index": self._instances, "_id": doc_id(site, uid)}})
         with _unavailable("delete"):
-            await self._es.options(ignore_status=404).delete(
-                index=self._instances, id=doc_id(site, sop_uid), refresh="wait_for"
-            )
-        touched = _Touched({entry.study_uid: None}, {entry.series_uid: (entry.study_uid, None)})
+            # wait_for: the aggregation of _recompute must no longer see these instances
+            answer = await self._es.bulk(operations=operations, refresh="wait_for")
+            _check_items(answer.body, missing_ok=True)
         await self._recompute(site, touched)
-        gone = deletion(site, entry.study_uid, entry.series_uid, sop_uid, entry.sop_class_uid)
-        await self._feed.append(self._es, [gone])
 
     async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:
         """Entries of the site's feed above ``after``, in order (``es_changefeed``)."""

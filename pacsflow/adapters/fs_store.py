@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import errno
 import os
 import shutil
 import threading
@@ -29,7 +30,7 @@ from stat import S_ISREG
 from typing import BinaryIO
 
 from pacsflow.adapters.spooling import BUFFER_BYTES, BufferedWriter, check_key, shielded
-from pacsflow.errors import ObjectNotFound, ObjectStoreUnavailable
+from pacsflow.errors import ObjectNotFound, ObjectStoreFull, ObjectStoreUnavailable
 from pacsflow.ports.objects import ObjectInfo, ObjectWriter
 
 __all__ = ["FileSystemObjectStore"]
@@ -37,6 +38,7 @@ __all__ = ["FileSystemObjectStore"]
 _TMP = ".tmp"
 _READ_ONLY = 0o444
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # no space on the disk, or no quota left
 # Upper bound of ``check``: a disk (or network file system) slower than this is not answering.
 CHECK_TIMEOUT = 2.0
 # Threads that fsync at once in a group commit (they wait on the disk, not on the CPU).
@@ -51,6 +53,8 @@ def _translate(key: str, *, reading: bool) -> Iterator[None]:
     except OSError as exc:
         if reading and isinstance(exc, _MISSING):
             raise ObjectNotFound(key) from exc
+        if exc.errno in _FULL:
+            raise ObjectStoreFull(f"the object store is out of space: {exc.strerror}") from exc
         raise ObjectStoreUnavailable(f"object store failed on {key!r}: {exc}") from exc
 
 

@@ -22,9 +22,9 @@ import orjson
 
 from pacsflow.adapters import sqlite_changefeed as feed
 from pacsflow.adapters.sqlite_statistics import ANALYZE_FLOOR, PlannerStatistics
-from pacsflow.changefeed.entries import Change, FeedEntry, deletion
+from pacsflow.changefeed.entries import Change, Deletion, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
-from pacsflow.errors import IndexUnavailable
+from pacsflow.errors import BadRequest, IndexFull, IndexUnavailable
 from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
 from pacsflow.query.model import Level, Query, SearchPage
 from pacsflow.query.sql import TERMS, to_sql
@@ -63,6 +63,15 @@ CREATE TABLE IF NOT EXISTS series_terms (term TEXT, id INTEGER, PRIMARY KEY (ter
 CREATE TABLE IF NOT EXISTS instance_terms (term TEXT, id INTEGER, PRIMARY KEY (term, id))
     WITHOUT ROWID;
 """
+# SQLite's limits a statement can reach (a search too large for them is the client's error).
+_QUERY_LIMITS: Final = (
+    "too complex",  # LIKE or GLOB pattern too complex
+    "too many terms",  # in compound SELECT
+    "too large",  # Expression tree is too large
+    "too many SQL variables",
+    "stack overflow",  # parser stack overflow
+    "too big",  # string or blob too big
+)
 _COLUMNS: Final = (
     "study_uid, series_uid, sop_class_uid, transfer_syntax, object_key, size, sha256, attributes"
 )
@@ -86,13 +95,17 @@ class SqliteIndex:
         self._closed = False
         self._statistics = PlannerStatistics(analyze_floor)
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, query: bool = False) -> T:
         def call() -> T:
             if self._db is None:
                 raise IndexUnavailable("the index is not started")
             try:
                 return fn(self._db)
             except sqlite3.Error as exc:
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                    raise IndexFull(f"the SQLite index is out of space: {exc}") from exc
+                if query and any(limit in str(exc) for limit in _QUERY_LIMITS):
+                    raise BadRequest(f"the index cannot evaluate this query: {exc}") from exc
                 raise IndexUnavailable(f"SQLite index error: {exc}") from exc
 
         if self._closed:  # its thread is gone too
@@ -181,25 +194,39 @@ class SqliteIndex:
 
         return await self._run(get) if wanted else {}
 
-    async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry; its study and series are recounted or removed when left empty."""
+    async def delete_instances(
+        self, site: str, sop_uids: Sequence[str], cause: Deletion | None = None
+    ) -> None:
+        """Remove entries and append their ``delete`` changes in one transaction; their
+        studies and series are recounted or removed when left empty."""
+        why = cause or Deletion.unnamed()
 
         def delete(db: sqlite3.Connection) -> None:
+            studies: dict[str, JsonDict | None] = {}
+            series: dict[str, tuple[str, JsonDict | None]] = {}
+            changes: list[Change] = []
             with _transaction(db):
-                row = db.execute(
-                    "SELECT id, study_uid, series_uid, attributes, sop_class_uid FROM instances"
-                    " WHERE site=? AND sop_uid=?",
-                    (site, sop_uid),
-                ).fetchone()
-                if row is not None:
+                for sop_uid in dict.fromkeys(sop_uids):
+                    row = db.execute(
+                        "SELECT id, study_uid, series_uid, attributes, sop_class_uid"
+                        " FROM instances WHERE site=? AND sop_uid=?",
+                        (site, sop_uid),
+                    ).fetchone()
+                    if row is None:
+                        continue
                     _set_terms(db, Level.INSTANCE, row[0], orjson.loads(row[3]), {})
                     db.execute("DELETE FROM instances WHERE id=?", (row[0],))
-                    _refresh(db, site, {row[1]: None}, {row[2]: (row[1], None)})
-                    feed.append_changes(db, [deletion(site, row[1], row[2], sop_uid, row[4])])
-            if row is not None:
-                self._statistics.changed(db, -1)
+                    studies[row[1]] = None
+                    series[row[2]] = (row[1], None)
+                    changes.append(deletion(why, site, row[1], row[2], sop_uid, row[4]))
+                if changes:
+                    _refresh(db, site, studies, series)
+                    feed.append_changes(db, changes)
+            if changes:
+                self._statistics.changed(db, -len(changes))
 
-        await self._run(delete)
+        if sop_uids:
+            await self._run(delete)
 
     async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:
         """Entries of the site's feed above ``after``, in order (the primary key's B-tree)."""
@@ -247,7 +274,7 @@ class SqliteIndex:
                 total = db.execute(sql.count, sql.count_params).fetchone()[0]
             return SearchPage(records, total)
 
-        return await self._run(search)
+        return await self._run(search, query=True)
 
     async def scan(
         self, site: str, level: Level, after: str = "", limit: int = 1000

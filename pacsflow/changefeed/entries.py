@@ -1,10 +1,12 @@
 """Entries of the change feed: what changed, and the sequence number the index gave it.
 
 A ``Change`` is written by the ingest step (``create``, ``reject``) or by a deletion
-(``delete``) in the same index write as the change itself (``Index.upsert_instances``,
-``Index.delete_instance``); the index numbers it, making it a ``FeedEntry``. Every change has
-an *origin* (the ingest record ``{request_id}/{part}``, or a deletion's own id): an index keeps
-at most one entry per origin and site, so a redelivered record is never fed twice.
+(``delete``: a DELETE request or an IOCM rejection note, ``pacsflow.pipeline.delete``) in the
+same index write as the change itself (``Index.upsert_instances``, ``Index.delete_instances``);
+the index numbers it, making it a ``FeedEntry``. Every change has an *origin* (the ingest
+record ``{request_id}/{part}``; for a deletion, its ``Deletion.origin`` and the SOP Instance
+UID): an index keeps at most one entry per origin and site, so a redelivered record is never
+fed twice.
 
 The JSON form (``FeedEntry.to_json``) follows the entries of Azure's DICOM change feed
 (``Sequence``, ``StudyInstanceUid``... ``Action``, ``Timestamp``, ``State``, ``Metadata``) with
@@ -20,7 +22,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-__all__ = ["ACTIONS", "Action", "Change", "FeedEntry", "State", "deletion", "now"]
+__all__ = ["ACTIONS", "Action", "Change", "Deletion", "FeedEntry", "State", "deletion", "now"]
 
 Action = Literal["create", "delete", "reject"]
 State = Literal["current", "replaced", "deleted", "rejected"]
@@ -48,6 +50,7 @@ class Change:
     sha256: str = ""  # of the object stored (create), else ""
     timestamp: str = ""
     failure_reason: int | None = None  # reject: the Failure Reason (PS3.18 Table I.2-1)
+    reason: str = ""  # delete: why ("DELETE request", an IOCM rejection note...)
 
     def to_bytes(self) -> bytes:
         """The change as stored by an index (JSON)."""
@@ -64,10 +67,26 @@ class Change:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
-def deletion(site: str, study_uid: str, series_uid: str, sop_uid: str, sop_class: str) -> Change:
-    """The change of a deleted instance (each deletion its own origin)."""
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """Why instances are deleted: the origin of their changes (one per delivery of the record
+    that deletes them, the same when it is redelivered) and a reason for the feed's readers."""
+
+    origin: str
+    reason: str = ""
+
+    @classmethod
+    def unnamed(cls) -> Deletion:
+        """A deletion of its own (a caller that names none)."""
+        return cls(f"delete/{uuid.uuid4().hex}")
+
+
+def deletion(
+    cause: Deletion, site: str, study_uid: str, series_uid: str, sop_uid: str, sop_class: str
+) -> Change:
+    """The change of an instance deleted by ``cause`` (origin ``{cause.origin}/{sop_uid}``)."""
     return Change(
-        origin=f"delete/{uuid.uuid4().hex}",
+        origin=f"{cause.origin}/{sop_uid}",
         site=site,
         action="delete",
         study_uid=study_uid,
@@ -75,6 +94,7 @@ def deletion(site: str, study_uid: str, series_uid: str, sop_uid: str, sop_class
         sop_uid=sop_uid,
         sop_class_uid=sop_class,
         timestamp=now(),
+        reason=cause.reason,
     )
 
 
@@ -100,6 +120,8 @@ class FeedEntry:
         }
         if change.failure_reason is not None:
             entry["FailureReason"] = change.failure_reason
+        if change.reason:
+            entry["Reason"] = change.reason
         if metadata is not None:
             entry["Metadata"] = metadata
         return entry

@@ -6,6 +6,7 @@ their parameters and q-values the way PS3.18 8.7.3 needs them; it is a few lines
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -105,16 +106,19 @@ def parse_accept(header: str) -> list[MediaRange]:
     """The media ranges of an Accept header, best first (stable for equal q); ``*/*`` if empty."""
     ranges = []
     for entry in _split(header, ",") or ["*/*"]:
-        media_type, *raw = _split(entry, ";")
+        media_type, *raw = _split(entry, ";") or [""]
+        if "/" not in media_type:  # ";", "text": no media range (RFC 9110 12.5.1); skipped
+            continue
         quality, parameters = 1.0, []
         for item in raw:
             name, _, value = item.partition("=")
             name, value = name.strip().lower(), value.strip().strip('"')
             if name == "q":
                 try:
-                    quality = max(0.0, min(1.0, float(value)))
+                    number = float(value)
                 except ValueError:
-                    quality = 0.0
+                    number = 0.0
+                quality = max(0.0, min(1.0, number)) if math.isfinite(number) else 0.0
             else:
                 parameters.append((name, value))
         ranges.append(MediaRange(media_type.lower(), tuple(parameters), quality))

@@ -9,12 +9,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from pacsflow.errors import BadRequest, UnsupportedMediaType
 
-__all__ = ["PartEvent", "media_type_parameters", "parse_parts", "require_multipart_related"]
+__all__ = [
+    "MAX_BOUNDARY_LENGTH",
+    "PartEvent",
+    "check_boundary",
+    "media_type_parameters",
+    "parse_parts",
+    "require_multipart_related",
+]
+
+MAX_BOUNDARY_LENGTH = 70  # RFC 2046 5.1.1: a boundary is 1 to 70 characters
 
 
 @dataclass(slots=True)
@@ -54,6 +63,16 @@ def require_multipart_related(content_type: str, accepted_types: frozenset[str])
     boundary = params.get("boundary", "")
     if not boundary:
         raise BadRequest("the multipart/related Content-Type has no boundary parameter")
+    return check_boundary(boundary)
+
+
+def check_boundary(boundary: str) -> str:
+    """``boundary`` if it is one RFC 2046 5.1.1 allows (1 to 70 characters); else 400."""
+    if not 1 <= len(boundary) <= MAX_BOUNDARY_LENGTH:
+        raise BadRequest(
+            f"the multipart boundary has {len(boundary)} characters;"
+            f" RFC 2046 5.1.1 allows 1 to {MAX_BOUNDARY_LENGTH}"
+        )
     return boundary
 
 
@@ -93,7 +112,7 @@ async def parse_parts(body: AsyncIterator[bytes], boundary: str) -> AsyncIterato
         events.append(PartEvent("end"))
 
     parser = MultipartParser(
-        boundary,
+        check_boundary(boundary),
         {
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,
@@ -107,7 +126,7 @@ async def parse_parts(body: AsyncIterator[bytes], boundary: str) -> AsyncIterato
     async for chunk in body:
         try:
             parser.write(chunk)
-        except MultipartParseError as exc:
+        except FormParserError as exc:  # MultipartParseError and the parser's other errors
             raise BadRequest(f"malformed multipart/related body: {exc}") from exc
         for event in events:
             in_part = event.kind != "end" if event.kind in ("begin", "end") else in_part

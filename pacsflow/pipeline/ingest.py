@@ -15,6 +15,11 @@ staged key to its final key, so its bytes are written to disk once), and it is i
 ``upsert_instances`` call. A redelivered record whose staged object was already renamed finds
 its bytes at the final key (checked by their SHA-256) and is indexed from there.
 
+Read ahead: ``prepare_batch`` locates and validates the next batch (read-only: no write, no
+index lookup) while the processor loop completes the one before; ``ingest_batch(prepared=…)``
+then only admits, writes and indexes it. So the CPU of validation overlaps the fsyncs and the
+index commit of the batch before, and batches still complete and commit in order.
+
 The change feed (``pacsflow.changefeed``): the same ``upsert_instances`` call appends a
 ``create`` change for every record stored and a ``reject`` change for every record refused,
 each with the record as origin (``{request_id}/{part}``), so a redelivered record is fed once.
@@ -34,18 +39,28 @@ from typing import Literal
 
 import orjson
 
+from pacsflow.audit.trail import AuditTrail
 from pacsflow.changefeed.entries import Action, Change, now
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
 from pacsflow.errors import ObjectNotFound
-from pacsflow.pipeline.keys import instance_keys, instance_path
+from pacsflow.pipeline.keys import instance_keys, instance_path, keys_beside
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 from pacsflow.telemetry import tracing
 
-__all__ = ["IngestContext", "ingest_batch", "ingest_instance"]
+__all__ = [
+    "IngestContext",
+    "PreparedBatch",
+    "ingest_batch",
+    "ingest_instance",
+    "instance_document",
+    "merge_prepared",
+    "prepare_batch",
+    "sha256_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +70,14 @@ _HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class IngestContext:
-    """What the ingest step needs: the object store, the index and two policies."""
+    """What the ingest step needs: the object store, the index, two policies and where the
+    audit messages of the removals of rejection notes go."""
 
     objects: ObjectStore
     index: Index
     duplicate_policy: Literal["replace", "reject"] = "replace"
     decode_pixels: bool = False
+    audit: AuditTrail | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +101,54 @@ class _Work:
         )
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch located and validated ahead (``prepare_batch``); its local files stay open."""
+
+    records: list[IngestRecord]
+    works: list[_Work]
+    stack: AsyncExitStack
+
+    async def discard(self) -> None:
+        """Release the local files (S3: the downloaded copies) of a batch not completed."""
+        await self.stack.aclose()
+
+
+async def prepare_batch(
+    records: Sequence[IngestRecord], ctx: IngestContext
+) -> PreparedBatch | None:
+    """Locate and validate ``records`` ahead; ``None`` where it cannot be done ahead (a SOP
+    Instance UID twice in the batch, or a backend that did not answer: ``ingest_batch`` then
+    does it all, with its retries)."""
+    if len(_rounds(records)) > 1:
+        return None
+    works = [_Work(r, instance_keys(r.site, r.study_uid, r.series_uid, r.sop_uid)) for r in records]
+    stack = AsyncExitStack()
+    try:
+        await asyncio.gather(*(_locate(work, ctx, stack) for work in works))
+        await asyncio.to_thread(_validate_all, works, ctx.decode_pixels)
+    except Exception as exc:
+        log.info("reading ahead %d records failed (%r); they are read again", len(works), exc)
+        await stack.aclose()
+        return None
+    except BaseException:
+        await stack.aclose()
+        raise
+    return PreparedBatch(list(records), works, stack)
+
+
+def merge_prepared(first: PreparedBatch, second: PreparedBatch) -> PreparedBatch | None:
+    """One prepared batch of two (``first``'s records first); ``None`` where a SOP Instance
+    UID is in both, so that they must complete in turn."""
+    records = first.records + second.records
+    if len(_rounds(records)) > 1:
+        return None
+    stack = AsyncExitStack()
+    stack.push_async_callback(second.stack.aclose)
+    stack.push_async_callback(first.stack.aclose)
+    return PreparedBatch(records, first.works + second.works, stack)
+
+
 async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEvent:
     """Process one record; return its outcome event (``ingest_batch`` of one)."""
     return (await ingest_batch([record], ctx))[0]
@@ -92,15 +157,26 @@ async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEve
 async def ingest_batch(
     records: Sequence[IngestRecord],
     ctx: IngestContext,
+    prepared: PreparedBatch | None = None,
     parents: Sequence[tracing.Context] | None = None,
 ) -> list[IngestEvent]:
-    """Process records together; return their outcome events, in order. ``parents``: each
-    record's trace context, under which its ``store`` and ``index`` spans go.
+    """Process records together; return their outcome events, in order.
+
+    ``prepared``: the same records, located and validated ahead by ``prepare_batch``.
+    ``parents``: each record's trace context, under which its ``store`` and ``index`` spans go.
 
     Validation failures become ``failed`` events with their Failure Reason; backend failures
     (``ServiceUnavailable``) propagate so that the caller retries the batch without committing.
     Records of one SOP Instance UID are processed in turn, each in a later round.
     """
+    if prepared is not None:
+        async with prepared.stack:
+            if prepared.records != list(records):
+                raise ValueError("the prepared batch holds other records")
+            for work, parent in zip(prepared.works, parents or (), strict=False):
+                work.parent = parent
+            await _complete(prepared.works, ctx)
+        return [work.event for work in prepared.works if work.event is not None]
     events: list[IngestEvent | None] = [None] * len(records)
     for round_ in _rounds(records):
         works = [
@@ -135,18 +211,24 @@ async def _ingest(works: list[_Work], ctx: IngestContext) -> None:
     async with AsyncExitStack() as stack:
         await asyncio.gather(*(_locate(work, ctx, stack) for work in works))
         await asyncio.to_thread(_validate_all, works, ctx.decode_pixels)
-        existing: dict[str, InstanceDocument] = {}
-        for site in {w.record.site for w in works if w.event is None}:
-            uids = [w.record.sop_uid for w in works if w.event is None and w.record.site == site]
-            found = await ctx.index.get_instances(site, uids)
-            existing.update({f"{site}/{uid}": doc for uid, doc in found.items()})
-        accepted = [w for w in works if w.event is None and _admit(w, existing, ctx)]
-        puts, moves, deletes = _changes(accepted)
-        kept = {id(w) for w in accepted}
-        refused = [w.record.staged_key for w in works if w.staged and id(w) not in kept]
-        traced = [w.parent for w in accepted if w.parent is not None]
-        with tracing.each(traced, "store"):
-            await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
+        await _complete(works, ctx)
+
+
+async def _complete(works: list[_Work], ctx: IngestContext) -> None:
+    """Admit validated works against the index, write their objects, index them and append
+    their changes to the feed."""
+    existing: dict[str, InstanceDocument] = {}
+    for site in {w.record.site for w in works if w.event is None}:
+        uids = [w.record.sop_uid for w in works if w.event is None and w.record.site == site]
+        found = await ctx.index.get_instances(site, uids)
+        existing.update({f"{site}/{uid}": doc for uid, doc in found.items()})
+    accepted = [w for w in works if w.event is None and _admit(w, existing, ctx)]
+    puts, moves, deletes = _changes(accepted)
+    kept = {id(w) for w in accepted}
+    refused = [w.record.staged_key for w in works if w.staged and id(w) not in kept]
+    traced = [w.parent for w in accepted if w.parent is not None]
+    with tracing.each(traced, "store"):
+        await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
     with tracing.each(traced, "index"):
         await ctx.index.upsert_instances([_document(w) for w in accepted], _feed(works, kept))
     stale = [
@@ -155,7 +237,7 @@ async def _ingest(works: list[_Work], ctx: IngestContext) -> None:
         if (doc := existing.get(f"{w.record.site}/{w.record.sop_uid}")) is not None
         and doc.object_key != w.keys["dicom"]
     ]
-    await ctx.objects.write_batch(deletes=[k for doc in stale for k in _object_keys(doc)])
+    await ctx.objects.write_batch(deletes=[k for doc in stale for k in keys_beside(doc.object_key)])
     for w in accepted:
         w.event = IngestEvent.for_record(w.record, "stored", warning=w.warning, message=w.message)
 
@@ -196,7 +278,7 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
             continue
         record = work.record
         try:
-            if work.verify and _sha256(work.source) != record.sha256:
+            if work.verify and sha256_of(work.source) != record.sha256:
                 work.fail(
                     FailureReason.PROCESSING_FAILURE,
                     f"the staged object {record.staged_key} is gone and the stored object "
@@ -228,7 +310,8 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
             work.fail(FailureReason.PROCESSING_FAILURE, f"processing failure: {type(exc).__name__}")
 
 
-def _sha256(source: Path | bytes) -> str:
+def sha256_of(source: Path | bytes) -> str:
+    """The SHA-256 (hex) of an object's bytes, read from a file in 1 MiB chunks."""
     digest = hashlib.sha256()
     if isinstance(source, bytes):
         digest.update(source)
@@ -303,23 +386,25 @@ def _feed(works: list[_Work], accepted: set[int]) -> list[Change]:
     return changes
 
 
-def _object_keys(doc: InstanceDocument) -> list[str]:
-    base = doc.object_key.removesuffix(".dcm")
-    return [base + suffix for suffix in (".dcm", ".json", ".frames", ".bulk")]
-
-
 def _document(work: _Work) -> InstanceDocument:
     instance, record = work.instance, work.record
     assert instance is not None
+    return instance_document(record.site, instance, work.keys["dicom"], record.size, record.sha256)
+
+
+def instance_document(
+    site: str, instance: ValidatedInstance, object_key: str, size: int, sha256: str
+) -> InstanceDocument:
+    """The index document of a validated instance stored under ``object_key``."""
     return InstanceDocument(
-        site=record.site,
+        site=site,
         study_uid=instance.study_uid,
         series_uid=instance.series_uid,
         sop_uid=instance.sop_uid,
         sop_class_uid=instance.sop_class_uid,
         transfer_syntax=instance.transfer_syntax,
-        object_key=work.keys["dicom"],
-        size=record.size,
-        sha256=record.sha256,
+        object_key=object_key,
+        size=size,
+        sha256=sha256,
         attributes=strip_bulk(instance.metadata),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pacsflow.dicom.uids import is_valid_uid
 
-__all__ = ["instance_keys", "instance_path", "staging_key"]
+__all__ = ["instance_keys", "instance_path", "keys_beside", "staging_key"]
 
 
 def instance_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
@@ -34,6 +34,12 @@ def instance_keys(site: str, study_uid: str, series_uid: str, sop_uid: str) -> d
         "frames": f"{base}.frames",
         "bulk": f"{base}.bulk",
     }
+
+
+def keys_beside(dicom_key: str) -> list[str]:
+    """The four object keys of the instance stored under ``dicom_key`` (its ``.dcm``)."""
+    base = dicom_key.removesuffix(".dcm")
+    return [base + suffix for suffix in (".dcm", ".json", ".frames", ".bulk")]
 
 
 def staging_key(site: str, request_id: str, part: int) -> str:

@@ -1,6 +1,7 @@
 """Records on the topics: versioned JSON contracts, documented in docs/topics.md.
 
 ``ingest``       IngestRecord     one STOW part accepted by the front end (key: StudyInstanceUID)
+               DeleteRecord     a DELETE of a study, series or instance (same key, in order)
 ``events``       IngestEvent      the outcome of processing one IngestRecord
 ``dead-letter``  DeadLetter       a rejected or unprocessable record, with the reason
 """
@@ -19,9 +20,11 @@ __all__ = [
     "INGEST_GROUP",
     "INGEST_TOPIC",
     "DeadLetter",
+    "DeleteRecord",
     "IngestEvent",
     "IngestRecord",
     "RecordError",
+    "decode_ingest",
 ]
 
 INGEST_TOPIC: Final = "ingest"
@@ -64,15 +67,7 @@ class IngestRecord:
     @classmethod
     def from_bytes(cls, raw: bytes) -> IngestRecord:
         """Decode a version 1 record; raise ``RecordError`` on anything else."""
-        data = _load(raw)
-        try:
-            inline = data.pop("inline")
-            return cls(
-                **{k: data[k] for k in cls.__dataclass_fields__ if k != "inline"},
-                inline=base64.b64decode(inline) if inline is not None else None,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RecordError(f"not an ingest record: {exc}") from exc
+        return _store(_load(raw))
 
     def summary(self) -> dict[str, Any]:
         """The record without its payload (for events and dead letters)."""
@@ -92,7 +87,7 @@ class IngestEvent:
     series_uid: str
     sop_uid: str
     sop_class_uid: str
-    status: Literal["stored", "failed"]
+    status: Literal["stored", "failed", "deleted"]
     failure_reason: int | None = None
     warning_reason: int | None = None
     message: str = ""
@@ -130,6 +125,79 @@ class IngestEvent:
     def from_bytes(cls, raw: bytes) -> IngestEvent:
         """Decode a version 1 event."""
         return _decode(cls, raw)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRecord:
+    """A DELETE of a study, series (``sop_uid`` None) or study (both None) on the ingest topic.
+
+    It travels on ``ingest`` keyed by its Study Instance UID, so it is ordered with the stores
+    of that study (docs/topics.md); ``kind`` tells it from an ``IngestRecord``.
+    """
+
+    request_id: str
+    site: str
+    study_uid: str
+    series_uid: str | None
+    sop_uid: str | None
+    requested_at: str
+    reason: str = "DELETE request"
+
+    def to_bytes(self) -> bytes:
+        """Encode as JSON (version 1, ``"kind": "delete"``)."""
+        return orjson.dumps({**asdict(self), "kind": "delete", "version": VERSION})
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> DeleteRecord:
+        """Decode a version 1 delete record; raise ``RecordError`` on anything else."""
+        return _delete(_load(raw))
+
+    def summary(self) -> dict[str, Any]:
+        """The record as a dictionary (for dead letters)."""
+        return {**asdict(self), "kind": "delete"}
+
+    def event(
+        self, status: Literal["deleted", "failed"], message: str, failure: int | None = None
+    ) -> IngestEvent:
+        """The outcome of this record (part 0 of its request)."""
+        return IngestEvent(
+            request_id=self.request_id,
+            part=0,
+            site=self.site,
+            study_uid=self.study_uid,
+            series_uid=self.series_uid or "",
+            sop_uid=self.sop_uid or "",
+            sop_class_uid="",
+            status=status,
+            failure_reason=failure,
+            message=message,
+        )
+
+
+def decode_ingest(raw: bytes) -> IngestRecord | DeleteRecord:
+    """The record of a message on ``ingest``: a store (no ``kind``) or a delete."""
+    data = _load(raw)
+    return _delete(data) if "kind" in data else _store(data)
+
+
+def _store(data: dict[str, Any]) -> IngestRecord:
+    try:
+        inline = data.pop("inline")
+        return IngestRecord(
+            **{k: data[k] for k in IngestRecord.__dataclass_fields__ if k != "inline"},
+            inline=base64.b64decode(inline) if inline is not None else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordError(f"not an ingest record: {exc}") from exc
+
+
+def _delete(data: dict[str, Any]) -> DeleteRecord:
+    if data.pop("kind", None) != "delete":
+        raise RecordError("not a delete record")
+    try:
+        return DeleteRecord(**{k: data[k] for k in DeleteRecord.__dataclass_fields__})
+    except (KeyError, TypeError) as exc:
+        raise RecordError(f"not a delete record: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)

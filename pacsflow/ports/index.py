@@ -17,11 +17,11 @@ The contract (``tests/contract/test_index.py``) holds for both:
 * ``scan`` walks every study, series or instance of a site by UID (a keyset scan for exports):
   pages neither overlap nor skip an entity that stays in the index while it runs.
 * The change feed (``pacsflow.changefeed``): ``upsert_instances`` appends its ``changes``, and
-  ``delete_instance`` a ``delete`` change, in the same write as the entries; each site's feed
-  numbers its entries 1, 2, 3... in the order they were appended, keeps one entry per origin
-  (a change appended again is ignored), and ``read_changes`` never returns an entry before
-  one it has not returned yet: a reader that resumes after the last sequence it read misses
-  nothing. Sequence numbers survive restarts.
+  ``delete_instances`` a ``delete`` change per entry it removes, with the same write as the
+  entries; each site's feed numbers its entries 1, 2, 3... in the order they were appended,
+  keeps one entry per origin (a change appended again is ignored), and ``read_changes`` never
+  returns an entry before one it has not returned yet: a reader that resumes after the last
+  sequence it read misses nothing. Sequence numbers survive restarts.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pacsflow.changefeed.entries import Change, FeedEntry
+from pacsflow.changefeed.entries import Change, Deletion, FeedEntry
 from pacsflow.query.model import Level, Query, SearchPage
 
 __all__ = ["Index", "IndexedEntity", "InstanceDocument", "InstanceRef"]
@@ -116,9 +116,12 @@ class Index(Protocol):
         """The entries of several SOP Instance UIDs at once, by UID (unknown ones left out)."""
         ...
 
-    async def delete_instance(self, site: str, sop_uid: str) -> None:
-        """Remove an entry and append its ``delete`` change to the feed (idempotent: nothing
-        is appended when there was no entry)."""
+    async def delete_instances(
+        self, site: str, sop_uids: Sequence[str], cause: Deletion | None = None
+    ) -> None:
+        """Remove entries and append a ``delete`` change for each one removed, with ``cause``'s
+        origin and reason (idempotent: unknown UIDs are left out and nothing is appended for
+        them); visible once this returns."""
         ...
 
     async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:

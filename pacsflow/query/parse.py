@@ -39,8 +39,24 @@ from pacsflow.query.model import (
 from pacsflow.query.terms import MAX_ITEMS, MAX_TERM, NUMERIC_VRS
 from pacsflow.query.values import name_tokens, norm_da, norm_dt, norm_number, norm_pn, norm_tm
 
-__all__ = ["parse_query"]
+__all__ = [
+    "MAX_LIST_VALUES",
+    "MAX_OFFSET",
+    "MAX_PREDICATES",
+    "MAX_VALUE_LENGTH",
+    "MAX_WILDCARDS",
+    "parse_query",
+]
 
+# Bounds of one query, so that what an index cannot evaluate is refused as the client's error
+# (400) instead of failing in the index as an outage: SQLite limits a compound SELECT to 500
+# terms and a GLOB pattern to 50,000 bytes, Elasticsearch a bool query to 1,024 clauses and
+# ``from`` to a 32-bit integer.
+MAX_VALUE_LENGTH: Final = 1024  # characters of one matching value (DICOM's longest ST)
+MAX_LIST_VALUES: Final = 4096  # UIDs of one List of UID Matching value
+MAX_WILDCARDS: Final = 16  # "*" in one value (each one makes a match backtrack)
+MAX_PREDICATES: Final = 256  # single values, wildcards and ranges of a whole query
+MAX_OFFSET: Final = 2**31 - 1
 RESERVED: Final = frozenset({"includefield", "fuzzymatching", "limit", "offset"})
 _WILDCARD_VRS: Final = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 _RANGE: Final = {"DA": norm_da, "TM": norm_tm, "DT": norm_dt}
@@ -69,7 +85,7 @@ def _attribute_path(name: str, parameter: str | None = None) -> tuple[Attribute,
     return tuple(path)
 
 
-def _integer(name: str, values: list[str], minimum: int) -> int | None:
+def _integer(name: str, values: list[str], minimum: int, maximum: int) -> int | None:
     if not values:
         return None
     if len(values) > 1:
@@ -80,6 +96,8 @@ def _integer(name: str, values: list[str], minimum: int) -> int | None:
         raise BadRequest(f"query parameter {name!r} must be an integer") from None
     if number < minimum:
         raise BadRequest(f"query parameter {name!r} must be at least {minimum}")
+    if number > maximum:
+        raise BadRequest(f"query parameter {name!r} must be at most {maximum}")
     return number
 
 
@@ -153,6 +171,13 @@ def _leaf(key: _Key, path: str, fuzzy: bool) -> Predicate | None:
     """The predicate of one value on the term path ``path``; ``None`` for Universal Matching."""
     attribute, value, parameter = key.path[-1], key.value, key.parameter
     vr = attribute.vr
+    if vr != "UI" and len(value) > MAX_VALUE_LENGTH:
+        raise BadRequest(
+            f"query parameter {parameter!r}: a value of {len(value)} characters,"
+            f" at most {MAX_VALUE_LENGTH}"
+        )
+    if value.count("*") > MAX_WILDCARDS:
+        raise BadRequest(f"query parameter {parameter!r}: more than {MAX_WILDCARDS} '*'")
     if value in ("", "*"):
         return None
     if value == '""' and vr == "SQ":  # no items
@@ -165,6 +190,10 @@ def _leaf(key: _Key, path: str, fuzzy: bool) -> Predicate | None:
         return _range(parameter, path, vr, value)
     if vr == "UI":
         uids = [u.strip() for u in value.replace("\\", ",").split(",")]
+        if len(uids) > MAX_LIST_VALUES:
+            raise BadRequest(
+                f"query parameter {parameter!r}: {len(uids)} UIDs, at most {MAX_LIST_VALUES}"
+            )
         if not all(is_valid_uid(u, strict=False) for u in uids):
             raise BadRequest(f"query parameter {parameter!r}: {value!r} is not a list of UIDs")
         return (
@@ -312,8 +341,13 @@ def parse_query(
             if predicate is not None:
                 name = ",".join(m.parameter for m in members)
                 conditions.append(Condition(attribute_level_, name, predicate))
-    limit = _integer("limit", reserved["limit"], 1)
-    offset = _integer("offset", reserved["offset"], 0) or 0
+    if (count := sum(_predicates(c.predicate) for c in conditions)) > MAX_PREDICATES:
+        raise BadRequest(
+            f"the query has {count} values, wildcards and ranges to match; at most"
+            f" {MAX_PREDICATES}: narrow it"
+        )
+    limit = _integer("limit", reserved["limit"], 1, MAX_OFFSET)
+    offset = _integer("offset", reserved["offset"], 0, MAX_OFFSET) or 0
     return Query(
         level=level,
         study_uid=study_uid,
@@ -325,3 +359,12 @@ def parse_query(
         limit=min(limit or default_limit, max_limit),
         offset=offset,
     )
+
+
+def _predicates(predicate: Predicate) -> int:
+    """How many single matches ``predicate`` asks of the index (a UID list is one)."""
+    if isinstance(predicate, All | Any_):
+        return sum(_predicates(p) for p in predicate.predicates)
+    if isinstance(predicate, Not):
+        return _predicates(predicate.predicate)
+    return 1

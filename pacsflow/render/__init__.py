@@ -34,6 +34,7 @@ from pacsflow.render.annotate import annotate
 from pacsflow.render.encode import (
     RENDERED_MEDIA_TYPES,
     SINGLE_FRAME_MEDIA_TYPES,
+    GifAnimation,
     encode_images,
     supported_media_types,
 )
@@ -49,6 +50,8 @@ from pacsflow.render.pixels import display, display_frame
 from pacsflow.render.viewport import apply_viewport, thumbnail_size
 
 __all__ = [
+    "MAX_ANIMATION_FRAMES",
+    "MAX_ANIMATION_PIXELS",
     "RENDERED_MEDIA_TYPES",
     "RenderParams",
     "Viewport",
@@ -75,6 +78,10 @@ _DECODE_ERRORS = (
     IndexError,
 )
 _NON_INTEGER_PIXELS = ("FloatPixelData", "DoubleFloatPixelData")
+# The work of one animated image/gif: each frame is decoded, rendered and encoded in turn, so
+# memory holds one frame and the encoded bytes; these bound the frames decoded and the bytes.
+MAX_ANIMATION_FRAMES = 2048
+MAX_ANIMATION_PIXELS = 64 * 1024 * 1024  # 64 frames of 1024x1024, 218 of 640x480
 
 
 def read_image_header(path: Path) -> Dataset:
@@ -127,6 +134,8 @@ def render_frames(
     # pydicom decodes straight from the file, reading one frame, except a deflated data set,
     # which only a whole read inflates.
     source: Path | Dataset = dcmread(path, force=True) if _is_deflated(ds) else path
+    if kind == "image/gif":
+        return _animation(source, ds, numbers, count, params, default_max)
     images = [
         _render_one(source, ds, number, count, params, default_max=default_max)
         for number in numbers
@@ -134,6 +143,35 @@ def render_frames(
     icc = _icc_profile_bytes(ds, params) if images[0].mode == "RGB" else None
     return encode_images(
         images, kind, params.quality, frame_time_ms=_frame_time_ms(ds), icc_profile=icc
+    )
+
+
+def _animation(
+    source: Path | Dataset,
+    ds: Dataset,
+    numbers: Sequence[int],
+    count: int,
+    params: RenderParams,
+    default_max: int | None,
+) -> bytes:
+    """An image/gif of ``numbers``, rendered and encoded one frame at a time, within
+    ``MAX_ANIMATION_FRAMES`` frames and ``MAX_ANIMATION_PIXELS`` pixels."""
+    if len(numbers) > MAX_ANIMATION_FRAMES:
+        raise NotAcceptable(_too_large(f"{len(numbers)} frames"))
+    animation = GifAnimation(_frame_time_ms(ds), len(numbers))
+    for number in numbers:
+        image = _render_one(source, ds, number, count, params, default_max=default_max)
+        if (pixels := len(numbers) * image.width * image.height) > MAX_ANIMATION_PIXELS:
+            raise NotAcceptable(_too_large(f"{pixels} pixels"))
+        animation.add(image)
+    return animation.finish()
+
+
+def _too_large(size: str) -> str:
+    return (
+        f"an image/gif of {size} is more than this server renders in one response"
+        f" ({MAX_ANIMATION_FRAMES} frames, {MAX_ANIMATION_PIXELS} pixels); ask for fewer"
+        " frames (.../frames/1,2,3/rendered) or a smaller viewport"
     )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_JPEG_QUALITY",
     "RENDERED_MEDIA_TYPES",
     "SINGLE_FRAME_MEDIA_TYPES",
+    "GifAnimation",
     "encode_images",
     "supported_media_types",
 ]
@@ -99,20 +100,40 @@ def _gif_frame(image: Image.Image) -> Image.Image:
 
 
 def _gif(images: Sequence[Image.Image], frame_time_ms: float) -> bytes:
-    duration = max(0, round(frame_time_ms))
-    parts: list[bytes] = []
-    for number, image in enumerate(images):
+    animation = GifAnimation(frame_time_ms, len(images))
+    for image in images:
+        animation.add(image)
+    return animation.finish()
+
+
+class GifAnimation:
+    """An image/gif written a frame at a time: only the encoded bytes are kept, so an
+    animation of many frames never holds more than one rendered frame in memory."""
+
+    def __init__(self, frame_time_ms: float | None, frames: int) -> None:
+        frame_time = DEFAULT_FRAME_TIME_MS if frame_time_ms is None else frame_time_ms
+        self._duration = max(0, round(frame_time))
+        self._animated = frames > 1
+        self._out = bytearray()
+        self._count = 0
+
+    def add(self, image: Image.Image) -> None:
+        """Encode the next frame (mode L or RGB)."""
         one = io.BytesIO()
         frame = _gif_frame(image)
-        if number == 0:
-            options = {"loop": 0, "duration": duration} if len(images) > 1 else {}
+        if self._count == 0:
+            options = {"loop": 0, "duration": self._duration} if self._animated else {}
             frame.save(one, "GIF", **options)
-            parts.append(one.getvalue().removesuffix(_GIF_TRAILER))
+            self._out += one.getvalue().removesuffix(_GIF_TRAILER)
         else:
-            frame.save(one, "GIF", duration=duration)
-            parts.append(_gif_frame_blocks(one.getvalue()))
-    parts.append(_GIF_TRAILER)
-    return b"".join(parts)
+            frame.save(one, "GIF", duration=self._duration)
+            self._out += _gif_frame_blocks(one.getvalue())
+        self._count += 1
+
+    def finish(self) -> bytes:
+        """The whole file."""
+        self._out += _GIF_TRAILER
+        return bytes(self._out)
 
 
 def _gif_frame_blocks(data: bytes) -> bytes:

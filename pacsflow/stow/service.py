@@ -24,6 +24,7 @@ from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import INGEST_TOPIC, IngestRecord
 from pacsflow.ports import Bus, ObjectStore
 from pacsflow.stow.admission import apply_event, check_media_type, check_placement, ingest_record
+from pacsflow.stow.backpressure import IngestLag
 from pacsflow.stow.metadata_request import MetadataLimits, Refusal, metadata_instances
 from pacsflow.stow.parts import PartLimits, StreamingPart
 from pacsflow.stow.response import PartOutcome, StowResult
@@ -50,6 +51,7 @@ class StowService:
         self._limits = PartLimits(
             settings.header_prefix_max_bytes, settings.resolved_inline_max_bytes()
         )
+        self._backlog = IngestLag(bus, settings.stow_max_ingest_lag)
         self._metadata_limits = MetadataLimits(
             settings.stow_metadata_max_bytes,
             settings.stow_bulk_max_bytes,
@@ -70,6 +72,7 @@ class StowService:
         /studies/{study}; ``part_type`` is the request's ``type`` (PS3.18 10.5.1.4)."""
         if study_uid is not None and not is_valid_uid(study_uid, strict=False):
             raise BadRequest(f"{study_uid!r} is not a valid Study Instance UID")
+        await self._backlog.admit()  # before any byte is read or staged
         consistency = consistency or self._settings.stow_consistency
         request_id = REQUEST_ID.get() or uuid.uuid4().hex  # the HTTP request's, for the logs
         waiter = self._outcomes.register(request_id)
@@ -162,9 +165,11 @@ class StowService:
         if part.failure is None:
             await part.publish_staged()
         header = part.header
-        if header is not None:
-            outcome.sop_class_uid, outcome.sop_uid = header.sop_class_uid, header.sop_uid
-            outcome.study_uid = header.study_uid
+        if header is not None:  # only UIDs reach the response (not a NUL or a line break)
+            outcome.sop_class_uid, outcome.sop_uid, outcome.study_uid = (
+                uid if is_valid_uid(uid, strict=False) else ""
+                for uid in (header.sop_class_uid, header.sop_uid, header.study_uid)
+            )
         if part.failure is None and header is not None:
             part.failure = check_placement(header, study_uid)
         if part.failure is not None or header is None:

@@ -11,7 +11,7 @@ the middle frame of a multi-frame instance) fitted to a small viewport.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -90,6 +90,10 @@ def _accept(accept: str, parameters: Sequence[tuple[str, str]]) -> str:
     return ",".join(values) if values else accept
 
 
+class NotAnImage(NotAcceptable):
+    """A thumbnail asked of an instance that is not an image (PS3.18 8.3.6)."""
+
+
 def negotiate_rendered(accept: str, kind: str) -> str:
     """The media type to render an instance of ``kind`` as (PS3.18 8.7.4: image/jpeg default)."""
     offered = IMAGE_TYPES if kind == "image" else DOCUMENT_TYPES.get(kind, ())
@@ -116,7 +120,7 @@ def render_file(
     ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
     kind = instance_kind(ds)
     if rendering.thumbnail and kind != "image":  # a thumbnail is a picture
-        raise NotAcceptable("only images have thumbnails")
+        raise NotAnImage("only images have thumbnails")
     media_type = negotiate_rendered(accept, kind)
     if kind != "image":
         if frames is not None:
@@ -164,14 +168,23 @@ async def retrieve_rendered(
         for ref in _representatives(refs):
             try:
                 one = await render(ref, None)
-            except NotAcceptable:
-                continue  # not an image: try the next series
+            except NotAnImage:
+                continue  # not an image: try the next series (an Accept no image meets: 406)
             return Payload(one.content_type, one.body)
         raise NotFound("no image to make a thumbnail of")
-    parts = [await render(ref, None) for ref in refs]
-    body = Multipart(parts[0].content_type.split(";")[0])
-    payload = b"".join(body.part(p.content_type, p.body) for p in parts) + body.end()
-    return Payload(body.content_type, payload)
+    first = await render(refs[0], None)  # an error of the first answers the request
+    body = Multipart(first.content_type.split(";")[0])
+
+    async def stream() -> AsyncIterator[bytes]:
+        """One part per instance, each rendered when the one before was sent: a study holds
+        one rendered instance in memory (an error later cuts the response short)."""
+        yield body.part(first.content_type, first.body)
+        for ref in refs[1:]:
+            one = await render(ref, None)
+            yield body.part(one.content_type, one.body)
+        yield body.end()
+
+    return Payload(body.content_type, stream())
 
 
 def _representatives(refs: list[InstanceRef]) -> list[InstanceRef]:

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pacsflow.errors import IndexUnavailable
+from pacsflow.errors import BadRequest, IndexUnavailable
 from pacsflow.ports.index import Index, IndexedEntity, InstanceRef
-from pacsflow.query.model import Level, SearchPage
+from pacsflow.query.model import Any_, Condition, Glob, Level, Query, SearchPage
 from pacsflow.query.parse import parse_query
 from tests.support.indexes import INDEX_FACTORIES, instance_document
 from tests.support.servers import free_port
@@ -235,7 +235,7 @@ async def test_sites_are_isolated(index: Index, site: str) -> None:
     nobody = await search_studies(index, f"nobody-{uuid.uuid4().hex}", limit=10)
     assert (nobody.records, nobody.total) == ([], 0)
 
-    await index.delete_instance(other, "1.8.1.1")
+    await index.delete_instances(other, ["1.8.1.1"])
     entry = await index.get_instance(site, "1.8.1.1")
     assert entry is not None
     assert entry.site == site
@@ -272,8 +272,8 @@ async def test_delete_instance_is_idempotent_and_drops_empty_studies(
         ]
     )
 
-    await index.delete_instance(site, "3.1.2.1")
-    await index.delete_instance(site, "3.1.2.1")
+    await index.delete_instances(site, ["3.1.2.1"])
+    await index.delete_instances(site, ["3.1.2.1"])
     studies = await all_studies(index, site)
     assert sorted(studies) == ["3.1", "3.2"]
     assert value(studies["3.1"], "00201206") == [1]
@@ -281,13 +281,36 @@ async def test_delete_instance_is_idempotent_and_drops_empty_studies(
     assert value(studies["3.1"], "00080062") == [CT]
     assert await series_uids(index, site, "3.1") == ["3.1.1"]
 
-    await index.delete_instance(site, "3.2.1.1")
-    await index.delete_instance(site, "3.2.1.1")
+    await index.delete_instances(site, ["3.2.1.1"])
+    await index.delete_instances(site, ["3.2.1.1"])
     assert list(await all_studies(index, site)) == ["3.1"]
     assert await series_of(index, site, "3.2") == []
     assert await index.get_instance(site, "3.2.1.1") is None
 
-    await index.delete_instance(site, "never.indexed")
+    await index.delete_instances(site, ["never.indexed"])
+
+
+async def test_delete_instances_removes_a_batch_and_recounts(index: Index, site: str) -> None:
+    await index.upsert_instances(
+        [
+            *(instance_document(site, "5.1", "5.1.1", f"5.1.1.{i}") for i in range(3)),
+            instance_document(site, "5.1", "5.1.2", "5.1.2.1", modality="MR", sop_class=MR),
+            instance_document(site, "5.2", "5.2.1", "5.2.1.1"),
+        ]
+    )
+
+    await index.delete_instances(site, ["5.1.1.0", "5.1.1.1", "5.1.2.1", "5.2.1.1", "never"])
+    await index.delete_instances(site, ["5.1.1.0", "5.2.1.1"])
+    await index.delete_instances(site, [])
+
+    studies = await all_studies(index, site)
+    assert list(studies) == ["5.1"]
+    assert value(studies["5.1"], "00201206") == [1]
+    assert value(studies["5.1"], "00201208") == [1]
+    assert value(studies["5.1"], "00080061") == ["CT"]
+    assert await series_uids(index, site, "5.1") == ["5.1.1"]
+    assert [r.sop_uid for r in await index.list_instances(site, "5.1")] == ["5.1.1.2"]
+    assert await index.list_instances(site, "5.2") == []
 
 
 async def test_batch_upsert_of_many_documents(index: Index, site: str) -> None:
@@ -412,7 +435,7 @@ async def test_scan_pages_neither_skip_nor_repeat_while_entries_change(
     )
     first = await index.scan(site, Level.INSTANCE, "", 4)
     # an entry before the cursor goes, one after it comes: the walk goes on from the cursor
-    await index.delete_instance(site, "9.1.1.0")
+    await index.delete_instances(site, ["9.1.1.0"])
     await index.upsert_instances([instance_document(site, "9.1", "9.1.1", "9.1.1.95")])
     rest = await scan_all(index, site, Level.INSTANCE, 3, after=first[-1].uid)
     assert [e.uid for e in first + rest] == [f"9.1.1.{i}" for i in range(10)] + ["9.1.1.95"]
@@ -484,3 +507,21 @@ async def test_get_instances_returns_the_known_ones(index: Index, site: str) -> 
     assert found == {"1.2.3.4.5": first, "1.2.3.4.6": second}
     assert await index.get_instances(site, []) == {}
     assert await index.get_instances(f"{site}-other", ["1.2.3.4.5"]) == {}
+
+
+async def test_a_query_beyond_the_sqlite_limits_is_the_clients_error(
+    request: pytest.FixtureRequest, tmp_path: Path, site: str
+) -> None:
+    """Thousands of alternatives (past SQLite's 500 compound SELECT terms): a BadRequest, never
+    IndexUnavailable (503, an outage). SQLite only: osmem has no clause limit, and Elasticsearch's
+    (1,024 bool clauses) answers 400, which the adapter maps the same way."""
+    index = INDEX_FACTORIES["sqlite"](request, tmp_path)
+    await index.start()
+    await index.upsert_instances([instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")])
+    alternatives = tuple(Glob(f"00100010=DOE{n}*") for n in range(5000))
+    condition = Condition(Level.STUDY, "PatientName", Any_(alternatives))
+    query = Query(level=Level.STUDY, conditions=(condition,))
+    with pytest.raises(BadRequest):
+        await index.search(site, query)
+    assert (await search_studies(index, site)).total == 1  # the index still answers
+    await index.close()

@@ -333,7 +333,7 @@ def test_gateway_routes_each_request_to_its_service(
     response, body = gateway.request(method, target)
     if service is None:
         assert response.status == 405
-        assert response.getheader("Allow") == "GET, HEAD, POST, OPTIONS"
+        assert response.getheader("Allow") == "GET, HEAD, POST, DELETE, OPTIONS"
         assert response.getheader("X-Stub-Service") is None
         return
     assert (response.status, response.getheader("X-Stub-Service")) == (200, service)

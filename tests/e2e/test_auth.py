@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import httpx
@@ -20,12 +21,14 @@ import pytest
 import rnc2rng
 import websockets
 from lxml import etree
+from pydicom.uid import generate_uid
 
 from pacsflow.audit.trail import AUDIT_TOPIC
 from pacsflow.container import build_container
 from tests.oidc.provider import OTHER_AUDIENCE, Provider
 from tests.support.auth_env import auth_env, bearer, client
 from tests.support.corpus import CORPUS
+from tests.support.deletion import image
 from tests.support.dicomweb import stow_file
 from tests.support.servers import Server, start_server
 
@@ -72,6 +75,19 @@ def test_dicomweb_client_stores_searches_and_retrieves_with_a_token(
     default = client(server.url, oidc.token("keycloak-a-reader"))
     with pytest.raises(Exception, match="403"):
         default.search_for_studies()
+
+
+def test_only_the_delete_right_deletes(server: Server, oidc: Provider) -> None:
+    url = site_url(server, "a")
+    writer = client(url, oidc.token("scoped", "pacs:a:read pacs:a:write"))
+    study, series = generate_uid(), generate_uid()
+    writer.store_instances([pydicom.dcmread(BytesIO(image(study, series)))])
+
+    with pytest.raises(Exception, match="403"):
+        writer.delete_study(study)
+    client(url, oidc.token("scoped", "pacs:a:delete")).delete_study(study)
+
+    assert writer.search_for_studies(search_filters={"StudyInstanceUID": study}) == []
 
 
 def test_refused_tokens_get_401_with_the_bearer_challenge(server: Server, oidc: Provider) -> None:

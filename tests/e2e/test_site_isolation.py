@@ -1,12 +1,12 @@
 """A site's data is never visible, retrievable, changeable or subscribable from another site.
 
-Site ``b`` holds a study and a workitem with a subscriber; a token with every right on site
-``a`` walks every route of every service (taken from the routers themselves, so a new route is
-walked too) with ``b``'s UIDs: through ``/sites/b/...`` each is refused (403), through
-``/sites/a/...`` and ``/dicom-web/...`` nothing of ``b`` is found, and ``a``'s event channel
-of the same AE title gets none of ``b``'s events. Both modes: embedded (SQLite index and
-workitem store, the SQLite journal) and pipeline (Elasticsearch-protocol index and workitem
-store, Kafka, S3), with tokens from the real OpenID provider.
+Site ``b`` holds a study, a workitem with a subscriber and a storage commitment request; a
+token with every right on site ``a`` walks every route of every service (taken from the routers
+themselves, so a new route is walked too) with ``b``'s UIDs: through ``/sites/b/...`` each is
+refused (403), through ``/sites/a/...`` and ``/dicom-web/...`` nothing of ``b`` is found, and
+``a``'s event channel of the same AE title gets none of ``b``'s events. Both modes: embedded
+(SQLite index and workitem store, the SQLite journal) and pipeline (Elasticsearch-protocol
+index and workitem store, Kafka, S3), with tokens from the real OpenID provider.
 """
 
 from __future__ import annotations
@@ -105,11 +105,32 @@ def site_b(server: Server, oidc: Provider) -> dict[str, str]:
         timeout=60,
     )
     assert subscribed.status_code == 201, subscribed.text
+    transaction = new_uid()
+    committed = httpx.post(
+        f"{root(server, 'b')}/commitment-requests/{transaction}",
+        content=orjson.dumps(
+            {
+                "00081199": {
+                    "vr": "SQ",
+                    "Value": [
+                        {
+                            "00081150": {"vr": "UI", "Value": [str(header.SOPClassUID)]},
+                            "00081155": {"vr": "UI", "Value": [str(header.SOPInstanceUID)]},
+                        }
+                    ],
+                }
+            }
+        ),
+        headers={**bearer(token), **JSON},
+        timeout=60,
+    )
+    assert committed.status_code in (200, 202), committed.text
     return {
         "study": str(header.StudyInstanceUID),
         "series": str(header.SeriesInstanceUID),
         "instance": str(header.SOPInstanceUID),
         "workitem": item,
+        "transaction": transaction,
         "token": token,
     }
 

@@ -1,5 +1,6 @@
 """The change feed in process: ``GET /changefeed`` and ``/changefeed/latest`` after STOW-RS
-(creates, replacements, rejections), paging, metadata, sites and bad parameters."""
+(creates, replacements, rejections), DELETE and IOCM rejection notes, paging, metadata, sites
+and bad parameters."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Any
 import pydicom
 import pytest
 import pytest_asyncio
+from pydicom.uid import generate_uid
 
 from pacsflow.dicom.status import FailureReason
 from tests.support.archive import BASE_URL, Archive, running_archive
 from tests.support.corpus import CORPUS, uids_of
+from tests.support.deletion import image, part10, rejection_note
 from tests.support.dicomweb import multipart, stow_content_type
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -166,3 +169,46 @@ async def test_the_example_follower_sees_past_and_new_changes_in_order(archive: 
     assert more.status_code == 202, more.text
     assert await example.follow(archive.client, last, after_restart) == target + 1
     assert resumed == [target + 1]
+
+
+async def _grown(archive: Archive, before: int, count: int) -> list[dict[str, Any]]:
+    """The entries after the first ``before``, once there are ``count`` of them (bounded)."""
+    async with asyncio.timeout(60):
+        while True:
+            entries = await feed(archive, startSequence=before + 1, limit=100)
+            if len(entries) >= count:
+                return entries
+            await asyncio.sleep(0.05)
+
+
+async def test_deleted_and_iocm_rejected_instances_are_fed(archive: Archive) -> None:
+    """A DELETE feeds one ``delete`` entry per instance it removes; an IOCM rejection note
+    (PS3.16 CID 7011) a ``delete`` entry per instance it rejects, with the note as reason."""
+    study, first, second = generate_uid(), generate_uid(), generate_uid()
+    parts = [image(study, first), image(study, first), image(study, second)]
+    a, b, c = (pydicom.dcmread(io.BytesIO(p)).SOPInstanceUID for p in parts)
+    before = len(await feed(archive, limit=1000))
+    assert (await archive.stow(parts)).status_code in (200, 202)
+    await _grown(archive, before, 3)
+    gone = await archive.client.delete(f"/studies/{study}/series/{first}")
+    assert gone.status_code in (202, 204), gone.text
+    deleted = (await _grown(archive, before, 5))[3:]
+    assert sorted((e["Action"], e["SopInstanceUid"], e["State"]) for e in deleted) == sorted(
+        [("delete", a, "deleted"), ("delete", b, "deleted")]
+    )
+    assert {(e["StudyInstanceUid"], e["SeriesInstanceUid"], e["Reason"]) for e in deleted} == {
+        (study, first, "DELETE request")
+    }
+    note = rejection_note("113001", study, [(second, c)])
+    assert (await archive.stow([part10(note)])).status_code in (200, 202)
+    stored, rejected = (await _grown(archive, before, 7))[5:]
+    assert (stored["Action"], stored["SopInstanceUid"]) == ("create", note.SOPInstanceUID)
+    assert (rejected["Action"], rejected["SopInstanceUid"], rejected["State"]) == (
+        "delete",
+        c,
+        "deleted",
+    )
+    assert rejected["Reason"] == (
+        f"IOCM rejection note {note.SOPInstanceUID} (Rejected for Quality Reasons)"
+    )
+    assert rejected["Sequence"] == stored["Sequence"] + 1

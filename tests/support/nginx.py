@@ -75,10 +75,15 @@ ROUTES = [
     ("OPTIONS", "/dicom-web/commitment-requests/1.2.3", "wado"),
     ("GET", "/dicom-web/openapi.json", "wado"),
     ("PUT", "/dicom-web/studies/1.2.3", None),
-    ("DELETE", "/dicom-web/studies/1.2.3", None),
+    ("DELETE", "/dicom-web/studies/1.2.3", "stow"),  # deletion (docs/conformance.md)
+    ("DELETE", "/dicom-web/studies/1.2.3/series/4.5.6", "stow"),
+    ("DELETE", "/dicom-web/studies/1.2.3/series/4.5.6/instances/7.8.9", "stow"),
+    ("DELETE", "/dicom-web/studies/1.2.3/metadata", None),
+    ("DELETE", "/dicom-web/studies", None),
     ("PATCH", "/dicom-web/studies", None),
     # each site's root routes as the default site's (docs/security.md)
     ("POST", "/sites/north/dicom-web/studies", "stow"),
+    ("DELETE", "/sites/north/dicom-web/studies/1.2.3/series/4.5.6", "stow"),
     ("GET", "/sites/north/dicom-web/studies?PatientID=X1", "qido"),
     ("GET", "/sites/north/dicom-web/studies/1.2.3/series/4.5.6/instances", "qido"),
     ("GET", "/sites/north/dicom-web/studies/1.2.3/metadata", "wado"),
@@ -89,7 +94,8 @@ ROUTES = [
     ("POST", "/sites/north/dicom-web/commitment-requests/1.2.3", "commitment"),
     ("OPTIONS", "/sites/north/dicom-web", "wado"),
     ("OPTIONS", "/sites/north/dicom-web/studies", "wado"),
-    ("DELETE", "/sites/north/dicom-web/studies/1.2.3", None),
+    ("DELETE", "/sites/north/dicom-web/studies/1.2.3", "stow"),
+    ("DELETE", "/sites/north/dicom-web/studies/1.2.3/rendered", None),
 ]
 
 

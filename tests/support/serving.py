@@ -18,6 +18,7 @@ import uvicorn
 from pacsflow.config import Settings
 from pacsflow.container import Container, build_container
 from services.app import create_app
+from services.limits import timed_protocol
 from tests.support.servers import free_port
 
 __all__ = ["Running", "serve", "worklist"]
@@ -39,8 +40,10 @@ class Running:
 
 
 async def serve(container: Container, roles: tuple[str, ...]) -> AsyncIterator[Running]:
-    """Serve ``container`` on a free loopback port until the caller is done."""
+    """Serve ``container`` on a free loopback port until the caller is done, with the HTTP
+    timeouts of its settings (``services.limits``), as ``pacsflow serve`` does."""
     port = free_port()
+    settings = container.settings
     config = uvicorn.Config(
         create_app(container, roles),
         host="127.0.0.1",
@@ -48,6 +51,9 @@ async def serve(container: Container, roles: tuple[str, ...]) -> AsyncIterator[R
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=10,
+        http=timed_protocol(
+            settings.http_header_timeout_seconds, settings.http_send_timeout_seconds
+        ),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -18,9 +18,10 @@ from pacsflow.pipeline.records import (
     EVENTS_TOPIC,
     INGEST_TOPIC,
     DeadLetter,
+    DeleteRecord,
     IngestEvent,
 )
-from streams.ingest import process_messages
+from streams.ingest import prepare_messages, process_messages
 from tests.support.corpus import CORPUS
 from tests.support.records import ingest_record
 
@@ -39,7 +40,14 @@ async def parts(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedBus, IngestContex
 
 @pytest.mark.parametrize(
     "poison",
-    [b"not json", b'{"version": 99}', b'{"version": 1, "request_id": "r"}', b"[1, 2]"],
+    [
+        b"not json",
+        b'{"version": 99}',
+        b'{"version": 1, "request_id": "r"}',
+        b"[1, 2]",
+        b'{"version": 1, "kind": "delete", "site": "default"}',
+        b'{"version": 1, "kind": "purge", "request_id": "r"}',
+    ],
 )
 async def test_poison_messages_go_to_the_dead_letter_topic(
     parts: tuple[EmbeddedBus, IngestContext], poison: bytes
@@ -89,3 +97,58 @@ async def test_a_crashing_step_is_dead_lettered_as_processing_failure(tmp_path: 
     finally:
         for part in (index, objects, bus):
             await part.close()
+
+
+async def test_a_delete_between_stores_is_applied_in_its_place(
+    parts: tuple[EmbeddedBus, IngestContext],
+) -> None:
+    """One batch: a store, the DELETE of its study, a store of that study again, another study."""
+    bus, ctx = parts
+    ct = ingest_record(CORPUS / "modality" / "CT_small.dcm")
+    mr = ingest_record(CORPUS / "modality" / "MR_siemens_csa_private.dcm", part=2)
+    delete = DeleteRecord("d", "default", ct.study_uid, None, None, "2026-12-07T07:00:00Z")
+    again = ingest_record(CORPUS / "modality" / "CT_small.dcm", part=3)
+    for record in (ct, delete, again, mr):
+        await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
+    ingest = await bus.subscribe(INGEST_TOPIC, "processor")
+    messages = await ingest.fetch(10, 1.0)
+    assert await prepare_messages(messages, ctx) is None  # a batch with a delete: not read ahead
+
+    events = await process_messages(messages, ctx, bus)
+
+    assert [(e.part, e.status) for e in events] == [
+        (1, "stored"),
+        (0, "deleted"),
+        (3, "stored"),
+        (2, "stored"),
+    ]
+    assert events[1].message == "1 instances deleted"
+    assert await ctx.index.get_instance("default", ct.sop_uid) is not None
+    assert await ctx.index.get_instance("default", mr.sop_uid) is not None
+    published = await bus.subscribe(EVENTS_TOPIC, "reader")
+    statuses = [IngestEvent.from_bytes(m.value).status for m in await published.fetch(10, 1.0)]
+    assert statuses == ["stored", "deleted", "stored", "stored"]
+
+
+async def test_a_batch_read_ahead_goes_through_the_same_step(
+    parts: tuple[EmbeddedBus, IngestContext],
+) -> None:
+    """Stores validated ahead (the embedded runner's read-ahead) go through the same step."""
+    bus, ctx = parts
+    ct = ingest_record(CORPUS / "modality" / "CT_small.dcm")
+    mr = ingest_record(CORPUS / "modality" / "MR_siemens_csa_private.dcm", part=2)
+    for record in (ct, mr):
+        await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
+    ingest = await bus.subscribe(INGEST_TOPIC, "processor")
+    messages = await ingest.fetch(10, 1.0)
+    prepared = await prepare_messages(messages, ctx)
+    assert prepared is not None and [r.sop_uid for r in prepared.records] == [
+        ct.sop_uid,
+        mr.sop_uid,
+    ]
+
+    events = await process_messages(messages, ctx, bus, prepared=prepared)
+
+    assert [(e.part, e.status) for e in events] == [(1, "stored"), (2, "stored")]
+    for record in (ct, mr):
+        assert await ctx.index.get_instance("default", record.sop_uid) is not None

@@ -1,0 +1,1 @@
+"""``pacsflow reindex``: the index rebuilt from the object store (docs/operations.md)."""
