@@ -41,7 +41,7 @@ from pacsflow.adapters.es_changefeed import ElasticsearchChangeFeed
 from pacsflow.changefeed.entries import Change, Deletion, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
-from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
+from pacsflow.ports.index import IndexedEntity, IndexTotals, InstanceDocument, InstanceRef
 from pacsflow.query.es import (
     MAX_PARENT_UIDS,
     TERMS_FIELD,
@@ -459,6 +459,21 @@ class ElasticsearchIndex:
             answer = await self._es.bulk(operations=operations, refresh="wait_for")
             _check_items(answer.body, missing_ok=True)
         await self._recompute(site, touched)
+
+    async def totals(self) -> IndexTotals:
+        """Entities per level (counts) and the bytes of the instances (a sum aggregation)."""
+        with _unavailable("totals"):
+            studies = await self._es.count(index=self._studies)
+            series = await self._es.count(index=self._series)
+            found = await self._es.search(
+                index=self._instances,
+                size=0,
+                track_total_hits=True,
+                aggs={"bytes": {"sum": {"field": "size"}}},
+            )
+        instances = int(found["hits"]["total"]["value"])
+        size = int(found["aggregations"]["bytes"]["value"] or 0)
+        return IndexTotals(int(studies["count"]), int(series["count"]), instances, size)
 
     async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:
         """Entries of the site's feed above ``after``, in order (``es_changefeed``)."""

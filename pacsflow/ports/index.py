@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from pacsflow.changefeed.entries import Change, Deletion, FeedEntry
 from pacsflow.query.model import Level, Query, SearchPage
 
-__all__ = ["Index", "IndexedEntity", "InstanceDocument", "InstanceRef"]
+__all__ = ["Index", "IndexTotals", "IndexedEntity", "InstanceDocument", "InstanceRef"]
 
 JsonDict = dict[str, Any]
 
@@ -67,6 +67,16 @@ class InstanceRef:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexTotals:
+    """How much an index holds, over all sites (the ``/metrics`` of docs/operations.md)."""
+
+    studies: int
+    series: int
+    instances: int
+    bytes: int  # the sum of the instances' Part 10 sizes: the bulk of the object store
+
+
+@dataclass(frozen=True, slots=True)
 class IndexedEntity:
     """A study, series or instance as the index keeps it: one item of ``Index.scan``.
 
@@ -90,6 +100,11 @@ class Index(Protocol):
 
     async def close(self) -> None:
         """Release resources."""
+        ...
+
+    async def totals(self) -> IndexTotals:
+        """The studies, series and instances indexed over all sites, and the bytes of the
+        instances' Part 10 objects."""
         ...
 
     async def check(self) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "CONTENT_TYPE",
     "backend_error",
     "dead_letters",
+    "index_totals",
     "ingest_outcomes",
     "multiprocess_dir",
     "render",
@@ -77,6 +78,17 @@ BACKEND_ERRORS = Counter(
     "pacsflow_backend_errors",
     "Backend calls that failed (bus, object store, index), by error",
     ["error"],
+)
+INDEXED = Gauge(
+    "pacsflow_index_entities",
+    "Studies, series and instances the index holds, over all sites (at most a minute old)",
+    ["level"],
+    multiprocess_mode="mostrecent",
+)
+STORED_BYTES = Gauge(
+    "pacsflow_stored_bytes",
+    "Bytes of the Part 10 objects of the instances indexed: the bulk of the object store",
+    multiprocess_mode="mostrecent",
 )
 TRANSACTIONS = Histogram(
     "pacsflow_http_request_duration_seconds",
@@ -142,6 +154,13 @@ def dead_letters(count: int) -> None:
 def backend_error(error: BaseException) -> None:
     """Count a failed backend call (by the error's type)."""
     BACKEND_ERRORS.labels(type(error).__name__).inc()
+
+
+def index_totals(studies: int, series: int, instances: int, size: int) -> None:
+    """Set what the index holds (``Index.totals``)."""
+    for level, count in (("study", studies), ("series", series), ("instance", instances)):
+        INDEXED.labels(level).set(count)
+    STORED_BYTES.set(size)
 
 
 def transaction_seconds(transaction: str, status: int, seconds: float) -> None:

@@ -1,5 +1,6 @@
 """``/metrics`` of ``pacsflow serve`` as a real process: its HTTP workers and its ingest workers
-are separate processes, and one scrape of any HTTP worker sums them all."""
+are separate processes, and one scrape of any HTTP worker sums them all (what the index holds:
+the value the last worker asked for)."""
 
 from __future__ import annotations
 
@@ -41,8 +42,11 @@ def test_serve_sums_the_metrics_of_its_processes(tmp_path: Path) -> None:
             samples = _samples(base)
         assert samples.get(ingested) == 2  # counted by the ingest worker process
         requests = ("pacsflow_stow_requests_total", (("status", "200"),))
+        indexed = ("pacsflow_index_entities", (("level", "instance"),))
         for _ in range(10):  # every scrape, whichever HTTP worker answers, sums them all
-            assert _samples(base).get(requests) == 2
+            scraped = _samples(base)
+            assert scraped.get(requests) == 2
+            assert scraped.get(indexed) == 2  # asked by the worker that answers, once a minute
         assert samples[("pacsflow_ingest_latency_seconds_count", ())] == 2
         assert (server.data_dir / "metrics").is_dir()
     finally:

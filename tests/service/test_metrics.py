@@ -1,6 +1,6 @@
 """``GET /metrics`` in process: STOW-RS requests and instances by outcome, bytes, ingest
-latency and lag, dead letters, backend errors and transaction latency, in the Prometheus text
-format read back with the Prometheus client's own parser.
+latency and lag, dead letters, backend errors, transaction latency and what the index holds,
+in the Prometheus text format read back with the Prometheus client's own parser.
 
 The registry is the process's, shared by every test of the session: each test compares the
 values after its requests with those before them.
@@ -12,6 +12,7 @@ import asyncio
 import io
 import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -136,3 +137,17 @@ async def test_a_locked_index_is_counted_as_a_backend_error(archive: Archive) ->
             break
         await asyncio.sleep(0.05)
     assert [e["Action"] for e in entries] == ["create"]
+
+
+async def test_what_the_index_holds(tmp_path: Path) -> None:
+    """Studies, series and instances indexed and their bytes, from a process serving QIDO-RS
+    (asked at the first scrape, then at most once a minute)."""
+    async with running_archive(tmp_path / "data") as fresh:
+        assert (await fresh.stow([CT.read_bytes(), MR.read_bytes()])).status_code == 200
+        samples = await scrape(fresh)
+        for level in ("study", "series", "instance"):
+            assert value(samples, "pacsflow_index_entities", level=level) == 2, level
+        stored = value(samples, "pacsflow_stored_bytes")
+        assert stored == CT.stat().st_size + MR.stat().st_size
+        assert (await fresh.stow([changed_ct("not counted for a minute")])).status_code == 202
+        assert value(await scrape(fresh), "pacsflow_stored_bytes") == stored
