@@ -170,6 +170,7 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
         0,
     ),
     "PACSFLOW_HTTP_SEND_TIMEOUT_SECONDS": ("9", lambda s: s.http_send_timeout_seconds, 9.0),
+    "PACSFLOW_RENDER_CACHE_MB": ("16", lambda s: s.render_cache_mb, 16),
     "PACSFLOW_S3_ACCESS_KEY": ("ak", lambda s: s.objects.access_key, "ak"),
     "PACSFLOW_S3_SECRET_KEY": ("sk", lambda s: _secret(s.objects.secret_key), "sk"),
     "PACSFLOW_S3_CA_CERTS": ("/ca.pem", lambda s: s.objects.ca_certs, "/ca.pem"),
