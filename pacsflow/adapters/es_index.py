@@ -38,7 +38,7 @@ from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, TransportError
 
 from pacsflow.adapters.es_changefeed import ElasticsearchChangeFeed
-from pacsflow.changefeed.entries import Change, Deletion, FeedEntry, deletion
+from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
 from pacsflow.ports.index import IndexedEntity, IndexTotals, InstanceDocument, InstanceRef
@@ -444,7 +444,7 @@ class ElasticsearchIndex:
         return out
 
     async def delete_instances(
-        self, site: str, sop_uids: Sequence[str], cause: Deletion | None = None
+        self, site: str, sop_uids: Sequence[str], cause: DeletionCause | None = None
     ) -> None:
         """Append the ``delete`` changes of the entries held, then remove them (one bulk
         request); their studies and series are recomputed or deleted when left empty.
@@ -456,7 +456,7 @@ class ElasticsearchIndex:
         entries = await self.get_instances(site, sop_uids)
         if not entries:
             return
-        why = cause or Deletion.unnamed()
+        why = cause or DeletionCause.unnamed()
         gone = [
             deletion(why, site, e.study_uid, e.series_uid, uid, e.sop_class_uid)
             for uid, e in entries.items()

@@ -22,7 +22,7 @@ import orjson
 
 from pacsflow.adapters import sqlite_changefeed as feed
 from pacsflow.adapters.sqlite_statistics import ANALYZE_FLOOR, PlannerStatistics
-from pacsflow.changefeed.entries import Change, Deletion, FeedEntry, deletion
+from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexFull, IndexUnavailable
 from pacsflow.ports.index import IndexedEntity, IndexTotals, InstanceDocument, InstanceRef
@@ -213,11 +213,11 @@ class SqliteIndex:
         return await self._run(get)
 
     async def delete_instances(
-        self, site: str, sop_uids: Sequence[str], cause: Deletion | None = None
+        self, site: str, sop_uids: Sequence[str], cause: DeletionCause | None = None
     ) -> None:
         """Remove entries and append their ``delete`` changes in one transaction; their
         studies and series are recounted or removed when left empty."""
-        why = cause or Deletion.unnamed()
+        why = cause or DeletionCause.unnamed()
 
         def delete(db: sqlite3.Connection) -> None:
             studies: dict[str, JsonDict | None] = {}

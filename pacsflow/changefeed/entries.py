@@ -4,7 +4,7 @@ A ``Change`` is written by the ingest step (``create``, ``reject``) or by a dele
 (``delete``: a DELETE request or an IOCM rejection note, ``pacsflow.pipeline.delete``) in the
 same index write as the change itself (``Index.upsert_instances``, ``Index.delete_instances``);
 the index numbers it, making it a ``FeedEntry``. Every change has an *origin* (the ingest
-record ``{request_id}/{part}``; for a deletion, its ``Deletion.origin`` and the SOP Instance
+record ``{request_id}/{part}``; for a deletion, its ``DeletionCause.origin`` and the SOP Instance
 UID): an index keeps at most one entry per origin and site, so a redelivered record is never
 fed twice.
 
@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-__all__ = ["ACTIONS", "Action", "Change", "Deletion", "FeedEntry", "State", "deletion", "now"]
+__all__ = ["ACTIONS", "Action", "Change", "DeletionCause", "FeedEntry", "State", "deletion", "now"]
 
 Action = Literal["create", "delete", "reject"]
 State = Literal["current", "replaced", "deleted", "rejected"]
@@ -68,7 +68,7 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class Deletion:
+class DeletionCause:
     """Why instances are deleted: the origin of their changes (one per delivery of the record
     that deletes them, the same when it is redelivered) and a reason for the feed's readers."""
 
@@ -76,13 +76,13 @@ class Deletion:
     reason: str = ""
 
     @classmethod
-    def unnamed(cls) -> Deletion:
+    def unnamed(cls) -> DeletionCause:
         """A deletion of its own (a caller that names none)."""
         return cls(f"delete/{uuid.uuid4().hex}")
 
 
 def deletion(
-    cause: Deletion, site: str, study_uid: str, series_uid: str, sop_uid: str, sop_class: str
+    cause: DeletionCause, site: str, study_uid: str, series_uid: str, sop_uid: str, sop_class: str
 ) -> Change:
     """The change of an instance deleted by ``cause`` (origin ``{cause.origin}/{sop_uid}``)."""
     return Change(

@@ -1,6 +1,6 @@
 """The delete step: DELETE records and IOCM rejection notes applied to the index and objects.
 
-DELETE is not in PS3.18; every peer has it (docs/conformance.md, "Deletion"). A
+DELETE is not in PS3.18; every peer has it (docs/conformance.md, "DeletionCause"). A
 ``DeleteRecord`` travels on ``ingest`` keyed by its Study Instance UID, so within the study's
 partition it is applied after every store published before it and before every store
 published after it (``process_records`` keeps that order inside a batch). Applying it:
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from pacsflow.audit.events import AuditContext, study_deleted
 from pacsflow.audit.messages import AuditMessage, Outcome, Participant
-from pacsflow.changefeed.entries import Deletion
+from pacsflow.changefeed.entries import DeletionCause
 from pacsflow.pipeline.ingest import IngestContext, PreparedBatch, ingest_batch
 from pacsflow.pipeline.keys import instance_keys, keys_beside
 from pacsflow.pipeline.records import DeleteRecord, IngestEvent, IngestRecord
@@ -98,7 +98,7 @@ async def delete_record(record: DeleteRecord, ctx: IngestContext) -> IngestEvent
     named = [
         (r.study_uid, r.series_uid, r.sop_uid) for r in refs if record.sop_uid in (None, r.sop_uid)
     ]
-    cause = Deletion(f"{record.request_id}/delete", record.reason)
+    cause = DeletionCause(f"{record.request_id}/delete", record.reason)
     removal = await remove_instances(ctx, record.site, named, cause)
     await ctx.objects.write_batch(deletes=await _left_behind(record, ctx))
     return record.event("deleted", f"{removal.count} instances deleted")
@@ -114,7 +114,7 @@ async def _left_behind(record: DeleteRecord, ctx: IngestContext) -> list[str]:
 
 
 async def remove_instances(
-    ctx: IngestContext, site: str, named: Sequence[tuple[str, str, str]], cause: Deletion
+    ctx: IngestContext, site: str, named: Sequence[tuple[str, str, str]], cause: DeletionCause
 ) -> Removal:
     """Remove the instances named (study, series, SOP Instance UID) that the index holds there:
     the index entries first (searches no longer find them, the feed gets their ``delete``
@@ -163,7 +163,7 @@ async def _store(
             ]
             note = notes[site, doc.sop_uid]
             why = f"IOCM rejection note {doc.sop_uid} ({title})"
-            cause = Deletion(f"{note.request_id}/{note.part}/rejection", why)
+            cause = DeletionCause(f"{note.request_id}/{note.part}/rejection", why)
             removal = await remove_instances(ctx, site, named, cause)
             text = f"{why}: {removal.count} instances removed"
             log.info("%s", text)

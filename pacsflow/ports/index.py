@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pacsflow.changefeed.entries import Change, Deletion, FeedEntry
+from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry
 from pacsflow.query.model import Level, Query, SearchPage
 
 __all__ = ["Index", "IndexTotals", "IndexedEntity", "InstanceDocument", "InstanceRef"]
@@ -136,7 +136,7 @@ class Index(Protocol):
         ...
 
     async def delete_instances(
-        self, site: str, sop_uids: Sequence[str], cause: Deletion | None = None
+        self, site: str, sop_uids: Sequence[str], cause: DeletionCause | None = None
     ) -> None:
         """Remove entries and append a ``delete`` change for each one removed, with ``cause``'s
         origin and reason (idempotent: unknown UIDs are left out and nothing is appended for

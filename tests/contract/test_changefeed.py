@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pacsflow.changefeed.entries import Change, Deletion, FeedEntry, now
+from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry, now
 from pacsflow.ports.index import Index, InstanceDocument
 from tests.support.indexes import INDEX_TWINS, instance_document
 
@@ -74,7 +74,7 @@ async def test_an_origin_appended_again_is_not_fed_twice(index: Index, site: str
 async def test_a_deletion_is_fed_once(index: Index, site: str) -> None:
     doc = instance_document(site, "4.1", "4.1.1", "4.1.1.1")
     await index.upsert_instances([doc], [stored(doc, "r/1")])
-    cause = Deletion("del-1/delete", "DELETE request")
+    cause = DeletionCause("del-1/delete", "DELETE request")
     await index.delete_instances(site, [doc.sop_uid], cause)
     await index.delete_instances(site, [doc.sop_uid], cause)  # nothing left: nothing fed
     await index.delete_instances(site, [doc.sop_uid])  # nor by a deletion of its own
@@ -91,7 +91,7 @@ async def test_a_deletion_is_fed_once(index: Index, site: str) -> None:
 async def test_a_deletion_feeds_each_instance_it_removes(index: Index, site: str) -> None:
     docs = [instance_document(site, "4.2", f"4.2.{n}", f"4.2.{n}.1") for n in (1, 2)]
     await index.upsert_instances(docs, [stored(d, f"r/{n}") for n, d in enumerate(docs)])
-    cause = Deletion("del-2/delete", "DELETE request")
+    cause = DeletionCause("del-2/delete", "DELETE request")
     await index.delete_instances(site, [d.sop_uid for d in docs] + ["never.indexed"], cause)
     entries = await index.read_changes(site)
     assert [(e.sequence, e.change.action, e.change.sop_uid) for e in entries[2:]] == [
@@ -102,9 +102,9 @@ async def test_a_deletion_feeds_each_instance_it_removes(index: Index, site: str
     # a new deletion (another origin) is fed
     await index.upsert_instances(docs[:1], [stored(docs[0], "r/again")])
     await index.delete_instances(site, [docs[0].sop_uid], cause)
-    await index.delete_instances(site, [docs[0].sop_uid], Deletion("del-3/delete"))
+    await index.delete_instances(site, [docs[0].sop_uid], DeletionCause("del-3/delete"))
     await index.upsert_instances(docs[:1], [stored(docs[0], "r/third")])
-    await index.delete_instances(site, [docs[0].sop_uid], Deletion("del-4/delete"))
+    await index.delete_instances(site, [docs[0].sop_uid], DeletionCause("del-4/delete"))
     actions = [(e.change.action, e.change.origin) for e in await index.read_changes(site)]
     assert actions[4:] == [
         ("create", "r/again"),

@@ -103,3 +103,24 @@ async def test_a_request_without_traceparent_starts_its_own_trace(
     assert response.status_code == 200
     [server] = [s for s in spans.get_finished_spans() if s.name == "GET qido"]
     assert server.parent is None and server.attributes["http.route"] == "/studies"
+
+
+async def test_a_delete_is_one_trace_to_the_processor(
+    archive: Archive, spans: InMemorySpanExporter
+) -> None:
+    """DELETE publishes its record with the trace in its headers, as STOW-RS does."""
+    study, series, sop = uids_of(CT)
+    assert (await archive.stow([CT.read_bytes()])).status_code in (200, 202)
+    spans.clear()
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    gone = await archive.client.delete(
+        f"/studies/{study}/series/{series}/instances/{sop}",
+        headers={"traceparent": f"00-{trace_id}-{PARENT_ID}-01"},
+    )
+    assert gone.status_code == 204, gone.text  # applied before the answer
+    found = [s for s in spans.get_finished_spans() if f"{s.context.trace_id:032x}" == trace_id]
+    server = _one(found, "DELETE delete")
+    publish = _one(found, "publish ingest")
+    assert publish.parent.span_id == server.context.span_id
+    processed = _one(found, "process")
+    assert processed.parent.span_id == publish.context.span_id
