@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.durable import run_seaweedfs, run_tansu_on_s3
 from tests.support.servers import run_moto, run_osmem, run_tansu
 
 _TIER_MARKS = {"e2e": pytest.mark.e2e, "deploy": pytest.mark.deploy}
@@ -34,12 +35,29 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def s3_bucket(s3_endpoint: str) -> Iterator[str]:
     """A unique bucket name on ``s3_endpoint``; the bucket and its objects are removed after."""
+    yield from _bucket(s3_endpoint)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SeaweedFS (a durable S3 server, issue 23) on loopback for the session, as "host:port"."""
+    with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs") / "data") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def seaweedfs_bucket(seaweedfs_endpoint: str) -> Iterator[str]:
+    """A unique bucket name on ``seaweedfs_endpoint``; removed with its objects after."""
+    yield from _bucket(seaweedfs_endpoint)
+
+
+def _bucket(endpoint: str) -> Iterator[str]:
     from minio import Minio
     from minio.error import S3Error
 
     bucket = f"pacsflow-test-{os.urandom(8).hex()}"
     yield bucket
-    client = Minio(s3_endpoint, access_key="test", secret_key="test", secure=False)
+    client = Minio(endpoint, access_key="test", secret_key="test", secure=False)
     try:
         for item in client.list_objects(bucket, recursive=True):
             client.remove_object(bucket, str(item.object_name))
@@ -47,6 +65,16 @@ def s3_bucket(s3_endpoint: str) -> Iterator[str]:
     except S3Error as exc:
         if exc.code != "NoSuchBucket":
             raise
+
+
+@pytest.fixture(scope="session")
+def durable_kafka_bootstrap(
+    tmp_path_factory: pytest.TempPathFactory, seaweedfs_endpoint: str
+) -> Iterator[str]:
+    """A Tansu broker keeping its log in a SeaweedFS bucket (durable), as "host:port"."""
+    log_dir = tmp_path_factory.mktemp("tansu-s3")
+    with run_tansu_on_s3(log_dir, seaweedfs_endpoint, "tansu-log") as port:
+        yield f"127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ __all__ = [
     "MODES",
     "Server",
     "free_port",
+    "kafka_answers",
     "peak_rss_bytes",
     "pipeline_env",
     "run_moto",
@@ -35,6 +36,7 @@ __all__ = [
     "start_server",
     "start_worker",
     "stop_process",
+    "wait_http",
 ]
 
 MODES = ["embedded", "pipeline"]
@@ -211,6 +213,15 @@ def _kafka_answers(port: int) -> bool:
     return correlation_id == 7 and brokers >= 1
 
 
+def kafka_answers(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Bounded wait for the broker ``process`` to answer Kafka Metadata on ``port``."""
+    deadline = time.monotonic() + 60
+    while not _kafka_answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"tansu did not start: {log.read_text()}")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def run_tansu(log_dir: Path, advertised_port: int | None = None) -> Iterator[int]:
     """A Tansu broker (Kafka protocol, memory storage) on loopback; yields its listen port.
@@ -230,21 +241,22 @@ def run_tansu(log_dir: Path, advertised_port: int | None = None) -> Iterator[int
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
-            while not _kafka_answers(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"tansu did not start: {log.read_text()}")
-                time.sleep(0.1)
+            kafka_answers(process, port, log)
             yield port
         finally:
             stop_process(process, timeout=10)
 
 
-def _wait_http(
-    process: subprocess.Popen[bytes], url: str, what: str, log: Path, any_answer: bool = False
+def wait_http(
+    process: subprocess.Popen[bytes],
+    url: str,
+    what: str,
+    log: Path,
+    any_answer: bool = False,
+    seconds: float = 30,
 ) -> None:
     """Bounded wait for ``url`` to answer 200 (or anything, with ``any_answer``)."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + seconds
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited: {log.read_text()}")
@@ -270,7 +282,7 @@ def run_moto(log_dir: Path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_http(process, f"http://127.0.0.1:{port}/", "moto_server", log, any_answer=True)
+        wait_http(process, f"http://127.0.0.1:{port}/", "moto_server", log, any_answer=True)
         yield f"127.0.0.1:{port}"
     finally:
         stop_process(process, timeout=10)
@@ -290,7 +302,7 @@ def run_osmem(log_dir: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_http(process, f"http://127.0.0.1:{port}/", "osmem-server", log)
+        wait_http(process, f"http://127.0.0.1:{port}/", "osmem-server", log)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process, timeout=10)
