@@ -289,9 +289,10 @@ def run_moto(log_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def run_osmem(log_dir: Path) -> Iterator[str]:
-    """An osmem server (OpenSearch protocol, in memory) on loopback; yields its URL."""
-    port = free_port()
+def run_osmem(log_dir: Path, port: int = 0) -> Iterator[str]:
+    """An osmem server (OpenSearch protocol, in memory) on loopback (on ``port``, or a free
+    one); yields its URL."""
+    port = port or free_port()
     log = log_dir / "osmem-server.log"
     command = [resolve_binary(), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch"]
     with log.open("wb") as out:
