@@ -136,12 +136,24 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"pacsflow serve exited: {log.read_text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if _started(port, command):
                 return server
         except httpx.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"pacsflow serve did not start: {log.read_text()}")
+
+
+def _started(port: int, command: str) -> bool:
+    """Whether the server answers ``/health``; a pipeline role also no longer waits for its
+    backends (``/ready`` is not ``starting``: pacsflow.startup)."""
+    base = f"http://127.0.0.1:{port}"
+    if httpx.get(f"{base}/health", timeout=1).status_code != 200:
+        return False
+    return (
+        command == "serve" or httpx.get(f"{base}/ready", timeout=10).json()["status"] != "starting"
+    )
 
 
 def pipeline_env(
