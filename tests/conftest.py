@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.durable import run_seaweedfs, run_tansu_on_s3
-from tests.support.servers import run_moto, run_osmem, run_tansu
+from tests.support.durable import DURABLE, run_broker, run_seaweedfs, run_tansu_on_s3
+from tests.support.servers import run_moto, run_osmem
 
 _TIER_MARKS = {"e2e": pytest.mark.e2e, "deploy": pytest.mark.deploy}
 
@@ -27,9 +27,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto S3-protocol server on loopback for the session (TEST-INFRA.md), as "host:port"."""
-    with run_moto(tmp_path_factory.mktemp("moto")) as endpoint:
-        yield endpoint
+    """A moto S3-protocol server on loopback for the session (TEST-INFRA.md), as "host:port";
+    SeaweedFS with ``PACSFLOW_TEST_BACKENDS=durable`` (tests/support/durable.py)."""
+    if DURABLE:
+        with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs") / "data") as endpoint:
+            yield endpoint
+    else:
+        with run_moto(tmp_path_factory.mktemp("moto")) as endpoint:
+            yield endpoint
 
 
 @pytest.fixture
@@ -78,9 +83,14 @@ def durable_kafka_bootstrap(
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Tansu broker shared by the session, as "host:port"."""
-    with run_tansu(tmp_path_factory.mktemp("tansu")) as port:
+def kafka_bootstrap(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A Tansu broker shared by the session, as "host:port" (keeping its log in the session's
+    S3 server with ``PACSFLOW_TEST_BACKENDS=durable``)."""
+    log_dir = tmp_path_factory.mktemp("tansu")
+    s3 = request.getfixturevalue("s3_endpoint") if DURABLE else ""
+    with run_broker(log_dir, s3, "session") as port:
         yield f"127.0.0.1:{port}"
 
 

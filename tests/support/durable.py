@@ -18,9 +18,20 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.servers import free_port, kafka_answers, stop_process, wait_http
+from tests.support.servers import free_port, kafka_answers, run_tansu, stop_process, wait_http
 
-__all__ = ["make_bucket", "run_seaweedfs", "run_tansu_on_s3", "seaweedfs_binary"]
+__all__ = [
+    "DURABLE",
+    "make_bucket",
+    "run_broker",
+    "run_seaweedfs",
+    "run_tansu_on_s3",
+    "seaweedfs_binary",
+]
+
+# ``PACSFLOW_TEST_BACKENDS=durable`` runs the pipeline tests on SeaweedFS and Tansu-on-S3
+# instead of moto and in-memory Tansu (the session's S3 fixture and each deployment's broker).
+DURABLE = os.environ.get("PACSFLOW_TEST_BACKENDS", "memory") == "durable"
 
 # SeaweedFS serves S3 with any credentials when no identities are configured.
 S3_KEY = "test"
@@ -100,3 +111,15 @@ def run_tansu_on_s3(log_dir: Path, s3_endpoint: str, bucket: str) -> Iterator[in
             yield port
         finally:
             stop_process(process, timeout=10)
+
+
+@contextlib.contextmanager
+def run_broker(log_dir: Path, s3_endpoint: str, name: str) -> Iterator[int]:
+    """A deployment's own Tansu broker: in memory, or (``DURABLE``) keeping its log in the
+    bucket ``name``-log of ``s3_endpoint``; yields its Kafka port."""
+    if DURABLE:
+        with run_tansu_on_s3(log_dir, s3_endpoint, f"{name}-log") as port:
+            yield port
+    else:
+        with run_tansu(log_dir) as port:
+            yield port

@@ -185,9 +185,11 @@ def start_deployment(
     """
     if mode == "embedded":
         return start_server(root / "data", env)
+    from tests.support.durable import run_broker  # (it imports this module)
+
     resources = contextlib.ExitStack()
-    broker = resources.enter_context(run_tansu(root))
     name = f"t{os.urandom(4).hex()}"
+    broker = resources.enter_context(run_broker(root, s3, name))
     backends = pipeline_env(
         f"127.0.0.1:{broker}", s3, es, name, processors="false", stow_timeout_seconds="180"
     )
