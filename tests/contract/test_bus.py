@@ -269,8 +269,8 @@ async def test_commit_never_moves_backwards(bus: Bus, topic: str) -> None:
 
 
 TANSU_S3_WATERMARK_BUG = (
-    "Tansu keeping its log in S3 (SeaweedFS) answers ListOffsets latest with 1 per partition "
-    "written, whatever was appended after the first record (every record is stored and fetched)"
+    "Tansu keeping its log in S3 (SeaweedFS; moto alike) answers ListOffsets latest with 1 per "
+    "partition written, whatever was appended after its first record (all are stored and fetched)"
 )
 
 
