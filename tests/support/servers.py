@@ -175,13 +175,19 @@ def pipeline_env(
 
 
 def start_deployment(
-    root: Path, mode: str, s3: str = "", es: str = "", env: dict[str, str] | None = None
+    root: Path,
+    mode: str,
+    s3: str = "",
+    es: str = "",
+    env: dict[str, str] | None = None,
+    bootstrap: str = "",
 ) -> Server:
     """``pacsflow serve`` on embedded backends, or on Kafka, S3 and Elasticsearch protocols.
 
     In pipeline mode (``s3`` and ``es`` name the session's moto and osmem) the server runs
     without processors and a separate Faust worker ingests; each deployment has its own broker
-    (a fresh log), bucket and index prefix. ``env`` adds ``PACSFLOW_*`` variables of the server.
+    (a fresh log), bucket and index prefix, unless ``bootstrap`` names a broker to use. ``env``
+    adds ``PACSFLOW_*`` variables of the server.
     """
     if mode == "embedded":
         return start_server(root / "data", env)
@@ -189,10 +195,9 @@ def start_deployment(
 
     resources = contextlib.ExitStack()
     name = f"t{os.urandom(4).hex()}"
-    broker = resources.enter_context(run_broker(root, s3, name))
-    backends = pipeline_env(
-        f"127.0.0.1:{broker}", s3, es, name, processors="false", stow_timeout_seconds="180"
-    )
+    if not bootstrap:
+        bootstrap = f"127.0.0.1:{resources.enter_context(run_broker(root, s3, name))}"
+    backends = pipeline_env(bootstrap, s3, es, name, processors="false", stow_timeout_seconds="180")
     log = root / "worker.log"
     worker = start_worker(root / "worker", log, backends)
     resources.callback(stop_process, worker)
