@@ -189,15 +189,11 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     from streams.runner import run_ingest_processor
     from streams.thumbnails import run_thumbnail_processor
 
-    # uvicorn handles SIGINT/SIGTERM while it serves, then restores the previous handlers and
-    # raises the signal again: with the default handlers that would kill the process before
-    # the backends below are closed. These handlers let the shutdown finish instead.
-    for handled in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(handled, _shutting_down)
     inherited = None if settings.listen_fd is None else socket.socket(fileno=settings.listen_fd)
     if processors:  # pacsflow serve: its supervisor already refused unusable backends
         container = await started(settings, listen_for_outcomes="stow" in roles)
     else:  # a pipeline role waits, not ready, until its backends answer
+        _signals_end_serving()  # the waiting server's signal ends the wait
         inherited = inherited or _bound(settings.host, settings.port)
         waited = await _when_backends_answer(
             settings, roles, inherited, listen_for_outcomes="stow" in roles
@@ -249,6 +245,7 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         settings.port,
         os.getpid(),
     )
+    _signals_end_serving()
     try:
         await server.serve(sockets=None if inherited is None else [inherited])
     finally:
@@ -259,6 +256,14 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         if upkeep is not None:
             await upkeep
         await container.close()
+
+
+def _signals_end_serving() -> None:
+    """uvicorn handles SIGINT/SIGTERM while it serves, then restores the previous handlers and
+    raises the signal again: with the default handlers that would kill the process before
+    the backends are closed. These handlers let the shutdown finish instead."""
+    for handled in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(handled, _shutting_down)
 
 
 def _bound(host: str, port: int) -> socket.socket:

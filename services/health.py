@@ -64,7 +64,7 @@ def waiting_app(roles: Sequence[str], waiting: Mapping[str, str]) -> FastAPI:
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
     async def unavailable(path: str) -> JSONResponse:
         """Any other request: the service is not available yet."""
-        reasons = "; ".join(waiting.values()) or "starting"
+        reasons = "; ".join(waiting.values()) or "connecting to the backends"
         body = {"status": "starting", "reason": f"waiting for the backends: {reasons}"}
         return JSONResponse(body, status_code=503, headers=RETRY_AFTER)
 
