@@ -33,17 +33,19 @@ from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
 from pacsflow.reindex.command import add_reindex_parser, run_reindex
 from pacsflow.startup import StartFailed, data_dir_usable, started, started_when_ready
+from pacsflow.viewer.command import add_viewer_parser, run_viewer
 
 __all__ = ["main"]
 
 log = logging.getLogger("pacsflow")
 
 _HTTP_ROLES = {
-    "serve": HTTP_ROLES,
+    "serve": (*HTTP_ROLES, "console"),
     "stow": ("stow",),
     "qido": ("qido",),
     "wado": ("wado",),
     "ups": ("ups",),
+    "console": ("console",),
     "commitment": ("commitment",),
 }
 _HELP = {
@@ -54,6 +56,7 @@ _HELP = {
     "ups": "run the Worklist service (UPS-RS) only (pipeline mode)",
     "commitment": "run the Storage Commitment service only (pipeline mode)",
     "worker": "run the ingest processor only (pipeline mode)",
+    "console": "run the web console and the OHIF Viewer only (pipeline mode)",
 }
 
 
@@ -82,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     add_export_parser(commands)
     add_import_parser(commands)
     add_reindex_parser(commands)
+    add_viewer_parser(commands)
     return parser
 
 
@@ -118,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_export(settings, args))
     if args.command == "reindex":
         return asyncio.run(run_reindex(settings, args))
+    if args.command == "viewer":
+        return run_viewer(settings, args)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             return _run(args.command, settings)
@@ -268,7 +274,8 @@ def _signals_end_serving() -> None:
 
 def _bound(host: str, port: int) -> socket.socket:
     """A listening socket on ``host``:``port``, bound as uvicorn binds it."""
-    return uvicorn.Config(app="", host=host, port=port).bind_socket()  # app: not loaded
+    config = uvicorn.Config(app="", host=host, port=port, log_config=None)  # app: not loaded
+    return config.bind_socket()
 
 
 async def _when_backends_answer(
@@ -292,6 +299,7 @@ async def _when_backends_answer(
     config = uvicorn.Config(
         waiting_app(roles, waiting),
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's records go to the handler of pacsflow.telemetry.logs
         lifespan="off",
         timeout_graceful_shutdown=1,
         ssl_certfile=settings.tls_cert_file or None,
