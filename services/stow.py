@@ -17,6 +17,7 @@ from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import NotAcceptable, PayloadTooLarge
 from pacsflow.media.accept import DatasetMedia, choose
 from pacsflow.media.multipart_in import media_type_parameters, require_multipart_related
+from pacsflow.telemetry.metrics import stow_request
 from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
 from services.errors import warning_header
@@ -62,6 +63,10 @@ async def _store(
         request.stream(), boundary, study, consistency, site=site, part_type=part_type
     )
     request.state.stored_parts = result.parts  # what the audit message names
+    stow_request(
+        result.status_code,
+        [(p.stored, p.failure_reason, p.warning_reason, p.size) for p in result.parts],
+    )
     headers = {}
     warnings = result.warnings()[:_MAX_WARNINGS]
     if warnings:
