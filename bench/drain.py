@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from bench.targets import (
     _stopper,
     _wait,
 )
+from tests.support.durable import run_seaweedfs
 
 __all__ = ["Drain", "drain_rate"]
 
@@ -68,33 +68,19 @@ def _indexed(client: httpx.Client) -> int:
     return sum(int(s.get("00201208", {}).get("Value", [0])[0]) for s in answer.json())
 
 
-def _two_ports() -> int:
-    """A free port whose +10000 (SeaweedFS's gRPC port) is free too."""
-    while True:
-        port = free_port()
-        if port + 10000 < 65536:
-            with contextlib.suppress(OSError), socket.socket() as probe:
-                probe.bind(("127.0.0.1", port + 10000))
-                return port
-
-
 def _start_store(store: str, work_dir: Path, stops: list[Callable[[], None]]) -> int:
     """moto or SeaweedFS (a production S3 server, Go) on loopback; its S3 port."""
     log_path = work_dir / f"{store}.log"
     if store == "moto":
         s3 = free_port()
         process = _spawn([_bin("moto_server"), "-H", "127.0.0.1", "-p", str(s3)], log_path)
-    else:
-        s3, master, volume, filer = (_two_ports() for _ in range(4))
-        data = work_dir / "seaweedfs"
-        data.mkdir(parents=True, exist_ok=True)
-        argv = [_bin("weed"), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}"]
-        argv += ["-s3", f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}"]
-        argv += [f"-filer.port={filer}"]
-        process = _spawn(argv, log_path)
-    stops.append(_stopper(process))
-    _wait(_http_ok(f"http://127.0.0.1:{s3}/"), process, store, log_path)
-    return s3
+        stops.append(_stopper(process))
+        _wait(_http_ok(f"http://127.0.0.1:{s3}/"), process, store, log_path)
+        return s3
+    servers = contextlib.ExitStack()  # tests/support/durable.py starts and stops SeaweedFS
+    endpoint = servers.enter_context(run_seaweedfs(work_dir / "seaweedfs"))
+    stops.append(servers.close)
+    return int(endpoint.rpartition(":")[2])
 
 
 def drain_rate(

@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,10 @@ from pacsflow import __version__
 from pacsflow.auth.exposure import exposure_problem
 from pacsflow.config import HTTP_ROLES, Settings, variable_name
 from pacsflow.container import Container, build_container, kafka_security
-from pacsflow.errors import (
-    BusUnavailable,
-    IndexUnavailable,
-    ObjectStoreUnavailable,
-    ServiceUnavailable,
-)
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
 from pacsflow.reindex.command import add_reindex_parser, run_reindex
+from pacsflow.startup import StartFailed, data_dir_usable, started, started_when_ready
 from pacsflow.telemetry import logs, tracing
 from pacsflow.viewer.command import add_viewer_parser, run_viewer
 
@@ -54,12 +49,6 @@ _HTTP_ROLES = {
     "console": ("console",),
     "commitment": ("commitment",),
 }
-_BACKENDS: dict[type[ServiceUnavailable], str] = {
-    BusUnavailable: "the bus (PACSFLOW_BUS_URL)",
-    ObjectStoreUnavailable: "the object store (PACSFLOW_OBJECT_STORE_URL)",
-    IndexUnavailable: "the index (PACSFLOW_INDEX_URL)",
-}
-_CLIENT_LOGGERS = ("aiokafka", "kafka", "elastic_transport", "elasticsearch", "urllib3", "minio")
 _HELP = {
     "serve": "run every service and the ingest processor in one process (embedded)",
     "stow": "run the STOW-RS service only (pipeline mode)",
@@ -99,10 +88,6 @@ def _parser() -> argparse.ArgumentParser:
     add_reindex_parser(commands)
     add_viewer_parser(commands)
     return parser
-
-
-class StartFailed(Exception):
-    """A backend or the data directory cannot be used at start: one line for the operator."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,7 +145,9 @@ def _run(command: str, settings: Settings) -> int:
     if command == "worker" and settings.resolved_bus_url().startswith("kafka:"):
         from streams.faust_app import create_faust_app, run_faust_worker
 
-        asyncio.run(_preflight(settings))  # Faust would retry an unreachable broker forever
+        # Faust would retry an unreachable broker forever, unseen: wait here, saying why
+        if not asyncio.run(_worker_backends_answer(settings)):
+            return 0  # stopped by a signal while waiting
         app = create_faust_app(
             settings.resolved_bus_url(),
             lambda: build_container(settings),
@@ -176,7 +163,11 @@ def _run(command: str, settings: Settings) -> int:
     ):
         from pacsflow.supervisor import supervise
 
-        asyncio.run(_preflight(settings))  # one line from the supervisor, not one per child
+        # one line from the supervisor, not one per child
+        if command == "serve":
+            asyncio.run(_preflight(settings))
+        else:  # a pipeline role's children wait for the backends (pacsflow.startup)
+            data_dir_usable(settings)
         return supervise(settings, command)
     else:
         _on_uvloop(serve(settings, _HTTP_ROLES[command], command == "serve"))
@@ -189,40 +180,6 @@ def _on_uvloop(main: Coroutine[Any, Any, None]) -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main)
-
-
-async def started(settings: Settings, *, listen_for_outcomes: bool) -> Container:
-    """The process's container, started; ``StartFailed`` names what cannot be used."""
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        container = build_container(settings)
-        with _clients_quiet():
-            await container.start(listen_for_outcomes=listen_for_outcomes)
-    except ServiceUnavailable as exc:
-        backend = next((n for t, n in _BACKENDS.items() if isinstance(exc, t)), "a backend")
-        raise StartFailed(f"{backend} cannot be used: {_one_line(exc)}") from exc
-    except (OSError, ValueError) as exc:
-        raise StartFailed(_one_line(exc)) from exc
-    return container
-
-
-@contextlib.contextmanager
-def _clients_quiet() -> Iterator[None]:
-    """Silence the backend clients' own retry logs (tracebacks among them) while the adapters
-    start: a failure reaches the operator once, as the adapter's error in ``StartFailed``."""
-    loggers = [logging.getLogger(name) for name in _CLIENT_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 async def _preflight(settings: Settings) -> None:
@@ -238,7 +195,18 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     from streams.runner import run_ingest_processor
     from streams.thumbnails import run_thumbnail_processor
 
-    container = await started(settings, listen_for_outcomes="stow" in roles)
+    inherited = None if settings.listen_fd is None else socket.socket(fileno=settings.listen_fd)
+    if processors:  # pacsflow serve: its supervisor already refused unusable backends
+        container = await started(settings, listen_for_outcomes="stow" in roles)
+    else:  # a pipeline role waits, not ready, until its backends answer
+        _signals_end_serving()  # the waiting server's signal ends the wait
+        inherited = inherited or _bound(settings.host, settings.port)
+        waited = await _when_backends_answer(
+            settings, roles, inherited, listen_for_outcomes="stow" in roles
+        )
+        if waited is None:
+            return
+        container = waited
     stop = asyncio.Event()
     processing = processors and settings.processors and settings.listen_fd is None
     processor = (
@@ -285,14 +253,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         settings.port,
         os.getpid(),
     )
-    # uvicorn handles SIGINT/SIGTERM while it serves, then restores the previous handlers and
-    # raises the signal again: with the default handlers that would kill the process before
-    # the backends below are closed. These handlers let the shutdown finish instead.
-    for handled in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(handled, _shutting_down)
-    inherited = None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)]
+    _signals_end_serving()
     try:
-        await server.serve(sockets=inherited)
+        await server.serve(sockets=None if inherited is None else [inherited])
     finally:
         stop.set()
         for task in (processor, thumbnails):
@@ -301,6 +264,83 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         if upkeep is not None:
             await upkeep
         await container.close()
+
+
+def _signals_end_serving() -> None:
+    """uvicorn handles SIGINT/SIGTERM while it serves, then restores the previous handlers and
+    raises the signal again: with the default handlers that would kill the process before
+    the backends are closed. These handlers let the shutdown finish instead."""
+    for handled in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(handled, _shutting_down)
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port``, bound as uvicorn binds it."""
+    config = uvicorn.Config(app="", host=host, port=port, log_config=None)  # app: not loaded
+    return config.bind_socket()
+
+
+async def _when_backends_answer(
+    settings: Settings,
+    roles: Sequence[str],
+    listening: socket.socket | None,
+    *,
+    listen_for_outcomes: bool,
+) -> Container | None:
+    """The container, started once the backends answer (``pacsflow.startup``); meanwhile
+    ``listening`` serves ``services.health.waiting_app`` (readiness 503 saying why).
+    None when a signal ended the wait."""
+    from services.health import waiting_app
+
+    waiting: dict[str, str] = {}
+    start = asyncio.create_task(
+        started_when_ready(settings, waiting, listen_for_outcomes=listen_for_outcomes)
+    )
+    if listening is None:
+        return await start
+    config = uvicorn.Config(
+        waiting_app(roles, waiting),
+        log_level=settings.log_level,
+        log_config=None,  # uvicorn's records go to the handler of pacsflow.telemetry.logs
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        ssl_certfile=settings.tls_cert_file or None,
+        ssl_keyfile=settings.tls_key_file or None,
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[listening.dup()]))  # keeps ``listening``
+    await asyncio.wait({start, serving}, return_when=asyncio.FIRST_COMPLETED)
+    if not start.done():  # the waiting server stopped: a signal
+        start.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await start
+        return None
+    server.should_exit = True
+    await serving
+    return start.result()
+
+
+async def _worker_backends_answer(settings: Settings) -> bool:
+    """Wait for the Faust worker's backends to answer, its health port (if any) answering
+    meanwhile; whether they do (False: a signal ended the wait)."""
+    port = settings.worker_health_port
+    listening = _bound(settings.host, port) if port else None
+    # with a waiting server, a signal stops it (and the wait); without, it ends the process
+    signals = (signal.SIGINT, signal.SIGTERM) if listening is not None else ()
+    handlers = [signal.signal(s, _shutting_down) for s in signals]
+    try:
+        container = await _when_backends_answer(
+            settings, ("worker",), listening, listen_for_outcomes=False
+        )
+    finally:
+        if listening is not None:
+            listening.close()  # Faust's web server listens there next
+        for sig, handler in zip(signals, handlers, strict=True):
+            signal.signal(sig, handler)
+    if container is None:
+        return False
+    await container.close()
+    return True
 
 
 def _shutting_down(signum: int, frame: object) -> None:
@@ -316,7 +356,9 @@ async def work(settings: Settings) -> None:
     from streams.runner import run_ingest_processor
     from streams.thumbnails import run_thumbnail_processor
 
-    container = await started(settings, listen_for_outcomes=False)
+    waited = await _when_backends_answer(settings, ("worker",), None, listen_for_outcomes=False)
+    assert waited is not None  # without a listening socket the wait ends only when started
+    container = waited
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,20 +3,22 @@
 ``/health`` answers while the process serves; ``/ready`` answers 200 only while every backend
 the process's roles call (``pacsflow.container.ROLE_BACKENDS``) answers a cheap request, and
 503 with the reason of each backend that does not. Kubernetes probes both (docs/kubernetes.md).
+``waiting_app`` serves the same two while a pipeline process waits for its backends to answer
+at start (``pacsflow.startup``): alive, not ready, every other request 503.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.common import ContainerDep
 from services.errors import RETRY_AFTER
 from services.head import Router
 
-__all__ = ["router"]
+__all__ = ["router", "waiting_app"]
 
 router = Router()
 
@@ -39,3 +41,31 @@ async def ready(request: Request, container: ContainerDep) -> JSONResponse:
             headers=RETRY_AFTER,
         )
     return JSONResponse({"status": "ready", "roles": list(roles)})
+
+
+def waiting_app(roles: Sequence[str], waiting: Mapping[str, str]) -> FastAPI:
+    """The app of a process waiting for its backends: ``/health`` 200, ``/ready`` 503 with
+    the reason per backend waited for (``waiting``, kept current by the start), anything else
+    503 with Retry-After."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/health")
+    async def alive() -> JSONResponse:
+        """Liveness: the process runs (it waits for its backends)."""
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/ready")
+    async def starting() -> JSONResponse:
+        """Readiness while waiting: 503 naming each backend waited for."""
+        reasons = dict(waiting) or {"backends": "connecting to the backends"}
+        body = {"status": "starting", "roles": list(roles), "reasons": reasons}
+        return JSONResponse(body, status_code=503, headers=RETRY_AFTER)
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+    async def unavailable(path: str) -> JSONResponse:
+        """Any other request: the service is not available yet."""
+        reasons = "; ".join(waiting.values()) or "connecting to the backends"
+        body = {"status": "starting", "reason": f"waiting for the backends: {reasons}"}
+        return JSONResponse(body, status_code=503, headers=RETRY_AFTER)
+
+    return app

@@ -31,10 +31,13 @@ def make_bus(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Bus:
         # Tansu fails InitProducerId v0, the only version aiokafka sends: no idempotence here.
         bootstrap = request.getfixturevalue("kafka_bootstrap")
         return KafkaBus(bootstrap, partitions=4, enable_idempotence=False)
+    if kind == "kafka-durable":  # Tansu keeping its log in SeaweedFS (tests/support/durable.py)
+        bootstrap = request.getfixturevalue("durable_kafka_bootstrap")
+        return KafkaBus(bootstrap, partitions=4, enable_idempotence=False)
     raise ValueError(f"unknown bus adapter {kind!r}")
 
 
-@pytest.fixture(params=["embedded", "kafka"])
+@pytest.fixture(params=["embedded", "kafka", "kafka-durable"])
 async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
     """A started bus; closed after the test."""
     instance = make_bus(request.param, tmp_path, request)
@@ -265,7 +268,17 @@ async def test_commit_never_moves_backwards(bus: Bus, topic: str) -> None:
     assert await again.fetch(timeout=0.2) == []
 
 
-async def test_positions_tell_how_far_a_group_has_come(bus: Bus, topic: str) -> None:
+TANSU_S3_WATERMARK_BUG = (
+    "Tansu keeping its log in S3 (SeaweedFS; moto alike) answers ListOffsets latest with 1 per "
+    "partition written, whatever was appended after its first record (all are stored and fetched)"
+)
+
+
+async def test_positions_tell_how_far_a_group_has_come(
+    bus: Bus, topic: str, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["bus"] == "kafka-durable":
+        request.applymarker(pytest.mark.xfail(reason=TANSU_S3_WATERMARK_BUG, strict=True))
     name = group()
     sub = await bus.subscribe(topic, name)  # creates the topic on Kafka
     empty = await bus.positions(topic, name)

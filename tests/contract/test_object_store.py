@@ -30,6 +30,13 @@ async def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[O
     yield S3ObjectStore(endpoint, bucket=bucket, access_key="test", secret_key="test")
 
 
+@asynccontextmanager
+async def _seaweedfs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
+    endpoint = request.getfixturevalue("seaweedfs_endpoint")
+    bucket = request.getfixturevalue("seaweedfs_bucket")
+    yield S3ObjectStore(endpoint, bucket=bucket, access_key="test", secret_key="test")
+
+
 # One factory per adapter: each yields a fresh, empty, not yet started store and cleans up after.
 # A factory asks for the fixtures it needs (a server, a bucket) through ``request``, so running
 # one adapter's tests starts nothing the others need.
@@ -38,6 +45,7 @@ FACTORIES: dict[
 ] = {
     "filesystem": _filesystem,
     "s3": _s3,  # a bucket per test on the S3-protocol test server described in TEST-INFRA.md
+    "seaweedfs": _seaweedfs,  # the S3 adapter on a durable, production S3 server (issue 23)
 }
 
 

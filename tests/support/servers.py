@@ -26,6 +26,7 @@ __all__ = [
     "MODES",
     "Server",
     "free_port",
+    "kafka_answers",
     "peak_rss_bytes",
     "pipeline_env",
     "run_moto",
@@ -35,6 +36,7 @@ __all__ = [
     "start_server",
     "start_worker",
     "stop_process",
+    "wait_http",
 ]
 
 MODES = ["embedded", "pipeline"]
@@ -135,12 +137,24 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"pacsflow serve exited: {log.read_text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if _started(port, command):
                 return server
         except httpx.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"pacsflow serve did not start: {log.read_text()}")
+
+
+def _started(port: int, command: str) -> bool:
+    """Whether the server answers ``/health``; a pipeline role also no longer waits for its
+    backends (``/ready`` is not ``starting``: pacsflow.startup)."""
+    base = f"http://127.0.0.1:{port}"
+    if httpx.get(f"{base}/health", timeout=1).status_code != 200:
+        return False
+    return (
+        command == "serve" or httpx.get(f"{base}/ready", timeout=10).json()["status"] != "starting"
+    )
 
 
 def pipeline_env(
@@ -162,22 +176,29 @@ def pipeline_env(
 
 
 def start_deployment(
-    root: Path, mode: str, s3: str = "", es: str = "", env: dict[str, str] | None = None
+    root: Path,
+    mode: str,
+    s3: str = "",
+    es: str = "",
+    env: dict[str, str] | None = None,
+    bootstrap: str = "",
 ) -> Server:
     """``pacsflow serve`` on embedded backends, or on Kafka, S3 and Elasticsearch protocols.
 
     In pipeline mode (``s3`` and ``es`` name the session's moto and osmem) the server runs
     without processors and a separate Faust worker ingests; each deployment has its own broker
-    (a fresh log), bucket and index prefix. ``env`` adds ``PACSFLOW_*`` variables of the server.
+    (a fresh log), bucket and index prefix, unless ``bootstrap`` names a broker to use. ``env``
+    adds ``PACSFLOW_*`` variables of the server.
     """
     if mode == "embedded":
         return start_server(root / "data", env)
+    from tests.support.durable import run_broker  # (it imports this module)
+
     resources = contextlib.ExitStack()
-    broker = resources.enter_context(run_tansu(root))
     name = f"t{os.urandom(4).hex()}"
-    backends = pipeline_env(
-        f"127.0.0.1:{broker}", s3, es, name, processors="false", stow_timeout_seconds="180"
-    )
+    if not bootstrap:
+        bootstrap = f"127.0.0.1:{resources.enter_context(run_broker(root, s3, name))}"
+    backends = pipeline_env(bootstrap, s3, es, name, processors="false", stow_timeout_seconds="180")
     log = root / "worker.log"
     worker = start_worker(root / "worker", log, backends)
     resources.callback(stop_process, worker)
@@ -212,6 +233,15 @@ def _kafka_answers(port: int) -> bool:
     return correlation_id == 7 and brokers >= 1
 
 
+def kafka_answers(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Bounded wait for the broker ``process`` to answer Kafka Metadata on ``port``."""
+    deadline = time.monotonic() + 60
+    while not _kafka_answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"tansu did not start: {log.read_text()}")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def run_tansu(log_dir: Path, advertised_port: int | None = None) -> Iterator[int]:
     """A Tansu broker (Kafka protocol, memory storage) on loopback; yields its listen port.
@@ -231,21 +261,22 @@ def run_tansu(log_dir: Path, advertised_port: int | None = None) -> Iterator[int
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
-            while not _kafka_answers(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"tansu did not start: {log.read_text()}")
-                time.sleep(0.1)
+            kafka_answers(process, port, log)
             yield port
         finally:
             stop_process(process, timeout=10)
 
 
-def _wait_http(
-    process: subprocess.Popen[bytes], url: str, what: str, log: Path, any_answer: bool = False
+def wait_http(
+    process: subprocess.Popen[bytes],
+    url: str,
+    what: str,
+    log: Path,
+    any_answer: bool = False,
+    seconds: float = 30,
 ) -> None:
     """Bounded wait for ``url`` to answer 200 (or anything, with ``any_answer``)."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + seconds
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited: {log.read_text()}")
@@ -271,16 +302,17 @@ def run_moto(log_dir: Path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_http(process, f"http://127.0.0.1:{port}/", "moto_server", log, any_answer=True)
+        wait_http(process, f"http://127.0.0.1:{port}/", "moto_server", log, any_answer=True)
         yield f"127.0.0.1:{port}"
     finally:
         stop_process(process, timeout=10)
 
 
 @contextlib.contextmanager
-def run_osmem(log_dir: Path) -> Iterator[str]:
-    """An osmem server (OpenSearch protocol, in memory) on loopback; yields its URL."""
-    port = free_port()
+def run_osmem(log_dir: Path, port: int = 0) -> Iterator[str]:
+    """An osmem server (OpenSearch protocol, in memory) on loopback (on ``port``, or a free
+    one); yields its URL."""
+    port = port or free_port()
     log = log_dir / "osmem-server.log"
     command = [resolve_binary(), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch"]
     with log.open("wb") as out:
@@ -291,7 +323,7 @@ def run_osmem(log_dir: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_http(process, f"http://127.0.0.1:{port}/", "osmem-server", log)
+        wait_http(process, f"http://127.0.0.1:{port}/", "osmem-server", log)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process, timeout=10)
