@@ -22,6 +22,7 @@ from pacsflow.auth import Sites, TokenVerifier
 from pacsflow.commitment.service import CommitmentService, CommitmentSettings
 from pacsflow.config import BusSettings, IndexSettings, ObjectStoreSettings, Settings
 from pacsflow.errors import ServiceUnavailable
+from pacsflow.nonpatient.service import NonPatientService
 from pacsflow.pipeline.ingest import IngestContext
 from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import EVENTS_TOPIC, IngestEvent, RecordError
@@ -89,6 +90,11 @@ class Container:
         secret = self.settings.anonymize_secret
         key = secret.get_secret_value() if secret is not None else None
         return WadoService(self.index, self.objects, key)
+
+    @property
+    def nonpatient(self) -> NonPatientService:
+        """The Non-Patient Instance Service (PS3.18 Chapter 12) over the Studies pipeline."""
+        return NonPatientService(self.stow, self.index, self.wado)
 
     @property
     def commitment(self) -> CommitmentService:

@@ -31,6 +31,7 @@ from services import (
     commitment,
     delete,
     health,
+    nonpatient,
     qido,
     rendered,
     stow,
@@ -51,9 +52,15 @@ __all__ = ["OPENAPI_PATH", "ROUTERS", "create_app", "openapi_document"]
 JsonDict = dict[str, Any]
 
 ROUTERS = {
-    "stow": [stow.router, delete.router],
-    "qido": [qido.router],
-    "wado": [wado.router, rendered.router, wado_uri.router, wado_ws.router],
+    "stow": [stow.router, delete.router, nonpatient.store_router],
+    "qido": [qido.router, nonpatient.search_router],
+    "wado": [
+        wado.router,
+        rendered.router,
+        wado_uri.router,
+        wado_ws.router,
+        nonpatient.retrieve_router,
+    ],
     "ups": [ups.router],
     "commitment": [commitment.router],
 }
