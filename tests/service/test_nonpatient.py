@@ -8,13 +8,17 @@ them (0122), a category refuses another's instances, and a palette is not a hang
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pydicom
 import pytest
 
+from pacsflow.cli import main
+from tests.support.archive import running_archive
 from tests.support.corpus import CORPUS
 from tests.support.dicomweb import multipart, sequence, single_part, value
 from tests.support.embedded_archive import STOW_TYPE, Archive, embedded_archive
@@ -61,6 +65,14 @@ async def test_a_palette_and_hanging_protocols_are_stored_searched_and_retrieved
     assert [value(r, "00720002") for r in by_name.json()] == ["MR brain"]
     both = await archive.client.get(f"{ROOT}/hanging-protocols", params={"limit": "10"})
     assert both.headers["X-Total-Count"] == "2"
+    dated = await archive.client.get(
+        f"{ROOT}/color-palettes", params={"InstanceCreationDate": "20120101-20121231"}
+    )
+    assert [value(r, "00080018") for r in dated.json()] == [palette_uid]
+    undated = await archive.client.get(
+        f"{ROOT}/color-palettes", params={"InstanceCreationDate": "20130101-"}
+    )
+    assert undated.json() == []
 
     retrieved = await archive.client.get(
         f"{ROOT}/color-palettes/{palette_uid}", headers={"Accept": "application/dicom"}
@@ -121,3 +133,29 @@ async def test_bad_requests_get_clear_4xx(archive: Archive) -> None:
         f"{ROOT}/color-palettes", content=body, headers={"Content-Type": json_type}
     )
     assert refused.status_code == 415
+
+
+async def _searches(data_dir: Path, store: bool) -> tuple[Any, Any]:
+    async with running_archive(data_dir) as archive:
+        if store:
+            body, boundary = multipart([COLOR_PALETTE.read_bytes()])
+            answer = await archive.client.post(
+                "/color-palettes",
+                content=body,
+                headers={"Content-Type": STOW_TYPE.format(boundary)},
+            )
+            assert answer.status_code == 200, answer.text
+        palettes = (await archive.client.get("/color-palettes")).json()
+        studies = (await archive.client.get("/studies")).json()
+    return palettes, studies
+
+
+def test_reindex_rebuilds_the_entries_of_non_patient_instances(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    before = asyncio.run(_searches(data_dir, store=True))
+    assert len(before[0]) == 1 and before[1] == []
+    (data_dir / "index.sqlite").unlink()
+    for sidecar in data_dir.glob("index.sqlite-*"):
+        sidecar.unlink()
+    assert main(["reindex", "--data-dir", str(data_dir)]) == 0
+    assert asyncio.run(_searches(data_dir, store=False)) == before
