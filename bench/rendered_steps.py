@@ -23,6 +23,11 @@ __all__ = ["Targets", "check_jpeg", "measure_rows", "orthanc_preview", "targets_
 
 Log = Callable[[str], None]
 JPEG = "image/jpeg"
+# A rendering made anew for each request: pacsflow keeps renderings (by ETag) unless asked not
+# to; Orthanc 1.10 keeps none, so the header changes nothing there.
+NO_CACHE = "Cache-Control: no-cache"
+NO_CACHE_HEADER = {"Cache-Control": "no-cache"}
+UNCACHED = "made anew (Cache-Control: no-cache)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +116,11 @@ def measure_rows(
     notes: list[str] = []
 
     def timed(
-        server: str, name: str, paths: list[str], check: Callable[..., str | None]
+        server: str,
+        name: str,
+        paths: list[str],
+        check: Callable[..., str | None],
+        extra: dict[str, str] | None = None,
     ) -> Outcome:
         log(f"{server}: {name}")
         out = latency(
@@ -124,6 +133,7 @@ def measure_rows(
             knobs.warmup,
             knobs.repetitions,
             knobs.budget,
+            extra,
         )
         if out.ok:
             log(f"{server}: {name}: p50 {out.percentile(50):.2f} ms, n={len(out.samples_ms)}")
@@ -137,10 +147,15 @@ def measure_rows(
     thumb = Row(f"series thumbnail ({targets.instances} instances)")
     viewport = Row("rendered middle instance, viewport=128,128")
     preview = Row("Orthanc REST preview, middle instance (512x512)")
+    fresh = Row(f"{rendered.name}, {UNCACHED}")
+    fresh_thumb = Row(f"{thumb.name}, {UNCACHED}")
+    fresh_viewport = Row(f"{viewport.name}, {UNCACHED}")
     vp_path = f"{targets.middle}/rendered?viewport=128,128"
     for server in clients:
         rendered.asked[server] = "`.../instances/{sop}/rendered`"
         rendered.outcomes[server] = timed(server, rendered.name, targets.rendered, full)
+        fresh.asked[server] = rendered.asked[server] + f" with `{NO_CACHE}`"
+        fresh.outcomes[server] = timed(server, fresh.name, targets.rendered, full, NO_CACHE_HEADER)
         thumb_path = f"{targets.series}/thumbnail"
         if server == "orthanc":
             problem = _probe(clients[server], thumb_path, small)
@@ -154,10 +169,18 @@ def measure_rows(
                 thumb_path = vp_path
         thumb.asked.setdefault(server, "`.../series/{se}/thumbnail`")
         thumb.outcomes[server] = timed(server, thumb.name, [thumb_path], small)
+        fresh_thumb.asked[server] = thumb.asked[server] + f" with `{NO_CACHE}`"
+        fresh_thumb.outcomes[server] = timed(
+            server, fresh_thumb.name, [thumb_path], small, NO_CACHE_HEADER
+        )
         viewport.asked[server] = "`.../instances/{middle}/rendered?viewport=128,128`"
         viewport.outcomes[server] = timed(server, viewport.name, [vp_path], small)
+        fresh_viewport.asked[server] = viewport.asked[server] + f" with `{NO_CACHE}`"
+        fresh_viewport.outcomes[server] = timed(
+            server, fresh_viewport.name, [vp_path], small, NO_CACHE_HEADER
+        )
         if server == "orthanc" and preview_url:
             preview.asked[server] = "`/instances/{orthanc id}/preview` (REST, not DICOMweb)"
             preview.outcomes[server] = timed(server, preview.name, [preview_url], full)
-    rows = [rendered, thumb, viewport]
+    rows = [rendered, fresh, thumb, fresh_thumb, viewport, fresh_viewport]
     return ([*rows, preview] if preview.outcomes else rows), notes

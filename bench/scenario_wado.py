@@ -1,11 +1,12 @@
 """WADO-RS retrieval (PS3.18 10.4) and rendered resources (PS3.18 8.3.5, 8.3.6), every target.
 
 The files come from ``bench.wado_data`` (seeded): a 1,000-instance series for metadata,
-500-frame and 2-frame instances (native and JPEG-LS) for frames, a 400-instance series of
-512x512 CT slices for instance and series retrieval and for rendering, and in the ``full``
-profile a multi-gigabyte study for the memory of one large retrieval. pacsflow (both modes)
-stores them through STOW-RS, Orthanc through ``POST /instances``; each measurement is checked
-against the files before it is timed (``bench.wado_steps``, ``bench.rendered_steps``).
+500-frame and 2-frame instances (native and JPEG-LS) for frames, a 124-frame native instance
+(65 MB) retrieved whole, a 400-instance series of 512x512 CT slices for instance and series
+retrieval and for rendering, and in the ``full`` profile a multi-gigabyte study for the memory
+of one large retrieval. pacsflow (both modes) stores them through STOW-RS, Orthanc through
+``POST /instances``; each measurement is checked against the files before it is timed
+(``bench.wado_steps``, ``bench.rendered_steps``).
 """
 
 from __future__ import annotations
@@ -162,22 +163,24 @@ def _wado_run(
     readers = {kind: Reader(t.dicomweb_root) for kind, t in targets.items()}
     pids = {kind: t.pids[0] for kind, t in targets.items()}
     try:
-        for result in wado_steps.series_throughput(readers, pids, data, knobs, ctx.log):
-            values = None
-            if result.ok:
-                values = {"mb_per_s": result.rate(result.median), "seconds": result.median}
-            collector.values(
-                result.server,
-                THROUGHPUT,
-                f"{result.name} ({result.size / 1e6:,.0f} MB)",
-                values,
-                unit="MB/s",
-                better="higher",
-                primary="mb_per_s",
-                error=result.error,
-                samples=len(result.seconds),
-                example="/studies/{st}/series/{se}",
-            )
+        reads = [(".../instances/{sop}", "mf-large"), ("/studies/{st}/series/{se}", "ct")]
+        for example, role in reads:
+            for result in wado_steps.series_throughput(readers, pids, data, knobs, ctx.log, role):
+                values = None
+                if result.ok:
+                    values = {"mb_per_s": result.rate(result.median), "seconds": result.median}
+                collector.values(
+                    result.server,
+                    THROUGHPUT,
+                    f"{result.name} ({result.size / 1e6:,.0f} MB)",
+                    values,
+                    unit="MB/s",
+                    better="higher",
+                    primary="mb_per_s",
+                    error=result.error,
+                    samples=len(result.seconds),
+                    example=example,
+                )
     finally:
         for reader in readers.values():
             reader.close()

@@ -1,8 +1,9 @@
 """Deterministic DICOM files with pixel data for the WADO-RS benchmark, written to disk.
 
 Four studies (same seed, same bytes): a 1,000-instance CT series of small images (series
-metadata); multi-frame instances of 500 and 2 frames, native and JPEG-LS Lossless (frames);
-a series of 512x512 16-bit CT slices (series retrieval); and a multi-gigabyte study of large
+metadata); multi-frame instances of 500 and 2 frames, native and JPEG-LS Lossless (frames),
+and a native one of 124 frames (65 MB at 512x512: one large instance retrieved whole); a
+series of 512x512 16-bit CT slices (series retrieval); and a multi-gigabyte study of large
 native multi-frame instances (memory while retrieving). Explicit VR Little Endian throughout
 (the JPEG-LS instances: JPEG-LS Lossless). Native pixel data is streamed to the file frame by
 frame after the header, so a 500 MB instance never sits in memory.
@@ -31,7 +32,16 @@ CT_IMAGE: Final = "1.2.840.10008.5.1.4.1.1.2"
 MF_WORD_SC: Final = "1.2.840.10008.5.1.4.1.1.7.3"  # Multi-frame Grayscale Word SC Image
 PIXEL_DATA_OW: Final = b"\xe0\x7f\x10\x00OW\x00\x00"  # (7FE0,0010) OW, Explicit VR LE
 # The data sets, in the order they are generated and stored.
-ROLES: Final = ("metadata", "mf-native-500", "mf-native-2", "mf-jls-500", "mf-jls-2", "ct", "big")
+ROLES: Final = (
+    "metadata",
+    "mf-native-500",
+    "mf-native-2",
+    "mf-jls-500",
+    "mf-jls-2",
+    "mf-large",
+    "ct",
+    "big",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,7 @@ class Scale:
     metadata_instances: int = 1000
     frames: int = 500
     frame_rows: int = 512
+    large_frames: int = 124  # of frame_rows x frame_rows 16-bit: 65 MB at 512
     ct_instances: int = 400
     big_instances: int = 10
     big_frames: int = 1000  # of 512x512 16-bit: ~500 MiB an instance
@@ -50,7 +61,7 @@ class Scale:
 class FileSpec:
     """One generated Part 10 file and where it belongs."""
 
-    role: str  # metadata, mf-native-500, mf-native-2, mf-jls-500, mf-jls-2, ct, big
+    role: str  # metadata, mf-native-500, mf-native-2, mf-jls-500, mf-jls-2, mf-large, ct, big
     path: str
     study: str
     series: str
@@ -201,6 +212,7 @@ def _specs(
             ("mf-native-2", 2, False),
             ("mf-jls-500", scale.frames, True),
             ("mf-jls-2", 2, True),
+            ("mf-large", scale.large_frames, False),
         ],
         start=1,
     ):

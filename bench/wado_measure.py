@@ -66,13 +66,14 @@ def latency(
     warmup: int,
     repetitions: int,
     budget: float,
+    extra: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Check every distinct target, then time ``repetitions`` requests cycling through them.
 
     A request's time runs from sending it to having read the whole body; at most ``budget``
-    seconds of timed requests (and a quarter of that warming up)."""
+    seconds of timed requests (and a quarter of that warming up). ``extra``: more headers."""
     outcome = Outcome(name, server)
-    headers = {"Accept": accept, "Accept-Encoding": "identity"}
+    headers = {"Accept": accept, "Accept-Encoding": "identity", **(extra or {})}
     try:
         sizes = []
         for target in dict.fromkeys(targets):

@@ -179,21 +179,22 @@ def _expect(specs: Sequence[FileSpec]) -> Callable[[Counted], str | None]:
     return expect
 
 
-def series_throughput(
+def _timed_reads(
     readers: Mapping[str, Reader],
     pids: Mapping[str, int],
-    data: DataSet,
+    name: str,
+    path: str,
+    specs: Sequence[FileSpec],
     knobs: Knobs,
     log: Callable[[str], None],
 ) -> list[Throughput]:
-    """``GET /studies/{st}/series/{se}`` of the CT series, as stored, read to the end; the
-    servers take turns, repetition by repetition."""
-    specs = data.of("ct")
+    """``GET path`` of ``specs``, as stored, read to the end; the servers take turns,
+    repetition by repetition."""
     results = throughput(
         readers,
         pids,
-        f"CT series, {len(specs)} instances",
-        _series_path(specs[0]),
+        name,
+        path,
         ACCEPT_INSTANCES,
         _expect(specs),
         knobs.series_warmup,
@@ -202,12 +203,31 @@ def series_throughput(
     for result in results:
         if result.ok:
             log(
-                f"{result.server:8} series: {result.rate(result.median):,.0f} MB/s,"
+                f"{result.server:8} {name}: {result.rate(result.median):,.0f} MB/s,"
                 f" {result.median:.2f} s"
             )
         else:
-            log(f"{result.server:8} series: FAILED {result.error}")
+            log(f"{result.server:8} {name}: FAILED {result.error}")
     return results
+
+
+def series_throughput(
+    readers: Mapping[str, Reader],
+    pids: Mapping[str, int],
+    data: DataSet,
+    knobs: Knobs,
+    log: Callable[[str], None],
+    role: str = "ct",
+) -> list[Throughput]:
+    """``GET /studies/{st}/series/{se}`` of the CT series (``role`` ``ct``), or ``GET
+    .../instances/{sop}`` of the large multi-frame instance (``mf-large``), as stored, read
+    to the end."""
+    specs = data.of(role)
+    path = _series_path(specs[0])
+    name = f"CT series, {len(specs)} instances"
+    if role != "ct":
+        name, path = f"one {specs[0].frames}-frame instance", f"{path}/instances/{specs[0].sop}"
+    return _timed_reads(readers, pids, name, path, specs, knobs, log)
 
 
 def memory_peak(

@@ -230,12 +230,21 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
     from services.app import create_app
     from services.limits import timed_protocol
     from streams.runner import run_ingest_processor
+    from streams.thumbnails import run_thumbnail_processor
 
     container = await started(settings, listen_for_outcomes="stow" in roles)
     stop = asyncio.Event()
+    processing = processors and settings.processors and settings.listen_fd is None
     processor = (
         asyncio.create_task(run_ingest_processor(container.bus, container.ingest_context, stop))
-        if processors and settings.processors and settings.listen_fd is None
+        if processing
+        else None
+    )
+    thumbnails = (
+        asyncio.create_task(
+            run_thumbnail_processor(container.bus, container.index, container.objects, stop)
+        )
+        if processing
         else None
     )
     # One upkeep per server: its relay and sweep cover every worker (one store), and each
@@ -278,8 +287,9 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         await server.serve(sockets=inherited)
     finally:
         stop.set()
-        if processor is not None:
-            await processor
+        for task in (processor, thumbnails):
+            if task is not None:
+                await task
         if upkeep is not None:
             await upkeep
         await container.close()
@@ -291,10 +301,12 @@ def _shutting_down(signum: int, frame: object) -> None:
 
 
 async def work(settings: Settings) -> None:
-    """Run the ingest processor until interrupted (SIGINT/SIGTERM): ``ingest_concurrency``
-    batch loops over this worker's share of the partitions (``pacsflow.supervisor.shard``)."""
+    """Run the ingest and thumbnail processors until interrupted (SIGINT/SIGTERM):
+    ``ingest_concurrency`` batch loops over this worker's share of the ingest partitions
+    (``pacsflow.supervisor.shard``), and one thumbnail loop over its share of ``events``."""
     from pacsflow.supervisor import shard
     from streams.runner import run_ingest_processor
+    from streams.thumbnails import run_thumbnail_processor
 
     container = await started(settings, listen_for_outcomes=False)
     stop = asyncio.Event()
@@ -319,7 +331,14 @@ async def work(settings: Settings) -> None:
             *(
                 run_ingest_processor(container.bus, container.ingest_context, stop, partitions=p)
                 for p in shards
-            )
+            ),
+            run_thumbnail_processor(
+                container.bus,
+                container.index,
+                container.objects,
+                stop,
+                partitions=shard(settings.ingest_worker, settings.ingest_workers),
+            ),
         )
     finally:
         await container.close()

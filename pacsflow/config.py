@@ -234,6 +234,7 @@ class Settings(BaseSettings):
     http_body_timeout_seconds: float = Field(60.0, gt=0)
     http_body_min_bytes_per_second: int = Field(1024, ge=0)
     http_send_timeout_seconds: float = Field(60.0, gt=0)
+    render_cache_mb: int = Field(64, ge=0)
     # Worklist (UPS-RS, PS3.18 Chapter 11); see docs/configuration.md and docs/ups.md.
     workitem_store_url: str | None = None
     ups_worklist_label: str = Field("pacsflow", min_length=1, max_length=64)

@@ -33,6 +33,7 @@ from pacsflow.stow.deletion import DeletionService
 from pacsflow.stow.service import StowService
 from pacsflow.ups.service import UpsSettings
 from pacsflow.ups.worklist import Worklist
+from pacsflow.wado.render_cache import RenderCache
 from pacsflow.wado.service import WadoService
 from pacsflow.ws.service import WadoWsService, WadoWsSettings
 
@@ -71,6 +72,7 @@ class Container:
     commitments: CommitmentStore | None = None
     _listener: asyncio.Task[None] | None = None
     _worklist: Worklist | None = None
+    _renderings: RenderCache | None = None
     _wado_ws: WadoWsService | None = None
 
     @property
@@ -89,7 +91,9 @@ class Container:
         """The WADO-RS and WADO-URI use cases."""
         secret = self.settings.anonymize_secret
         key = secret.get_secret_value() if secret is not None else None
-        return WadoService(self.index, self.objects, key)
+        if self._renderings is None:
+            self._renderings = RenderCache(self.settings.render_cache_mb * 1024 * 1024)
+        return WadoService(self.index, self.objects, key, self._renderings)
 
     @property
     def nonpatient(self) -> NonPatientService:

@@ -1,7 +1,9 @@
 """``pacsflow serve`` on several cores: HTTP worker processes on one port, processors apart.
 
-The supervisor binds the listening socket once and starts ``PACSFLOW_HTTP_WORKERS`` HTTP
-workers that inherit it (the kernel hands each new connection to one of them), plus, for
+The supervisor binds one listening socket per HTTP worker on the one port (``SO_REUSEPORT``:
+the kernel spreads new connections over the sockets, so a few keep-alive clients do not all
+land on the worker that woke first; one shared socket where the option is missing) and starts
+``PACSFLOW_HTTP_WORKERS`` HTTP workers that inherit one each, plus, for
 ``serve``, ``PACSFLOW_INGEST_WORKERS`` processor processes (``pacsflow worker``), each
 consuming its share of the ingest topic's partitions. So the front end never waits on the
 processor for CPU, and both cores work. The processes share the data directory: the embedded
@@ -30,7 +32,7 @@ from types import FrameType
 
 from pacsflow.config import Settings
 
-__all__ = ["shard", "supervise"]
+__all__ = ["listeners", "shard", "supervise"]
 
 log = logging.getLogger("pacsflow")
 
@@ -59,10 +61,33 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+def listeners(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on one port (``SO_REUSEPORT``), or one shared socket.
+
+    A plain bind first: a port already in use (by anyone) fails here, as it would without
+    the option, instead of being shared with another server.
+    """
+    probe = socket.create_server((host, port), backlog=2048)
+    if count < 2 or not hasattr(socket, "SO_REUSEPORT"):
+        return [probe] * max(count, 1)
+    port = probe.getsockname()[1]
+    probe.close()
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(socket.create_server((host, port), backlog=2048, reuse_port=True))
+    except BaseException:
+        for opened in sockets:
+            opened.close()
+        raise
+    return sockets
+
+
 def supervise(settings: Settings, command: str) -> int:
     """Run ``command`` (``serve`` or an HTTP role) as worker processes; the exit status."""
-    listener = socket.create_server((settings.host, settings.port), backlog=2048)
-    listener.set_inheritable(True)
+    sockets = listeners(settings.host, settings.port, settings.resolved_http_workers())
+    for listener in sockets:
+        listener.set_inheritable(True)
     base = {
         **os.environ,
         "PACSFLOW_HOST": settings.host,
@@ -90,10 +115,10 @@ def supervise(settings: Settings, command: str) -> int:
     for handled in (signal.SIGINT, signal.SIGTERM):
         signal.signal(handled, stop)
     try:
-        fd = str(listener.fileno())
-        for worker in range(settings.resolved_http_workers()):
-            env = {"PACSFLOW_LISTEN_FD": fd, "PACSFLOW_HTTP_WORKER": str(worker)}
-            spawn(command, env, (listener.fileno(),))
+        for worker, listener in enumerate(sockets):
+            fd = listener.fileno()
+            env = {"PACSFLOW_LISTEN_FD": str(fd), "PACSFLOW_HTTP_WORKER": str(worker)}
+            spawn(command, env, (fd,))
         if command == "serve" and settings.processors:
             workers = settings.ingest_workers
             for worker in range(workers):
@@ -107,7 +132,8 @@ def supervise(settings: Settings, command: str) -> int:
             len(children) - settings.resolved_http_workers(),
             os.getpid(),
         )
-        listener.close()  # the workers hold it now
+        for listener in sockets:
+            listener.close()  # the workers hold them now
         while not stopping and all(child.poll() is None for child in children):
             time.sleep(0.2)
         failed = not stopping
@@ -116,7 +142,8 @@ def supervise(settings: Settings, command: str) -> int:
             stop(signal.SIGTERM, None)
         return _wait(children) or int(failed)
     finally:
-        listener.close()
+        for listener in sockets:
+            listener.close()
 
 
 def _wait(children: list[subprocess.Popen[bytes]]) -> int:

@@ -24,7 +24,11 @@ DICOMWEB_ROOT = "/dicom-web"
 SITE_ROOT = "/sites/{site}/dicom-web"  # the DICOMweb root of one site (docs/security.md)
 
 
-def _container(connection: HTTPConnection) -> Container:
+# Dependencies are coroutines: FastAPI runs a plain ``def`` dependency in a worker thread, a
+# thread hop per dependency and request for what is a few attribute reads.
+
+
+async def _container(connection: HTTPConnection) -> Container:
     container: Container = connection.app.state.container
     return container
 
@@ -32,7 +36,7 @@ def _container(connection: HTTPConnection) -> Container:
 ContainerDep = Annotated[Container, Depends(_container)]
 
 
-def request_site(connection: HTTPConnection, container: ContainerDep) -> str:
+async def request_site(connection: HTTPConnection, container: ContainerDep) -> str:
     """The site (partition) a request reads and writes: the one place that decides it.
 
     ``/sites/{site}/dicom-web/...`` names it (404 for a site the process does not serve);

@@ -1,7 +1,8 @@
 """Request plumbing of the WADO routes (PS3.18 10.4, 9), written once as dependencies.
 
-The path names a ``ResourceKey``; Accept, Range, If-None-Match, the query parameters, the site
-and the DICOMweb root make the ``Retrieval``; ``respond`` sends any ``Payload`` back.
+The path names a ``ResourceKey``; Accept, Range, If-None-Match, Cache-Control, the query
+parameters, the site and the DICOMweb root make the ``Retrieval``; ``respond`` sends any
+``Payload`` back.
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ from services.common import ContainerDep, SiteDep, dicomweb_root_url
 __all__ = ["InstanceKey", "RetrievalDep", "SeriesKey", "StudyKey", "WadoDep", "respond"]
 
 _GZIP_MIN_BYTES = 1024
+# The dependencies are coroutines: a plain ``def`` one would run in a worker thread.
 
 
-def _study(study: str) -> ResourceKey:
+async def _study(study: str) -> ResourceKey:
     return ResourceKey(study)
 
 
-def _series(study: str, series: str) -> ResourceKey:
+async def _series(study: str, series: str) -> ResourceKey:
     return ResourceKey(study, series)
 
 
-def _instance(study: str, series: str, instance: str) -> ResourceKey:
+async def _instance(study: str, series: str, instance: str) -> ResourceKey:
     return ResourceKey(study, series, instance)
 
 
@@ -39,16 +41,18 @@ SeriesKey = Annotated[ResourceKey, Depends(_series)]
 InstanceKey = Annotated[ResourceKey, Depends(_instance)]
 
 
-def _retrieval(
+async def _retrieval(
     request: Request,
     container: ContainerDep,
     site: SiteDep,
     accept: Annotated[str, Header()] = "",
     range_: Annotated[str | None, Header(alias="range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
+    cache_control: Annotated[str | None, Header()] = None,
 ) -> Retrieval:
     # PS3.18 8.3.3.1: the accept query parameter, when given, is used instead of the header.
     asked = [value for name, value in request.query_params.multi_items() if name == "accept"]
+    directives = {d.strip().split("=")[0].lower() for d in (cache_control or "").split(",")}
     return Retrieval(
         site=site,
         accept=",".join(asked) if asked else accept,
@@ -56,13 +60,14 @@ def _retrieval(
         if_none_match=if_none_match,
         parameters=tuple(request.query_params.multi_items()),
         root_url=dicomweb_root_url(request, container),
+        no_cache="no-cache" in directives,
     )
 
 
 RetrievalDep = Annotated[Retrieval, Depends(_retrieval)]
 
 
-def _wado(container: ContainerDep) -> WadoService:
+async def _wado(container: ContainerDep) -> WadoService:
     return container.wado
 
 

@@ -1,11 +1,14 @@
-"""The Faust worker of pipeline mode: the ingest agent on the Kafka ``ingest`` topic.
+"""The Faust worker of pipeline mode: the ingest agent on ``ingest``, the thumbnail agent on
+``events``.
 
 The agent is a short loop around ``streams.ingest.process_messages``, the same function the
 embedded runner calls, one instance per partition (concurrency across partitions, order
 within each), a batch at a time. Faust acknowledges a batch's events once the agent has
 finished with it and commits acknowledged offsets, so a record is committed only after it
 was stored and indexed (or dead-lettered): at-least-once, made safe by the idempotent ingest
-step.
+step. The thumbnail agent hands batches of ingest outcomes to
+``streams.thumbnails.make_thumbnails_of`` (best effort: a batch a backend failed is left to be
+rendered on request).
 
 With a ``health_port``, Faust's web server answers ``GET /health`` (liveness: the worker's
 event loop serves) and ``GET /ready`` (readiness: the agent has started and the bus, the object
@@ -26,10 +29,11 @@ from faust.types.auth import CredentialsT
 
 from pacsflow.adapters.kafka_bus import KafkaSecurity
 from pacsflow.container import Container
-from pacsflow.errors import RETRY_AFTER_SECONDS
-from pacsflow.pipeline.records import INGEST_GROUP, INGEST_TOPIC
+from pacsflow.errors import RETRY_AFTER_SECONDS, ServiceUnavailable
+from pacsflow.pipeline.records import EVENTS_TOPIC, INGEST_GROUP, INGEST_TOPIC
 from pacsflow.ports import Message
 from streams.ingest import process_messages
+from streams.thumbnails import make_thumbnails_of
 
 __all__ = ["create_faust_app"]
 
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 64  # records per batch of one partition
 BATCH_WAIT = 0.02  # seconds a partition's batch waits to fill
+THUMBNAIL_BATCH = 64
+THUMBNAIL_WITHIN = 1.0  # seconds: a batch of events is handled when full or this old
 
 
 def _message(event: Any) -> Message:
@@ -49,6 +55,13 @@ def _message(event: Any) -> Message:
         partition=record.partition,
         offset=record.offset,
         headers=tuple((k, bytes(v)) for k, v in (record.headers or ())),
+    )
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    """A topic of byte keys and values (the records are pacsflow's own JSON)."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
 
 
@@ -102,13 +115,7 @@ def create_faust_app(
         consumer_auto_offset_reset="earliest",
         **web_options,
     )
-    topic = app.topic(
-        INGEST_TOPIC,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    topic = _raw_topic(app, INGEST_TOPIC)
     started: dict[str, Container] = {}
     lock = asyncio.Lock()
 
@@ -132,6 +139,17 @@ def create_faust_app(
         async for events in stream.take_events(BATCH, within=BATCH_WAIT):
             messages = [_message(event) for event in events]
             await process_messages(messages, deps.ingest_context, deps.bus)
+
+    @app.agent(_raw_topic(app, EVENTS_TOPIC))
+    async def thumbnails(stream: Any) -> None:
+        """Make the thumbnails of the series each batch of ingest outcomes stored."""
+        deps = await container()
+        async for batch in stream.take_events(THUMBNAIL_BATCH, within=THUMBNAIL_WITHIN):
+            messages = [_message(event) for event in batch]
+            try:
+                await make_thumbnails_of(messages, deps.index, deps.objects)
+            except ServiceUnavailable as exc:  # best effort: rendered on request instead
+                log.warning("thumbnails of %d events skipped: %s", len(messages), exc)
 
     async def stop_container(sender: Any, *args: Any, **kwargs: Any) -> None:
         if "container" in started:

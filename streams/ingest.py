@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pacsflow.dicom.status import FailureReason
 from pacsflow.errors import ServiceUnavailable
 from pacsflow.pipeline.delete import process_records
-from pacsflow.pipeline.ingest import IngestContext
+from pacsflow.pipeline.ingest import IngestContext, PreparedBatch, prepare_batch
 from pacsflow.pipeline.records import (
     DEAD_LETTER_TOPIC,
     EVENTS_TOPIC,
@@ -32,30 +32,47 @@ from pacsflow.pipeline.records import (
 from pacsflow.ports import Bus, Message
 from pacsflow.ports.bus import Headers
 
-__all__ = ["process_messages"]
+__all__ = ["prepare_messages", "process_messages"]
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
 
 
+async def prepare_messages(messages: Sequence[Message], ctx: IngestContext) -> PreparedBatch | None:
+    """Locate and validate the records of ``messages`` ahead (``prepare_batch``); ``None``
+    for a batch with a DELETE record (applied in its place, so nothing is read ahead)."""
+    pending, _ = _decode(messages)
+    stores = [r for _, r in pending if isinstance(r, IngestRecord)]
+    if len(stores) < len(pending):
+        return None
+    return await prepare_batch(stores, ctx)
+
+
 async def process_messages(
-    messages: Sequence[Message], ctx: IngestContext, bus: Bus, stop: asyncio.Event | None = None
+    messages: Sequence[Message],
+    ctx: IngestContext,
+    bus: Bus,
+    stop: asyncio.Event | None = None,
+    prepared: PreparedBatch | None = None,
 ) -> list[IngestEvent]:
     """Process a batch, retrying backend failures with backoff; return the outcome events.
 
     Messages that hold no record are dead-lettered at once. A batch that fails with an
     unexpected error (a bug) is processed again record by record, so that only the record
     that triggers it is failed (Failure Reason 0110) and the partition does not stall.
+    ``prepared``: the batch read ahead by ``prepare_messages`` (its first attempt only).
     """
-    letters: list[tuple[bytes, bytes, Headers]] = []
-    pending: list[tuple[Message, IngestRecord | DeleteRecord]] = []
-    for message in messages:
+    pending, letters = _decode(messages)
+    records = [r for _, r in pending]
+    events: list[IngestEvent] | None = None
+    if prepared is not None:
         try:
-            pending.append((message, decode_ingest(message.value)))
-        except RecordError as exc:
-            letters.append(_letter(message, FailureReason.CANNOT_UNDERSTAND, str(exc), None))
-    events = await _with_retries([r for _, r in pending], ctx, stop)
+            events = await process_records(records, ctx, prepared)
+        except Exception as exc:  # retried below from the start, as any failed batch
+            log.warning("ingest of %d records read ahead failed (%r)", len(records), exc)
+    if events is None:
+        events = await _with_retries(records, ctx, stop)
     for (message, record), event in zip(pending, events, strict=True):
         if event.status == "failed":
             reason = FailureReason(event.failure_reason or FailureReason.PROCESSING_FAILURE)
@@ -65,6 +82,20 @@ async def process_messages(
         EVENTS_TOPIC, [(e.study_uid.encode(), e.to_bytes(), ()) for e in events]
     )
     return events
+
+
+def _decode(
+    messages: Sequence[Message],
+) -> tuple[list[tuple[Message, IngestRecord | DeleteRecord]], list[tuple[bytes, bytes, Headers]]]:
+    """The records of ``messages``, and the dead letters of those that hold none."""
+    letters: list[tuple[bytes, bytes, Headers]] = []
+    pending: list[tuple[Message, IngestRecord | DeleteRecord]] = []
+    for message in messages:
+        try:
+            pending.append((message, decode_ingest(message.value)))
+        except RecordError as exc:
+            letters.append(_letter(message, FailureReason.CANNOT_UNDERSTAND, str(exc), None))
+    return pending, letters
 
 
 async def _with_retries(

@@ -68,6 +68,7 @@ _MAX_SERIES: Final = 10_000  # series buckets per study in one aggregation
 _MAX_TERMS: Final = 1_000  # modality and SOP Class buckets per study
 _COMPAT: Final = re.compile(r"application/vnd\.elasticsearch\+([\w.-]+); ?compatible-with=\d+")
 _WHERE: Final = ["site", "study_uid", "series_uid"]
+_REF_FIELDS: Final = ("study_uid", "series_uid", "sop_uid", "transfer_syntax", "size", "sha256")
 _SCAN_KEYS: Final = {
     Level.STUDY: "study_uid",
     Level.SERIES: "series_uid",
@@ -398,6 +399,19 @@ class ElasticsearchIndex:
             return None
         return instance_from_source(source)
 
+    async def get_instance_ref(self, site: str, sop_uid: str) -> InstanceRef | None:
+        """Where one SOP Instance UID is stored (its attributes are not fetched), or ``None``."""
+        with _unavailable("read"):
+            hit = await self._es.options(ignore_status=404).get(
+                index=self._instances,
+                id=doc_id(site, sop_uid),
+                source_includes=["site", *_REF_FIELDS],
+            )
+        source = hit.get("_source") if hit.get("found") else None
+        if source is None or (source["site"], source["sop_uid"]) != (site, sop_uid):
+            return None
+        return InstanceRef(*(source[f] for f in _REF_FIELDS))
+
     async def get_instances(
         self, site: str, sop_uids: Sequence[str]
     ) -> dict[str, InstanceDocument]:
@@ -442,7 +456,7 @@ class ElasticsearchIndex:
         filters: list[JsonDict] = [{"term": {"site": site}}, {"term": {"study_uid": study_uid}}]
         if series_uid is not None:
             filters.append({"term": {"series_uid": series_uid}})
-        fields = ["study_uid", "series_uid", "sop_uid", "transfer_syntax", "size", "sha256"]
+        fields = list(_REF_FIELDS)
         request: JsonDict = {
             "query": {"bool": {"filter": filters}},
             "sort": [{"series_uid": "asc"}, {"sop_uid": "asc"}],
@@ -457,6 +471,15 @@ class ElasticsearchIndex:
             if len(page) < _WINDOW:
                 return refs
             request["search_after"] = page[-1]["sort"]
+
+    async def list_middle_instances(
+        self, site: str, study_uid: str, series_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """The middle instance of each series, by Series UID (picked from ``list_instances``)."""
+        by_series: dict[str, list[InstanceRef]] = {}
+        for ref in await self.list_instances(site, study_uid, series_uid):
+            by_series.setdefault(ref.series_uid, []).append(ref)
+        return [members[len(members) // 2] for members in by_series.values()]
 
     async def scan(
         self, site: str, level: Level, after: str = "", limit: int = 1000

@@ -248,16 +248,16 @@ class S3ObjectStore:
         name = self._name(key)
         length = -1 if end is None else max(end - start, 0)
         with _translate(key, reading=True):
-            response = await asyncio.to_thread(self._open, name, start, length)
+            response, chunk = await asyncio.to_thread(
+                self._open_first, name, start, length, chunk_size
+            )
         if response is None:
             return
         try:
-            while True:
+            while chunk:
+                yield chunk
                 with _translate(key, reading=True):
                     chunk = await asyncio.to_thread(response.read, chunk_size)
-                if not chunk:
-                    return
-                yield chunk
         finally:
             _release(response)
 
@@ -348,6 +348,19 @@ class S3ObjectStore:
         except S3Error as exc:
             if exc.code == _UNSATISFIABLE:
                 return None
+            raise
+
+    def _open_first(
+        self, name: str, start: int, length: int, chunk_size: int
+    ) -> tuple[BaseHTTPResponse | None, bytes]:
+        """``_open`` and the first chunk in one worker-thread hop (a small object: all of it)."""
+        response = self._open(name, start, length)
+        if response is None:
+            return None, b""
+        try:
+            return response, response.read(chunk_size)
+        except BaseException:
+            _release(response)
             raise
 
     def _read(self, name: str, start: int, length: int) -> bytes:

@@ -69,6 +69,7 @@ _QUERY_LIMITS: Final = (
     "stack overflow",  # parser stack overflow
     "too big",  # string or blob too big
 )
+_REF_COLUMNS: Final = "study_uid, series_uid, sop_uid, transfer_syntax, size, sha256"
 _COLUMNS: Final = (
     "study_uid, series_uid, sop_class_uid, transfer_syntax, object_key, size, sha256, attributes"
 )
@@ -186,6 +187,17 @@ class SqliteIndex:
 
         return await self._run(get) if wanted else {}
 
+    async def get_instance_ref(self, site: str, sop_uid: str) -> InstanceRef | None:
+        """Where one SOP Instance UID is stored (its attributes are not read), or ``None``."""
+
+        def get(db: sqlite3.Connection) -> InstanceRef | None:
+            row = db.execute(
+                f"SELECT {_REF_COLUMNS} FROM instances WHERE site=? AND sop_uid=?", (site, sop_uid)
+            ).fetchone()
+            return None if row is None else InstanceRef(*row)
+
+        return await self._run(get)
+
     async def delete_instances(self, site: str, sop_uids: Sequence[str]) -> None:
         """Remove entries in one transaction; their studies and series are recounted or removed
         when left empty."""
@@ -220,10 +232,7 @@ class SqliteIndex:
         self, site: str, study_uid: str, series_uid: str | None = None
     ) -> list[InstanceRef]:
         """Every instance of a study or series, by Series then SOP Instance UID."""
-        sql = (
-            "SELECT study_uid, series_uid, sop_uid, transfer_syntax, size, sha256 FROM instances"
-            " WHERE site=? AND study_uid=?"
-        )
+        sql = f"SELECT {_REF_COLUMNS} FROM instances WHERE site=? AND study_uid=?"
         params: tuple[str, ...] = (site, study_uid)
         if series_uid is not None:
             sql += " AND series_uid=?"
@@ -234,6 +243,26 @@ class SqliteIndex:
             return [InstanceRef(*row) for row in db.execute(sql, params)]
 
         return await self._run(list_)
+
+    async def list_middle_instances(
+        self, site: str, study_uid: str, series_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """The middle instance of each series, by Series UID: ranked on the UID indexes, then
+        one row read per series (not every instance of the study)."""
+        where = "site=? AND study_uid=?" + (" AND series_uid=?" if series_uid is not None else "")
+        params = (site, study_uid) + ((series_uid,) if series_uid is not None else ())
+        sql = (
+            f"WITH ranked AS (SELECT sop_uid, ROW_NUMBER() OVER w - 1 AS n,"
+            f" COUNT(*) OVER (PARTITION BY series_uid) AS c FROM instances WHERE {where}"
+            f" WINDOW w AS (PARTITION BY series_uid ORDER BY sop_uid))"
+            f" SELECT {_REF_COLUMNS} FROM instances WHERE site=? AND sop_uid IN"
+            f" (SELECT sop_uid FROM ranked WHERE n = c / 2) ORDER BY series_uid"
+        )
+
+        def middle(db: sqlite3.Connection) -> list[InstanceRef]:
+            return [InstanceRef(*row) for row in db.execute(sql, (*params, site))]
+
+        return await self._run(middle)
 
     async def search(self, site: str, query: Query) -> SearchPage:
         """One page of the entities matching ``query`` and their number (PS3.18 10.6)."""

@@ -1,8 +1,10 @@
 """DICOM JSON metadata of an instance (PS3.18 Annex F) with bulk data as BulkDataURI.
 
-pydicom's ``DataElement.to_json_dict`` encodes each element; this module walks the data set
-itself so that every BulkDataURI names the element's path in nested sequences and so that a
-deferred bulk value (a 2 GB Pixel Data) is never read to be replaced by its URI.
+pydicom's ``DataElement.to_json_dict`` encodes each element that ``raw_json`` leaves to it
+(most short values are encoded from their bytes there, at a fraction of the cost); this module
+walks the data set itself so that every BulkDataURI names the element's path in nested
+sequences and so that a deferred bulk value (a 2 GB Pixel Data) is never read to be replaced
+by its URI.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from pacsflow.dicom.dictionary import dictionary_vr
+from pacsflow.dicom.raw_json import ascii_compatible, raw_json
 from pacsflow.dicom.scan import BULK_VRS, PIXEL_DATA
 
 __all__ = ["INLINE_BINARY_MAX", "bulkdata_path", "dataset_to_json", "strip_bulk"]
 
 INLINE_BINARY_MAX: Final = 1024
+_SPECIFIC_CHARACTER_SET: Final = 0x00080005
 JsonDict = dict[str, Any]
 
 
@@ -27,29 +31,42 @@ def bulkdata_path(path: tuple[int, ...]) -> str:
     return "/".join(parts)
 
 
-def dataset_to_json(ds: Dataset, instance_path: str) -> JsonDict:
-    """Encode ``ds`` as DICOM JSON; bulk values become ``{instance_path}/bulkdata/{path}``."""
-    return _encode(ds, instance_path, ())
+def dataset_to_json(ds: Dataset, instance_path: str, *, from_bytes: bool = True) -> JsonDict:
+    """Encode ``ds`` as DICOM JSON; bulk values become ``{instance_path}/bulkdata/{path}``.
+
+    ``from_bytes=False``: every element through pydicom (the reference ``raw_json`` matches).
+    """
+    return _encode(ds, instance_path, (), True if from_bytes else None)
 
 
-def _encode(ds: Dataset, base: str, path: tuple[int, ...]) -> JsonDict:
+def _encode(ds: Dataset, base: str, path: tuple[int, ...], fast: bool | None) -> JsonDict:
+    """``fast``: the character set in force leaves ASCII as is (``raw_json``); None: never."""
     out: JsonDict = {}
+    charset = ds.get_item(_SPECIFIC_CHARACTER_SET, keep_deferred=True)
+    if fast is not None and charset is not None:
+        fast = ascii_compatible(charset.value)
     for tag in ds.keys():  # noqa: SIM118 - iterating a Dataset would convert raw elements
         tag_int = int(tag)
         if tag_int >> 16 == 0x0002:  # File Meta never appears in the data set's JSON
             continue
         elem_path = (*path, tag_int)
         raw = ds.get_item(tag, keep_deferred=True)
-        if isinstance(raw, RawDataElement) and _is_bulk(raw):
-            vr = _raw_vr(raw)
-            out[f"{tag_int:08X}"] = {
-                "vr": vr,
-                "BulkDataURI": f"{base}/bulkdata/{bulkdata_path(elem_path)}",
-            }
-            continue
+        if isinstance(raw, RawDataElement):
+            if _is_bulk(raw):
+                vr = _raw_vr(raw)
+                out[f"{tag_int:08X}"] = {
+                    "vr": vr,
+                    "BulkDataURI": f"{base}/bulkdata/{bulkdata_path(elem_path)}",
+                }
+                continue
+            if fast and (encoded := raw_json(raw)) is not None:
+                out[f"{tag_int:08X}"] = encoded
+                continue
         elem = ds[tag]
         if elem.VR == "SQ":
-            items = [_encode(item, base, (*elem_path, i)) for i, item in enumerate(elem.value)]
+            items = [
+                _encode(item, base, (*elem_path, i), fast) for i, item in enumerate(elem.value)
+            ]
             out[f"{tag_int:08X}"] = {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
             continue
         if elem.VR in BULK_VRS and len(elem.value or b"") > INLINE_BINARY_MAX:

@@ -6,9 +6,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Multipart", "coalesced", "primed"]
+__all__ = ["Multipart", "buffered", "coalesced", "primed"]
 
-COALESCE_BYTES = 4 << 20
+COALESCE_BYTES = 1 << 20
+BUFFER_BYTES = 1 << 20
 
 
 async def primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -25,12 +26,42 @@ async def primed(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     return whole()
 
 
+async def buffered(
+    body: AsyncIterator[bytes], limit: int = BUFFER_BYTES
+) -> bytes | AsyncIterator[bytes]:
+    """``body`` whole when it ends within ``limit`` bytes (sent as one response with a
+    Content-Length, without the machinery of a streamed one), else streamed, primed as
+    ``primed`` does: a backend failure before the first bytes is an error status."""
+    held: list[bytes] = []
+    size = 0
+    async for chunk in body:
+        held.append(chunk)
+        size += len(chunk)
+        if size > limit:
+
+            async def rest() -> AsyncIterator[bytes]:
+                for piece in held:
+                    yield piece
+                async for more in body:
+                    yield more
+
+            return rest()
+    return b"".join(held)
+
+
 async def coalesced(body: AsyncIterator[bytes], size: int = COALESCE_BYTES) -> AsyncIterator[bytes]:
     """``body`` in pieces of about ``size`` bytes: small objects and part headers travel
-    together (fewer, larger writes to the socket); memory stays bounded by ``size``."""
+    together (fewer, larger writes to the socket), a chunk of ``size`` or more goes on as it
+    is (never copied into a larger one); memory stays bounded by twice ``size``."""
     pending: list[bytes] = []
     held = 0
     async for chunk in body:
+        if len(chunk) >= size:
+            if pending:
+                yield b"".join(pending)
+                pending, held = [], 0
+            yield chunk
+            continue
         pending.append(chunk)
         held += len(chunk)
         if held >= size:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from pacsflow.audit.events import AuditContext, study_deleted
 from pacsflow.audit.messages import AuditMessage, Outcome, Participant
-from pacsflow.pipeline.ingest import IngestContext, ingest_batch
+from pacsflow.pipeline.ingest import IngestContext, PreparedBatch, ingest_batch
 from pacsflow.pipeline.keys import instance_keys, keys_beside
 from pacsflow.pipeline.records import DeleteRecord, IngestEvent, IngestRecord
 from pacsflow.pipeline.rejection import KEY_OBJECT_SELECTION, rejected_instances, rejection_title
@@ -47,9 +47,18 @@ class Removal:
 
 
 async def process_records(
-    records: Sequence[IngestRecord | DeleteRecord], ctx: IngestContext
+    records: Sequence[IngestRecord | DeleteRecord],
+    ctx: IngestContext,
+    prepared: PreparedBatch | None = None,
 ) -> list[IngestEvent]:
-    """Stores in batches and deletes in their place between them; the events, in order."""
+    """Stores in batches and deletes in their place between them; the events, in order.
+
+    ``prepared``: the stores located and validated ahead (``prepare_batch``), for a batch
+    without deletes."""
+    if prepared is not None:
+        if all(isinstance(r, IngestRecord) for r in records):
+            return await _store([r for r in records if isinstance(r, IngestRecord)], ctx, prepared)
+        await prepared.discard()
     events: list[IngestEvent] = []
     stores: list[IngestRecord] = []
     for record in records:
@@ -104,11 +113,13 @@ async def remove_instances(
     return Removal(site, removed)
 
 
-async def _store(records: list[IngestRecord], ctx: IngestContext) -> list[IngestEvent]:
+async def _store(
+    records: list[IngestRecord], ctx: IngestContext, prepared: PreparedBatch | None = None
+) -> list[IngestEvent]:
     """Ingest a batch of stores, then apply the rejection notes stored among them."""
     if not records:
         return []
-    events = await ingest_batch(records, ctx)
+    events = await ingest_batch(records, ctx, prepared)
     notes = [
         e.sop_uid
         for e in events

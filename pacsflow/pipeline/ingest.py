@@ -14,6 +14,11 @@ are written by one ``ObjectStore.write_batch`` (a claim-checked instance is *ren
 staged key to its final key, so its bytes are written to disk once), and it is indexed in one
 ``upsert_instances`` call. A redelivered record whose staged object was already renamed finds
 its bytes at the final key (checked by their SHA-256) and is indexed from there.
+
+Read ahead: ``prepare_batch`` locates and validates the next batch (read-only: no write, no
+index lookup) while the processor loop completes the one before; ``ingest_batch(prepared=…)``
+then only admits, writes and indexes it. So the CPU of validation overlaps the fsyncs and the
+index commit of the batch before, and batches still complete and commit in order.
 """
 
 from __future__ import annotations
@@ -41,7 +46,16 @@ from pacsflow.pipeline.keys import instance_keys, instance_path, keys_beside
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 
-__all__ = ["IngestContext", "ingest_batch", "ingest_instance", "instance_document", "sha256_of"]
+__all__ = [
+    "IngestContext",
+    "PreparedBatch",
+    "ingest_batch",
+    "ingest_instance",
+    "instance_document",
+    "merge_prepared",
+    "prepare_batch",
+    "sha256_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +95,76 @@ class _Work:
         )
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch located and validated ahead (``prepare_batch``); its local files stay open."""
+
+    records: list[IngestRecord]
+    works: list[_Work]
+    stack: AsyncExitStack
+
+    async def discard(self) -> None:
+        """Release the local files (S3: the downloaded copies) of a batch not completed."""
+        await self.stack.aclose()
+
+
+async def prepare_batch(
+    records: Sequence[IngestRecord], ctx: IngestContext
+) -> PreparedBatch | None:
+    """Locate and validate ``records`` ahead; ``None`` where it cannot be done ahead (a SOP
+    Instance UID twice in the batch, or a backend that did not answer: ``ingest_batch`` then
+    does it all, with its retries)."""
+    if len(_rounds(records)) > 1:
+        return None
+    works = [_Work(r, instance_keys(r.site, r.study_uid, r.series_uid, r.sop_uid)) for r in records]
+    stack = AsyncExitStack()
+    try:
+        await asyncio.gather(*(_locate(work, ctx, stack) for work in works))
+        await asyncio.to_thread(_validate_all, works, ctx.decode_pixels)
+    except Exception as exc:
+        log.info("reading ahead %d records failed (%r); they are read again", len(works), exc)
+        await stack.aclose()
+        return None
+    except BaseException:
+        await stack.aclose()
+        raise
+    return PreparedBatch(list(records), works, stack)
+
+
+def merge_prepared(first: PreparedBatch, second: PreparedBatch) -> PreparedBatch | None:
+    """One prepared batch of two (``first``'s records first); ``None`` where a SOP Instance
+    UID is in both, so that they must complete in turn."""
+    records = first.records + second.records
+    if len(_rounds(records)) > 1:
+        return None
+    stack = AsyncExitStack()
+    stack.push_async_callback(second.stack.aclose)
+    stack.push_async_callback(first.stack.aclose)
+    return PreparedBatch(records, first.works + second.works, stack)
+
+
 async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEvent:
     """Process one record; return its outcome event (``ingest_batch`` of one)."""
     return (await ingest_batch([record], ctx))[0]
 
 
-async def ingest_batch(records: Sequence[IngestRecord], ctx: IngestContext) -> list[IngestEvent]:
+async def ingest_batch(
+    records: Sequence[IngestRecord], ctx: IngestContext, prepared: PreparedBatch | None = None
+) -> list[IngestEvent]:
     """Process records together; return their outcome events, in order.
+
+    ``prepared``: the same records, located and validated ahead by ``prepare_batch``.
 
     Validation failures become ``failed`` events with their Failure Reason; backend failures
     (``ServiceUnavailable``) propagate so that the caller retries the batch without committing.
     Records of one SOP Instance UID are processed in turn, each in a later round.
     """
+    if prepared is not None:
+        async with prepared.stack:
+            if prepared.records != list(records):
+                raise ValueError("the prepared batch holds other records")
+            await _complete(prepared.works, ctx)
+        return [work.event for work in prepared.works if work.event is not None]
     events: list[IngestEvent | None] = [None] * len(records)
     for round_ in _rounds(records):
         works = [
@@ -123,16 +195,21 @@ async def _ingest(works: list[_Work], ctx: IngestContext) -> None:
     async with AsyncExitStack() as stack:
         await asyncio.gather(*(_locate(work, ctx, stack) for work in works))
         await asyncio.to_thread(_validate_all, works, ctx.decode_pixels)
-        existing: dict[str, InstanceDocument] = {}
-        for site in {w.record.site for w in works if w.event is None}:
-            uids = [w.record.sop_uid for w in works if w.event is None and w.record.site == site]
-            found = await ctx.index.get_instances(site, uids)
-            existing.update({f"{site}/{uid}": doc for uid, doc in found.items()})
-        accepted = [w for w in works if w.event is None and _admit(w, existing, ctx)]
-        puts, moves, deletes = _changes(accepted)
-        kept = {id(w) for w in accepted}
-        refused = [w.record.staged_key for w in works if w.staged and id(w) not in kept]
-        await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
+        await _complete(works, ctx)
+
+
+async def _complete(works: list[_Work], ctx: IngestContext) -> None:
+    """Admit validated works against the index, write their objects, index them."""
+    existing: dict[str, InstanceDocument] = {}
+    for site in {w.record.site for w in works if w.event is None}:
+        uids = [w.record.sop_uid for w in works if w.event is None and w.record.site == site]
+        found = await ctx.index.get_instances(site, uids)
+        existing.update({f"{site}/{uid}": doc for uid, doc in found.items()})
+    accepted = [w for w in works if w.event is None and _admit(w, existing, ctx)]
+    puts, moves, deletes = _changes(accepted)
+    kept = {id(w) for w in accepted}
+    refused = [w.record.staged_key for w in works if w.staged and id(w) not in kept]
+    await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
     await ctx.index.upsert_instances([_document(w) for w in accepted])
     stale = [
         doc

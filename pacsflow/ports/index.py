@@ -100,6 +100,10 @@ class Index(Protocol):
         """The entry of one SOP Instance UID, or ``None``."""
         ...
 
+    async def get_instance_ref(self, site: str, sop_uid: str) -> InstanceRef | None:
+        """Where one SOP Instance UID is stored, without reading its attributes, or ``None``."""
+        ...
+
     async def get_instances(
         self, site: str, sop_uids: Sequence[str]
     ) -> dict[str, InstanceDocument]:
@@ -114,6 +118,13 @@ class Index(Protocol):
         self, site: str, study_uid: str, series_uid: str | None = None
     ) -> list[InstanceRef]:
         """Every instance of a study (or of one of its series), by Series then SOP Instance UID."""
+        ...
+
+    async def list_middle_instances(
+        self, site: str, study_uid: str, series_uid: str | None = None
+    ) -> list[InstanceRef]:
+        """The middle instance of each series of a study (or of one series), by Series UID:
+        of ``n`` instances in SOP Instance UID order, the one at ``n // 2`` (counted from 0)."""
         ...
 
     async def search(self, site: str, query: Query) -> SearchPage:

@@ -4,12 +4,13 @@ A pure core that the HTTP routes (``/rendered``, ``/thumbnail``, WADO-URI) call:
 parses the query, ``pixels`` runs the PS3.4 N.2 grayscale or colour pipeline on one decoded
 frame, ``viewport`` crops, flips and scales, ``annotate`` burns in text, and ``encode`` writes
 the media type. ``render_frames`` strings them together for a stored Part 10 file, decoding
-only the frames asked for with ``pydicom.pixels.pixel_array``.
+only the frames asked for with ``pydicom.pixels.pixel_array``; ``render_image`` takes the header
+and a frame decoder instead (``pacsflow.render.stored``: frames read through the frame table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,13 @@ __all__ = [
     "display_frame",
     "encode_images",
     "frame_count",
+    "image_header",
     "parse_rendered_params",
     "parse_wado_uri_params",
+    "read_header",
     "read_image_header",
     "render_frames",
+    "render_image",
     "supported_media_types",
     "thumbnail_size",
 ]
@@ -84,17 +88,27 @@ MAX_ANIMATION_FRAMES = 2048
 MAX_ANIMATION_PIXELS = 64 * 1024 * 1024  # 64 frames of 1024x1024, 218 of 640x480
 
 
-def read_image_header(path: Path) -> Dataset:
-    """The header of a stored image (Pixel Data deferred); ``NotAcceptable`` for a non-image."""
+def read_header(path: Path) -> Dataset:
+    """A stored object's data set, values over 4 KB (Pixel Data) deferred; ``NotAcceptable``
+    when it cannot be read as DICOM."""
     try:
-        ds = dcmread(path, defer_size="4 KB", force=True)
+        return dcmread(path, defer_size="4 KB", force=True)
     except (InvalidDicomError, ValueError, EOFError) as exc:
         raise NotAcceptable(f"the object cannot be read as DICOM: {exc}") from exc
+
+
+def image_header(ds: Dataset) -> Dataset:
+    """``ds`` if it is an image this module renders, else ``NotAcceptable``."""
     if any(k in ds for k in _NON_INTEGER_PIXELS):
         raise NotAcceptable("float pixel data (e.g. parametric maps) is not rendered")
     if "PixelData" not in ds or "Rows" not in ds or "Columns" not in ds:
         raise NotAcceptable("the object is not an image: it has no Pixel Data to render")
     return ds
+
+
+def read_image_header(path: Path) -> Dataset:
+    """The header of a stored image (Pixel Data deferred); ``NotAcceptable`` for a non-image."""
+    return image_header(read_header(path))
 
 
 def frame_count(ds: Dataset) -> int:
@@ -112,18 +126,45 @@ def render_frames(
     media_type: str,
     *,
     default_max: int | None = None,
+    header: Dataset | None = None,
 ) -> bytes:
     """Render frames (1-based; empty: every frame) of a Part 10 file as ``media_type``.
 
     image/jpeg, image/png and image/jp2 take one frame, image/gif any number (an animation
     timed by Frame Time). Without a viewport, ``default_max`` shrinks each frame to fit that
-    many pixels a side. Raises ``NotAcceptable`` for a non-image, an unsupported media type or
-    several frames in a single-frame type, and ``NotFound`` for a frame number out of range.
+    many pixels a side. ``header``: the file's data set when the caller has read it
+    (``read_header``), so that it is parsed once. Raises ``NotAcceptable`` for a non-image, an
+    unsupported media type or several frames in a single-frame type, and ``NotFound`` for a
+    frame number out of range.
     """
+    ds = image_header(header) if header is not None else read_image_header(path)
+    # pydicom decodes straight from the file, reading one frame, except a deflated data set,
+    # which only a whole read inflates.
+    source: Path | Dataset = dcmread(path, force=True) if _is_deflated(ds) else path
+    return render_image(
+        ds,
+        frame_numbers,
+        params,
+        media_type,
+        lambda index: _decode(source, ds, index),
+        default_max=default_max,
+    )
+
+
+def render_image(
+    ds: Dataset,
+    frame_numbers: Sequence[int],
+    params: RenderParams,
+    media_type: str,
+    decode: Callable[[int], np.ndarray],
+    *,
+    default_max: int | None = None,
+) -> bytes:
+    """Render frames of the image whose header is ``ds``, ``decode(index)`` giving the pixels
+    of a frame (0-based, as ``pydicom.pixels.pixel_array``); see ``render_frames``."""
     kind = media_type.split(";")[0].strip().lower()
     if kind not in RENDERED_MEDIA_TYPES:
         raise NotAcceptable(f"{media_type!r} is not a rendered media type of this server")
-    ds = read_image_header(path)
     count = frame_count(ds)
     numbers = list(frame_numbers) or list(range(1, count + 1))
     for number in numbers:
@@ -131,13 +172,10 @@ def render_frames(
             raise NotFound(f"frame {number} is outside 1..{count}")
     if kind in SINGLE_FRAME_MEDIA_TYPES and len(numbers) > 1:
         raise NotAcceptable(f"{kind} holds a single frame; {len(numbers)} frames were asked for")
-    # pydicom decodes straight from the file, reading one frame, except a deflated data set,
-    # which only a whole read inflates.
-    source: Path | Dataset = dcmread(path, force=True) if _is_deflated(ds) else path
-    if kind == "image/gif":
-        return _animation(source, ds, numbers, count, params, default_max)
+    if kind == "image/gif":  # rendered and encoded a frame at a time, within bounds
+        return _animation(decode, ds, numbers, count, params, default_max)
     images = [
-        _render_one(source, ds, number, count, params, default_max=default_max)
+        _render_one(decode, ds, number, count, params, default_max=default_max)
         for number in numbers
     ]
     icc = _icc_profile_bytes(ds, params) if images[0].mode == "RGB" else None
@@ -147,7 +185,7 @@ def render_frames(
 
 
 def _animation(
-    source: Path | Dataset,
+    decode: Callable[[int], np.ndarray],
     ds: Dataset,
     numbers: Sequence[int],
     count: int,
@@ -160,7 +198,7 @@ def _animation(
         raise NotAcceptable(_too_large(f"{len(numbers)} frames"))
     animation = GifAnimation(_frame_time_ms(ds), len(numbers))
     for number in numbers:
-        image = _render_one(source, ds, number, count, params, default_max=default_max)
+        image = _render_one(decode, ds, number, count, params, default_max=default_max)
         if (pixels := len(numbers) * image.width * image.height) > MAX_ANIMATION_PIXELS:
             raise NotAcceptable(_too_large(f"{pixels} pixels"))
         animation.add(image)
@@ -176,7 +214,7 @@ def _too_large(size: str) -> str:
 
 
 def _render_one(
-    source: Path | Dataset,
+    decode: Callable[[int], np.ndarray],
     ds: Dataset,
     number: int,
     count: int,
@@ -184,7 +222,7 @@ def _render_one(
     *,
     default_max: int | None,
 ) -> Image.Image:
-    pixels = _decode(source, ds, number - 1)
+    pixels = decode(number - 1)
     try:
         shown = display(ds, pixels, params.window, frame_index=number - 1)
     except _DECODE_ERRORS as exc:

@@ -12,6 +12,7 @@ multi-frame objects (PS3.3 C.7.6.16: Pixel Value Transformation, Frame VOI LUT).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -40,6 +41,8 @@ _FUNCTIONS: Final[dict[str, WindowFunction]] = {
     "LINEAR_EXACT": "linear-exact",
     "SIGMOID": "sigmoid",
 }
+# Lookup tables of up to 2^16 entries (16-bit data); wider spans are computed per pixel.
+_LUT_MAX_ENTRIES: Final = 1 << 16
 _PIXEL_MODULE: Final = (
     "PhotometricInterpretation",
     "BitsAllocated",
@@ -153,6 +156,39 @@ def _header_window(view: Dataset) -> Window | None:
 
 
 def _grayscale(view: Dataset, pixels: np.ndarray, window: Window | None) -> DisplayFrame:
+    """The grayscale pipeline through a lookup table when the frame's stored values span fewer
+    entries than it has pixels (every step maps one stored value to one output value, so
+    transforming each value present once gives exactly the per-pixel result), else per pixel."""
+    kind = pixels.dtype
+    if pixels.size and kind.kind in "iu" and kind.isnative and kind.itemsize <= 4:
+        low, high = int(pixels.min()), int(pixels.max())
+        if high - low < min(pixels.size, _LUT_MAX_ENTRIES):
+            domain = np.arange(low, high + 1).astype(pixels.dtype)
+            unsigned = np.dtype(f"u{pixels.dtype.itemsize}")
+            # pixel - low, with wrap-around in the unsigned type: exact as the span fits it
+            offsets = pixels.view(unsigned) - unsigned.type(
+                low & (2 ** (8 * unsigned.itemsize) - 1)
+            )
+
+            def present(values: np.ndarray) -> np.ndarray:
+                """The values of the stored values the frame holds (for its min..max)."""
+                counts = np.bincount(offsets.ravel(), minlength=domain.size)
+                return values[counts > 0]
+
+            lut, used = _grayscale_values(view, domain, window, present)
+            return DisplayFrame(np.take(lut, offsets), used)
+    shown, used = _grayscale_values(view, pixels, window, lambda values: values)
+    return DisplayFrame(np.ascontiguousarray(shown, dtype=np.uint8), used)
+
+
+def _grayscale_values(
+    view: Dataset,
+    pixels: np.ndarray,
+    window: Window | None,
+    present: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, Window | None]:
+    """Modality, VOI and polarity (PS3.4 N.2.1) applied to each of ``pixels``; ``present``
+    picks, from the modality values, those whose min..max spans a window-less frame."""
     values = apply_modality_lut(pixels, view)
     used = window or _header_window(view)
     if used is not None:
@@ -160,7 +196,8 @@ def _grayscale(view: Dataset, pixels: np.ndarray, window: Window | None) -> Disp
     elif view.get("VOILUTSequence") and "LUTData" in view.VOILUTSequence[0]:
         shown = _voi_lut(view, values)
     else:
-        low, high = float(np.min(values)), float(np.max(values))
+        seen = present(values)
+        low, high = float(np.min(seen)), float(np.max(seen))
         if high > low:
             # The full range as a LINEAR_EXACT window maps the minimum to 0 and the maximum to 255.
             used = Window((low + high) / 2, high - low, "linear-exact")
@@ -171,7 +208,7 @@ def _grayscale(view: Dataset, pixels: np.ndarray, window: Window | None) -> Disp
     if view.PhotometricInterpretation == "MONOCHROME1" or shape == "INVERSE":
         # A MONOCHROME1 image's INVERSE shape (DX, PS3.3 C.8.11) is that same one inversion.
         shown = 255 - shown
-    return DisplayFrame(np.ascontiguousarray(shown, dtype=np.uint8), used)
+    return shown.astype(np.uint8, copy=False), used
 
 
 def window_to_8bit(values: np.ndarray, window: Window) -> np.ndarray:

@@ -28,7 +28,7 @@ from pacsflow.wado.frames import (
     negotiated_frames,
     pixel_data_url,
 )
-from pacsflow.wado.locate import bulkdata_url, find_instance, keys_of, locate
+from pacsflow.wado.locate import bulkdata_url, keys_of, locate
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
 __all__ = ["accepts_bulkdata", "retrieve_pixel_data", "retrieve_resource_bulkdata"]
@@ -65,10 +65,8 @@ async def _frames_of(
     """The negotiated frames of each instance that has Pixel Data (406 before any byte)."""
     found: dict[str, NegotiatedFrames] = {}
     for ref in refs:
-        key = ResourceKey(ref.study_uid, ref.series_uid, ref.sop_uid)
         try:
-            doc = await find_instance(index, site, key)
-            found[ref.sop_uid] = await negotiated_frames(objects, site, doc, accept)
+            found[ref.sop_uid] = await negotiated_frames(index, objects, site, ref, accept)
         except NotAcceptable:
             raise
         except NotFound:

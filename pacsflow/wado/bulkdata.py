@@ -20,7 +20,7 @@ from pacsflow.media.ranges import parse_range
 from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.frames import OCTET_STREAM, load_frame_table, read_frame
-from pacsflow.wado.locate import bulkdata_url, find_instance
+from pacsflow.wado.locate import bulkdata_url, find_ref
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
 __all__ = ["retrieve_bulkdata"]
@@ -50,7 +50,7 @@ async def _value_range(
     index: Index, objects: ObjectStore, site: str, key: ResourceKey, path: str
 ) -> tuple[str, list[list[tuple[int, int]]], str]:
     """(object key, segments of each part, transfer syntax of the parts)."""
-    doc = await find_instance(index, site, key)
+    doc = await find_ref(index, site, key)
     keys = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)
     if path.upper() in PIXEL_DATA_PATHS:
         table = await load_frame_table(objects, site, doc)

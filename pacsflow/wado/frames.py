@@ -31,10 +31,10 @@ from pacsflow.dicom.uids import (
 )
 from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
 from pacsflow.media.accept import parse_accept
-from pacsflow.media.multipart_out import Multipart, primed
+from pacsflow.media.multipart_out import Multipart, buffered
 from pacsflow.pipeline.keys import instance_keys
 from pacsflow.ports import Index, InstanceDocument, InstanceRef, ObjectStore
-from pacsflow.wado.locate import bulkdata_url, find_instance
+from pacsflow.wado.locate import bulkdata_url, find_instance, find_ref
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
 __all__ = [
@@ -114,7 +114,9 @@ def negotiate_frames(accept: str, stored: str) -> _Plan:
     )
 
 
-async def load_frame_table(objects: ObjectStore, site: str, doc: InstanceDocument) -> FrameTable:
+async def load_frame_table(
+    objects: ObjectStore, site: str, doc: InstanceDocument | InstanceRef
+) -> FrameTable:
     """The instance's frame offset table; ``NotFound`` if it has no frames."""
     key = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)["frames"]
     try:
@@ -138,20 +140,20 @@ async def retrieve_frames(
 ) -> Payload:
     """The frames listed (all of them for the Pixel Data resource, ``frame_list`` None)."""
     numbers = parse_frame_list(frame_list) if frame_list is not None else None
-    doc = await find_instance(index, retrieval.site, key)
-    frames = await negotiated_frames(objects, retrieval.site, doc, retrieval.accept)
+    ref = await find_ref(index, retrieval.site, key)
+    frames = await negotiated_frames(index, objects, retrieval.site, ref, retrieval.accept)
     numbers = numbers if numbers is not None else list(range(1, frames.count + 1))
     if missing := [n for n in numbers if n > frames.count]:
-        raise NotFound(f"instance {doc.sop_uid} has {frames.count} frame(s); no frame {missing[0]}")
+        raise NotFound(f"instance {ref.sop_uid} has {frames.count} frame(s); no frame {missing[0]}")
     body = Multipart(frames.media_type)
-    where = {"Content_Location": location} if (location := pixel_data_url(retrieval, doc)) else {}
+    where = {"Content_Location": location} if (location := pixel_data_url(retrieval, ref)) else {}
 
     async def stream() -> AsyncIterator[bytes]:
         async for data in frames.read(numbers):
             yield body.part(frames.part_type, data, **(where if frame_list is None else {}))
         yield body.end()
 
-    return Payload(body.content_type, await primed(stream()))
+    return Payload(body.content_type, await buffered(stream()))
 
 
 def pixel_data_url(retrieval: Retrieval, doc: InstanceDocument | InstanceRef) -> str:
@@ -196,13 +198,17 @@ class NegotiatedFrames:
 
 
 async def negotiated_frames(
-    objects: ObjectStore, site: str, doc: InstanceDocument, accept: str
+    index: Index, objects: ObjectStore, site: str, ref: InstanceRef, accept: str
 ) -> NegotiatedFrames:
-    """The frames of ``doc`` in the form ``accept`` asks; ``NotFound``, ``NotAcceptable``."""
-    stored = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)["dicom"]
-    source = await _frame_source(objects, site, doc, stored)
+    """The frames of ``ref`` in the form ``accept`` asks; ``NotFound``, ``NotAcceptable``.
+    The indexed attributes are read only to decode or re-encode (the Image Pixel Module)."""
+    stored = instance_keys(site, ref.study_uid, ref.series_uid, ref.sop_uid)["dicom"]
+    name = ResourceKey(ref.study_uid, ref.series_uid, ref.sop_uid)
+    source = await _frame_source(index, objects, site, ref, name, stored)
     plan = negotiate_frames(accept, source.transfer_syntax)
-    geometry = frame_geometry(doc.attributes) if plan.action != "stored" else None
+    geometry = None
+    if plan.action != "stored":
+        geometry = frame_geometry((await find_instance(index, site, name)).attributes)
     return NegotiatedFrames(source, plan, geometry)
 
 
@@ -225,22 +231,23 @@ class _FrameSource:
 
 
 async def _frame_source(
-    objects: ObjectStore, site: str, doc: InstanceDocument, key: str
+    index: Index, objects: ObjectStore, site: str, ref: InstanceRef, name: ResourceKey, key: str
 ) -> _FrameSource:
     """The frame table; for an object whose bytes are not addressable (Deflated), the frames
     parsed from the object once (the only case where a stored file is opened to answer)."""
     try:
-        table = await load_frame_table(objects, site, doc)
-    except NotFound:
-        if (
-            doc.transfer_syntax != DeflatedExplicitVRLittleEndian
-            or "00280010" not in doc.attributes
-        ):
+        table = await load_frame_table(objects, site, ref)
+    except NotFound as missing:
+        if ref.transfer_syntax != DeflatedExplicitVRLittleEndian:
             raise
-        async with objects.local_file(key) as path:
-            frames = await asyncio.to_thread(_parse_frames, path)
-        return _FrameSource(ExplicitVRLittleEndian, len(frames), objects, key, parsed=frames)
-    return _FrameSource(table.transfer_syntax, len(table.frames), objects, key, table)
+        no_table = missing
+    else:
+        return _FrameSource(table.transfer_syntax, len(table.frames), objects, key, table)
+    if "00280010" not in (await find_instance(index, site, name)).attributes:  # no Rows
+        raise no_table
+    async with objects.local_file(key) as path:
+        frames = await asyncio.to_thread(_parse_frames, path)
+    return _FrameSource(ExplicitVRLittleEndian, len(frames), objects, key, parsed=frames)
 
 
 def _parse_frames(path: Path) -> tuple[bytes, ...]:

@@ -9,7 +9,11 @@ negotiation follows PS3.18 8.7.3: the ``transfer-syntax`` parameter (``*`` for a
 several Accept values with q-factors, Explicit VR Little Endian by default for
 ``application/dicom`` (a request without Accept, or ``*/*``, gets the stored form); an instance is
 transcoded only when the client does not accept its stored syntax, and 406 answers a request
-no instance can satisfy before any byte is sent.
+no instance can satisfy before any byte is sent. A single ``application/dicom`` body has a
+``Content-Length`` (the indexed size, plus the PS3.10 head read first where one is added); a
+multipart body under 1 MiB is sent whole (``buffered``), without a streamed response's machinery;
+a larger one is streamed (its size is known only once each instance's head was read).
+A weak entity tag from the instances' digests answers ``If-None-Match`` (304) before any read.
 """
 
 from __future__ import annotations
@@ -24,16 +28,22 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from pacsflow.dicom.part10 import part10_stream
 from pacsflow.dicom.transcode import can_transcode, transcode_instance
-from pacsflow.errors import NotAcceptable
+from pacsflow.errors import NotAcceptable, ObjectStoreUnavailable
 from pacsflow.media.accept import parse_accept
-from pacsflow.media.multipart_out import Multipart, coalesced, primed
+from pacsflow.media.multipart_out import Multipart, buffered, coalesced, primed
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
+from pacsflow.wado.validators import entity_tag, is_current
 
 __all__ = ["negotiate_instances", "retrieve_instances"]
 
 ANY: Final = "*"
+CRLF: Final = b"\r\n"
+# Reads of a stored instance: few worker-thread hops per instance, bounded memory per request.
+READ_BYTES: Final = 4 << 20
+_VERSION: Final = b"instances-v1"
+_VARY: Final = {"Vary": "Accept"}
 # multipart/related; type="application/dicom", one application/dicom body, or a zip
 Packaging = Literal["dicom", "single", "zip"]
 
@@ -82,7 +92,8 @@ async def _instance_bytes(
 ) -> AsyncIterator[tuple[str, int, AsyncIterator[bytes]]]:
     """Yield once: (actual transfer syntax, size, chunks) of one instance."""
     if target == ref.transfer_syntax:  # as stored, with a PS3.10 head if it had none
-        added, chunks = await part10_stream(objects.stream(key), target)
+        stored = objects.stream(key, chunk_size=READ_BYTES)
+        added, chunks = await part10_stream(stored, target)
         yield target, ref.size + added, chunks
         return
     data, actual = await asyncio.to_thread(transcode_instance, await objects.get(key), target)
@@ -93,6 +104,10 @@ async def _instance_bytes(
     yield actual, len(data), whole()
 
 
+def _part_type(syntax: str) -> str:
+    return f"application/dicom; transfer-syntax={syntax}"
+
+
 async def retrieve_instances(
     index: Index, objects: ObjectStore, key: ResourceKey, retrieval: Retrieval
 ) -> Payload:
@@ -101,15 +116,19 @@ async def retrieve_instances(
     site = retrieval.site
     refs = await locate(index, site, key)
     targets = [_choose(ref, syntaxes) for ref in refs]  # 406 before the first byte
+    etag = entity_tag(_VERSION, refs, kind, *targets, weak=True)  # weak: a new boundary each time
+    if is_current(etag, retrieval.if_none_match):
+        return Payload("", status=304, headers=_VARY, etag=etag)
     if kind == "zip":
-        return Payload("application/zip", await primed(_zip(objects, site, refs, targets)))
+        body_zip = await primed(_zip(objects, site, refs, targets))
+        return Payload("application/zip", body_zip, headers=_VARY, etag=etag)
     if kind == "single" and key.instance is not None:
         async for syntax, size, chunks in _instance_bytes(
             objects, keys_of(site, refs[0])["dicom"], refs[0], targets[0]
         ):
             single = f"application/dicom; transfer-syntax={syntax}"
-            headers = {"Content-Length": str(size)}
-            return Payload(single, await primed(chunks), headers=headers)
+            headers = {**_VARY, "Content-Length": str(size)}
+            return Payload(single, await buffered(chunks), headers=headers, etag=etag)
     body = Multipart("application/dicom")
 
     async def stream() -> AsyncIterator[bytes]:
@@ -117,13 +136,19 @@ async def retrieve_instances(
             async for syntax, size, chunks in _instance_bytes(
                 objects, keys_of(site, ref)["dicom"], ref, target
             ):
-                yield body.head(f"application/dicom; transfer-syntax={syntax}", size)
+                yield body.head(_part_type(syntax), size)
+                sent = 0
                 async for chunk in chunks:
+                    sent += len(chunk)
                     yield chunk
-                yield b"\r\n"
+                if sent != size:  # the indexed size is in the part header: never send less
+                    raise ObjectStoreUnavailable(
+                        f"instance {ref.sop_uid}: {sent} bytes read, {size} indexed"
+                    )
+                yield CRLF
         yield body.end()
 
-    return Payload(body.content_type, await primed(coalesced(stream())))
+    return Payload(body.content_type, await buffered(coalesced(stream())), headers=_VARY, etag=etag)
 
 
 class _Sink(io.RawIOBase):

@@ -9,7 +9,6 @@ instances' content digests, so ``If-None-Match`` is answered before any object i
 
 from __future__ import annotations
 
-import hashlib
 from typing import Final
 
 import orjson
@@ -18,27 +17,16 @@ from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import NotFound
 from pacsflow.media.accept import MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
-from pacsflow.ports import Index, InstanceRef, ObjectStore
+from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
+from pacsflow.wado.validators import entity_tag, is_current
 
 __all__ = ["retrieve_metadata"]
 
 _VERSION: Final = b"metadata-v1"
 _RELATIVE: Final = b'"BulkDataURI":"studies/'
 _VARY: Final = {"Vary": "Accept, Accept-Encoding"}
-
-
-def _etag(refs: list[InstanceRef], root_url: str, media: MetadataMedia) -> str:
-    digest = hashlib.sha256(_VERSION + root_url.encode() + media.name.encode())
-    for ref in refs:
-        digest.update(f"{ref.sop_uid}:{ref.sha256};".encode())
-    return f'"{digest.hexdigest()[:40]}"'
-
-
-def _current(etag: str, if_none_match: str | None) -> bool:
-    """True when ``If-None-Match`` lists ``etag`` (RFC 9110 13.1.2)."""
-    return if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}
 
 
 async def retrieve_metadata(
@@ -48,8 +36,8 @@ async def retrieve_metadata(
     media = choose(retrieval.accept, list(MetadataMedia))
     site, root_url = retrieval.site, retrieval.root_url
     refs = await locate(index, site, key)
-    etag = _etag(refs, root_url, media)
-    if _current(etag, retrieval.if_none_match):
+    etag = entity_tag(_VERSION, refs, root_url, media.name)
+    if is_current(etag, retrieval.if_none_match):
         return Payload(media.media_type, status=304, headers=_VARY, etag=etag)
     stored = await objects.get_many([keys_of(site, ref)["metadata"] for ref in refs])
     absolute = f'"BulkDataURI":"{root_url}/studies/'.encode()

@@ -2,8 +2,8 @@
 
 ``ResourceKey`` names a study, a series of it or an instance of that series (PS3.18 10.4.1.1
 resources); ``Retrieval`` is what the request asks besides the resource (the site it reads,
-Accept, Range, If-None-Match, query parameters, the DICOMweb root); ``Payload`` is what every
-WADO-RS and WADO-URI retrieval returns, whatever its resource.
+Accept, Range, If-None-Match, Cache-Control, query parameters, the DICOMweb root);
+``Payload`` is what every WADO-RS and WADO-URI retrieval returns, whatever its resource.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Retrieval:
     if_none_match: str | None = None
     parameters: tuple[tuple[str, str], ...] = ()
     root_url: str = ""
+    no_cache: bool = False  # Cache-Control: no-cache (RFC 9111 5.2.1.4): make it anew
 
 
 @dataclass(frozen=True, slots=True)

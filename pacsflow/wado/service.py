@@ -2,6 +2,7 @@
 
 Built by the container like ``StowService``; the routes call one method each with the
 resource's ``ResourceKey`` and the request's ``Retrieval``, and send the ``Payload`` back.
+Renderings are kept in the ``RenderCache`` the container gives it (one per process).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pacsflow.wado.bulkdata import retrieve_bulkdata
 from pacsflow.wado.frames import retrieve_frames
 from pacsflow.wado.instances import retrieve_instances
 from pacsflow.wado.metadata import retrieve_metadata
+from pacsflow.wado.render_cache import RenderCache
 from pacsflow.wado.rendered import PLAIN, THUMBNAIL, retrieve_rendered
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
 
@@ -22,10 +24,17 @@ __all__ = ["WadoService"]
 class WadoService:
     """Retrieve instances, metadata, frames, bulk data and renderings of stored objects."""
 
-    def __init__(self, index: Index, objects: ObjectStore, anonymize_secret: str | None) -> None:
+    def __init__(
+        self,
+        index: Index,
+        objects: ObjectStore,
+        anonymize_secret: str | None,
+        renderings: RenderCache | None = None,
+    ) -> None:
         self._index = index
         self._objects = objects
         self._secret = anonymize_secret
+        self._renderings = renderings
 
     async def retrieve_instances(self, key: ResourceKey, retrieval: Retrieval) -> Payload:
         """Retrieve Study, Series or Instance (PS3.18 10.4.1.1.1); their bulk data when the
@@ -60,14 +69,15 @@ class WadoService:
         self, key: ResourceKey, frames: str | None, retrieval: Retrieval
     ) -> Payload:
         """Rendered Study, Series, Instance or Frames (PS3.18 10.4.1.1.4, 8.3.5)."""
-        return await retrieve_rendered(self._index, self._objects, key, frames, retrieval, PLAIN)
+        index, objects, cache = self._index, self._objects, self._renderings
+        return await retrieve_rendered(index, objects, key, frames, retrieval, PLAIN, cache)
 
     async def retrieve_thumbnail(
         self, key: ResourceKey, frames: str | None, retrieval: Retrieval
     ) -> Payload:
         """Study, Series, Instance or Frame Thumbnail (PS3.18 8.3.6)."""
-        index, objects = self._index, self._objects
-        return await retrieve_rendered(index, objects, key, frames, retrieval, THUMBNAIL)
+        index, objects, cache = self._index, self._objects, self._renderings
+        return await retrieve_rendered(index, objects, key, frames, retrieval, THUMBNAIL, cache)
 
     async def retrieve_wado_uri(self, retrieval: Retrieval) -> Payload:
         """One WADO-URI request (PS3.18 9.1): the object or a rendering of it."""

@@ -92,6 +92,24 @@ async def test_upsert_then_get_instance_round_trips_every_field(index: Index, si
     assert await index.get_instance(site, "9.9.9") is None
 
 
+async def test_an_instance_ref_is_where_the_document_says_it_is(index: Index, site: str) -> None:
+    original = instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
+    await index.upsert_instances([original])
+
+    ref = await index.get_instance_ref(site, "1.2.3.4.5")
+    assert ref == InstanceRef(
+        original.study_uid,
+        original.series_uid,
+        original.sop_uid,
+        original.transfer_syntax,
+        original.size,
+        original.sha256,
+    )
+    assert ref in await index.list_instances(site, "1.2.3")
+    assert await index.get_instance_ref(site, "9.9.9") is None
+    assert await index.get_instance_ref(f"{site}-other", "1.2.3.4.5") is None
+
+
 async def test_upsert_of_the_same_document_twice_leaves_one_entry(index: Index, site: str) -> None:
     first = instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.5")
     await index.upsert_instances([first, instance_document(site, "1.2.3", "1.2.3.4", "1.2.3.4.6")])
@@ -392,6 +410,28 @@ async def test_list_instances_of_a_study_or_series(index: Index, site: str) -> N
     ]
     assert await index.list_instances(site, "7.1", "7.2.1") == []
     assert await index.list_instances(site, "9.9") == []
+
+
+async def test_the_middle_instance_of_each_series(index: Index, site: str) -> None:
+    """Of n instances in SOP Instance UID order, the one at n // 2 (what a thumbnail shows)."""
+    sizes = {"8.1.1": 4, "8.1.2": 1, "8.1.3": 3}
+    docs = [
+        instance_document(site, "8.1", series, f"{series}.{i}")
+        for series, n in sizes.items()
+        for i in reversed(range(1, n + 1))
+    ]
+    docs.append(instance_document(site, "8.2", "8.2.1", "8.2.1.1"))
+    await index.upsert_instances(docs)
+    await index.upsert_instances([instance_document(f"{site}-other", "8.1", "8.1.4", "8.1.4.1")])
+    middles = await index.list_middle_instances(site, "8.1")
+    assert [r.sop_uid for r in middles] == ["8.1.1.3", "8.1.2.1", "8.1.3.2"]
+    every = await index.list_instances(site, "8.1")
+    assert all(ref in every for ref in middles)  # the same references, digests included
+    assert [r.sop_uid for r in await index.list_middle_instances(site, "8.1", "8.1.3")] == [
+        "8.1.3.2"
+    ]
+    assert await index.list_middle_instances(site, "8.1", "8.2.1") == []
+    assert await index.list_middle_instances(site, "9.9") == []
 
 
 async def scan_all(

@@ -4,18 +4,27 @@ back. The protocol cases (media types, Range, ETag, errors) are in tests/service
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from dicomweb_client.api import DICOMwebClient
 from PIL import Image
 from pydicom.encaps import generate_frames
 
+from pacsflow.dicom.frames import number_of_frames
+from pacsflow.render import render_frames
+from pacsflow.render.params import RenderParams
+from tests.support.backends import put_object, stored_object
 from tests.support.corpus import CORPUS, uids_of
-from tests.support.dicomweb import value
+from tests.support.dicomweb import stow_file, value
+from tests.support.servers import Server
 from tests.support.stored import EXPLICIT_LE, Stored, syntax_of
+
+IMPLICIT_LE = "1.2.840.10008.1.2"
 
 JsonDict = dict[str, Any]
 
@@ -108,3 +117,78 @@ def test_instance_rendered_through_dicomweb_client(stored: Stored) -> None:
     assert Image.open(io.BytesIO(small)).size == (64, 64)
     frame = client.retrieve_instance_frames_rendered(*uids, frame_numbers=[1])
     assert Image.open(io.BytesIO(frame)).size == (128, 128)
+
+
+def test_instances_as_stored_have_a_content_length_and_a_validator(stored: Stored) -> None:
+    """One instance as stored: a single application/dicom body with its Content-Length (no
+    chunks), the stored file; a series' weak ETag answers If-None-Match with 304; a small
+    transcoded multipart answer is sent whole too."""
+    sop = next(iter(stored.files))
+    ds = stored.dataset(sop)
+    single = {"Accept": "application/dicom; transfer-syntax=*"}
+    with httpx.stream("GET", stored.path_of(sop), headers=single) as response:
+        body = b"".join(response.iter_raw())
+        assert response.status_code == 200
+        assert "transfer-encoding" not in response.headers
+        assert int(response.headers["Content-Length"]) == len(body)
+    assert body == stored.files[sop].read_bytes()
+    series = f"{stored.url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+    as_stored = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+    response = httpx.get(series, headers=as_stored)
+    assert response.status_code == 200 and stored.files[sop].read_bytes() in response.content
+    etag = response.headers["ETag"]
+    assert etag.startswith('W/"')
+    again = httpx.get(series, headers={**as_stored, "If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag and not again.content
+    other = httpx.get(series, headers={"Accept": "application/zip", "If-None-Match": etag})
+    assert other.status_code == 200  # another representation, another tag
+    implicit = next(s for s in stored.files if syntax_of(stored.dataset(s)) == IMPLICIT_LE)
+    explicit = {"Accept": 'multipart/related; type="application/dicom"'}  # default: Explicit LE
+    with httpx.stream("GET", stored.path_of(implicit), headers=explicit) as response:
+        body = b"".join(response.iter_raw())
+        assert response.status_code == 200
+        assert int(response.headers["Content-Length"]) == len(body)  # small: sent whole
+        assert f"transfer-syntax={EXPLICIT_LE}\r\n".encode() in body
+
+
+def test_rendered_frames_are_the_pixels_of_the_stored_file(stored: Stored) -> None:
+    """A rendered frame (read through the frame table: the header and that frame only) is the
+    frame ``render_frames`` makes from the whole corpus file, in both modes (S3 included)."""
+    for prefix in ("enhanced_MR_10frame", "US_cine_30frame_jpeg", "CT_small", "rle_MR_small"):
+        sop = stored.by_name(prefix)
+        path = stored.files[sop]
+        frames = number_of_frames(stored.dataset(sop))
+        for number in sorted({1, frames}):
+            response = httpx.get(
+                f"{stored.path_of(sop)}/frames/{number}/rendered", headers={"Accept": "image/png"}
+            )
+            assert response.status_code == 200, (path.name, number, response.text)
+            want = render_frames(path, [number], RenderParams(), "image/png")
+            got = np.asarray(Image.open(io.BytesIO(response.content)))
+            assert np.array_equal(got, np.asarray(Image.open(io.BytesIO(want)))), path.name
+
+
+def test_series_thumbnails_are_made_ahead_by_a_consumer_of_events(server: Server) -> None:
+    """The thumbnail processor (a consumer of ``events``) stores each image series' thumbnail:
+    the bytes a live rendering makes; a thumbnail request without parameters answers the one
+    stored, one with parameters or ``Cache-Control: no-cache`` is rendered."""
+    path = CORPUS / "multiframe" / "enhanced_MR_10frame_rle.dcm"
+    assert stow_file(server.url, path).status_code == 200
+    study, series_uid, sop = uids_of(path)
+    series = f"studies/{study}/series/{series_uid}"
+    settings = server.settings()
+    key = f"{settings.site}/{series}/thumbnail"
+    held = asyncio.run(stored_object(settings, key))
+    assert held is not None, "no thumbnail was made for the series"
+    label, _, jpeg = held.partition(b"\n")
+    assert label.split()[0].decode() == sop
+    url = f"{server.url}/{series}/thumbnail"
+    accept = {"Accept": "image/jpeg, image/png;q=0.5"}
+    marked = io.BytesIO()
+    Image.new("L", (8, 8), 77).save(marked, "JPEG")  # stands for the made-ahead thumbnail
+    asyncio.run(put_object(settings, key, label + b"\n" + marked.getvalue()))
+    assert httpx.get(url, headers=accept).content == marked.getvalue()
+    live = httpx.get(url, headers={**accept, "Cache-Control": "no-cache"})
+    assert live.status_code == 200 and live.content == jpeg
+    small = httpx.get(url, params={"viewport": "64,64"}, headers=accept)
+    assert Image.open(io.BytesIO(small.content)).size == (64, 64)

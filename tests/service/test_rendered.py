@@ -15,9 +15,11 @@ import pydicom
 import pytest
 import pytest_asyncio
 from PIL import Image
+from pydicom.uid import generate_uid
 
 from tests.support.archive import Archive, running_archive
 from tests.support.corpus import CORPUS
+from tests.support.dicomweb import client_encoding
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -238,3 +240,43 @@ async def test_wado_uri_errors(archive: Archive, extra: dict[str, str], status: 
 async def test_wado_uri_requires_the_three_uids(archive: Archive) -> None:
     response = await archive.client.get("/wado", params={"requestType": "WADO", "studyUID": "1.2"})
     assert response.status_code == 400 and "seriesUID" in response.json()["message"]
+
+
+async def test_renderings_are_validated_by_etag_and_follow_a_replaced_instance(
+    archive: Archive,
+) -> None:
+    """A rendering carries a weak ETag: If-None-Match answers 304, other parameters or Accept
+    make another tag, and an instance replaced under the same UIDs renders anew (its digest is
+    in the tag), not from the server's render cache."""
+    client = archive.client
+    ds = pydicom.dcmread(CORPUS / FILES["ct"])
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    stored = await archive.stow([client_encoding(ds)])
+    assert stored.status_code == 200, (stored.headers, stored.text)
+    study = f"/studies/{ds.StudyInstanceUID}"
+    url = f"{study}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}/rendered"
+    png = {"Accept": "image/png"}
+    first = await client.get(url, headers=png)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag.startswith('W/"')
+    assert first.headers["Vary"] == "Accept"
+    again = await client.get(url, headers={**png, "If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag and not again.content
+    assert (await client.get(url, headers=png)).content == first.content  # the same again
+    anew = await client.get(
+        url, headers={**png, "Cache-Control": "no-cache", "If-None-Match": '"x"'}
+    )
+    assert anew.headers["ETag"] == etag and anew.content == first.content  # rendered anew
+    jpeg = await client.get(url, headers={"Accept": "image/jpeg", "If-None-Match": etag})
+    assert jpeg.status_code == 200 and jpeg.headers["ETag"] != etag
+    windowed = await client.get(url, params={"window": "0,100,linear"}, headers=png)
+    assert windowed.status_code == 200 and windowed.headers["ETag"] != etag
+    ds.PixelData = (4095 - ds.pixel_array).astype(ds.pixel_array.dtype).tobytes()  # inverted
+    assert (await archive.stow([client_encoding(ds)])).status_code == 202  # replaced: warning
+    replaced = await client.get(url, headers={**png, "If-None-Match": etag})
+    assert replaced.status_code == 200 and replaced.headers["ETag"] != etag
+    assert not np.array_equal(np.asarray(_image(replaced)), np.asarray(_image(first)))
+    thumbnail = (await client.get(f"{study}/thumbnail")).headers["ETag"]
+    again = await client.get(f"{study}/thumbnail", headers={"If-None-Match": thumbnail})
+    assert again.status_code == 304

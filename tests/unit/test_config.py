@@ -159,6 +159,7 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_VALIDATE_PIXEL_DATA": ("structure", lambda s: s.validate_pixel_data, "structure"),
     "PACSFLOW_PROCESSORS": ("false", lambda s: s.processors, False),
     "PACSFLOW_LOG_LEVEL": ("debug", lambda s: s.log_level, "debug"),
+    "PACSFLOW_RENDER_CACHE_MB": ("16", lambda s: s.render_cache_mb, 16),
     "PACSFLOW_S3_ACCESS_KEY": ("ak", lambda s: s.objects.access_key, "ak"),
     "PACSFLOW_S3_SECRET_KEY": ("sk", lambda s: _secret(s.objects.secret_key), "sk"),
     "PACSFLOW_S3_CA_CERTS": ("/ca.pem", lambda s: s.objects.ca_certs, "/ca.pem"),

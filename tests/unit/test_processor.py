@@ -21,7 +21,7 @@ from pacsflow.pipeline.records import (
     DeleteRecord,
     IngestEvent,
 )
-from streams.ingest import process_messages
+from streams.ingest import prepare_messages, process_messages
 from tests.support.corpus import CORPUS
 from tests.support.records import ingest_record
 
@@ -111,8 +111,10 @@ async def test_a_delete_between_stores_is_applied_in_its_place(
     for record in (ct, delete, again, mr):
         await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
     ingest = await bus.subscribe(INGEST_TOPIC, "processor")
+    messages = await ingest.fetch(10, 1.0)
+    assert await prepare_messages(messages, ctx) is None  # a batch with a delete: not read ahead
 
-    events = await process_messages(await ingest.fetch(10, 1.0), ctx, bus)
+    events = await process_messages(messages, ctx, bus)
 
     assert [(e.part, e.status) for e in events] == [
         (1, "stored"),
@@ -126,3 +128,27 @@ async def test_a_delete_between_stores_is_applied_in_its_place(
     published = await bus.subscribe(EVENTS_TOPIC, "reader")
     statuses = [IngestEvent.from_bytes(m.value).status for m in await published.fetch(10, 1.0)]
     assert statuses == ["stored", "deleted", "stored", "stored"]
+
+
+async def test_a_batch_read_ahead_goes_through_the_same_step(
+    parts: tuple[EmbeddedBus, IngestContext],
+) -> None:
+    """Stores validated ahead (the embedded runner's read-ahead) go through the same step."""
+    bus, ctx = parts
+    ct = ingest_record(CORPUS / "modality" / "CT_small.dcm")
+    mr = ingest_record(CORPUS / "modality" / "MR_siemens_csa_private.dcm", part=2)
+    for record in (ct, mr):
+        await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
+    ingest = await bus.subscribe(INGEST_TOPIC, "processor")
+    messages = await ingest.fetch(10, 1.0)
+    prepared = await prepare_messages(messages, ctx)
+    assert prepared is not None and [r.sop_uid for r in prepared.records] == [
+        ct.sop_uid,
+        mr.sop_uid,
+    ]
+
+    events = await process_messages(messages, ctx, bus, prepared=prepared)
+
+    assert [(e.part, e.status) for e in events] == [(1, "stored"), (2, "stored")]
+    for record in (ct, mr):
+        assert await ctx.index.get_instance("default", record.sop_uid) is not None

@@ -328,3 +328,43 @@ def test_unsupported_photometric_interpretation() -> None:
     ds.PhotometricInterpretation = "CMYK"
     with pytest.raises(NotAcceptable, match="CMYK"):
         display_frame(ds, np.zeros((2, 2, 4), dtype=np.uint8), None)
+
+
+# --- lookup table --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rel", sorted(IMAGES))
+def test_lookup_table_equals_the_per_pixel_pipeline(
+    rel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grayscale frames go through a table of their stored values: exactly the same pixels
+    and window as the pipeline applied to every pixel (a table of 0 entries forces that)."""
+    ds, arr = _decode(rel)
+    if str(ds.get("PhotometricInterpretation", "")) not in ("MONOCHROME1", "MONOCHROME2"):
+        return
+    fast = display(ds, arr, None)
+    for window in (None, Window(40, 400), Window(1000, 3000, "sigmoid")):
+        with monkeypatch.context() as patched:
+            patched.setattr("pacsflow.render.pixels._LUT_MAX_ENTRIES", 0)
+            slow = display(ds, arr, window)
+        shown = fast if window is None else display(ds, arr, window)
+        assert shown.window == slow.window
+        assert shown.array.dtype == slow.array.dtype == np.uint8
+        assert np.array_equal(shown.array, slow.array)
+
+
+@pytest.mark.parametrize(("dtype", "low", "high"), [(np.int16, -2000, 3000), (np.uint8, 3, 250)])
+def test_lookup_table_over_signed_and_narrow_values(
+    dtype: type, low: int, high: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = Dataset()
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = np.dtype(dtype).itemsize * 8
+    ds.BitsStored = ds.BitsAllocated
+    ds.PixelRepresentation = int(np.dtype(dtype).kind == "i")
+    ds.RescaleSlope, ds.RescaleIntercept = 2, -7
+    arr = np.random.default_rng(3).integers(low, high, size=(300, 300)).astype(dtype)
+    fast = display(ds, arr, None)
+    monkeypatch.setattr("pacsflow.render.pixels._LUT_MAX_ENTRIES", 0)
+    slow = display(ds, arr, None)
+    assert fast.window == slow.window and np.array_equal(fast.array, slow.array)
