@@ -50,7 +50,7 @@ def _store(npi: NpiResource, with_uid: bool) -> Endpoint:
             part_type: str,
             consistency: Literal["durable"] | None,
         ) -> StowResult:
-            if part_type != "application/dicom":  # PS3.18 12.5.1: Instances in PS3.10 form
+            if part_type != "application/dicom":  # 12.5.1.4: pacsflow stores PS3.10 instances
                 raise UnsupportedMediaType(
                     f'the {npi} resources store multipart/related; type="application/dicom"'
                 )
@@ -101,18 +101,21 @@ def _name(npi: NpiResource) -> str:
     return npi.name.replace("-", "_")
 
 
-for _npi in RESOURCES.values():
-    _all, _one = f"/{_npi.name}", f"/{_npi.name}/{{uid}}"
-    _extra: dict[str, Any] = STORE_BODY
-    store_router.post(
-        _all, name=f"store_{_name(_npi)}", responses=STORE_RESPONSES, openapi_extra=_extra
-    )(_store(_npi, with_uid=False))
-    store_router.post(
-        _one, name=f"store_{_name(_npi)}_instance", responses=STORE_RESPONSES, openapi_extra=_extra
-    )(_store(_npi, with_uid=True))
-    search_router.get(
-        _all, name=f"search_for_{_name(_npi)}", responses=QIDO_RESULTS, openapi_extra=QIDO_QUERY
-    )(_search(_npi))
-    retrieve_router.get(_one, name=f"retrieve_{_name(_npi)}_instance", responses=_INSTANCES)(
-        _retrieve(_npi)
+def _register(npi: NpiResource) -> None:
+    """The four routes of one category: store (two targets), search and retrieve."""
+    every, one, name = f"/{npi.name}", f"/{npi.name}/{{uid}}", _name(npi)
+    body: dict[str, Any] = STORE_BODY
+    store_router.post(every, name=f"store_{name}", responses=STORE_RESPONSES, openapi_extra=body)(
+        _store(npi, with_uid=False)
     )
+    store_router.post(
+        one, name=f"store_{name}_instance", responses=STORE_RESPONSES, openapi_extra=body
+    )(_store(npi, with_uid=True))
+    search_router.get(
+        every, name=f"search_for_{name}", responses=QIDO_RESULTS, openapi_extra=QIDO_QUERY
+    )(_search(npi))
+    retrieve_router.get(one, name=f"retrieve_{name}_instance", responses=_INSTANCES)(_retrieve(npi))
+
+
+for _resource in RESOURCES.values():
+    _register(_resource)
