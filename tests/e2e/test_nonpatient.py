@@ -4,11 +4,11 @@ Embedded: ``pacsflow serve`` (SQLite journal and index, objects on disk). Pipeli
 (Tansu), S3 (moto) and an Elasticsearch-protocol index (osmem) with a Faust worker. The
 corpus's Color Palette and a Hanging Protocol built with pydicom are stored at their resources
 (12.5), found by Search (12.6) and not by Studies searches, and retrieved as stored (12.4).
+The ``server`` fixture (tests/e2e/conftest.py) is a fresh deployment per mode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from io import BytesIO
 
 import httpx
@@ -18,28 +18,11 @@ import pytest
 from tests.support.corpus import CORPUS
 from tests.support.dicomweb import multipart, sequence, single_part, stow_content_type, value
 from tests.support.nonpatient import COLOR_PALETTE, hanging_protocol
-from tests.support.servers import MODES, Server, start_deployment
+from tests.support.servers import Server
 
 CT = CORPUS / "modality" / "CT_small.dcm"
 
 pytestmark = pytest.mark.timeout(900)
-
-
-@pytest.fixture(params=MODES)
-def server(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp(f"npi-{request.param}")
-    s3, es = (
-        (request.getfixturevalue("s3_endpoint"), request.getfixturevalue("es_url"))
-        if request.param == "pipeline"
-        else ("", "")
-    )
-    srv = start_deployment(root, request.param, s3, es)
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def _store(base: str, resource: str, parts: list[bytes]) -> httpx.Response:
