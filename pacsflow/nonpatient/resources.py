@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Final
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.uid import (
     ColorPaletteStorage,
     CTDefinedProcedureProtocolStorage,
@@ -49,7 +50,7 @@ class NpiResource:
 
     name: str
     title: str
-    model: str  # the PS3.4 section of its Information Model
+    model: str  # the PS3.4 section of its Information Model (Inventory: its SOP Class table)
     sop_classes: frozenset[str]
     return_tags: tuple[str, ...]  # besides SOPClassUID, SOPInstanceUID, RetrieveURL
 
@@ -57,7 +58,12 @@ class NpiResource:
         return self.title
 
 
-_COMMON: Final = ("00080005", "00080012", "00080013", "00080070")  # charset, creation, maker
+def _tags(*keywords: str) -> tuple[str, ...]:
+    """The tags (``ggggeeee``) of data dictionary keywords."""
+    return tuple(f"{tag_for_keyword(k):08X}" for k in keywords)
+
+
+_COMMON: Final = ("SpecificCharacterSet", "InstanceCreationDate", "InstanceCreationTime")
 RESOURCES: Final[dict[str, NpiResource]] = {
     r.name: r
     for r in (
@@ -66,23 +72,40 @@ RESOURCES: Final[dict[str, NpiResource]] = {
             "Color Palette",
             "X.1.3",
             frozenset({ColorPaletteStorage}),
-            (*_COMMON, "00700080", "00700081", "00700084"),  # ContentLabel, -Description, -Creator
+            _tags(*_COMMON, "ContentLabel", "ContentDescription", "ContentCreatorName"),
         ),
         NpiResource(
             "defined-procedure-protocols",
             "Defined Procedure Protocol",
             "HH.1.3",
             frozenset({CTDefinedProcedureProtocolStorage, XADefinedProcedureProtocolStorage}),
-            # Modality, ProtocolName, ContentLabel, -Description, -Creator, PotentialScheduled...
-            (*_COMMON, "00080060", "00181030", "00700080", "00700081", "00700084", "00189906"),
+            _tags(
+                *_COMMON,
+                "Manufacturer",
+                "Modality",
+                "ProtocolName",
+                "PotentialScheduledProtocolCodeSequence",
+                "ContentLabel",
+                "ContentDescription",
+                "ContentCreatorName",
+            ),
         ),
         NpiResource(
             "hanging-protocols",
             "Hanging Protocol",
             "U.1.3",
             frozenset({HangingProtocolStorage}),
-            # Name, Description, Level, Creator, CreationDateTime, NumberOfPriorsReferenced
-            (*_COMMON, "00720002", "00720004", "00720006", "00720008", "0072000A", "00720014"),
+            _tags(
+                *_COMMON,
+                "HangingProtocolName",
+                "HangingProtocolDescription",
+                "HangingProtocolLevel",
+                "HangingProtocolCreator",
+                "HangingProtocolCreationDateTime",
+                "HangingProtocolDefinitionSequence",
+                "HangingProtocolUserIdentificationCodeSequence",
+                "NumberOfPriorsReferenced",
+            ),
         ),
         NpiResource(
             "implant-templates",
@@ -95,16 +118,31 @@ RESOURCES: Final[dict[str, NpiResource]] = {
                     ImplantTemplateGroupStorage,
                 }
             ),
-            # ImplantName, -PartNumber, -Size, EffectiveDateTime, assembly and group names
-            (*_COMMON, "00221095", "00221097", "00686210", "00686226", "00760001", "00780001"),
+            _tags(
+                *_COMMON,
+                "Manufacturer",
+                "ImplantName",
+                "ImplantPartNumber",
+                "ImplantSize",
+                "EffectiveDateTime",
+                "ImplantTargetAnatomySequence",
+                "ImplantAssemblyTemplateName",
+                "ImplantTemplateGroupName",
+            ),
         ),
         NpiResource(
             "inventories",
             "Inventory",
             "GG.3",
             frozenset({InventoryStorage}),
-            # InventoryPurpose, -InstanceDescription, -Level, -CompletionStatus, ContentDate
-            (*_COMMON, "00080401", "00080402", "00080403", "00080426", "00080023"),
+            _tags(
+                *_COMMON,
+                "InventoryPurpose",
+                "InventoryInstanceDescription",
+                "InventoryLevel",
+                "InventoryCompletionStatus",
+                "ContentDate",
+            ),
         ),
     )
 }

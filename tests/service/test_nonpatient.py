@@ -63,6 +63,10 @@ async def test_a_palette_and_hanging_protocols_are_stored_searched_and_retrieved
 
     by_name = await archive.client.get(f"{ROOT}/hanging-protocols?HangingProtocolName=MR*")
     assert [value(r, "00720002") for r in by_name.json()] == ["MR brain"]
+    by_modality = await archive.client.get(
+        f"{ROOT}/hanging-protocols", params={"HangingProtocolDefinitionSequence.Modality": "CT"}
+    )
+    assert [value(r, "00720002") for r in by_modality.json()] == ["CT chest"]
     both = await archive.client.get(f"{ROOT}/hanging-protocols", params={"limit": "10"})
     assert both.headers["X-Total-Count"] == "2"
     dated = await archive.client.get(
