@@ -40,6 +40,7 @@ __all__ = ["Drain", "drain_rate"]
 POLL = 0.2
 TIMEOUT = 900.0
 PARTITIONS = 2
+FILL_ATTEMPTS = 5
 
 
 @dataclass
@@ -140,12 +141,11 @@ def drain_rate(
             settings={**env, "PACSFLOW_PROCESSORS": "false", "PACSFLOW_LOG_LEVEL": "warning"},
         )
         stops.append(front.stop)
-        filled = stow.stow_throughput(
-            front.dicomweb_root, uploads, 4, headers={"Prefer": "respond-async"}
-        )
-        if filled.error is not None:
-            return Drain(workers, 0, 0.0, [], f"filling the topic: {filled.error}")
-        log(f"drain: topic filled with {total} records ({filled.seconds:.1f} s)")
+        started = time.monotonic()
+        error = _fill(front.dicomweb_root, uploads, log)
+        if error is not None:
+            return Drain(workers, 0, 0.0, [], f"filling the topic: {error}")
+        log(f"drain: topic filled with {total} records ({time.monotonic() - started:.1f} s)")
         pids = []
         for number in range(workers):
             out = work_dir / f"worker-{number}.log"
@@ -159,6 +159,22 @@ def drain_rate(
         while stops:
             with contextlib.suppress(Exception):
                 stops.pop()()
+
+
+def _fill(root: str, uploads: list[stow.Upload], log: Callable[[str], None]) -> str | None:
+    """Store every upload with ``Prefer: respond-async`` (the fill is not timed); a 503 is
+    retried after its Retry-After, as a client does: Tansu's in-memory engine answers a
+    produce to a fresh partition with NotLeaderForPartition now and then."""
+    for upload in uploads:
+        for attempt in range(FILL_ATTEMPTS):
+            done = stow.stow_throughput(root, [upload], 1, headers={"Prefer": "respond-async"})
+            if done.error is None:
+                break
+            if "HTTP 503" not in done.error or attempt == FILL_ATTEMPTS - 1:
+                return done.error
+            log(f"drain: {done.error}; retried")
+            time.sleep(1.0)
+    return None
 
 
 def _watch(root: str, total: int, workers: int, pids: list[int], work_dir: Path) -> Drain:
