@@ -27,6 +27,10 @@ COPY pacsflow ./pacsflow
 COPY services ./services
 COPY streams ./streams
 RUN pip install --no-cache-dir .
+# The OHIF Viewer served at /viewer: the pinned @ohif/app from the npm registry, checked against
+# its pinned integrity (docs/console.md).
+ENV PACSFLOW_VIEWER_DIR=/opt/pacsflow/viewer
+RUN pacsflow viewer install --dir /opt/pacsflow/viewer
 
 WORKDIR /var/lib/pacsflow
 USER 10001:10001

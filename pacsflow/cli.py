@@ -38,17 +38,19 @@ from pacsflow.errors import (
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
 from pacsflow.reindex.command import add_reindex_parser, run_reindex
+from pacsflow.viewer.command import add_viewer_parser, run_viewer
 
 __all__ = ["main"]
 
 log = logging.getLogger("pacsflow")
 
 _HTTP_ROLES = {
-    "serve": HTTP_ROLES,
+    "serve": (*HTTP_ROLES, "console"),
     "stow": ("stow",),
     "qido": ("qido",),
     "wado": ("wado",),
     "ups": ("ups",),
+    "console": ("console",),
     "commitment": ("commitment",),
 }
 _BACKENDS: dict[type[ServiceUnavailable], str] = {
@@ -65,6 +67,7 @@ _HELP = {
     "ups": "run the Worklist service (UPS-RS) only (pipeline mode)",
     "commitment": "run the Storage Commitment service only (pipeline mode)",
     "worker": "run the ingest processor only (pipeline mode)",
+    "console": "run the web console and the OHIF Viewer only (pipeline mode)",
 }
 
 
@@ -93,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     add_export_parser(commands)
     add_import_parser(commands)
     add_reindex_parser(commands)
+    add_viewer_parser(commands)
     return parser
 
 
@@ -133,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_export(settings, args))
     if args.command == "reindex":
         return asyncio.run(run_reindex(settings, args))
+    if args.command == "viewer":
+        return run_viewer(settings, args)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             return _run(args.command, settings)

@@ -260,6 +260,11 @@ class Settings(BaseSettings):
     tls_cert_file: str = ""
     tls_key_file: str = ""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The web console and the OHIF Viewer (docs/console.md).
+    viewer_dir: Path | None = None
+    console_client_id: str = Field("pacsflow-console", pattern=r"^[\x21-\x7e]{1,200}$")
+    console_scope: str = Field("openid", pattern=r"^[\x21-\x7e]+( [\x21-\x7e]+)*$")
+    console_resource: str = ""
 
     @classmethod
     def settings_customise_sources(
@@ -378,6 +383,10 @@ class Settings(BaseSettings):
         if (self.index.url or "").startswith(("http:", "https:")):
             return str(self.index.url)
         return f"sqlite:///{(self.data_dir / file_name).resolve()}"
+
+    def resolved_viewer_dir(self) -> Path:
+        """Where ``pacsflow viewer install`` puts the OHIF Viewer (default ``data_dir/viewer``)."""
+        return self.viewer_dir or self.data_dir / "viewer"
 
     def resolved_index_url(self) -> str:
         """The index URL, defaulting to ``data_dir/index.sqlite``."""

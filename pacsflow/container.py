@@ -52,6 +52,7 @@ ROLE_BACKENDS: dict[str, tuple[Backend, ...]] = {
     "wado": ("index", "objects"),
     "worker": ("bus", "objects", "index"),
     "ups": ("bus", "workitems"),  # workitems and subscriptions; events on the bus
+    "console": (),  # its pages need no backend; its status page asks them all (docs/console.md)
     # verifies stored objects against the index; asks the bus how far ingest has come
     "commitment": ("bus", "objects", "index", "commitments"),
 }

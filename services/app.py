@@ -29,6 +29,7 @@ from pacsflow.container import Container
 from services import (
     capabilities,
     commitment,
+    console,
     delete,
     health,
     nonpatient,
@@ -36,6 +37,7 @@ from services import (
     rendered,
     stow,
     ups,
+    viewer,
     wado,
     wado_uri,
     wado_ws,
@@ -63,7 +65,11 @@ ROUTERS = {
     ],
     "ups": [ups.router],
     "commitment": [commitment.router],
+    "console": [],
 }
+# Routers outside the DICOMweb roots: the web console at / and the viewer at /viewer, served by
+# the console role and, in pipeline mode, by qido (the gateway routes them there, docs/console.md).
+PAGES = {"console": [console.router, viewer.router], "qido": [console.router, viewer.router]}
 # Headers a viewer on another origin reads from DICOMweb responses (CORS, off by default).
 _EXPOSED = ["Content-Location", "Location", "ETag", "Warning", "X-Total-Count", "Content-Range"]
 OPENAPI_PATH: Final = f"{DICOMWEB_ROOT}/openapi.json"
@@ -138,6 +144,10 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
     app.state.container = container
     app.state.roles = tuple(roles)
     install_error_handlers(app)
+    app.state.dicomweb_routers = [router for routers in ROUTERS.values() for router in routers]
+    pages = {id(r): r for role in roles for r in PAGES.get(role, ())}  # once each, in order
+    for router in pages.values():
+        app.include_router(router)
     for route in app.routes:
         if not isinstance(route, APIRoute | APIWebSocketRoute):
             continue

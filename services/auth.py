@@ -40,7 +40,7 @@ from pacsflow.dicom.uids import require_uid
 from pacsflow.errors import Forbidden, PacsflowError, Unauthorized
 from services.common import ContainerDep, SiteDep
 
-__all__ = ["Audited", "TokenQueryParameter", "guard", "is_guarded", "principal_of"]
+__all__ = ["Audited", "PrincipalDep", "TokenQueryParameter", "guard", "is_guarded", "principal_of"]
 
 _TOKEN_PARAMETER: Final = "access_token"
 _PATH_UIDS: Final = ("study", "series", "instance", "workitem")  # path parameters that are UIDs

@@ -92,6 +92,12 @@ page.on('console', message => {
 });
 page.on('pageerror', error => events.push({ kind: 'pageerror', text: String(error).slice(0, 2000) }));
 page.on('crash', () => events.push({ kind: 'crash', text: 'the page crashed' }));
+// A dialog (confirm) is dismissed unless the "dialogs" op said to accept them; each is an event.
+let acceptDialogs = false;
+page.on('dialog', async dialog => {
+  events.push({ kind: 'dialog', text: dialog.message().slice(0, 2000) });
+  await (acceptDialogs ? dialog.accept() : dialog.dismiss());
+});
 
 const ops = {
   async goto({ url, timeout }) {
@@ -117,6 +123,28 @@ const ops = {
   },
   async press({ selector, key, timeout }) {
     await page.locator(selector).first().press(key, { timeout });
+    return null;
+  },
+  async click({ selector, timeout }) {
+    await page.locator(selector).first().click({ timeout });
+    return null;
+  },
+  // Choose files for an <input type="file"> (the console's upload).
+  async setFiles({ selector, files, timeout }) {
+    await page.locator(selector).first().setInputFiles(files, { timeout });
+    return null;
+  },
+  // A key pressed on whatever has the focus (keyboard navigation).
+  async key({ key }) {
+    await page.keyboard.press(key);
+    return null;
+  },
+  async dialogs({ accept }) {
+    acceptDialogs = Boolean(accept);
+    return null;
+  },
+  async viewport({ width, height }) {
+    await page.setViewportSize({ width, height });
     return null;
   },
   async screenshot({ path, timeout }) {

@@ -352,10 +352,19 @@ def test_gateway_forwards_client_headers(gateway: Gateway) -> None:
 def test_gateway_answers_health_and_refuses_other_paths(gateway: Gateway) -> None:
     response, body = gateway.request("GET", "/health")
     assert (response.status, body) == (200, b"ok\n")
-    for target in ("/", "/dicom-web", "/studies", "/health/x"):
+    for target in ("/dicom-web", "/studies", "/health/x", "/consoles", "/viewers", "/x/viewer/"):
         response, _ = gateway.request("GET", target)
         assert response.status == 404, target
         assert response.getheader("X-Stub-Service") is None
+
+
+@pytest.mark.parametrize(
+    "target", ["/", "/console/status", "/console/studies/1.2.3", "/viewer", "/viewer/viewer?x=1"]
+)
+def test_gateway_routes_the_console_and_the_viewer_to_qido(gateway: Gateway, target: str) -> None:
+    response, body = gateway.request("GET", target)
+    assert (response.status, response.getheader("X-Stub-Service")) == (200, "qido")
+    assert json.loads(body)["path"] == target
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])

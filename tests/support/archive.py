@@ -63,9 +63,11 @@ class Archive:
 
 
 @contextlib.asynccontextmanager
-async def running_archive(data_dir: Path, **settings: Any) -> AsyncIterator[Archive]:
-    """An archive over ``data_dir`` with ``settings`` (``Settings`` fields, e.g.
-    ``max_request_bytes=20000``); its processor runs unless ``processors=False``."""
+async def running_archive(
+    data_dir: Path, *, roles: tuple[str, ...] = ROLES, **settings: Any
+) -> AsyncIterator[Archive]:
+    """An archive over ``data_dir`` serving ``roles`` with ``settings`` (``Settings`` fields,
+    e.g. ``max_request_bytes=20000``); its processor runs unless ``processors=False``."""
     configured = Settings(data_dir=data_dir, **settings)
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     container = build_container(configured)
@@ -76,7 +78,7 @@ async def running_archive(data_dir: Path, **settings: Any) -> AsyncIterator[Arch
         processor = asyncio.create_task(
             run_ingest_processor(container.bus, container.ingest_context, stop)
         )
-    transport = httpx.ASGITransport(app=create_app(container, ROLES))
+    transport = httpx.ASGITransport(app=create_app(container, roles))
     try:
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=120) as client:
             yield Archive(client, container, configured)

@@ -107,10 +107,11 @@ class Server:
 
 
 def start_server(
-    data_dir: Path, env: dict[str, str] | None = None, command: str = "serve"
+    data_dir: Path, env: dict[str, str] | None = None, command: str = "serve", port: int = 0
 ) -> Server:
-    """Start ``pacsflow serve`` (or another HTTP role) and wait until it answers (bounded)."""
-    port = free_port()
+    """Start ``pacsflow serve`` (or another HTTP role) on ``port`` (0: a free one) and wait
+    until it answers (bounded)."""
+    port = port or free_port()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     log = data_dir.parent / f"{command}-{port}.log"
     process = subprocess.Popen(

@@ -1,0 +1,1 @@
+"""The web console's use cases: the status of the archive (docs/console.md)."""
