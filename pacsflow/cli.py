@@ -38,6 +38,7 @@ from pacsflow.errors import (
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
 from pacsflow.reindex.command import add_reindex_parser, run_reindex
+from pacsflow.telemetry import logs, tracing
 from pacsflow.viewer.command import add_viewer_parser, run_viewer
 
 __all__ = ["main"]
@@ -130,9 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in _HTTP_ROLES and problem:
         print(f"pacsflow {args.command}: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
+    tracing.configure(settings.otlp_endpoint, args.command)
     if args.command == "export":
         return asyncio.run(run_export(settings, args))
     if args.command == "reindex":
@@ -168,7 +168,7 @@ def _run(command: str, settings: Settings) -> int:
             health_port=settings.worker_health_port,
             health_host=settings.host,
         )
-        run_faust_worker(app, settings.log_level)
+        run_faust_worker(app, settings.log_level, settings.log_format)
     elif command == "worker":
         _on_uvloop(work(settings))
     elif settings.listen_fd is None and (
@@ -265,6 +265,8 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's records go to the handler of pacsflow.telemetry.logs
+        access_log=False,  # services.requests writes the access log, without PHI
         lifespan="off",
         timeout_graceful_shutdown=10,
         http=timed_protocol(  # slow or stalled clients time out (services/limits.py)

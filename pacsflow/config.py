@@ -229,6 +229,8 @@ class Settings(BaseSettings):
     gateway_roles: str = ""  # the roles behind the gateway in front of this process (PS3.18 8.9)
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object a line (docs/operations.md)
+    otlp_endpoint: str = ""  # OTLP/HTTP collector for traces, e.g. http://otel:4318 (off: "")
     # Slow or stalled clients (services/limits.py); see docs/configuration.md.
     http_header_timeout_seconds: float = Field(30.0, gt=0)
     http_body_timeout_seconds: float = Field(60.0, gt=0)

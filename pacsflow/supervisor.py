@@ -31,6 +31,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from pacsflow.config import Settings
+from pacsflow.telemetry.metrics import multiprocess_dir
 
 __all__ = ["listeners", "shard", "supervise"]
 
@@ -94,6 +95,8 @@ def supervise(settings: Settings, command: str) -> int:
         "PACSFLOW_PORT": str(settings.port),
         "PACSFLOW_DATA_DIR": str(settings.data_dir.absolute()),
     }
+    if not base.get("PROMETHEUS_MULTIPROC_DIR"):  # /metrics of any worker sums them all
+        base["PROMETHEUS_MULTIPROC_DIR"] = str(multiprocess_dir(settings.data_dir.absolute()))
     preexec = _die_with_parent()
     children: list[subprocess.Popen[bytes]] = []
 

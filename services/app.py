@@ -22,16 +22,18 @@ from fastapi import FastAPI, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+from fastapi.routing import APIRoute, APIRouter, APIWebSocketRoute, iter_route_contexts
 
 from pacsflow import __version__
 from pacsflow.container import Container
 from services import (
     capabilities,
+    changefeed,
     commitment,
     console,
     delete,
     health,
+    metrics,
     nonpatient,
     qido,
     rendered,
@@ -47,15 +49,16 @@ from services.common import DICOMWEB_ROOT, SITE_ROOT
 from services.errors import install_error_handlers
 from services.head import HeadWithoutContent
 from services.limits import RequestLimits
+from services.requests import RequestContext
 from services.wadl import ResourceTree
 
 __all__ = ["OPENAPI_PATH", "ROUTERS", "create_app", "openapi_document"]
 
 JsonDict = dict[str, Any]
 
-ROUTERS = {
+ROUTERS: dict[str, list[APIRouter]] = {
     "stow": [stow.router, delete.router, nonpatient.store_router],
-    "qido": [qido.router, nonpatient.search_router],
+    "qido": [qido.router, changefeed.router, nonpatient.search_router],
     "wado": [
         wado.router,
         rendered.router,
@@ -97,8 +100,12 @@ def _app(roles: Sequence[str], *, sites: bool) -> FastAPI:
         openapi_url=OPENAPI_PATH,
         default_response_class=Response,
         generate_unique_id_function=_operation_id,
+        # FastAPI's own spans would record query strings (a patient's name or ID):
+        # services.requests makes the server span, without them (pacsflow.telemetry)
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(health.router)
+    app.include_router(metrics.router)
     roots = (DICOMWEB_ROOT, SITE_ROOT) if sites else (DICOMWEB_ROOT,)
     for root in roots:
         for role in roles:
@@ -138,7 +145,8 @@ def openapi_document(app: FastAPI) -> JsonDict:
 def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> FastAPI:
     """Build the app around a started ``container`` serving the DICOMweb ``roles`` given.
 
-    ``/health`` and ``/ready`` (``services.health``) sit beside ``/dicom-web``.
+    ``/health`` and ``/ready`` (``services.health``) and ``/metrics`` (``services.metrics``)
+    sit beside ``/dicom-web``.
     """
     app = _app(roles, sites=True)
     app.state.container = container
@@ -172,9 +180,10 @@ def create_app(container: Container, roles: Sequence[str] = tuple(ROUTERS)) -> F
             max_age=600,
         )
     app.add_middleware(TokenQueryParameter)
-    app.add_middleware(  # outermost: a body timeout answers 408 whatever the route
+    app.add_middleware(  # a body timeout answers 408 whatever the route
         RequestLimits,
         body_timeout=container.settings.http_body_timeout_seconds,
         body_min_rate=container.settings.http_body_min_bytes_per_second,
     )
+    app.add_middleware(RequestContext)  # outermost: the id covers every other middleware
     return app

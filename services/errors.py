@@ -29,6 +29,7 @@ from pacsflow.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from pacsflow.telemetry import metrics
 
 __all__ = ["RETRY_AFTER", "WARN_AGENT", "header_text", "install_error_handlers", "warning_header"]
 
@@ -93,6 +94,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Warning"] = warning_header(exc.warning, request.url.hostname)
         if status in (503, 507):
             log.warning("%s %s: %s", _method(request), request.url.path, exc)
+            metrics.backend_error(exc)
         return _problem(status, str(exc), headers)
 
     @app.exception_handler(RequestValidationError)

@@ -19,6 +19,7 @@ from pacsflow.errors import NotAcceptable, PayloadTooLarge
 from pacsflow.media.accept import DatasetMedia, choose
 from pacsflow.media.multipart_in import media_type_parameters, require_multipart_related
 from pacsflow.stow.response import StowResult
+from pacsflow.telemetry.metrics import stow_request
 from services.auth import Audited, guard
 from services.common import ContainerDep, SiteDep, dicomweb_root_url
 from services.errors import warning_header
@@ -64,6 +65,10 @@ async def store_response(request: Request, store: Store, limit: int, root_url: s
     consistency: Literal["durable"] | None = "durable" if "respond-async" in prefer else None
     result = await store(request.stream(), boundary, part_type, consistency)
     request.state.stored_parts = result.parts  # what the audit message names
+    stow_request(
+        result.status_code,
+        [(p.stored, p.failure_reason, p.warning_reason, p.size) for p in result.parts],
+    )
     headers = {}
     warnings = result.warnings()[:_MAX_WARNINGS]
     if warnings:

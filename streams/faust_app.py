@@ -12,8 +12,8 @@ rendered on request).
 
 With a ``health_port``, Faust's web server answers ``GET /health`` (liveness: the worker's
 event loop serves) and ``GET /ready`` (readiness: the agent has started and the bus, the object
-store and the index answer, as ``services.health`` does for the HTTP roles); its router and
-table pages are off.
+store and the index answer, as ``services.health`` does for the HTTP roles) and ``GET /metrics``
+(``pacsflow.telemetry.metrics``); its router and table pages are off.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pacsflow.container import Container
 from pacsflow.errors import RETRY_AFTER_SECONDS, ServiceUnavailable
 from pacsflow.pipeline.records import EVENTS_TOPIC, INGEST_GROUP, INGEST_TOPIC
 from pacsflow.ports import Message
+from pacsflow.telemetry import logs, metrics
 from streams.ingest import process_messages
 from streams.thumbnails import make_thumbnails_of
 
@@ -162,6 +163,12 @@ def create_faust_app(
             """Liveness: the worker's event loop serves (no backend is asked)."""
             return view.json({"status": "ok"})
 
+        @app.page("/metrics")
+        async def read_metrics(view: web.View, request: web.Request) -> web.Response:
+            """The worker's metrics in the Prometheus text format (``pacsflow.telemetry``)."""
+            # aiohttp takes the charset parameter only in the header itself
+            return view.bytes(metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
         @app.page("/ready")
         async def ready(view: web.View, request: web.Request) -> web.Response:
             """Readiness: the agent started and the worker's backends answer; else 503."""
@@ -182,7 +189,16 @@ def create_faust_app(
     return app
 
 
-def run_faust_worker(app: faust.App, loglevel: str = "info") -> None:
-    """Run the Faust worker in the foreground until SIGINT/SIGTERM."""
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+def run_faust_worker(
+    app: faust.App, loglevel: str = "info", log_format: logs.LogFormat = "text"
+) -> None:
+    """Run the Faust worker in the foreground until SIGINT/SIGTERM (JSON logs: every record
+    through ``pacsflow.telemetry.logs``)."""
+    config = None
+    if log_format == "json":
+        factory = {"()": "pacsflow.telemetry.logs.handler", "log_format": "json"}
+        root = {"handlers": ["json"], "level": loglevel.upper()}
+        config = {"version": 1, "disable_existing_loggers": False, "handlers": {"json": factory}}
+        config["root"] = root
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, logging_config=config)
     worker.execute_from_commandline()

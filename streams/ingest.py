@@ -31,6 +31,7 @@ from pacsflow.pipeline.records import (
 )
 from pacsflow.ports import Bus, Message
 from pacsflow.ports.bus import Headers
+from pacsflow.telemetry import metrics, tracing
 
 __all__ = ["prepare_messages", "process_messages"]
 
@@ -65,22 +66,37 @@ async def process_messages(
     """
     pending, letters = _decode(messages)
     records = [r for _, r in pending]
-    events: list[IngestEvent] | None = None
-    if prepared is not None:
-        try:
-            events = await process_records(records, ctx, prepared)
-        except Exception as exc:  # retried below from the start, as any failed batch
-            log.warning("ingest of %d records read ahead failed (%r)", len(records), exc)
-    if events is None:
-        events = await _with_retries(records, ctx, stop)
-    for (message, record), event in zip(pending, events, strict=True):
-        if event.status == "failed":
-            reason = FailureReason(event.failure_reason or FailureReason.PROCESSING_FAILURE)
-            letters.append(_letter(message, reason, event.message, record))
-    await bus.publish_batch(DEAD_LETTER_TOPIC, letters)
-    await bus.publish_batch(
-        EVENTS_TOPIC, [(e.study_uid.encode(), e.to_bytes(), ()) for e in events]
-    )
+    attributes = [{"dicom.sop_instance_uid": r.sop_uid or ""} for r in records]
+    with tracing.consumed([m.headers for m, _ in pending], attributes) as spans:
+        parents = tracing.contexts_of(spans)
+        events: list[IngestEvent] | None = None
+        if prepared is not None:
+            try:
+                events = await process_records(records, ctx, prepared, parents)
+            except Exception as exc:  # retried below from the start, as any failed batch
+                log.warning("ingest of %d records read ahead failed (%r)", len(records), exc)
+        if events is None:
+            events = await _with_retries(records, ctx, stop, parents)
+        for (message, record), event, span in zip(pending, events, spans, strict=True):
+            if event.status == "failed":
+                reason = FailureReason(event.failure_reason or FailureReason.PROCESSING_FAILURE)
+                letters.append(_letter(message, reason, event.message, record))
+                tracing.failed(span, f"Failure Reason {int(reason):04X}")
+        await bus.publish_batch(DEAD_LETTER_TOPIC, letters)
+        with tracing.each(parents, "event"):
+            outcomes = [
+                (e.study_uid.encode(), e.to_bytes(), tracing.headers_of(parent))
+                for e, parent in zip(events, parents, strict=True)
+            ]
+            await bus.publish_batch(EVENTS_TOPIC, outcomes)
+    stores = [
+        (message, record, event)
+        for (message, record), event in zip(pending, events, strict=True)
+        if isinstance(record, IngestRecord)
+    ]
+    received = [(e.status, e.failure_reason, r.received_at) for _, r, e in stores]
+    metrics.ingest_outcomes(received, {m.partition: r.received_at for m, r, _ in stores})
+    metrics.dead_letters(len(letters))
     return events
 
 
@@ -99,7 +115,10 @@ def _decode(
 
 
 async def _with_retries(
-    records: list[IngestRecord | DeleteRecord], ctx: IngestContext, stop: asyncio.Event | None
+    records: list[IngestRecord | DeleteRecord],
+    ctx: IngestContext,
+    stop: asyncio.Event | None,
+    parents: list[tracing.Context],
 ) -> list[IngestEvent]:
     """``process_records`` until the backends answer; a bug splits the batch (see above)."""
     if not records:
@@ -107,15 +126,22 @@ async def _with_retries(
     delay = 0.5
     while True:
         try:
-            return await process_records(records, ctx)
+            return await process_records(records, ctx, None, parents)
         except ServiceUnavailable as exc:
+            metrics.backend_error(exc)
             log.warning("ingest of %d records: backend unavailable (%s); retry in %.1fs",
                         len(records), exc, delay)  # fmt: skip
         except Exception as exc:
             if len(records) > 1:
                 log.warning("ingest of %d records failed (%r); one by one", len(records), exc)
-                return [e for r in records for e in await _with_retries([r], ctx, stop)]
-            log.exception("ingest of %s failed", records[0].sop_uid or records[0].study_uid)
+                return [
+                    e
+                    for r, p in zip(records, parents, strict=True)
+                    for e in await _with_retries([r], ctx, stop, [p])
+                ]
+            ids = {"request_id": records[0].request_id}  # the STOW or DELETE request's
+            uid = records[0].sop_uid or records[0].study_uid
+            log.exception("ingest of %s failed", uid, extra=ids)
             failure, text = int(FailureReason.PROCESSING_FAILURE), type(exc).__name__
             if isinstance(records[0], DeleteRecord):
                 return [records[0].event("failed", f"processing failure: {text}", failure)]

@@ -14,7 +14,8 @@ studies and series it touches (those of the batch and those an instance left) wi
 aggregation over the instances index, after the instance writes are searchable (the instance
 bulk request waits for a refresh); studies and series left without instances are deleted.
 The pipeline serializes writes of one study (the ingest topic is keyed by Study Instance UID),
-so two writers do not recompute one study at once.
+so two writers do not recompute one study at once. The change feed is a fourth index,
+``{prefix}-changefeed`` (``pacsflow.adapters.es_changefeed``), written after the instances.
 
 Written by hand: ``_PlainJsonNode``. The official client sends
 ``application/vnd.elasticsearch+json; compatible-with=9``, which OpenSearch (and osmem, its
@@ -36,9 +37,11 @@ from elastic_transport._node import NodeApiResponse  # not re-exported at the to
 from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, TransportError
 
+from pacsflow.adapters.es_changefeed import ElasticsearchChangeFeed
+from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
-from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
+from pacsflow.ports.index import IndexedEntity, IndexTotals, InstanceDocument, InstanceRef
 from pacsflow.query.es import (
     MAX_PARENT_UIDS,
     TERMS_FIELD,
@@ -229,6 +232,7 @@ class ElasticsearchIndex:
             Level.INSTANCE: self._instances,
         }
         self._refresh: bool | str = "wait_for" if refresh else False
+        self._feed = ElasticsearchChangeFeed(f"{prefix}-changefeed", self._refresh)
         self._options: JsonDict = {
             **{"node_class": _PlainJsonNode, "request_timeout": _TIMEOUT},
             **{"max_retries": _RETRIES, "retry_on_timeout": True, "verify_certs": verify_certs},
@@ -260,6 +264,7 @@ class ElasticsearchIndex:
                         raise
                     terms = {TERMS_FIELD: dict(_TERMS_MAPPING)}
                     await self._es.indices.put_mapping(index=name, properties=terms)
+        await self._feed.create(self._es)
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -281,14 +286,21 @@ class ElasticsearchIndex:
         if shards.get("failed"):
             raise IndexUnavailable(f"Elasticsearch index check: {shards['failed']} shards failed")
 
-    async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
-        """Index a batch; then recompute the studies and series it touched.
+    async def upsert_instances(
+        self, documents: Sequence[InstanceDocument], changes: Sequence[Change] = ()
+    ) -> None:
+        """Index a batch; then recompute the studies and series it touched; then append the
+        changes to the feed.
 
         A document with a known SOP Instance UID replaces the entry, which may move to another
         study or series: the ones it left are recomputed too (or deleted when left empty).
         """
-        if not documents:
-            return
+        if documents:
+            await self._upsert(documents)
+        if changes:
+            await self._feed.append(self._es, changes)
+
+    async def _upsert(self, documents: Sequence[InstanceDocument]) -> None:
         ids = {doc_id(d.site, d.sop_uid): None for d in documents}
         lookups = [{"_index": self._instances, "_id": i, "_source": _WHERE} for i in ids]
         with _unavailable("upsert"):
@@ -431,12 +443,25 @@ class ElasticsearchIndex:
                 out[source["sop_uid"]] = instance_from_source(source)
         return out
 
-    async def delete_instances(self, site: str, sop_uids: Sequence[str]) -> None:
-        """Remove entries (one bulk request); their studies and series are recomputed or
-        deleted when left empty."""
+    async def delete_instances(
+        self, site: str, sop_uids: Sequence[str], cause: DeletionCause | None = None
+    ) -> None:
+        """Append the ``delete`` changes of the entries held, then remove them (one bulk
+        request); their studies and series are recomputed or deleted when left empty.
+
+        The changes go first: their origins are the same when the deletion is redelivered, so
+        an interrupted deletion is fed once, and a feed reader may meet a ``delete`` entry a
+        moment before searches stop finding the instance (no transaction spans both).
+        """
         entries = await self.get_instances(site, sop_uids)
         if not entries:
             return
+        why = cause or DeletionCause.unnamed()
+        gone = [
+            deletion(why, site, e.study_uid, e.series_uid, uid, e.sop_class_uid)
+            for uid, e in entries.items()
+        ]
+        await self._feed.append(self._es, gone)
         touched = _Touched()
         operations: list[JsonDict] = []
         for uid, entry in entries.items():
@@ -448,6 +473,29 @@ class ElasticsearchIndex:
             answer = await self._es.bulk(operations=operations, refresh="wait_for")
             _check_items(answer.body, missing_ok=True)
         await self._recompute(site, touched)
+
+    async def totals(self) -> IndexTotals:
+        """Entities per level (counts) and the bytes of the instances (a sum aggregation)."""
+        with _unavailable("totals"):
+            studies = await self._es.count(index=self._studies)
+            series = await self._es.count(index=self._series)
+            found = await self._es.search(
+                index=self._instances,
+                size=0,
+                track_total_hits=True,
+                aggs={"bytes": {"sum": {"field": "size"}}},
+            )
+        instances = int(found["hits"]["total"]["value"])
+        size = int(found["aggregations"]["bytes"]["value"] or 0)
+        return IndexTotals(int(studies["count"]), int(series["count"]), instances, size)
+
+    async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:
+        """Entries of the site's feed above ``after``, in order (``es_changefeed``)."""
+        return await self._feed.read(self._es, site, after, limit)
+
+    async def latest_change(self, site: str) -> FeedEntry | None:
+        """The site's entry with the highest sequence, or ``None``."""
+        return await self._feed.latest(self._es, site)
 
     async def list_instances(
         self, site: str, study_uid: str, series_uid: str | None = None

@@ -5,7 +5,8 @@ WAL journal, planner statistics kept by ``pacsflow.adapters.sqlite_statistics``.
 their attributes whole as JSON; study and series rows keep the level attributes of their latest
 instance plus the derived attributes of PS3.18 10.6.3, kept current on every write. Each
 entity's match terms (``pacsflow.query.terms``) live in a ``WITHOUT ROWID`` table per level
-keyed (term, id); searches are ``pacsflow.query.sql``.
+keyed (term, id); searches are ``pacsflow.query.sql``. The change feed is appended in the
+transaction of the write it records (``pacsflow.adapters.sqlite_changefeed``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
+from pacsflow.adapters import sqlite_changefeed as feed
 from pacsflow.adapters.sqlite_statistics import ANALYZE_FLOOR, PlannerStatistics
+from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexFull, IndexUnavailable
-from pacsflow.ports.index import IndexedEntity, InstanceDocument, InstanceRef
+from pacsflow.ports.index import IndexedEntity, IndexTotals, InstanceDocument, InstanceRef
 from pacsflow.query.model import Level, Query, SearchPage
 from pacsflow.query.sql import TERMS, to_sql
 from pacsflow.query.terms import entity_terms, first_value
@@ -81,6 +84,12 @@ _SCAN: Final = {
     Level.INSTANCE: f"SELECT sop_uid, {_COLUMNS} FROM instances"
     " WHERE site=? AND sop_uid>? ORDER BY sop_uid LIMIT ?",
 }
+
+
+_TOTALS: Final = (
+    "SELECT (SELECT COUNT(*) FROM studies), (SELECT COUNT(*) FROM series), COUNT(*),"
+    " COALESCE(SUM(size), 0) FROM instances"
+)
 
 
 class SqliteIndex:
@@ -153,10 +162,15 @@ class SqliteIndex:
                 f"the SQLite index {self._path} did not answer within {CHECK_TIMEOUT} s"
             ) from exc
 
-    async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
-        """Index a batch in one transaction; replaced entries may move between studies."""
-        if documents:
-            await self._run(lambda db: self._statistics.changed(db, _upsert(db, documents)))
+    async def upsert_instances(
+        self, documents: Sequence[InstanceDocument], changes: Sequence[Change] = ()
+    ) -> None:
+        """Index a batch and append its changes in one transaction; replaced entries may move
+        between studies."""
+        if documents or changes:
+            await self._run(
+                lambda db: self._statistics.changed(db, _upsert(db, documents, changes))
+            )
 
     async def get_instance(self, site: str, sop_uid: str) -> InstanceDocument | None:
         """The entry of one SOP Instance UID, or ``None``."""
@@ -198,19 +212,22 @@ class SqliteIndex:
 
         return await self._run(get)
 
-    async def delete_instances(self, site: str, sop_uids: Sequence[str]) -> None:
-        """Remove entries in one transaction; their studies and series are recounted or removed
-        when left empty."""
+    async def delete_instances(
+        self, site: str, sop_uids: Sequence[str], cause: DeletionCause | None = None
+    ) -> None:
+        """Remove entries and append their ``delete`` changes in one transaction; their
+        studies and series are recounted or removed when left empty."""
+        why = cause or DeletionCause.unnamed()
 
         def delete(db: sqlite3.Connection) -> None:
             studies: dict[str, JsonDict | None] = {}
             series: dict[str, tuple[str, JsonDict | None]] = {}
-            removed = 0
+            changes: list[Change] = []
             with _transaction(db):
                 for sop_uid in dict.fromkeys(sop_uids):
                     row = db.execute(
-                        "SELECT id, study_uid, series_uid, attributes FROM instances"
-                        " WHERE site=? AND sop_uid=?",
+                        "SELECT id, study_uid, series_uid, attributes, sop_class_uid"
+                        " FROM instances WHERE site=? AND sop_uid=?",
                         (site, sop_uid),
                     ).fetchone()
                     if row is None:
@@ -219,14 +236,30 @@ class SqliteIndex:
                     db.execute("DELETE FROM instances WHERE id=?", (row[0],))
                     studies[row[1]] = None
                     series[row[2]] = (row[1], None)
-                    removed += 1
-                if removed:
+                    changes.append(deletion(why, site, row[1], row[2], sop_uid, row[4]))
+                if changes:
                     _refresh(db, site, studies, series)
-            if removed:
-                self._statistics.changed(db, -removed)
+                    feed.append_changes(db, changes)
+            if changes:
+                self._statistics.changed(db, -len(changes))
 
         if sop_uids:
             await self._run(delete)
+
+    async def totals(self) -> IndexTotals:
+        """Entities per level and the bytes of the instances, over all sites (three scans of
+        the tables' B-trees: for ``/metrics``, which asks at most once a minute)."""
+        row = await self._run(lambda db: db.execute(_TOTALS).fetchone())
+        return IndexTotals(*(int(value) for value in row))
+
+    async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:
+        """Entries of the site's feed above ``after``, in order (the primary key's B-tree)."""
+
+        return await self._run(lambda db: feed.read_changes(db, site, after, limit))
+
+    async def latest_change(self, site: str) -> FeedEntry | None:
+        """The site's entry with the highest sequence, or ``None``."""
+        return await self._run(lambda db: feed.latest_change(db, site))
 
     async def list_instances(
         self, site: str, study_uid: str, series_uid: str | None = None
@@ -334,10 +367,14 @@ def _set_terms(
     )
 
 
-def _upsert(db: sqlite3.Connection, documents: Sequence[InstanceDocument]) -> int:
-    """Index a batch in one transaction; the number of instances that were not indexed before."""
+def _upsert(
+    db: sqlite3.Connection, documents: Sequence[InstanceDocument], changes: Sequence[Change] = ()
+) -> int:
+    """Index a batch and append its changes in one transaction; the number of instances that
+    were not indexed before."""
     inserted = 0
     with _transaction(db):
+        feed.append_changes(db, changes)
         touched: dict[
             str, tuple[dict[str, JsonDict | None], dict[str, tuple[str, JsonDict | None]]]
         ]
@@ -467,7 +504,7 @@ def _migrate(db: sqlite3.Connection) -> None:
         with _transaction(db):
             for name in ("instances", "studies", "series"):
                 db.execute(f"DROP TABLE IF EXISTS {name}")
-    db.executescript(_SCHEMA)
+    db.executescript(_SCHEMA + feed.SCHEMA)
     documents = [
         InstanceDocument(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], orjson.loads(r[9]))
         for r in old_rows

@@ -19,6 +19,10 @@ Read ahead: ``prepare_batch`` locates and validates the next batch (read-only: n
 index lookup) while the processor loop completes the one before; ``ingest_batch(prepared=…)``
 then only admits, writes and indexes it. So the CPU of validation overlaps the fsyncs and the
 index commit of the batch before, and batches still complete and commit in order.
+
+The change feed (``pacsflow.changefeed``): the same ``upsert_instances`` call appends a
+``create`` change for every record stored and a ``reject`` change for every record refused,
+each with the record as origin (``{request_id}/{part}``), so a redelivered record is fed once.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Literal
 import orjson
 
 from pacsflow.audit.trail import AuditTrail
+from pacsflow.changefeed.entries import Action, Change, now
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
@@ -45,6 +50,7 @@ from pacsflow.nonpatient.resources import is_npi_site
 from pacsflow.pipeline.keys import instance_keys, instance_path, keys_beside
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
+from pacsflow.telemetry import tracing
 
 __all__ = [
     "IngestContext",
@@ -88,6 +94,7 @@ class _Work:
     warning: int | None = None
     message: str = ""
     event: IngestEvent | None = field(default=None)
+    parent: tracing.Context | None = None  # the record's ``process`` span (tracing)
 
     def fail(self, reason: int, message: str) -> None:
         self.event = IngestEvent.for_record(
@@ -149,11 +156,15 @@ async def ingest_instance(record: IngestRecord, ctx: IngestContext) -> IngestEve
 
 
 async def ingest_batch(
-    records: Sequence[IngestRecord], ctx: IngestContext, prepared: PreparedBatch | None = None
+    records: Sequence[IngestRecord],
+    ctx: IngestContext,
+    prepared: PreparedBatch | None = None,
+    parents: Sequence[tracing.Context] | None = None,
 ) -> list[IngestEvent]:
     """Process records together; return their outcome events, in order.
 
     ``prepared``: the same records, located and validated ahead by ``prepare_batch``.
+    ``parents``: each record's trace context, under which its ``store`` and ``index`` spans go.
 
     Validation failures become ``failed`` events with their Failure Reason; backend failures
     (``ServiceUnavailable``) propagate so that the caller retries the batch without committing.
@@ -163,13 +174,19 @@ async def ingest_batch(
         async with prepared.stack:
             if prepared.records != list(records):
                 raise ValueError("the prepared batch holds other records")
+            for work, parent in zip(prepared.works, parents or (), strict=False):
+                work.parent = parent
             await _complete(prepared.works, ctx)
         return [work.event for work in prepared.works if work.event is not None]
     events: list[IngestEvent | None] = [None] * len(records)
     for round_ in _rounds(records):
         works = [
-            _Work(r, instance_keys(r.site, r.study_uid, r.series_uid, r.sop_uid))
-            for r in (records[i] for i in round_)
+            _Work(
+                r,
+                instance_keys(r.site, r.study_uid, r.series_uid, r.sop_uid),
+                parent=parents[i] if parents else None,
+            )
+            for i, r in ((i, records[i]) for i in round_)
         ]
         await _ingest(works, ctx)
         for i, work in zip(round_, works, strict=True):
@@ -199,7 +216,8 @@ async def _ingest(works: list[_Work], ctx: IngestContext) -> None:
 
 
 async def _complete(works: list[_Work], ctx: IngestContext) -> None:
-    """Admit validated works against the index, write their objects, index them."""
+    """Admit validated works against the index, write their objects, index them and append
+    their changes to the feed."""
     existing: dict[str, InstanceDocument] = {}
     for site in {w.record.site for w in works if w.event is None}:
         uids = [w.record.sop_uid for w in works if w.event is None and w.record.site == site]
@@ -209,8 +227,11 @@ async def _complete(works: list[_Work], ctx: IngestContext) -> None:
     puts, moves, deletes = _changes(accepted)
     kept = {id(w) for w in accepted}
     refused = [w.record.staged_key for w in works if w.staged and id(w) not in kept]
-    await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
-    await ctx.index.upsert_instances([_document(w) for w in accepted])
+    traced = [w.parent for w in accepted if w.parent is not None]
+    with tracing.each(traced, "store"):
+        await ctx.objects.write_batch(puts, moves, [*deletes, *filter(None, refused)])
+    with tracing.each(traced, "index"):
+        await ctx.index.upsert_instances([_document(w) for w in accepted], _feed(works, kept))
     stale = [
         doc
         for w in accepted
@@ -283,10 +304,14 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
                 work.warning = WarningReason.ENCODING_TOLERATED
                 work.message = "; ".join(instance.notes)
         except PartRejected as exc:
-            log.info("rejected %s (part %d): %s", record.sop_uid, record.part, exc.message)
+            ids = {"request_id": record.request_id}  # the STOW request's (pacsflow.telemetry)
+            log.info(
+                "rejected %s (part %d): %s", record.sop_uid, record.part, exc.message, extra=ids
+            )
             work.fail(exc.reason, exc.message)
         except Exception as exc:  # a bug must not fail the batch: this record is dead-lettered
-            log.exception("validation of %s failed", record.sop_uid)
+            ids = {"request_id": record.request_id}
+            log.exception("validation of %s failed", record.sop_uid, extra=ids)
             work.fail(FailureReason.PROCESSING_FAILURE, f"processing failure: {type(exc).__name__}")
 
 
@@ -343,6 +368,27 @@ def _changes(
         else:
             deletes.append(keys["bulk"])
     return puts, moves, deletes
+
+
+def _feed(works: list[_Work], accepted: set[int]) -> list[Change]:
+    """The changes of a round: ``create`` for the records stored, ``reject`` for those refused
+    (a record found stored by an earlier delivery was fed then)."""
+    at = now()
+    changes = []
+    action: Action
+    for work in works:
+        record, event = work.record, work.event
+        if id(work) in accepted:
+            action, failure = "create", None
+        elif event is not None and event.status == "failed":
+            action, failure = "reject", event.failure_reason
+        else:
+            continue
+        uids = (record.study_uid, record.series_uid, record.sop_uid, record.sop_class_uid)
+        sha256 = record.sha256 if action == "create" else ""
+        origin = f"{record.request_id}/{record.part}"
+        changes.append(Change(origin, record.site, action, *uids, sha256, at, failure))
+    return changes
 
 
 def _document(work: _Work) -> InstanceDocument:

@@ -16,6 +16,12 @@ The contract (``tests/contract/test_index.py``) holds for both:
   ``IndexUnavailable`` otherwise.
 * ``scan`` walks every study, series or instance of a site by UID (a keyset scan for exports):
   pages neither overlap nor skip an entity that stays in the index while it runs.
+* The change feed (``pacsflow.changefeed``): ``upsert_instances`` appends its ``changes``, and
+  ``delete_instances`` a ``delete`` change per entry it removes, with the same write as the
+  entries; each site's feed numbers its entries 1, 2, 3... in the order they were appended,
+  keeps one entry per origin (a change appended again is ignored), and ``read_changes`` never
+  returns an entry before one it has not returned yet: a reader that resumes after the last
+  sequence it read misses nothing. Sequence numbers survive restarts.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry
 from pacsflow.query.model import Level, Query, SearchPage
 
-__all__ = ["Index", "IndexedEntity", "InstanceDocument", "InstanceRef"]
+__all__ = ["Index", "IndexTotals", "IndexedEntity", "InstanceDocument", "InstanceRef"]
 
 JsonDict = dict[str, Any]
 
@@ -60,6 +67,16 @@ class InstanceRef:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexTotals:
+    """How much an index holds, over all sites (the ``/metrics`` of docs/operations.md)."""
+
+    studies: int
+    series: int
+    instances: int
+    bytes: int  # the sum of the instances' Part 10 sizes: the bulk of the object store
+
+
+@dataclass(frozen=True, slots=True)
 class IndexedEntity:
     """A study, series or instance as the index keeps it: one item of ``Index.scan``.
 
@@ -85,6 +102,11 @@ class Index(Protocol):
         """Release resources."""
         ...
 
+    async def totals(self) -> IndexTotals:
+        """The studies, series and instances indexed over all sites, and the bytes of the
+        instances' Part 10 objects."""
+        ...
+
     async def check(self) -> None:
         """Ask the index whether it answers (a cheap call, bounded in time); readiness probes.
 
@@ -92,8 +114,11 @@ class Index(Protocol):
         """
         ...
 
-    async def upsert_instances(self, documents: Sequence[InstanceDocument]) -> None:
-        """Index or replace instances (a batch); visible to searches once this returns."""
+    async def upsert_instances(
+        self, documents: Sequence[InstanceDocument], changes: Sequence[Change] = ()
+    ) -> None:
+        """Index or replace instances (a batch) and append ``changes`` to the feed, in one
+        write; both visible to searches and feed readers once this returns."""
         ...
 
     async def get_instance(self, site: str, sop_uid: str) -> InstanceDocument | None:
@@ -110,8 +135,20 @@ class Index(Protocol):
         """The entries of several SOP Instance UIDs at once, by UID (unknown ones left out)."""
         ...
 
-    async def delete_instances(self, site: str, sop_uids: Sequence[str]) -> None:
-        """Remove entries (idempotent: unknown UIDs are left out); visible once this returns."""
+    async def delete_instances(
+        self, site: str, sop_uids: Sequence[str], cause: DeletionCause | None = None
+    ) -> None:
+        """Remove entries and append a ``delete`` change for each one removed, with ``cause``'s
+        origin and reason (idempotent: unknown UIDs are left out and nothing is appended for
+        them); visible once this returns."""
+        ...
+
+    async def read_changes(self, site: str, after: int = 0, limit: int = 100) -> list[FeedEntry]:
+        """Up to ``limit`` entries of the site's feed with a sequence above ``after``, in order."""
+        ...
+
+    async def latest_change(self, site: str) -> FeedEntry | None:
+        """The entry with the highest sequence of the site's feed, or ``None`` while empty."""
         ...
 
     async def list_instances(

@@ -18,6 +18,8 @@ from pacsflow.errors import NotFound, ServiceUnavailable
 from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import INGEST_TOPIC, DeleteRecord
 from pacsflow.ports import Bus, Index
+from pacsflow.telemetry import tracing
+from pacsflow.telemetry.logs import REQUEST_ID
 
 __all__ = ["Deletion", "DeletionService"]
 
@@ -54,7 +56,7 @@ class DeletionService:
         if count == 0:
             raise NotFound(_missing(study, series, instance))
         record = DeleteRecord(
-            request_id=uuid.uuid4().hex,
+            request_id=REQUEST_ID.get() or uuid.uuid4().hex,  # the HTTP request's, for the logs
             site=site,
             study_uid=study,
             series_uid=series,
@@ -64,7 +66,10 @@ class DeletionService:
         waiter = self._outcomes.register(record.request_id)
         try:
             waiter.expect(0)
-            await self._bus.publish_batch(INGEST_TOPIC, [(study.encode(), record.to_bytes(), ())])
+            with tracing.publishing(INGEST_TOPIC, 1) as headers:  # the trace goes on to the worker
+                await self._bus.publish_batch(
+                    INGEST_TOPIC, [(study.encode(), record.to_bytes(), headers)]
+                )
             events = await waiter.wait(self._timeout) if wait else {}
         finally:
             self._outcomes.release(record.request_id)

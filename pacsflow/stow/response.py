@@ -32,6 +32,7 @@ class PartOutcome:
     failure_reason: FailureReason | None = None
     warning_reason: int | None = None
     message: str = ""
+    size: int = 0  # bytes of the part, once published
 
     def fail(self, reason: FailureReason, message: str) -> None:
         """Mark the part failed."""

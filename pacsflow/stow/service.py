@@ -34,6 +34,8 @@ from pacsflow.stow.backpressure import IngestLag
 from pacsflow.stow.metadata_request import MetadataLimits, Refusal, metadata_instances
 from pacsflow.stow.parts import PartLimits, StreamingPart
 from pacsflow.stow.response import PartOutcome, StowResult
+from pacsflow.telemetry import tracing
+from pacsflow.telemetry.logs import REQUEST_ID
 
 __all__ = ["StowService"]
 
@@ -81,7 +83,7 @@ class StowService:
         placement = placement or StudyPlacement(study_uid)
         await self._backlog.admit()  # before any byte is read or staged
         consistency = consistency or self._settings.stow_consistency
-        request_id = uuid.uuid4().hex
+        request_id = REQUEST_ID.get() or uuid.uuid4().hex  # the HTTP request's, for the logs
         waiter = self._outcomes.register(request_id)
         result = StowResult(
             study_uid=placement.target, consistency=consistency, resource=placement.resource
@@ -204,9 +206,10 @@ class StowService:
     async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
         try:
             await self._objects.sync([r.staged_key for r in batch if r.staged_key is not None])
-            await self._bus.publish_batch(
-                INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), ()) for r in batch]
-            )
+            with tracing.publishing(INGEST_TOPIC, len(batch)) as headers:
+                await self._bus.publish_batch(
+                    INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), headers) for r in batch]
+                )
         except ServiceUnavailable:
             for record in batch:  # not acknowledged: leave nothing staged behind
                 if record.staged_key is not None:
@@ -215,6 +218,7 @@ class StowService:
         for record in batch:
             outcome = result.parts[record.part - 1]
             outcome.published = True
+            outcome.size = record.size
             outcome.series_uid = record.series_uid
 
 

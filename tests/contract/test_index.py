@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +26,6 @@ MR = "1.2.840.10008.5.1.4.1.1.4"
 SR = "1.2.840.10008.5.1.4.1.1.88.33"
 
 JsonDict = dict[str, Any]
-
-
-@pytest.fixture(params=list(INDEX_FACTORIES))
-async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Index]:
-    """A started index; closed after the test."""
-    created = INDEX_FACTORIES[request.param](request, tmp_path)
-    await created.start()
-    try:
-        yield created
-    finally:
-        await created.close()
-
-
-@pytest.fixture
-def site() -> str:
-    """A site name no other test uses."""
-    return f"site-{uuid.uuid4().hex}"
 
 
 def value(attributes: dict[str, Any], tag: str) -> list[Any]:
@@ -583,3 +565,27 @@ async def test_a_query_beyond_the_sqlite_limits_is_the_clients_error(
         await index.search(site, query)
     assert (await search_studies(index, site)).total == 1  # the index still answers
     await index.close()
+
+
+async def test_totals_count_every_level_and_the_bytes(index: Index, site: str) -> None:
+    """Over all sites (the suite shares the adapter's storage): compared before and after."""
+    before = await index.totals()
+    docs = [
+        instance_document(site, "8.1", "8.1.1", "8.1.1.1"),
+        instance_document(site, "8.1", "8.1.2", "8.1.2.1"),
+        instance_document(f"{site}-other", "8.2", "8.2.1", "8.2.1.1"),
+    ]
+    await index.upsert_instances(docs)
+    await index.upsert_instances(docs[:1])  # indexed again: counted once
+    after = await index.totals()
+    grown = (
+        after.studies - before.studies,
+        after.series - before.series,
+        after.instances - before.instances,
+        after.bytes - before.bytes,
+    )
+    assert grown == (2, 3, 3, sum(d.size for d in docs))
+    await index.delete_instances(site, ["8.1.2.1"])
+    left = await index.totals()
+    assert (left.series, left.instances) == (after.series - 1, after.instances - 1)
+    assert left.bytes == after.bytes - docs[1].size

@@ -23,9 +23,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from fastapi import FastAPI
+from starlette.routing import Match
 
 from pacsflow.auth.exposure import exposure_problem
 from pacsflow.config import BusSettings, Settings
+from services.app import ROUTERS
+from services.common import DICOMWEB_ROOT, SITE_ROOT
 from tests.support.nginx import NGINX, ROUTES, Stub, nginx_serving
 from tests.support.servers import free_port
 
@@ -439,3 +443,29 @@ def test_the_worklist_event_channel_upgrades_through_the_gateway(gateway: Gatewa
 
     with connect(f"ws://127.0.0.1:{gateway.port}/dicom-web/subscribers/AE1") as channel:
         assert channel.recv(timeout=30) == "ups"
+
+
+def _serving_roles(method: str, target: str) -> set[str]:
+    """The HTTP roles whose routers (``services.app.ROUTERS``) have a route for the request."""
+    path = urlsplit(target).path
+    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    roles = set()
+    for role, routers in ROUTERS.items():
+        app = FastAPI()
+        for root in (DICOMWEB_ROOT, SITE_ROOT):
+            for router in routers:
+                app.include_router(router, prefix=root)
+        if any(route.matches(scope)[0] == Match.FULL for route in app.router.routes):
+            roles.add(role)
+    return roles
+
+
+@pytest.mark.parametrize(("method", "target", "service"), [r for r in ROUTES if r[2]])
+def test_the_gateways_send_a_request_to_a_role_that_serves_it(
+    method: str, target: str, service: str
+) -> None:
+    """A route of the services is routed (ROUTES: what deploy/nginx.conf and the chart's
+    gateway do, checked above in a real nginx) to a role that has it; requests no role has
+    (the default's 404) are left out."""
+    serving = _serving_roles(method, target)
+    assert not serving or service in serving, (method, target, serving)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import http.client
 import inspect
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ import yaml
 from pacsflow.config import Settings
 from pacsflow.container import CHECK_TIMEOUT
 from pacsflow.pipeline.records import INGEST_TOPIC
+from pacsflow.telemetry import metrics
 from streams.faust_app import create_faust_app
 from tests.support.nginx import NGINX, ROUTES, Stub, nginx_serving
 from tests.support.servers import free_port
@@ -40,7 +42,7 @@ FULLNAME = "pacs-pacsflow"
 HTTP_ROLES = ("stow", "qido", "wado", "ups", "commitment")
 ROLES = (*HTTP_ROLES, "worker", "gateway")
 # Kinds of custom resources, which kubernetes-validate has no schema for: checked below.
-CUSTOM = {"ScaledObject", "TriggerAuthentication", "HTTPRoute"}
+CUSTOM = {"ScaledObject", "TriggerAuthentication", "HTTPRoute", "ServiceMonitor", "PodMonitor"}
 
 Manifest = dict[str, Any]
 
@@ -169,6 +171,44 @@ def test_custom_resources_have_their_required_fields(rendered: tuple[str, list[M
     for route in kinds(objects, "HTTPRoute").values():
         assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
         assert route["spec"]["parentRefs"]
+    for monitor in [
+        *kinds(objects, "ServiceMonitor").values(),
+        *kinds(objects, "PodMonitor").values(),
+    ]:
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+
+
+def test_metrics_are_scraped_and_charted_when_asked(chart: helm.Chart) -> None:
+    """ServiceMonitor (HTTP roles, port http) and PodMonitor (workers, port health) on
+    /metrics; the Grafana dashboard asks only for metrics pacsflow exports."""
+    assert not kinds(render(chart, AUTH), "ServiceMonitor")
+    objects = render(chart, PRODUCTION)
+    services = kinds(objects, "Service")
+    (monitor,) = kinds(objects, "ServiceMonitor").values()
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    [[expression]] = [monitor["spec"]["selector"]["matchExpressions"]]
+    components = {s["spec"]["selector"]["app.kubernetes.io/component"] for s in services.values()}
+    assert set(expression["values"]) == components - {"gateway"} == set(HTTP_ROLES)
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    (pods,) = kinds(objects, "PodMonitor").values()
+    worker = find(objects, "Deployment", f"{RELEASE}-pacsflow-worker")
+    ports = {p["name"] for p in container_of(worker)["ports"]}
+    [endpoint] = pods["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in ports and endpoint["path"] == "/metrics"
+    selector = pods["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= worker["spec"]["template"]["metadata"]["labels"].items()
+    board = find(objects, "ConfigMap", f"{RELEASE}-pacsflow-dashboard")
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(board["data"]["pacsflow.json"])
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {re.sub(r"_(bucket|count|sum)$", "", n) for e in expressions
+            for n in re.findall(r"pacsflow_[a-z_]+", e)}  # fmt: skip
+    exported = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in metrics.REGISTRY.collect()
+        if family.name.startswith("pacsflow_")
+    }
+    assert used and used <= exported, used - exported
 
 
 # --- the properties of every role ----------------------------------------------------------

@@ -94,7 +94,8 @@ def test_qido_process_is_not_ready_once_its_index_is_deleted(
 def test_worker_health_port_serves_health_and_ready(
     tmp_path: Path, kafka_bootstrap: str, s3_endpoint: str, es_url: str
 ) -> None:
-    """``pacsflow worker`` with PACSFLOW_WORKER_HEALTH_PORT: Faust's web server answers."""
+    """``pacsflow worker`` with PACSFLOW_WORKER_HEALTH_PORT: Faust's web server answers
+    ``/health``, ``/ready`` and ``/metrics``."""
     name = f"t{os.urandom(4).hex()}"
     port = free_port()
     env = pipeline_env(
@@ -108,6 +109,11 @@ def test_worker_health_port_serves_health_and_ready(
         assert _status(f"{base}/health")[1] == {"status": "ok"}
         _wait_for(lambda: _status(f"{base}/ready")[0] == 200, "not ready", log)
         assert _status(f"{base}/ready")[1] == {"status": "ready", "roles": ["worker"]}
+        scraped = httpx.get(f"{base}/metrics", timeout=10)
+        assert scraped.status_code == 200
+        assert scraped.headers["content-type"].startswith("text/plain; version=")
+        assert "# TYPE pacsflow_ingest_records_total counter" in scraped.text
+        assert "pacsflow_dead_letters_total 0.0" in scraped.text
         for page in ("/router/", "/table/"):  # Faust's own pages stay off
             assert httpx.get(base + page, timeout=10).status_code == 404
 

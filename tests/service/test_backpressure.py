@@ -1,7 +1,7 @@
 """Backpressure (issue 23, item 4): with the processors stopped, STOW accepts until the ingest
 lag passes PACSFLOW_STOW_MAX_INGEST_LAG, then answers 503 with Retry-After and keeps nothing of
-the refused request; once the processors run again, every accepted instance is stored and STOW
-accepts again.
+the refused request (counted in ``/metrics``); once the processors run again, every accepted
+instance is stored and STOW accepts again.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import io
 from pathlib import Path
 
 import pydicom
+from prometheus_client.parser import text_string_to_metric_families
 
 from pacsflow.stow.backpressure import IngestLag
 from streams.runner import run_ingest_processor
-from tests.support.archive import Archive, running_archive
+from tests.support.archive import BASE_URL, Archive, running_archive
 from tests.support.corpus import CORPUS
 
 CT = CORPUS / "modality" / "CT_small.dcm"
@@ -40,6 +41,18 @@ async def _count(archive: Archive, sop: str) -> int:
     return len(found.json())
 
 
+async def _refusals(archive: Archive) -> float:
+    """``pacsflow_backend_errors_total{error="IngestBacklog"}`` of ``/metrics`` (0 before any)."""
+    scraped = await archive.client.get(BASE_URL.removesuffix("/dicom-web") + "/metrics")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.name == "pacsflow_backend_errors_total"
+        and sample.labels == {"error": "IngestBacklog"}
+    )
+
+
 async def test_stow_is_503_past_the_ingest_lag_and_accepts_again_once_processed(
     tmp_path: Path,
 ) -> None:
@@ -51,6 +64,7 @@ async def test_stow_is_503_past_the_ingest_lag_and_accepts_again_once_processed(
         inline_max_bytes=1024,  # every part staged: the staging area is what must stay bounded
     ) as archive:
         accepted: list[bytes] = []
+        refused = await _refusals(archive)
         async with asyncio.timeout(SAFETY):
             while True:  # until the lag, read once a second, passes the limit
                 data = _instance()
@@ -62,6 +76,7 @@ async def test_stow_is_503_past_the_ingest_lag_and_accepts_again_once_processed(
         assert len(accepted) > MAX_LAG
         assert answer.headers["retry-after"].isdigit()
         assert "PACSFLOW_STOW_MAX_INGEST_LAG" in answer.json()["message"]
+        assert await _refusals(archive) == refused + 1  # counted for the operators' alert
         staged = list((tmp_path / "data" / "objects").rglob("staging/*"))
         assert len(staged) == len(accepted)  # the refused request left nothing staged
         lag = IngestLag(archive.container.bus, MAX_LAG)

@@ -206,7 +206,9 @@ async def test_status_on_kafka_reads_the_bus_positions(
         ingest = status["ingest"]
         assert "error" not in ingest, ingest
         assert ingest["lag"] == ingest["published"] - ingest["processed"] >= 0
-        assert sorted(ingest["partitions"]) == ["0", "1"]
+        # every partition of the topic (the session's broker may have made it with more)
+        partitions = ingest["partitions"]
+        assert len(partitions) >= 2 and set(partitions) == {str(n) for n in range(len(partitions))}
     assert after["dead_letters"]["total"] == before["dead_letters"]["total"] + 1
     assert reason in [shown["message"] for shown in after["dead_letters"]["recent"]]
     assert after["backends"]["bus"] == {"ready": True}

@@ -17,7 +17,7 @@ import pytest
 from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.ports.index import Index, InstanceDocument
 
-__all__ = ["INDEX_FACTORIES", "IndexFactory", "instance_document"]
+__all__ = ["INDEX_FACTORIES", "INDEX_TWINS", "IndexFactory", "instance_document"]
 
 IndexFactory = Callable[[pytest.FixtureRequest, Path], Index]
 
@@ -38,6 +38,25 @@ def _elasticsearch(request: pytest.FixtureRequest, _tmp_path: Path) -> Index:
 
 
 INDEX_FACTORIES: dict[str, IndexFactory] = {"sqlite": _sqlite, "elasticsearch": _elasticsearch}
+
+
+def _sqlite_twins(_request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Index, Index]:
+    path = tmp_path / "index.sqlite3"
+    return SqliteIndex(path), SqliteIndex(path)
+
+
+def _elasticsearch_twins(request: pytest.FixtureRequest, _tmp_path: Path) -> tuple[Index, Index]:
+    from pacsflow.adapters.es_index import ElasticsearchIndex
+
+    url, prefix = request.getfixturevalue("es_url"), f"pacsflow-test-{uuid.uuid4().hex}"
+    return ElasticsearchIndex(url, prefix=prefix), ElasticsearchIndex(url, prefix=prefix)
+
+
+# Two adapters over the same storage, as two processes (or a restarted one) would open it.
+INDEX_TWINS: dict[str, Callable[[pytest.FixtureRequest, Path], tuple[Index, Index]]] = {
+    "sqlite": _sqlite_twins,
+    "elasticsearch": _elasticsearch_twins,
+}
 
 
 def instance_document(

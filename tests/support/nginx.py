@@ -35,6 +35,10 @@ ROUTES = [
     ("GET", "/dicom-web/studies/1.2.3/series", "qido"),
     ("GET", "/dicom-web/studies/1.2.3/instances?SOPClassUID=1.2.840.10008.5.1.4.1.1.2", "qido"),
     ("GET", "/dicom-web/studies/1.2.3/series/4.5.6/instances", "qido"),
+    ("GET", "/dicom-web/changefeed?startSequence=1&limit=100", "qido"),  # docs/operations.md
+    ("HEAD", "/dicom-web/changefeed", "qido"),
+    ("GET", "/dicom-web/changefeed/latest?includemetadata=false", "qido"),
+    ("GET", "/dicom-web/changefeed/other", "wado"),  # not a route: the default's 404
     ("GET", "/dicom-web/studies/1.2.3", "wado"),
     ("HEAD", "/dicom-web/studies/1.2.3", "wado"),
     ("GET", "/dicom-web/studies/1.2.3/metadata", "wado"),
@@ -94,6 +98,7 @@ ROUTES = [
     ("GET", "/sites/north/dicom-web/studies?PatientID=X1", "qido"),
     ("GET", "/sites/north/dicom-web/studies/1.2.3/series/4.5.6/instances", "qido"),
     ("GET", "/sites/north/dicom-web/studies/1.2.3/metadata", "wado"),
+    ("GET", "/sites/north/dicom-web/changefeed?offset=10", "qido"),
     ("GET", "/sites/north/dicom-web/wado?requestType=WADO", "wado"),
     ("POST", "/sites/north/dicom-web/wado-ws", "wado"),
     ("PUT", "/sites/north/dicom-web/workitems/1.2.3/state", "ups"),

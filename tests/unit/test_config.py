@@ -159,6 +159,8 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_VALIDATE_PIXEL_DATA": ("structure", lambda s: s.validate_pixel_data, "structure"),
     "PACSFLOW_PROCESSORS": ("false", lambda s: s.processors, False),
     "PACSFLOW_LOG_LEVEL": ("debug", lambda s: s.log_level, "debug"),
+    "PACSFLOW_LOG_FORMAT": ("json", lambda s: s.log_format, "json"),
+    "PACSFLOW_OTLP_ENDPOINT": ("http://otel:4318", lambda s: s.otlp_endpoint, "http://otel:4318"),
     "PACSFLOW_RENDER_CACHE_MB": ("16", lambda s: s.render_cache_mb, 16),
     "PACSFLOW_STOW_MAX_INGEST_LAG": ("500", lambda s: s.stow_max_ingest_lag, 500),
     "PACSFLOW_HTTP_HEADER_TIMEOUT_SECONDS": ("5", lambda s: s.http_header_timeout_seconds, 5.0),

@@ -1,0 +1,1 @@
+"""The change feed: every stored, replaced, deleted and rejected instance, in order."""
