@@ -22,6 +22,7 @@ from pacsflow.auth import Sites, TokenVerifier
 from pacsflow.commitment.service import CommitmentService, CommitmentSettings
 from pacsflow.config import BusSettings, IndexSettings, ObjectStoreSettings, Settings
 from pacsflow.errors import ServiceUnavailable
+from pacsflow.nonpatient.service import NonPatientService
 from pacsflow.pipeline.ingest import IngestContext
 from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import EVENTS_TOPIC, IngestEvent, RecordError
@@ -94,6 +95,11 @@ class Container:
         if self._renderings is None:
             self._renderings = RenderCache(self.settings.render_cache_mb * 1024 * 1024)
         return WadoService(self.index, self.objects, key, self._renderings)
+
+    @property
+    def nonpatient(self) -> NonPatientService:
+        """The Non-Patient Instance Service (PS3.18 Chapter 12) over the Studies pipeline."""
+        return NonPatientService(self.stow, self.index, self.wado)
 
     @property
     def commitment(self) -> CommitmentService:

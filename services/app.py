@@ -34,6 +34,7 @@ from services import (
     delete,
     health,
     metrics,
+    nonpatient,
     qido,
     rendered,
     stow,
@@ -56,9 +57,15 @@ __all__ = ["OPENAPI_PATH", "ROUTERS", "create_app", "openapi_document"]
 JsonDict = dict[str, Any]
 
 ROUTERS: dict[str, list[APIRouter]] = {
-    "stow": [stow.router, delete.router],
-    "qido": [qido.router, changefeed.router],
-    "wado": [wado.router, rendered.router, wado_uri.router, wado_ws.router],
+    "stow": [stow.router, delete.router, nonpatient.store_router],
+    "qido": [qido.router, changefeed.router, nonpatient.search_router],
+    "wado": [
+        wado.router,
+        rendered.router,
+        wado_uri.router,
+        wado_ws.router,
+        nonpatient.retrieve_router,
+    ],
     "ups": [ups.router],
     "commitment": [commitment.router],
     "console": [],

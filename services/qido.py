@@ -15,7 +15,7 @@ from pacsflow.auth import Right
 from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.media.accept import MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
-from pacsflow.qido.search import search
+from pacsflow.qido.search import SearchResult, search
 from pacsflow.query.model import Level
 from pacsflow.query.parse import parse_query
 from services.auth import Audited, guard
@@ -23,11 +23,11 @@ from services.common import ContainerDep, SiteDep, dicomweb_root_url
 from services.head import Router
 from services.openapi import METADATA_TYPES, QIDO, parameters, responses
 
-__all__ = ["TOTAL_HEADER", "router"]
+__all__ = ["QIDO_QUERY", "QIDO_RESULTS", "TOTAL_HEADER", "results_response", "router"]
 
 router = Router(dependencies=[guard(Right.READ, Audited.QUERY)])
-_RESULTS = responses(METADATA_TYPES)
-_QUERY = parameters(*QIDO)
+QIDO_RESULTS = responses(METADATA_TYPES)
+QIDO_QUERY = parameters(*QIDO)
 
 TOTAL_HEADER = "X-Total-Count"
 _TRUNCATED = (
@@ -59,6 +59,12 @@ async def _search(
     asked = next((int(v) for k, v in parameters if k == "limit"), None)
     root = dicomweb_root_url(request, container)
     result = await search(container.index, site, query, root, asked=asked)
+    return results_response(result, media, root)
+
+
+def results_response(result: SearchResult, media: MetadataMedia, root: str) -> Response:
+    """The results in ``media`` with ``X-Total-Count`` and, when cut, ``Warning: 299``
+    (PS3.18 10.6.3, 8.3.4.4); the NPI Search answers the same way (12.6.3)."""
     headers = {TOTAL_HEADER: str(result.total)}
     if result.truncated:
         headers["Warning"] = f"299 {root}: {_TRUNCATED}"
@@ -69,13 +75,13 @@ async def _search(
     return Response(orjson.dumps(result.results), media_type=media.media_type, headers=headers)
 
 
-@router.get("/studies", responses=_RESULTS, openapi_extra=_QUERY)
+@router.get("/studies", responses=QIDO_RESULTS, openapi_extra=QIDO_QUERY)
 async def search_for_studies(request: Request, container: ContainerDep, site: SiteDep) -> Response:
     """Search for Studies (PS3.18 10.6.1.2.1)."""
     return await _search(request, container, site, Level.STUDY)
 
 
-@router.get("/series", responses=_RESULTS, openapi_extra=_QUERY)
+@router.get("/series", responses=QIDO_RESULTS, openapi_extra=QIDO_QUERY)
 async def search_for_all_series(
     request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
@@ -83,7 +89,7 @@ async def search_for_all_series(
     return await _search(request, container, site, Level.SERIES)
 
 
-@router.get("/studies/{study}/series", responses=_RESULTS, openapi_extra=_QUERY)
+@router.get("/studies/{study}/series", responses=QIDO_RESULTS, openapi_extra=QIDO_QUERY)
 async def search_for_series(
     study: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
@@ -91,7 +97,7 @@ async def search_for_series(
     return await _search(request, container, site, Level.SERIES, study)
 
 
-@router.get("/instances", responses=_RESULTS, openapi_extra=_QUERY)
+@router.get("/instances", responses=QIDO_RESULTS, openapi_extra=QIDO_QUERY)
 async def search_for_all_instances(
     request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
@@ -99,7 +105,7 @@ async def search_for_all_instances(
     return await _search(request, container, site, Level.INSTANCE)
 
 
-@router.get("/studies/{study}/instances", responses=_RESULTS, openapi_extra=_QUERY)
+@router.get("/studies/{study}/instances", responses=QIDO_RESULTS, openapi_extra=QIDO_QUERY)
 async def search_for_study_instances(
     study: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:
@@ -107,7 +113,9 @@ async def search_for_study_instances(
     return await _search(request, container, site, Level.INSTANCE, study)
 
 
-@router.get("/studies/{study}/series/{series}/instances", responses=_RESULTS, openapi_extra=_QUERY)
+@router.get(
+    "/studies/{study}/series/{series}/instances", responses=QIDO_RESULTS, openapi_extra=QIDO_QUERY
+)
 async def search_for_instances(
     study: str, series: str, request: Request, container: ContainerDep, site: SiteDep
 ) -> Response:

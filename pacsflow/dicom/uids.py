@@ -19,6 +19,7 @@ from pydicom.uid import (
     HTJ2KLosslessRPCL,
     ImplantAssemblyTemplateStorage,
     ImplantTemplateGroupStorage,
+    InventoryStorage,
     JPEG2000Lossless,
     JPEGLSTransferSyntaxes,
     JPEGTransferSyntaxes,
@@ -53,7 +54,7 @@ JPEG2000_FAMILY: Final[frozenset[str]] = frozenset(
 )
 
 # SOP classes that are not patient/study objects: they belong to the Non-Patient Instance
-# service (PS3.18 10.9) or to media (PS3.10), not to the Studies service.
+# service (PS3.18 Chapter 12) or to media (PS3.10), not to the Studies service.
 NON_PATIENT_SOP_CLASSES: Final[dict[str, str]] = {
     uid: uid.name
     for uid in (
@@ -66,6 +67,7 @@ NON_PATIENT_SOP_CLASSES: Final[dict[str, str]] = {
         CTDefinedProcedureProtocolStorage,
         XADefinedProcedureProtocolStorage,
         ProtocolApprovalStorage,
+        InventoryStorage,
     )
 }
 

@@ -31,6 +31,7 @@ from pydicom.uid import (
     MPEG4HP422D,
     MPEG4HP423D,
     JPEG2000MCLossless,
+    MediaStorageDirectoryStorage,
     RLELossless,
 )
 
@@ -95,11 +96,18 @@ class ValidatedInstance:
 
 
 def validate_instance(
-    source: Path | bytes, size: int, instance_path: str, *, decode_pixels: bool = False
+    source: Path | bytes,
+    size: int,
+    instance_path: str,
+    *,
+    decode_pixels: bool = False,
+    non_patient: bool = False,
 ) -> ValidatedInstance:
     """Validate an object (a file, or bytes in memory); raise ``PartRejected`` if refused.
 
     ``instance_path`` is the instance's path below the DICOMweb root, used for BulkDataURIs.
+    ``non_patient``: the object was stored at a Non-Patient Instance resource (PS3.18 12.5),
+    must be of an NPI SOP Class and is filed under its SOP Instance UID as study and series.
     """
     with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as fp:
         try:
@@ -108,7 +116,7 @@ def validate_instance(
             raise PartRejected(FailureReason.CANNOT_UNDERSTAND, f"malformed DICOM: {exc}") from exc
         _check_transfer_syntax(result)
         ds = _parse(source)
-        uids = _hierarchy(ds)
+        uids = _hierarchy(ds, non_patient)
         try:
             metadata = dataset_to_json(ds, instance_path.format(**uids))
         except (ValueError, TypeError, KeyError, UnicodeError, OverflowError) as exc:
@@ -173,7 +181,7 @@ def _parse(source: Path | bytes) -> Dataset:
     return ds
 
 
-def _hierarchy(ds: Dataset) -> dict[str, str]:
+def _hierarchy(ds: Dataset, non_patient: bool) -> dict[str, str]:
     names = {
         "sop_class": "SOPClassUID",
         "instance": "SOPInstanceUID",
@@ -191,7 +199,14 @@ def _hierarchy(ds: Dataset) -> dict[str, str]:
         uids[key] = value
     meta = getattr(ds, "file_meta", None)
     sop_class = uids["sop_class"] or str(getattr(meta, "MediaStorageSOPClassUID", "") or "")
-    if sop_class in NON_PATIENT_SOP_CLASSES:
+    if non_patient:
+        if sop_class not in NON_PATIENT_SOP_CLASSES or sop_class == MediaStorageDirectoryStorage:
+            raise PartRejected(
+                FailureReason.SOP_CLASS_NOT_SUPPORTED,
+                f"SOP Class {sop_class[:64]!r} is not a non-patient object (PS3.18 12.1.1)",
+            )
+        uids["study"] = uids["series"] = uids["instance"]
+    elif sop_class in NON_PATIENT_SOP_CLASSES:
         raise PartRejected(
             FailureReason.SOP_CLASS_NOT_SUPPORTED,
             f"{NON_PATIENT_SOP_CLASSES[sop_class]} is not a patient/study object: "

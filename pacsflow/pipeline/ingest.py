@@ -46,6 +46,7 @@ from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
 from pacsflow.errors import ObjectNotFound
+from pacsflow.nonpatient.resources import is_npi_site
 from pacsflow.pipeline.keys import instance_keys, instance_path, keys_beside
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
@@ -286,7 +287,11 @@ def _validate_all(works: list[_Work], decode_pixels: bool) -> None:
                 )
                 continue
             instance = validate_instance(
-                work.source, record.size, _TEMPLATE, decode_pixels=decode_pixels
+                work.source,
+                record.size,
+                _TEMPLATE,
+                decode_pixels=decode_pixels,
+                non_patient=is_npi_site(record.site),
             )
             got = (instance.study_uid, instance.series_uid, instance.sop_uid)
             if got != (record.study_uid, record.series_uid, record.sop_uid):

@@ -61,6 +61,28 @@ INSTANCE_MATCH_TAGS: Final = frozenset(
         "0040A493",  # VerificationFlag
         "00700080",  # ContentLabel
         "00700081",  # ContentDescription
+        # Non-Patient Instance models (PS3.18 Table 12.6.1-2; pacsflow.nonpatient.resources)
+        "00080401",  # InventoryPurpose
+        "00080402",  # InventoryInstanceDescription
+        "00080403",  # InventoryLevel
+        "00080426",  # InventoryCompletionStatus
+        "00221095",  # ImplantName
+        "00221097",  # ImplantPartNumber
+        "00686210",  # ImplantSize
+        "00686226",  # EffectiveDateTime
+        "00686230",  # ImplantTargetAnatomySequence
+        "00181030",  # ProtocolName
+        "00189906",  # PotentialScheduledProtocolCodeSequence
+        "00700084",  # ContentCreatorName
+        "00720002",  # HangingProtocolName
+        "00720004",  # HangingProtocolDescription
+        "00720006",  # HangingProtocolLevel
+        "00720008",  # HangingProtocolCreator
+        "0072000A",  # HangingProtocolCreationDateTime
+        "0072000C",  # HangingProtocolDefinitionSequence (>Modality, >Laterality, ...)
+        "0072000E",  # HangingProtocolUserIdentificationCodeSequence
+        "00760001",  # ImplantAssemblyTemplateName
+        "00780001",  # ImplantTemplateGroupName
     }
 )
 

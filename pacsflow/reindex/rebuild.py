@@ -19,6 +19,7 @@ from typing import Final
 
 from pacsflow.dicom.header import PartRejected
 from pacsflow.dicom.validate import validate_instance
+from pacsflow.nonpatient.resources import is_npi_site
 from pacsflow.pipeline.ingest import instance_document, sha256_of
 from pacsflow.pipeline.keys import instance_path
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
@@ -42,7 +43,7 @@ class Progress:
 def _document(site: str, key: str, path: Path) -> InstanceDocument:
     """The index document of one stored object (``PartRejected`` if it is not an instance)."""
     size = path.stat().st_size
-    instance = validate_instance(path, size, _TEMPLATE)
+    instance = validate_instance(path, size, _TEMPLATE, non_patient=is_npi_site(site))
     return instance_document(site, instance, key, size, sha256_of(path))
 
 

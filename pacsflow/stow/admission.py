@@ -8,7 +8,9 @@ Reason of PS3.18 Table 10.5.3-2 (docs/conformance.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from pacsflow.dicom.header import PartHeader
 from pacsflow.dicom.status import FailureReason
@@ -18,7 +20,17 @@ from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.stow.parts import StreamingPart
 from pacsflow.stow.response import PartOutcome
 
-__all__ = ["apply_event", "check_media_type", "check_placement", "ingest_record"]
+__all__ = [
+    "Failure",
+    "Placement",
+    "StudyPlacement",
+    "apply_event",
+    "check_media_type",
+    "check_placement",
+    "ingest_record",
+]
+
+Failure = tuple[FailureReason, str]
 
 PART_TYPES = frozenset({"application/dicom", "application/octet-stream"})
 
@@ -34,7 +46,37 @@ def check_media_type(content_type: str) -> tuple[FailureReason, str] | None:
     )
 
 
-def check_placement(header: PartHeader, study_uid: str | None) -> tuple[FailureReason, str] | None:
+class Placement(Protocol):
+    """Where a STOW request files its parts: in studies, or at a Non-Patient Instance resource."""
+
+    @property
+    def resource(self) -> str | None:
+        """The NPI resource (``npi-name``, PS3.18 12.1.1) the request targets; None: studies."""
+        ...
+
+    @property
+    def target(self) -> str | None:
+        """The UID the target URL names (``/studies/{study}``, ``/{npi-name}/{uid}``)."""
+        ...
+
+    def place(self, header: PartHeader) -> PartHeader | Failure:
+        """The header to publish the part with, or why the part fails."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StudyPlacement:
+    """Parts of the Studies Service: patient objects, in the target study if any (10.5)."""
+
+    target: str | None = None
+    resource: None = None
+
+    def place(self, header: PartHeader) -> PartHeader | Failure:
+        """The header as it is, or the failure of ``check_placement``."""
+        return check_placement(header, self.target) or header
+
+
+def check_placement(header: PartHeader, study_uid: str | None) -> Failure | None:
     """A failure for a part that cannot be placed in a study (the target study's, if any)."""
     if header.sop_class_uid in NON_PATIENT_SOP_CLASSES:
         return (

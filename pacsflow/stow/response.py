@@ -52,6 +52,7 @@ class StowResult:
     consistency: Literal["indexed", "durable"]
     parts: list[PartOutcome] = field(default_factory=list)
     other_failures: list[tuple[FailureReason, str]] = field(default_factory=list)
+    resource: str | None = None  # an NPI resource (PS3.18 12.5): its URLs instead of studies'
 
     @property
     def status_code(self) -> int:
@@ -98,7 +99,12 @@ class StowResult:
                 "00081155": _ui(p.sop_uid),
             }
             if p.stored:
-                url = f"{root_url}/{instance_path(p.study_uid, p.series_uid, p.sop_uid)}"
+                path = (
+                    f"{self.resource}/{p.sop_uid}"
+                    if self.resource
+                    else instance_path(p.study_uid, p.series_uid, p.sop_uid)
+                )
+                url = f"{root_url}/{path}"
                 item["00081190"] = {"vr": "UR", "Value": [url]}
                 if p.warning_reason is not None:
                     item["00081196"] = {"vr": "US", "Value": [p.warning_reason]}
@@ -110,7 +116,7 @@ class StowResult:
         studies = {p.study_uid for p in self.parts if p.stored}
         study = self.study_uid or (next(iter(studies)) if len(studies) == 1 else None)
         out: JsonDict = {
-            "00081190": {"vr": "UR", "Value": [f"{root_url}/studies/{study}"]}
+            "00081190": {"vr": "UR", "Value": [f"{root_url}/{self.resource or 'studies'}/{study}"]}
             if study
             else {"vr": "UR"}
         }

@@ -23,7 +23,13 @@ from pacsflow.pipeline.keys import staging_key
 from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import INGEST_TOPIC, IngestRecord
 from pacsflow.ports import Bus, ObjectStore
-from pacsflow.stow.admission import apply_event, check_media_type, check_placement, ingest_record
+from pacsflow.stow.admission import (
+    Placement,
+    StudyPlacement,
+    apply_event,
+    check_media_type,
+    ingest_record,
+)
 from pacsflow.stow.backpressure import IngestLag
 from pacsflow.stow.metadata_request import MetadataLimits, Refusal, metadata_instances
 from pacsflow.stow.parts import PartLimits, StreamingPart
@@ -67,16 +73,21 @@ class StowService:
         *,
         site: str,
         part_type: str = "application/dicom",
+        placement: Placement | None = None,
     ) -> StowResult:
         """Store the parts of a multipart/related body in ``site``; ``study_uid`` for
-        /studies/{study}; ``part_type`` is the request's ``type`` (PS3.18 10.5.1.4)."""
+        /studies/{study}; ``part_type`` is the request's ``type`` (PS3.18 10.5.1.4);
+        ``placement`` files the parts elsewhere than in studies (PS3.18 12.5)."""
         if study_uid is not None and not is_valid_uid(study_uid, strict=False):
             raise BadRequest(f"{study_uid!r} is not a valid Study Instance UID")
+        placement = placement or StudyPlacement(study_uid)
         await self._backlog.admit()  # before any byte is read or staged
         consistency = consistency or self._settings.stow_consistency
         request_id = REQUEST_ID.get() or uuid.uuid4().hex  # the HTTP request's, for the logs
         waiter = self._outcomes.register(request_id)
-        result = StowResult(study_uid=study_uid, consistency=consistency)
+        result = StowResult(
+            study_uid=placement.target, consistency=consistency, resource=placement.resource
+        )
         batch: list[IngestRecord] = []
         batch_bytes = 0
         part: StreamingPart | None = None
@@ -108,7 +119,7 @@ class StowService:
                     await self._drop(batch)
                     raise BadRequest(_cut_short(len(result.parts), result))
                 elif part is not None and event.kind == "end":
-                    record = await self._finish(part, request_id, study_uid, result, site)
+                    record = await self._finish(part, request_id, placement, result, site)
                     part = None
                     if record is not None:
                         waiter.expect(record.part)
@@ -152,7 +163,7 @@ class StowService:
         self,
         part: StreamingPart,
         request_id: str,
-        study_uid: str | None,
+        placement: Placement,
         result: StowResult,
         site: str,
     ) -> IngestRecord | None:
@@ -171,7 +182,12 @@ class StowService:
                 for uid in (header.sop_class_uid, header.sop_uid, header.study_uid)
             )
         if part.failure is None and header is not None:
-            part.failure = check_placement(header, study_uid)
+            placed = placement.place(header)
+            if isinstance(placed, tuple):
+                part.failure = placed
+            else:
+                header = placed
+                outcome.study_uid = header.study_uid
         if part.failure is not None or header is None:
             reason, message = part.failure or (FailureReason.CANNOT_UNDERSTAND, "no header")
             outcome.fail(reason, message)

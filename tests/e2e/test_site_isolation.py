@@ -1,12 +1,13 @@
 """A site's data is never visible, retrievable, changeable or subscribable from another site.
 
-Site ``b`` holds a study, a workitem with a subscriber and a storage commitment request; a
-token with every right on site ``a`` walks every route of every service (taken from the routers
-themselves, so a new route is walked too) with ``b``'s UIDs: through ``/sites/b/...`` each is
-refused (403), through ``/sites/a/...`` and ``/dicom-web/...`` nothing of ``b`` is found, and
-``a``'s event channel of the same AE title gets none of ``b``'s events. Both modes: embedded
-(SQLite index and workitem store, the SQLite journal) and pipeline (Elasticsearch-protocol
-index and workitem store, Kafka, S3), with tokens from the real OpenID provider.
+Site ``b`` holds a study, a Color Palette (a Non-Patient Instance), a workitem with a
+subscriber and a storage commitment request; a token with every right on site ``a`` walks every
+route of every service (taken from the routers themselves, so a new route is walked too) with
+``b``'s UIDs: through ``/sites/b/...`` each is refused (403), through ``/sites/a/...`` and
+``/dicom-web/...`` nothing of ``b`` is found, and ``a``'s event channel of the same AE title
+gets none of ``b``'s events. Both modes: embedded (SQLite index and workitem store, the SQLite
+journal) and pipeline (Elasticsearch-protocol index and workitem store, Kafka, S3), with tokens
+from the real OpenID provider.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import pytest
 import websockets
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
+from pacsflow.nonpatient.resources import RESOURCES
 from services.app import ROUTERS
 from tests.oidc.provider import Provider
 from tests.support.auth_env import auth_env, bearer
 from tests.support.corpus import CORPUS
 from tests.support.dicomweb import stow_file
+from tests.support.nonpatient import COLOR_PALETTE
 from tests.support.servers import MODES, Server, start_deployment
 from tests.support.workitems import AFFECTED_UID, STATE, first, new_uid, workitem
 
@@ -80,16 +83,17 @@ def fill(path: str, uids: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def site_b(server: Server, oidc: Provider) -> dict[str, str]:
-    """A study, a workitem and a subscription on site b."""
+    """A study, a color palette, a workitem and a subscription on site b."""
     token = oidc.token("scoped", "pacs:b:read pacs:b:write")
     assert stow_file(root(server, "b"), CT).status_code == 401  # not without a token
-    response = httpx.post(
-        f"{root(server, 'b')}/studies",
-        content=_multipart(CT.read_bytes()),
-        headers={**bearer(token), "Content-Type": _CONTENT_TYPE},
-        timeout=300,
-    )
-    assert response.status_code == 200, response.text
+    for resource, path in (("studies", CT), ("color-palettes", COLOR_PALETTE)):
+        response = httpx.post(
+            f"{root(server, 'b')}/{resource}",
+            content=_multipart(path.read_bytes()),
+            headers={**bearer(token), "Content-Type": _CONTENT_TYPE},
+            timeout=300,
+        )
+        assert response.status_code == 200, response.text
     header = pydicom.dcmread(CT, stop_before_pixels=True)
     item = new_uid()
     created = httpx.post(
@@ -129,6 +133,7 @@ def site_b(server: Server, oidc: Provider) -> dict[str, str]:
         "study": str(header.StudyInstanceUID),
         "series": str(header.SeriesInstanceUID),
         "instance": str(header.SOPInstanceUID),
+        "uid": str(pydicom.dcmread(COLOR_PALETTE).SOPInstanceUID),
         "workitem": item,
         "transaction": transaction,
         "token": token,
@@ -181,7 +186,7 @@ def test_site_a_finds_nothing_of_site_b(
     token_a = oidc.token("scoped", "pacs:a:read pacs:a:write pacs:a:delete pacs:a:admin")
     leaked: list[Any] = []
     for method, path in routes():
-        if method == "POST" and path.startswith("/studies"):
+        if method == "POST" and path.split("/")[1] in ("studies", *RESOURCES):
             continue  # STOW to site a writes to a; it reads nothing of b
         url = root(server, "a") + fill(path, site_b)
         answer = _call(method, url, token_a)
@@ -189,8 +194,8 @@ def test_site_a_finds_nothing_of_site_b(
             assert answer == 101  # a's own channel of the AE title: checked below
             continue
         assert isinstance(answer, httpx.Response)
-        searched = method in ("GET", "HEAD") and re.search(
-            r"/(studies|series|instances|workitems)$", path
+        searched = method in ("GET", "HEAD") and (
+            re.search(r"/(studies|series|instances|workitems)$", path) or path[1:] in RESOURCES
         )
         if searched:  # a search of a finds nothing: [] (HEAD: the length of [])
             found = answer.json() if method == "GET" else answer.headers.get("content-length")
@@ -198,7 +203,7 @@ def test_site_a_finds_nothing_of_site_b(
                 leaked.append((method, path, answer.status_code, answer.text[:200]))
         elif answer.status_code < 400 or answer.status_code >= 500:
             leaked.append((method, path, answer.status_code, answer.text[:200]))
-        for uid in (site_b["series"], site_b["instance"]):
+        for uid in (site_b["series"], site_b["instance"], site_b["uid"]):
             if uid in answer.text and uid not in url:
                 leaked.append((method, path, "names", uid))
     assert leaked == []

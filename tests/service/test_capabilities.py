@@ -32,6 +32,7 @@ SAMPLES = {
     "workitem": "1.2.840.10008.5.1.4.34.5",
     "aetitle": "AE1",
     "transaction": "2.25.1",
+    "uid": "2.25.2",  # a Non-Patient Instance (PS3.18 12.1.1)
 }
 
 

@@ -69,6 +69,13 @@ ROUTES = [
     ("POST", "/dicom-web/workitems/1.2.840.10008.5.1.4.34.5/subscribers/AE1/suspend", "ups"),
     ("GET", "/dicom-web/subscribers/AE1", "ups"),
     ("GET", "/dicom-web/studies/1.2.3/workitems", "wado"),
+    ("POST", "/dicom-web/color-palettes", "stow"),  # Non-Patient Instances (PS3.18 12)
+    ("POST", "/dicom-web/hanging-protocols/1.2.3", "stow"),
+    ("GET", "/dicom-web/hanging-protocols?HangingProtocolName=CT*", "qido"),
+    ("GET", "/sites/b/dicom-web/inventories", "qido"),
+    ("HEAD", "/dicom-web/implant-templates/", "qido"),
+    ("GET", "/dicom-web/defined-procedure-protocols/1.2.3", "wado"),
+    ("GET", "/dicom-web/color-palettes/1.2.3", "wado"),
     ("POST", "/dicom-web/commitment-requests/1.2.3", "commitment"),
     ("GET", "/dicom-web/commitment-requests/1.2.3", "commitment"),
     ("HEAD", "/dicom-web/commitment-requests/1.2.3", "commitment"),
