@@ -185,13 +185,15 @@ def start_deployment(
     es: str = "",
     env: dict[str, str] | None = None,
     bootstrap: str = "",
+    durable: bool | None = None,
 ) -> Server:
     """``pacsflow serve`` on embedded backends, or on Kafka, S3 and Elasticsearch protocols.
 
     In pipeline mode (``s3`` and ``es`` name the session's moto and osmem) the server runs
     without processors and a separate Faust worker ingests; each deployment has its own broker
-    (a fresh log), bucket and index prefix, unless ``bootstrap`` names a broker to use. ``env``
-    adds ``PACSFLOW_*`` variables of the server.
+    (a fresh log; kept in ``s3`` when ``durable``, by default with ``PACSFLOW_TEST_BACKENDS``),
+    bucket and index prefix, unless ``bootstrap`` names a broker to use. ``env`` adds
+    ``PACSFLOW_*`` variables of the server.
     """
     if mode == "embedded":
         return start_server(root / "data", env)
@@ -200,7 +202,7 @@ def start_deployment(
     resources = contextlib.ExitStack()
     name = f"t{os.urandom(4).hex()}"
     if not bootstrap:
-        bootstrap = f"127.0.0.1:{resources.enter_context(run_broker(root, s3, name))}"
+        bootstrap = f"127.0.0.1:{resources.enter_context(run_broker(root, s3, name, durable))}"
     backends = pipeline_env(bootstrap, s3, es, name, processors="false", stow_timeout_seconds="180")
     log = root / "worker.log"
     worker = start_worker(root / "worker", log, backends)
