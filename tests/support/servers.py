@@ -132,7 +132,10 @@ def start_server(
         env={**os.environ, **(env or {})},
     )
     server = Server(process, port, data_dir, log, dict(env or {}))
-    deadline = time.monotonic() + 60
+    # bounded as the worker's wait (start_deployment): a pipeline role opens its backends and
+    # subscribes to the events topic before it answers, over 60 s on a loaded 2-core machine
+    # with Tansu keeping its log in SeaweedFS
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"pacsflow serve exited: {log.read_text()}")
