@@ -99,7 +99,7 @@ def start_seaweedfs(data_dir: Path, ports: tuple[int, int, int, int]) -> subproc
     argv += [f"-filer.port={filer}"]
     # no Iceberg or Lance listeners: their fixed default ports (8181, 9101) would collide
     # between two servers running at once, and would leave loopback-only testing
-    argv += ["-s3.port.iceberg=0", "-s3.port.lance=0"]
+    argv += ["-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]
     # Each bucket is a collection of its own volumes, 7 made at its first write, and a volume
     # server holds 8 by default: the third bucket got "No writable volumes and no free volumes
     # left" (Tansu answered CreateTopics with -1). Tests make a bucket per test or deployment:
@@ -120,8 +120,16 @@ def start_seaweedfs(data_dir: Path, ports: tuple[int, int, int, int]) -> subproc
 def run_seaweedfs(data_dir: Path) -> Iterator[str]:
     """SeaweedFS keeping its data in ``data_dir`` (``start_seaweedfs``), stopped after;
     yields the S3 endpoint as "host:port" (TEST-INFRA.md)."""
-    ports = seaweedfs_ports()
-    process = start_seaweedfs(data_dir, ports)
+    for attempt in range(3):
+        ports = seaweedfs_ports()
+        try:
+            process = start_seaweedfs(data_dir, ports)
+            break
+        except RuntimeError as exc:
+            # a port picked free was taken before SeaweedFS bound it (its filer binds seconds
+            # after its master, which meanwhile makes connections from ephemeral ports)
+            if "address already in use" not in str(exc) or attempt == 2:
+                raise
     try:
         yield f"127.0.0.1:{ports[0]}"
     finally:
