@@ -115,7 +115,7 @@ async def _changed_studies(index: Index, site: str, since: int) -> tuple[set[str
     studies: set[str] = set()
     after, read = since, 0
     while entries := await index.read_changes(site, after, _FEED_PAGE):
-        studies.update(entry.change.study_uid for entry in entries)
+        studies.update(e.change.study_uid for e in entries if e.change.study_uid)  # not NPI
         after = entries[-1].sequence
         read += len(entries)
     return studies, after, read
