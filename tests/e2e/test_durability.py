@@ -116,3 +116,37 @@ def test_client_that_disconnects_mid_upload_leaves_nothing(tmp_path: Path) -> No
     finally:
         server.stop()
     assert "Traceback" not in server.log.read_text()
+
+
+def test_a_kill_mid_upload_leaves_no_staged_part_after_the_restart(tmp_path: Path) -> None:
+    """SIGKILL while a claim-checked part streams in: the staged part, which no record names,
+    is deleted when ``pacsflow serve`` starts again (chaos trials, issue 23)."""
+    ct = CORPUS / "modality" / "CT_small.dcm"
+    data_dir = tmp_path / "data"
+    env = {"PACSFLOW_INLINE_MAX_BYTES": "0"}
+    server = start_server(data_dir, env)
+    objects = data_dir / "objects"
+    body, boundary = multipart([ct.read_bytes(), ct.read_bytes()])
+    head = (
+        f"POST /dicom-web/studies HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Content-Type: multipart/related; type=application/dicom; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as conn:
+            conn.sendall(head + body[: len(body) * 3 // 4])  # part 1 whole, part 2 begun
+            deadline = time.monotonic() + 30  # bounded wait for both parts to be staged
+            while len(list(objects.rglob("staging/*"))) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    assert len(list(objects.rglob("staging/*"))) == 2  # what the crash left
+    again = start_server(data_dir, env)
+    try:
+        assert not list(objects.rglob("staging/*"))
+        assert stow(again.url, [ct.read_bytes()]).status_code == 200
+        assert not list(objects.rglob("staging/*"))
+    finally:
+        again.stop()
