@@ -214,6 +214,9 @@ class Load:
                 try:
                     answer = client.post(f"{self.stow}/studies", content=body, headers=headers)
                     status, content = answer.status_code, answer.content
+                except httpx.ConnectError:  # nothing sent: nothing to account for
+                    self._stop.wait(0.5)
+                    continue
                 except httpx.HTTPError:
                     status, content = 0, b""
                 found = classify(status, content, files, self.trial)

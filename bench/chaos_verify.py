@@ -30,7 +30,7 @@ __all__ = ["Verdict", "verify"]
 
 SOP_INSTANCE_UID: Final = "00080018"
 STUDY_INSTANCES: Final = "00201208"  # NumberOfStudyRelatedInstances
-SETTLE_SECONDS: Final = 120.0
+SETTLE_SECONDS: Final = 300.0
 UIDS_PER_QUERY: Final = 100
 
 

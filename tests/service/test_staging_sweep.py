@@ -1,5 +1,6 @@
-"""The staging sweep (pacsflow/pipeline/staging.py): the staged parts of STOW requests a crash
-cut short are deleted, those an unprocessed ingest record names are kept (issue 23)."""
+"""The staged parts of STOW requests a crash cut short are deleted, those an unprocessed ingest
+record names, or a live process streams, are kept (issue 23): pacsflow/pipeline/staging.py
+(``pacsflow serve`` at start) and pacsflow/stow/inflight.py (every STOW process)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 from pacsflow.adapters.embedded_bus import EmbeddedBus
 from pacsflow.adapters.fs_store import FileSystemObjectStore
+from pacsflow.pipeline.keys import staging_prefix
 from pacsflow.pipeline.records import INGEST_GROUP, INGEST_TOPIC, IngestRecord
 from pacsflow.pipeline.staging import staging_prefixes, sweep_staging
+from pacsflow.stow.inflight import InFlight
 
 
 def _record(staged_key: str) -> IngestRecord:
@@ -56,3 +59,33 @@ def test_the_prefixes_cover_each_site_and_its_non_patient_partition() -> None:
         "b/staging/",
         "b~npi/staging/",
     ]
+
+
+async def test_a_dead_process_s_requests_in_flight_are_swept_a_live_one_s_kept(
+    tmp_path: Path,
+) -> None:
+    """InFlight (pacsflow/stow/inflight.py): markers of a process whose lock is free (it died)
+    are swept with what they staged; a live process's markers and staged parts are kept."""
+    objects = FileSystemObjectStore(tmp_path / "objects")
+    await objects.start()
+    try:
+        root = tmp_path / "stow-inflight"
+        dead, live, starting = InFlight(root), InFlight(root), InFlight(root)
+        cut = staging_prefix("a", "r1")
+        dead.begin(cut)
+        done = dead.begin(staging_prefix("a", "r2"))
+        dead.end(done)  # published: not swept
+        streaming = live.begin(staging_prefix("a", "r3"))
+        for key in (cut + "000001.dcm", cut + "000002.dcm", "a/staging/r2.000001.dcm"):
+            await objects.put(key, b"abc")
+        await objects.put("a/staging/r3.000001.dcm", b"abc")
+        dead.close()  # as the kernel does when the process is killed
+
+        assert await starting.sweep(objects) == 2
+        left = [k async for k in objects.list("a/staging/")]
+        assert left == ["a/staging/r2.000001.dcm", "a/staging/r3.000001.dcm"]
+        assert streaming.exists() and len(list(root.iterdir())) == 1  # the live one's
+        live.end(streaming)
+        assert await starting.sweep(objects) == 0
+    finally:
+        await objects.close()
