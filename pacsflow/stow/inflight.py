@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ __all__ = ["InFlight"]
 log = logging.getLogger(__name__)
 
 _LOCK = "lock"
+_STAGING = re.compile(r"[^/]+/staging/[^/]+\.")  # pacsflow.pipeline.keys.staging_prefix
 
 
 class InFlight:
@@ -84,7 +86,9 @@ class InFlight:
                     if marker.name == _LOCK:
                         continue
                     prefix = marker.read_text()
-                    keys = [key async for key in objects.list(prefix)] if prefix else []
+                    # a marker cut short by the crash must not name more than staged parts
+                    whole = _STAGING.fullmatch(prefix) is not None
+                    keys = [key async for key in objects.list(prefix)] if whole else []
                     for key in keys:
                         await objects.delete(key)
                     swept += len(keys)

@@ -89,3 +89,22 @@ async def test_a_dead_process_s_requests_in_flight_are_swept_a_live_one_s_kept(
         assert await starting.sweep(objects) == 0
     finally:
         await objects.close()
+
+
+async def test_a_marker_cut_short_by_the_crash_deletes_nothing(tmp_path: Path) -> None:
+    objects = FileSystemObjectStore(tmp_path / "objects")
+    await objects.start()
+    try:
+        root = tmp_path / "stow-inflight"
+        dead = InFlight(root)
+        marker = dead.begin(staging_prefix("a", "r1"))
+        assert marker is not None
+        marker.write_text("a/st")  # half written: it would name every study of the site
+        for key in ("a/staging/r1.000001.dcm", "a/studies/1/series/2/instances/3.dcm"):
+            await objects.put(key, b"abc")
+        dead.close()
+        assert await InFlight(root).sweep(objects) == 0
+        assert len([k async for k in objects.list("a/")]) == 2
+        assert not root.joinpath(marker.parent.name).exists()  # the dead one's directory
+    finally:
+        await objects.close()
