@@ -45,6 +45,7 @@ class Deployment(Protocol):
     def start(self) -> None: ...
     def kill(self, component: str) -> None: ...
     def restart(self, component: str) -> None: ...
+    def exited(self) -> list[str]: ...
     def stop(self) -> None: ...
 
 
@@ -68,6 +69,7 @@ class Row:
     staging_left: int = 0
     recovery: list[float] = field(default_factory=list)
     not_recovered: int = 0
+    spread: int = 0  # other processes that ended with the fault
 
     def add(self, verdict: Verdict, recovery: float | None, new_staging: int) -> None:
         self.trials += 1
@@ -83,6 +85,7 @@ class Row:
         self.phantom += len(verdict.phantom)
         self.corrupt += len(verdict.corrupt)
         self.staging_left += new_staging
+        self.spread += len(verdict.spread)
         if recovery is None:
             self.not_recovered += 1
         else:
@@ -91,7 +94,7 @@ class Row:
     @property
     def clean(self) -> bool:
         bad = (self.lost, self.duplicated, self.phantom, self.corrupt, self.staging_left)
-        return not any(bad) and not self.not_recovered
+        return not any(bad) and not self.not_recovered and not self.spread
 
 
 def _recovery(ledger: Ledger, kind: str, restarted: float) -> float | None:
@@ -126,8 +129,16 @@ def _trial(
         time.sleep(rng.uniform(1.0, 3.0))
     finally:
         load.stop()
+    spread = deployment.exited()
+    for other in spread:  # a process that ended with another's fault: a finding, restarted
+        log(f"trial {number} {component}: {other} exited too; restarted")
+        deployment.restart(other)
     instances = load.ledger.of_trial(number)
-    verdict = verify(instances, load.qido, load.wado, deployment.settings(), log)
+    try:
+        verdict = verify(instances, load.qido, load.wado, deployment.settings(), log)
+    except Exception as exc:  # a check the archive could not answer: a finding, not a crash
+        verdict = Verdict(lost=[f"the checks failed: {exc!r}"[:300]])
+    verdict.spread = spread
     shown = f"{recovery:.1f} s" if recovery is not None else "NOT RECOVERED"
     log(
         f"trial {number} {component}: {verdict.acknowledged} acknowledged, {verdict.accepted}"
@@ -192,6 +203,7 @@ HEADER: Final = (
     "duplicated",
     "refused yet stored",
     "staging left",
+    "other exits",
     "recovery p50 / max (s)",
 )
 
@@ -207,7 +219,7 @@ def table(rows: Sequence[Row]) -> str:
             recovery += f" ({r.not_recovered} not recovered)"
         cells = [r.component, r.trials, r.faults, r.acknowledged, r.accepted, r.refused]
         cells += [f"{r.unknown} ({r.unknown_stored})", r.dead_lettered, r.lost, r.duplicated]
-        cells += [r.phantom, r.staging_left, recovery]
+        cells += [r.phantom, r.staging_left, r.spread, recovery]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 

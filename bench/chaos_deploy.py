@@ -128,6 +128,10 @@ class Pipeline:
             server = start_server(self.root / component, self.env, component, self.ports[component])
             self.processes[component] = server.process
 
+    def exited(self) -> list[str]:
+        """The components whose process has ended (unasked: a fault spread)."""
+        return [c for c, p in self.processes.items() if p.poll() is not None]
+
     def wait_worker(self, seconds: float = 240) -> None:
         """Bounded wait for the Faust worker to have joined its group."""
         deadline = time.monotonic() + seconds
@@ -194,6 +198,9 @@ class Embedded:
         stop_process(self.process, signal.SIGKILL)
         self.process = None
         wait_port_free(self.port)
+
+    def exited(self) -> list[str]:
+        return ["serve"] if self.process is not None and self.process.poll() is not None else []
 
     def restart(self, component: str) -> None:
         self.process = start_server(self.root / "data", self.env, "serve", self.port).process

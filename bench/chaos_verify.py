@@ -49,6 +49,7 @@ class Verdict:
     corrupt: list[str] = field(default_factory=list)  # found with other bytes
     dead_lettered: int = 0
     staging_left: list[str] = field(default_factory=list)
+    spread: list[str] = field(default_factory=list)  # other components that exited
 
     @property
     def clean(self) -> bool:
