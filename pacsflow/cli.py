@@ -31,7 +31,6 @@ from pacsflow.config import HTTP_ROLES, Settings, variable_name
 from pacsflow.container import Container, build_container, kafka_security
 from pacsflow.export.command import add_export_parser, run_export
 from pacsflow.importer.command import add_import_parser, run_import
-from pacsflow.pipeline.staging import sweep_staging
 from pacsflow.reindex.command import add_reindex_parser, run_reindex
 from pacsflow.startup import StartFailed, data_dir_usable, started, started_when_ready
 from pacsflow.telemetry import logs, tracing
@@ -184,15 +183,9 @@ def _on_uvloop(main: Coroutine[Any, Any, None]) -> None:
 
 
 async def _preflight(settings: Settings) -> None:
-    """Start and close the worker's backends once, so that an unusable one stops the start;
-    on the embedded bus, no request in flight yet, delete the staged parts of requests a
-    crash cut short (``pacsflow.pipeline.staging``)."""
+    """Start and close the worker's backends once, so that an unusable one stops the start."""
     container = await started(settings, listen_for_outcomes=False)
-    try:
-        if settings.resolved_bus_url().startswith("sqlite:"):
-            await sweep_staging(container.bus, container.objects, container.sites.names)
-    finally:
-        await container.close()
+    await container.close()
 
 
 async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> None:

@@ -1,64 +1,14 @@
-"""The staged parts of STOW requests a crash cut short are deleted, those an unprocessed ingest
-record names, or a live process streams, are kept (issue 23): pacsflow/pipeline/staging.py
-(``pacsflow serve`` at start) and pacsflow/stow/inflight.py (every STOW process)."""
+"""The staged parts of STOW requests a crash cut short are deleted when a STOW process starts,
+those of requests published or still streaming in a live process are kept (issue 23,
+pacsflow/stow/inflight.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pacsflow.adapters.embedded_bus import EmbeddedBus
 from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.pipeline.keys import staging_prefix
-from pacsflow.pipeline.records import INGEST_GROUP, INGEST_TOPIC, IngestRecord
-from pacsflow.pipeline.staging import staging_prefixes, sweep_staging
 from pacsflow.stow.inflight import InFlight
-
-
-def _record(staged_key: str) -> IngestRecord:
-    fields = dict.fromkeys(IngestRecord.__dataclass_fields__, "x")
-    return IngestRecord(
-        **{**fields, "part": 1, "size": 3, "inline": None, "staged_key": staged_key}
-    )
-
-
-async def test_only_staged_parts_no_record_names_are_swept(tmp_path: Path) -> None:
-    bus = EmbeddedBus(tmp_path / "bus.sqlite", partitions=2)
-    objects = FileSystemObjectStore(tmp_path / "objects")
-    await bus.start()
-    await objects.start()
-    try:
-        named, orphan, npi = (
-            "a/staging/r1.000001.dcm",
-            "a/staging/r2.000001.dcm",
-            "a~npi/staging/r3.000001.dcm",
-        )
-        done = "a/staging/r0.000001.dcm"  # named by a record the processors committed
-        kept = "b/studies/1/series/2/instances/3.dcm"
-        for key in (named, orphan, npi, done, kept):
-            await objects.put(key, b"abc")
-        await bus.publish(INGEST_TOPIC, b"1", _record(done).to_bytes())
-        processed = await bus.subscribe(INGEST_TOPIC, INGEST_GROUP)
-        await processed.commit(await processed.fetch(10, 1.0))
-        await processed.close()
-        await bus.publish(INGEST_TOPIC, b"1", _record(named).to_bytes())
-
-        assert await sweep_staging(bus, objects, {"a", "b"}) == 3
-        assert [k async for k in objects.list("")] == [named, kept]
-        later = await bus.subscribe(INGEST_TOPIC, INGEST_GROUP)  # nothing committed by it
-        pending = [IngestRecord.from_bytes(m.value).staged_key for m in await later.fetch()]
-        assert pending == [named]
-    finally:
-        await objects.close()
-        await bus.close()
-
-
-def test_the_prefixes_cover_each_site_and_its_non_patient_partition() -> None:
-    assert staging_prefixes(["b", "a"]) == [
-        "a/staging/",
-        "a~npi/staging/",
-        "b/staging/",
-        "b~npi/staging/",
-    ]
 
 
 async def test_a_dead_process_s_requests_in_flight_are_swept_a_live_one_s_kept(
