@@ -168,9 +168,9 @@ def run_trials(
         rng.shuffle(chosen)
         deployment: Deployment = kind(work / kind.__name__.lower())
         started = time.monotonic()
-        deployment.start()
-        log(f"{kind.__name__.lower()} deployment started in {time.monotonic() - started:.0f} s")
         try:
+            deployment.start()
+            log(f"{kind.__name__.lower()} deployment started in {time.monotonic() - started:.0f} s")
             load = Load(
                 deployment.url("stow"),
                 deployment.url("qido"),

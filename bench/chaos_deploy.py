@@ -36,6 +36,7 @@ __all__ = ["EMBEDDED", "PIPELINE", "Embedded", "Pipeline"]
 PIPELINE: Final = ("broker", "store", "index", "worker", "stow", "qido", "wado")
 EMBEDDED: Final = ("serve",)
 ROLES: Final = ("stow", "qido", "wado")
+_START_ORDER: Final = ("store", "index", "broker", "worker", *ROLES)  # Tansu keeps its log in S3
 WORKER_READY: Final = b"[^Worker]: Ready"
 # small enough that the CT template (524 KB) is staged (claim check), the MR (131 KB) inline
 INLINE_MAX_BYTES: Final = "262144"
@@ -87,6 +88,7 @@ class Pipeline:
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.incarnation = 0
+        self.started: set[str] = set()
         self.reindex_log = root / "reindex.log"
 
     def url(self, role: str) -> str:
@@ -97,7 +99,7 @@ class Pipeline:
         return _settings(self.env, self.root / "verify")
 
     def start(self) -> None:
-        for component in PIPELINE:
+        for component in _START_ORDER:
             self.restart(component)
         self.wait_worker()
 
@@ -118,7 +120,7 @@ class Pipeline:
             self.processes[component] = start_tansu_on_s3(self.root, s3, "log", self.kafka)
         elif component == "index":
             self.processes[component] = self._osmem()
-            if self.incarnation > len(PIPELINE):  # not the first start: rebuild what was lost
+            if component in self.started:  # not the first start: rebuild what was lost
                 self.reindex()
         elif component == "worker":
             log = self.root / f"worker-{self.incarnation}.log"
@@ -127,6 +129,7 @@ class Pipeline:
         else:
             server = start_server(self.root / component, self.env, component, self.ports[component])
             self.processes[component] = server.process
+        self.started.add(component)
 
     def exited(self) -> list[str]:
         """The components whose process has ended (unasked: a fault spread)."""
@@ -168,7 +171,7 @@ class Pipeline:
         return process
 
     def stop(self) -> None:
-        for component in reversed(PIPELINE):
+        for component in reversed(_START_ORDER):
             process = self.processes.pop(component, None)
             if process is not None:
                 stop_process(process, timeout=20)
