@@ -83,8 +83,7 @@ class Pipeline:
             "chaos",
             http_workers="1",
             stow_timeout_seconds=STOW_TIMEOUT_SECONDS,
-            inline_max_bytes=INLINE_MAX_BYTES,
-            log_level="warning",
+            inline_max_bytes=INLINE_MAX_BYTES,  # (the worker logs "Ready" at INFO)
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.incarnation = 0
