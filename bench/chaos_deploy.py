@@ -50,6 +50,7 @@ def _settings(env: dict[str, str], data_dir: Path) -> Settings:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
