@@ -7,8 +7,9 @@ Components: ``broker`` (Tansu keeping its log in SeaweedFS), ``store`` (SeaweedF
 ``worker`` (``pacsflow worker``, Faust), the ``stow``, ``qido`` and ``wado`` roles of the
 pipeline deployment (``bench/chaos_deploy.py``), and ``serve`` (``pacsflow serve``, embedded,
 restarted on the same data directory). A trial: ingest for 1-5 s, SIGKILL, down for 0.5-4 s,
-restart, wait for recovery (the first STOW answered 200, or for ``qido``/``index`` the first
-QIDO-RS, for ``wado`` the first WADO-RS, that succeeds after the restart), ingest 1-3 s more,
+restart, wait for recovery (the first STOW sent after the restart and answered 200, or for
+``qido``/``index`` the first QIDO-RS, for ``wado`` the first WADO-RS, sent after it that
+succeeds), ingest 1-3 s more,
 stop the clients and verify. ``python -m bench.chaos --trials 20`` is the full run;
 ``tests/e2e/test_chaos.py`` runs a few trials in CI.
 """

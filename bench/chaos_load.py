@@ -91,22 +91,22 @@ class Ledger:
     """Every instance sent, and when each kind of request last succeeded (thread-safe)."""
 
     instances: list[Instance] = field(default_factory=list)
-    successes: dict[str, list[float]] = field(default_factory=dict)
+    successes: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, found: list[Instance]) -> None:
         with self.lock:
             self.instances += found
 
-    def succeeded(self, kind: str, at: float) -> None:
-        """A ``stow`` (200), ``qido`` or ``wado`` request succeeded at ``at``."""
+    def succeeded(self, kind: str, sent: float, at: float) -> None:
+        """A ``stow`` (200), ``qido`` or ``wado`` request sent at ``sent`` succeeded at ``at``."""
         with self.lock:
-            self.successes.setdefault(kind, []).append(at)
+            self.successes.setdefault(kind, []).append((sent, at))
 
     def first_success(self, kind: str, after: float) -> float | None:
-        """The first success of ``kind`` at or after ``after``, or None."""
+        """The first success of a request of ``kind`` sent at or after ``after``, or None."""
         with self.lock:
-            times = [t for t in self.successes.get(kind, []) if t >= after]
+            times = [at for sent, at in self.successes.get(kind, []) if sent >= after]
         return min(times) if times else None
 
     def of_trial(self, trial: int) -> list[Instance]:
@@ -211,6 +211,7 @@ class Load:
                     f"boundary={boundary}",
                     "Accept": "application/dicom+json",
                 }
+                sent = time.monotonic()
                 try:
                     answer = client.post(f"{self.stow}/studies", content=body, headers=headers)
                     status, content = answer.status_code, answer.content
@@ -222,7 +223,7 @@ class Load:
                 found = classify(status, content, files, self.trial)
                 self.ledger.add(found)
                 if status == 200:
-                    self.ledger.succeeded("stow", time.monotonic())
+                    self.ledger.succeeded("stow", sent, time.monotonic())
                 elif status != 202:
                     self._stop.wait(0.5)  # as a client backs off after an error
 
@@ -234,12 +235,13 @@ class Load:
                     continue
                 one = random.choice(known)
                 for kind, check in (("qido", _searched), ("wado", _retrieved)):
+                    sent = time.monotonic()
                     try:
                         ok = check(client, self, one)
                     except httpx.HTTPError:
                         ok = False
                     if ok:
-                        self.ledger.succeeded(kind, time.monotonic())
+                        self.ledger.succeeded(kind, sent, time.monotonic())
 
 
 def _searched(client: httpx.Client, load: Load, one: Instance) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from bench.chaos import Row, table
-from bench.chaos_load import Generator, classify
+from bench.chaos_load import Generator, Ledger, classify
 from bench.chaos_verify import Verdict
 
 FILES = [("1.2", "1.2.3", f"1.2.3.{n}", b"DICM%d" % n) for n in (1, 2)]
@@ -50,3 +50,11 @@ def test_the_table_sums_trials_and_flags_a_loss() -> None:
     text = table([row])
     assert "| broker | 2 | 2 | 15 | 2 |" in text and "1 not recovered" in text
     assert not row.clean
+
+
+def test_recovery_counts_only_requests_sent_after_the_restart() -> None:
+    ledger = Ledger()
+    ledger.succeeded("stow", 9.0, 10.5)  # sent before the restart at 10, answered after
+    ledger.succeeded("stow", 11.0, 12.0)
+    assert ledger.first_success("stow", 10.0) == 12.0
+    assert ledger.first_success("qido", 10.0) is None
