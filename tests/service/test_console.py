@@ -209,7 +209,8 @@ async def test_status_on_kafka_reads_the_bus_positions(
         # every partition of the topic (the session's broker may have made it with more)
         partitions = ingest["partitions"]
         assert len(partitions) >= 2 and set(partitions) == {str(n) for n in range(len(partitions))}
-    assert after["dead_letters"]["total"] == before["dead_letters"]["total"] + 1
+    # at least ours (the session's broker is shared: other letters may land meanwhile)
+    assert after["dead_letters"]["total"] >= before["dead_letters"]["total"] + 1
     assert reason in [shown["message"] for shown in after["dead_letters"]["recent"]]
     assert after["backends"]["bus"] == {"ready": True}
 

@@ -171,6 +171,9 @@ def pipeline_env(
         "PACSFLOW_OBJECT_STORE_URL": f"s3://test:test@{s3}/{name}",
         "PACSFLOW_INDEX_URL": index_url,
         "PACSFLOW_INDEX_PREFIX": name,
+        # one HTTP worker per role process, as the Helm chart runs them (replicas scale out):
+        # readiness is a process's own, and a test's next request reaches the one that is ready
+        "PACSFLOW_HTTP_WORKERS": "1",
         **{f"PACSFLOW_{key.upper()}": value for key, value in extra.items()},
     }
 
