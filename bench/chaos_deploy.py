@@ -41,6 +41,10 @@ WORKER_READY: Final = b"[^Worker]: Ready"
 # small enough that the CT template (524 KB) is staged (claim check), the MR (131 KB) inline
 INLINE_MAX_BYTES: Final = "262144"
 STOW_TIMEOUT_SECONDS: Final = "20"
+# a killed worker's partitions wait for the group to expire its session: Faust's 60 s made
+# each worker trial's recovery about 112 s on Tansu, 10 s makes it about 15 s
+# (docs/reliability.md, "Worker recovery")
+SESSION_TIMEOUT_MS: Final = "10000"
 
 
 def _settings(env: dict[str, str], data_dir: Path) -> Settings:
@@ -85,6 +89,7 @@ class Pipeline:
             http_workers="1",
             stow_timeout_seconds=STOW_TIMEOUT_SECONDS,
             inline_max_bytes=INLINE_MAX_BYTES,  # (the worker logs "Ready" at INFO)
+            kafka_session_timeout_ms=SESSION_TIMEOUT_MS,
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.incarnation = 0

@@ -12,6 +12,7 @@ from pacsflow.adapters.embedded_bus import EmbeddedBus
 from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.dicom.status import FailureReason
+from pacsflow.errors import BusUnavailable
 from pacsflow.pipeline.ingest import IngestContext
 from pacsflow.pipeline.records import (
     DEAD_LETTER_TOPIC,
@@ -21,6 +22,7 @@ from pacsflow.pipeline.records import (
     DeleteRecord,
     IngestEvent,
 )
+from pacsflow.ports.bus import Headers
 from streams.ingest import prepare_messages, process_messages
 from tests.support.corpus import CORPUS
 from tests.support.records import ingest_record
@@ -152,3 +154,44 @@ async def test_a_batch_read_ahead_goes_through_the_same_step(
     assert [(e.part, e.status) for e in events] == [(1, "stored"), (2, "stored")]
     for record in (ct, mr):
         assert await ctx.index.get_instance("default", record.sop_uid) is not None
+
+
+class _FlakyBus(EmbeddedBus):
+    """The embedded bus, failing its first ``failures`` batch publishes as a broker that is
+    restarting does."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    async def publish_batch(
+        self, topic: str, items: Sequence[tuple[bytes, bytes, Headers]]
+    ) -> None:
+        if self.failures and topic == EVENTS_TOPIC:
+            self.failures -= 1
+            raise BusUnavailable("Kafka: publishing to events failed: UnknownError()")
+        await super().publish_batch(topic, items)
+
+
+async def test_outcomes_are_published_once_the_bus_answers_again(tmp_path: Path) -> None:
+    """A bus that fails to publish the outcomes is retried, not raised: raised, it ended the
+    Faust agent with its batch unacknowledged, and the next rebalance waited for it forever
+    (found by the chaos trials, issue 23)."""
+    bus = _FlakyBus(tmp_path / "bus.sqlite", failures=2)
+    objects = FileSystemObjectStore(tmp_path / "objects")
+    index = SqliteIndex(tmp_path / "index.sqlite")
+    for part in (bus, objects, index):
+        await part.start()
+    try:
+        record = ingest_record(CORPUS / "modality" / "CT_small.dcm")
+        await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
+        ingest = await bus.subscribe(INGEST_TOPIC, "processor")
+        ctx = IngestContext(objects=objects, index=index)
+        (stored,) = await process_messages(await ingest.fetch(10, 1.0), ctx, bus)
+        assert stored.status == "stored" and bus.failures == 0
+        events = await bus.subscribe(EVENTS_TOPIC, "reader")
+        (event,) = [IngestEvent.from_bytes(m.value) for m in await events.fetch(10, 1.0)]
+        assert (event.status, event.sop_uid) == ("stored", record.sop_uid)
+    finally:
+        for part in (index, objects, bus):
+            await part.close()
