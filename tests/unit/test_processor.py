@@ -21,6 +21,7 @@ from pacsflow.pipeline.records import (
     DeadLetter,
     DeleteRecord,
     IngestEvent,
+    IngestRecord,
 )
 from pacsflow.ports.bus import Headers
 from streams.ingest import prepare_messages, process_messages
@@ -77,11 +78,12 @@ class _BuggyIndex(SqliteIndex):
         raise ZeroDivisionError
 
 
-async def test_a_crashing_step_is_dead_lettered_as_processing_failure(tmp_path: Path) -> None:
-    """A bug in the step must not stall the partition: the record is failed with 0110."""
-    bus = EmbeddedBus(tmp_path / "bus.sqlite")
+async def _ingest_ct(
+    bus: EmbeddedBus, index: SqliteIndex, tmp_path: Path
+) -> tuple[IngestRecord, list[IngestEvent], list[IngestEvent], list[DeadLetter]]:
+    """Publish one CT record on ``bus`` and process it: the record, the events returned, the
+    events published and the dead letters."""
     objects = FileSystemObjectStore(tmp_path / "objects")
-    index = _BuggyIndex(tmp_path / "index.sqlite")
     for part in (bus, objects, index):
         await part.start()
     try:
@@ -89,16 +91,23 @@ async def test_a_crashing_step_is_dead_lettered_as_processing_failure(tmp_path: 
         await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
         ingest = await bus.subscribe(INGEST_TOPIC, "processor")
         ctx = IngestContext(objects=objects, index=index)
-        await process_messages(await ingest.fetch(10, 1.0), ctx, bus)
+        returned = await process_messages(await ingest.fetch(10, 1.0), ctx, bus)
         events = await bus.subscribe(EVENTS_TOPIC, "reader")
-        (event,) = [IngestEvent.from_bytes(m.value) for m in await events.fetch(10, 1.0)]
-        assert (event.status, event.failure_reason) == ("failed", FailureReason.PROCESSING_FAILURE)
+        published = [IngestEvent.from_bytes(m.value) for m in await events.fetch(10, 1.0)]
         dead = await bus.subscribe(DEAD_LETTER_TOPIC, "reader")
-        (letter,) = [DeadLetter.from_bytes(m.value) for m in await dead.fetch(10, 1.0)]
-        assert letter.record is not None and letter.record["sop_uid"] == record.sop_uid
+        letters = [DeadLetter.from_bytes(m.value) for m in await dead.fetch(10, 0.2)]
+        return record, returned, published, letters
     finally:
         for part in (index, objects, bus):
             await part.close()
+
+
+async def test_a_crashing_step_is_dead_lettered_as_processing_failure(tmp_path: Path) -> None:
+    """A bug in the step must not stall the partition: the record is failed with 0110."""
+    bus, index = EmbeddedBus(tmp_path / "bus.sqlite"), _BuggyIndex(tmp_path / "index.sqlite")
+    record, _, (event,), (letter,) = await _ingest_ct(bus, index, tmp_path)
+    assert (event.status, event.failure_reason) == ("failed", FailureReason.PROCESSING_FAILURE)
+    assert letter.record is not None and letter.record["sop_uid"] == record.sop_uid
 
 
 async def test_a_delete_between_stores_is_applied_in_its_place(
@@ -178,20 +187,8 @@ async def test_outcomes_are_published_once_the_bus_answers_again(tmp_path: Path)
     Faust agent with its batch unacknowledged, and the next rebalance waited for it forever
     (found by the chaos trials, issue 23)."""
     bus = _FlakyBus(tmp_path / "bus.sqlite", failures=2)
-    objects = FileSystemObjectStore(tmp_path / "objects")
-    index = SqliteIndex(tmp_path / "index.sqlite")
-    for part in (bus, objects, index):
-        await part.start()
-    try:
-        record = ingest_record(CORPUS / "modality" / "CT_small.dcm")
-        await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
-        ingest = await bus.subscribe(INGEST_TOPIC, "processor")
-        ctx = IngestContext(objects=objects, index=index)
-        (stored,) = await process_messages(await ingest.fetch(10, 1.0), ctx, bus)
-        assert stored.status == "stored" and bus.failures == 0
-        events = await bus.subscribe(EVENTS_TOPIC, "reader")
-        (event,) = [IngestEvent.from_bytes(m.value) for m in await events.fetch(10, 1.0)]
-        assert (event.status, event.sop_uid) == ("stored", record.sop_uid)
-    finally:
-        for part in (index, objects, bus):
-            await part.close()
+    record, (stored,), (event,), letters = await _ingest_ct(
+        bus, SqliteIndex(tmp_path / "index.sqlite"), tmp_path
+    )
+    assert stored.status == "stored" and bus.failures == 0 and letters == []
+    assert (event.status, event.sop_uid) == ("stored", record.sop_uid)
