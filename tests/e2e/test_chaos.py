@@ -12,7 +12,8 @@ from bench.chaos import run_trials, table
 
 def test_sigkill_of_components_mid_ingest_loses_nothing(tmp_path: Path) -> None:
     lines: list[str] = []
-    rows = run_trials(tmp_path, ("broker", "stow", "index", "serve"), 1, 2, 7, lines.append)
+    components = ("broker", "worker", "stow", "index", "serve")  # worker: a 10 s session
+    rows = run_trials(tmp_path, components, 1, 2, 7, lines.append)
     report = table(rows) + "\n" + "\n".join(lines)
     assert all(r.trials == 1 for r in rows), report
     assert sum(r.acknowledged for r in rows) > 0, report
