@@ -101,9 +101,10 @@ def start_seaweedfs(data_dir: Path, ports: tuple[int, int, int, int]) -> subproc
     # between two servers running at once, and would leave loopback-only testing
     argv += ["-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]
     # Each bucket is a collection of its own volumes, 7 made at its first write, and a volume
-    # server holds 8 by default: the third bucket got "No writable volumes and no free volumes
-    # left" (Tansu answered CreateTopics with -1). Tests make a bucket per test or deployment:
-    # one volume per new collection (master.toml, read from the working directory), 1,000 at most.
+    # server holds 8 by default: a later bucket got "No writable volumes and no free volumes
+    # left" (Tansu answered CreateTopics with -1; tests/contract/test_seaweedfs_buckets.py).
+    # Tests make a bucket per test or deployment: one volume per new collection (master.toml,
+    # read from the working directory), 1,000 at most.
     argv += [f"-volume.max={VOLUMES}"]
     (data_dir / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\n")
     with log.open("ab") as out:
