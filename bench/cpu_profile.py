@@ -3,12 +3,14 @@
 ``python -m bench.cpu_profile --out DIR [--source DIR] [--concurrency 4] [--perf] [--yappi]``
 starts ``pacsflow serve`` on a fresh data directory, stores the small-CT workload
 (``bench.ingest_data``) from N clients and writes ``DIR/cpu.md``: each process's user and
-system CPU milliseconds per stored instance (supervisor, HTTP workers, processor). With
-``--perf`` it records every process with ``perf record`` (native and kernel frames: where the
-system time goes, how much is CPython's interpreter) and adds each process's top symbols and
-the kernel's families; with ``--yappi`` every process runs ``bench/yappi_site`` (yappi on the
-threads' CPU clocks, start-up left out) and the Python functions by inclusive CPU go in
-``DIR/<pid>-<role>.pstat`` (``python -m pstats``) and in ``cpu.md``. yappi slows Python code
+system CPU milliseconds per stored instance (supervisor, HTTP workers, processor).
+
+``--perf`` (Debian: ``linux-perf``) records every process with ``perf record``: native and
+kernel frames, so where the system time goes and how much is CPython's interpreter; the
+report adds each process's top symbols and the kernel's families. ``--yappi`` (``pip install
+yappi``) runs ``bench/yappi_site`` in every process (yappi on the threads' CPU clocks,
+start-up left out): the Python work by family and function, by inclusive CPU, goes in
+``cpu.md`` and in ``DIR/<pid>-<role>.pstat`` (``python -m pstats``). yappi slows Python code
 several times over: its shares rank the Python work, its milliseconds are not the server's.
 """
 
@@ -56,6 +58,36 @@ KERNEL_FAMILIES: Final = (
     ),
     ("copy of written bytes to the page cache", ("copy_folio_from_iter", "clear_page")),
     ("context switches, wake-ups", ("finish_task_switch", "_raw_spin_unlock_irq", "futex")),
+)
+# Python work by family (yappi): a function's inclusive CPU, by (file ending, function name).
+# The families nest (the parse is part of validation): each row is read on its own.
+PYTHON_FAMILIES: Final = (
+    (
+        "HTTP: uvicorn, starlette, fastapi, middleware (request total)",
+        ("httptools_impl.py", "RequestResponseCycle.run_asgi"),
+    ),
+    ("STOW: the use case (request total)", ("stow/service.py", "StowService.store_instances")),
+    ("STOW: multipart parse", ("media/multipart_in.py", "parse_parts")),
+    ("STOW: part chunks (hash, header, buffer)", ("stow/parts.py", "StreamingPart.feed")),
+    ("STOW: header read (scan of the prefix)", ("dicom/header.py", "read_part_header")),
+    ("STOW: staged write (put)", ("adapters/fs_store.py", "FileSystemObjectStore.put")),
+    ("STOW: sync and publish a batch", ("stow/service.py", "StowService._publish")),
+    ("bus: record encoding", ("pipeline/records.py", "IngestRecord.to_bytes")),
+    ("processor: validation (total)", ("dicom/validate.py", "validate_instance")),
+    ("structure scan (STOW header read, processor validation)", ("dicom/scan.py", "scan")),
+    ("processor: pydicom parse", ("dicom/validate.py", "_parse")),
+    ("processor: DICOM JSON", ("dicom/metadata.py", "dataset_to_json")),
+    ("processor: hierarchy (pydicom values)", ("dicom/validate.py", "_hierarchy")),
+    ("processor: frame table", ("dicom/validate.py", "_frames")),
+    (
+        "processor: object writes (group commit)",
+        ("adapters/fs_store.py", "FileSystemObjectStore._write_batch"),
+    ),
+    ("processor: index upsert (terms, SQL)", ("adapters/sqlite_index.py", "_upsert")),
+    ("processor: index terms", ("query/terms.py", "entity_terms")),
+    ("processor: change feed", ("adapters/sqlite_changefeed.py", "append_changes")),
+    ("processor: event encoding", ("pipeline/records.py", "IngestEvent.to_bytes")),
+    ("thumbnails: rendering", ("render/stored.py", "render_stored")),
 )
 _PERF_LINE: Final = re.compile(r"\s*(\d+)/(\d+)\s+\S+\s+(.*)\((.*)\)\s*$")
 _OWN: Final = ("pacsflow/", "streams/", "services/", "uvicorn/", "starlette/", "multipart")
@@ -116,6 +148,17 @@ def _yappi_report(path: Path, stored: int, top: int) -> list[str]:
     stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in stats.values())
     lines = [f"yappi: {1000 * total / stored:.2f} ms an instance under the profiler"]
+    for family, (ending, function) in PYTHON_FAMILIES:
+        inclusive = sum(
+            v[3]
+            for (file, _, name), v in stats.items()
+            if name == function and file.endswith(ending)
+        )
+        if inclusive:
+            lines.append(
+                f"  {inclusive / total:6.1%} {1000 * inclusive / stored:6.2f} ms  {family}"
+            )
+    lines.append("functions by inclusive CPU:")
     rows = sorted(stats.items(), key=lambda kv: -kv[1][3])
     shown = 0
     for (file, line, name), (_, calls, _, inclusive, _) in rows:
