@@ -29,7 +29,7 @@ from faust.types.auth import CredentialsT
 
 from pacsflow.adapters.kafka_bus import KafkaSecurity
 from pacsflow.container import Container
-from pacsflow.errors import RETRY_AFTER_SECONDS, ServiceUnavailable
+from pacsflow.errors import RETRY_AFTER, ServiceUnavailable
 from pacsflow.pipeline.records import EVENTS_TOPIC, INGEST_GROUP, INGEST_TOPIC
 from pacsflow.ports import Message
 from pacsflow.telemetry import logs, metrics
@@ -89,10 +89,15 @@ def create_faust_app(
     security: KafkaSecurity | None = None,
     health_port: int = 0,
     health_host: str = "127.0.0.1",
+    session_timeout: float = 60.0,
+    group_instance_id: str = "",
 ) -> faust.App:
     """A Faust app whose agent ingests records; ``broker`` is ``kafka://host:port``.
 
     ``health_port`` (0: none) serves ``/health`` and ``/ready`` on ``health_host``.
+    ``session_timeout`` (seconds; heartbeats every third of it, at most every 3 s) bounds how
+    long a killed worker's partitions wait for the group to reassign them;
+    ``group_instance_id`` (static membership, KIP-345) lets a restarted worker rejoin as itself.
     """
     web_options: dict[str, Any] = (
         {
@@ -114,6 +119,9 @@ def create_faust_app(
         topic_disable_leader=True,
         broker_commit_every=1,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=min(3.0, session_timeout / 3),
+        consumer_group_instance_id=group_instance_id or None,
         **web_options,
     )
     topic = _raw_topic(app, INGEST_TOPIC)
@@ -180,9 +188,7 @@ def create_faust_app(
             )
             if reasons:
                 body = {"status": "unavailable", "roles": ["worker"], "reasons": reasons}
-                return view.json(
-                    body, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-                )
+                return view.json(body, status=503, headers=dict(RETRY_AFTER))
             return view.json({"status": "ready", "roles": ["worker"]})
 
     app.on_before_shutdown.connect(stop_container)  # type: ignore[arg-type]
