@@ -12,7 +12,7 @@ import signal
 _OUT = os.environ.get("YAPPI_OUT")
 
 if _OUT:
-    import yappi  # type: ignore[import-untyped]
+    import yappi
 
     yappi.set_clock_type("cpu")
     yappi.start(builtins=True, profile_threads=True)
