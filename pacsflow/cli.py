@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -180,8 +181,18 @@ def _on_uvloop(main: Coroutine[Any, Any, None]) -> None:
     """Run ``main`` on uvloop (libuv's event loop: less CPU per request and per chunk)."""
     import uvloop
 
+    _fewer_collections()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main)
+
+
+def _fewer_collections() -> None:
+    """Leave the modules loaded so far out of the cyclic garbage collector's passes, and run
+    its young generation every 20,000 allocations instead of 700: ingest allocates many
+    short-lived objects (pydicom's elements, DICOM JSON), which reference counting frees."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 async def _preflight(settings: Settings) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Final
 
 from pacsflow.errors import ServiceUnavailable
 from pacsflow.pipeline.records import EVENTS_TOPIC, IngestEvent, RecordError
@@ -23,6 +24,12 @@ __all__ = ["THUMBNAIL_GROUP", "make_thumbnails_of", "run_thumbnail_processor"]
 log = logging.getLogger(__name__)
 
 THUMBNAIL_GROUP = "pacsflow-thumbnails"
+# While ingest goes on, the events of a burst are gathered (until none comes for
+# GATHER_SECONDS, or GATHER_MAX of them) so that a growing series gets its thumbnail rendered
+# once for the burst, not once for every batch of the processor: the thumbnail is made for the
+# same (last) middle instance, with less CPU taken from ingest.
+GATHER_SECONDS: Final = 0.5
+GATHER_MAX: Final = 1024
 
 
 async def make_thumbnails_of(
@@ -56,6 +63,11 @@ async def run_thumbnail_processor(
             messages = await subscription.fetch(batch, timeout=0.5)
             if not messages:
                 continue
+            while len(messages) < GATHER_MAX and not stop.is_set():
+                more = await subscription.fetch(batch, timeout=GATHER_SECONDS)
+                if not more:
+                    break
+                messages += more
             try:
                 await make_thumbnails_of(messages, index, objects)
             except ServiceUnavailable as exc:

@@ -128,7 +128,7 @@ class FileSystemObjectStore:
         except OSError as exc:
             raise ObjectStoreUnavailable(f"the object store {self._root} failed: {exc}") from exc
 
-    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+    async def put(self, key: str, data: bytes | bytearray, *, durable: bool = True) -> None:
         """Store ``data`` under ``key`` atomically (and durably), in one worker-thread hop."""
         path = self._path(key)
         tmp = self._new_tmp()
@@ -325,12 +325,19 @@ class FileSystemObjectStore:
 
     def _fsync_all(self, paths: Iterable[Path]) -> None:
         """fsync files and directories by name, from the pool of sync threads at once."""
+        for _ in self._pool().map(_fsync_path, paths):
+            pass
+
+    def _fsync_open(self, files: Sequence[BinaryIO]) -> None:
+        """fsync open files (flushed) from the pool of sync threads at once."""
+        for _ in self._pool().map(lambda file: os.fsync(file.fileno()), files):
+            pass
+
+    def _pool(self) -> ThreadPoolExecutor:
         with self._sync_lock:
             if self._sync_pool is None:
                 self._sync_pool = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="fsync")
-            pool = self._sync_pool
-        for _ in pool.map(_fsync_path, paths):
-            pass
+            return self._sync_pool
 
     def _write_batch(
         self,
@@ -341,17 +348,24 @@ class FileSystemObjectStore:
         """Temporary files written, fsynced together, renamed into place; then every changed
         directory fsynced together."""
         written: builtins.list[tuple[Path, Path]] = []
+        opened: builtins.list[BinaryIO] = []
+        made: set[Path] = set()  # directories known to exist
         try:
             for path, data in writes:
                 tmp = self._new_tmp()
                 written.append((tmp, path))
-                with open(tmp, "xb") as file:
-                    file.write(data)
-                    os.fchmod(file.fileno(), _READ_ONLY)
-            self._fsync_all(tmp for tmp, _ in written)
+                file = open(tmp, "xb")  # noqa: SIM115 - closed once fsynced, below
+                opened.append(file)
+                file.write(data)
+                os.fchmod(file.fileno(), _READ_ONLY)
+                file.flush()
+            self._fsync_open(opened)  # by descriptor: no second open of each file
+            for done in opened:
+                done.close()
+            opened.clear()
             directories: set[Path] = set()
             for source, source_path, path in renames:
-                self._make_dirs(path.parent)
+                self._make_dirs_once(path.parent, made)
                 try:
                     os.replace(source_path, path)
                 except FileNotFoundError as exc:
@@ -360,7 +374,7 @@ class FileSystemObjectStore:
                     raise
                 directories.update((source_path.parent, path.parent))
             for tmp, path in written:
-                self._make_dirs(path.parent)
+                self._make_dirs_once(path.parent, made)
                 os.replace(tmp, path)
                 directories.add(path.parent)
             for path in removals:
@@ -369,6 +383,8 @@ class FileSystemObjectStore:
                     directories.add(path.parent)
             self._fsync_all(directories)
         finally:
+            for left in opened:
+                left.close()
             for tmp, _ in written:
                 tmp.unlink(missing_ok=True)
 
@@ -382,6 +398,12 @@ class FileSystemObjectStore:
         self._make_dirs(path.parent)
         os.replace(tmp, path)
         _fsync_path(path.parent)
+
+    def _make_dirs_once(self, directory: Path, made: set[Path]) -> None:
+        """``_make_dirs``, skipped for a directory of ``made`` (those of this batch)."""
+        if directory not in made:
+            self._make_dirs(directory)
+            made.add(directory)
 
     def _make_dirs(self, directory: Path) -> None:
         missing = []

@@ -140,7 +140,7 @@ class S3ObjectStore:
         if not exists:
             raise ObjectStoreUnavailable(f"the bucket {self._bucket!r} does not exist")
 
-    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+    async def put(self, key: str, data: bytes | bytearray, *, durable: bool = True) -> None:
         """Store ``data`` under ``key`` atomically (one PUT, or a multipart upload); durable
         once answered, whatever ``durable`` says."""
         name = self._name(key)

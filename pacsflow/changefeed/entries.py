@@ -16,7 +16,7 @@ pacsflow's additions; the differences are listed in docs/operations.md.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -54,7 +54,7 @@ class Change:
 
     def to_bytes(self) -> bytes:
         """The change as stored by an index (JSON)."""
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # a dataclass: its fields in order, as asdict gives them
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Change:

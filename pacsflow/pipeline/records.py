@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 import orjson
@@ -59,7 +59,7 @@ class IngestRecord:
 
     def to_bytes(self) -> bytes:
         """Encode as JSON (version 1); inline bytes as base64."""
-        data: dict[str, Any] = asdict(self)
+        data = _fields(self)
         data["inline"] = base64.b64encode(self.inline).decode() if self.inline is not None else None
         data["version"] = VERSION
         return orjson.dumps(data)
@@ -71,7 +71,7 @@ class IngestRecord:
 
     def summary(self) -> dict[str, Any]:
         """The record without its payload (for events and dead letters)."""
-        data = asdict(self)
+        data = _fields(self)
         data.pop("inline")
         return data
 
@@ -145,7 +145,7 @@ class DeleteRecord:
 
     def to_bytes(self) -> bytes:
         """Encode as JSON (version 1, ``"kind": "delete"``)."""
-        return orjson.dumps({**asdict(self), "kind": "delete", "version": VERSION})
+        return orjson.dumps({**_fields(self), "kind": "delete", "version": VERSION})
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> DeleteRecord:
@@ -154,7 +154,7 @@ class DeleteRecord:
 
     def summary(self) -> dict[str, Any]:
         """The record as a dictionary (for dead letters)."""
-        return {**asdict(self), "kind": "delete"}
+        return {**_fields(self), "kind": "delete"}
 
     def event(
         self, status: Literal["deleted", "failed"], message: str, failure: int | None = None
@@ -225,7 +225,13 @@ _Flat = TypeVar("_Flat", IngestEvent, DeadLetter)
 
 
 def _dump(record: IngestEvent | DeadLetter) -> bytes:
-    return orjson.dumps({**asdict(record), "version": VERSION})
+    return orjson.dumps({**_fields(record), "version": VERSION})
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A record's fields by name, in order: what ``dataclasses.asdict`` gives, without its
+    deep copies (every field of these records is a str, an int, bytes or None)."""
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
 
 
 def _decode(cls: type[_Flat], raw: bytes) -> _Flat:

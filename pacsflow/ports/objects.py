@@ -66,7 +66,7 @@ class ObjectStore(Protocol):
         """
         ...
 
-    async def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+    async def put(self, key: str, data: bytes | bytearray, *, durable: bool = True) -> None:
         """Store ``data`` under ``key`` atomically (``durable=False``: as ``writer``)."""
         ...
 

@@ -99,7 +99,8 @@ class StreamingPart:
         """A complete part held in memory but too large for the bus: stage it in one write
         (made durable with its batch, ``ObjectStore.sync``)."""
         if self.inline is not None and len(self.inline) > limits.inline_max_bytes:
-            await objects.put(staged_key, bytes(self.inline), durable=False)
+            # the buffer itself, not a copy of it: nothing changes it once the part is complete
+            await objects.put(staged_key, self.inline, durable=False)
             self.staged_key, self.inline = staged_key, None
 
     async def publish_staged(self) -> None:
