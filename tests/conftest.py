@@ -44,8 +44,14 @@ def s3_bucket(s3_endpoint: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def seaweedfs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """SeaweedFS (a durable S3 server, issue 23) on loopback for the session, as "host:port"."""
+def seaweedfs_endpoint(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """SeaweedFS (a durable S3 server, issue 23) on loopback for the session, as "host:port"
+    (the session's S3 server itself with ``PACSFLOW_TEST_BACKENDS=durable``)."""
+    if DURABLE:
+        yield request.getfixturevalue("s3_endpoint")
+        return
     with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs") / "data") as endpoint:
         yield endpoint
 
@@ -74,9 +80,14 @@ def _bucket(endpoint: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def durable_kafka_bootstrap(
-    tmp_path_factory: pytest.TempPathFactory, seaweedfs_endpoint: str
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    """A Tansu broker keeping its log in a SeaweedFS bucket (durable), as "host:port"."""
+    """A Tansu broker keeping its log in a SeaweedFS bucket (durable), as "host:port" (the
+    session's broker itself with ``PACSFLOW_TEST_BACKENDS=durable``)."""
+    if DURABLE:
+        yield request.getfixturevalue("kafka_bootstrap")
+        return
+    seaweedfs_endpoint = request.getfixturevalue("seaweedfs_endpoint")
     log_dir = tmp_path_factory.mktemp("tansu-s3")
     with run_tansu_on_s3(log_dir, seaweedfs_endpoint, "tansu-log") as port:
         yield f"127.0.0.1:{port}"

@@ -20,9 +20,14 @@ CORPUS_FOLDERS = ("transfer-syntax", "multiframe", "modality", "objects", "chars
 @contextlib.contextmanager
 def _deployment(root: Path, mode: str, request: pytest.FixtureRequest) -> Iterator[Server]:
     """A running deployment of ``mode``, stopped after: embedded, nothing else; pipeline, on the
-    session's moto and osmem servers."""
+    session's moto and osmem servers; durable (``also_durable``), pipeline on the session's
+    SeaweedFS with its own Tansu keeping its log there."""
     if mode == "embedded":
         server = start_deployment(root, mode)
+    elif mode == "durable":
+        s3 = request.getfixturevalue("seaweedfs_endpoint")
+        es = request.getfixturevalue("es_url")
+        server = start_deployment(root, "pipeline", s3, es, durable=True)
     else:
         s3 = request.getfixturevalue("s3_endpoint")
         server = start_deployment(root, mode, s3, request.getfixturevalue("es_url"))

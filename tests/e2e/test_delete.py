@@ -18,6 +18,7 @@ from requests import HTTPError
 
 from tests.support.backends import stored_object_keys
 from tests.support.deletion import image, part10, rejection_note
+from tests.support.durable import also_durable
 from tests.support.servers import Server
 
 
@@ -40,6 +41,7 @@ def _keys(server: Server, study: str) -> set[str]:
     return names - {"thumbnail"}
 
 
+@also_durable()
 def test_delete_instance_series_and_study(server: Server) -> None:
     client = DICOMwebClient(url=server.url)
     study, first, second = generate_uid(), generate_uid(), generate_uid()

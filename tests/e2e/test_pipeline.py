@@ -30,6 +30,7 @@ from tests.support.dicomweb import (
     stow_file,
     value,
 )
+from tests.support.durable import also_durable
 from tests.support.servers import (
     Server,
     peak_rss_bytes,
@@ -53,13 +54,16 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def pipeline(
-    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, s3_endpoint: str, es_url: str
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, es_url: str
 ) -> Iterator[Pipeline]:
+    """The session's broker and S3 server, or ("durable", ``also_durable``) SeaweedFS and a
+    Tansu keeping its log there."""
+    durable = getattr(request, "param", "pipeline") == "durable"
+    kafka = request.getfixturevalue("durable_kafka_bootstrap" if durable else "kafka_bootstrap")
+    s3 = request.getfixturevalue("seaweedfs_endpoint" if durable else "s3_endpoint")
     root = tmp_path_factory.mktemp("pipeline")
     run = uuid.uuid4().hex[:8]
-    env = pipeline_env(
-        kafka_bootstrap, s3_endpoint, es_url, f"pipeline-{run}", stow_timeout_seconds="180"
-    )
+    env = pipeline_env(kafka, s3, es_url, f"pipeline-{run}", stow_timeout_seconds="180")
     worker_log = root / "worker.log"
     worker = start_worker(root / "worker", worker_log, env)
     services = [start_server(root / role, env, command=role) for role in ("stow", "qido", "wado")]
@@ -71,6 +75,7 @@ def pipeline(
         stop_process(worker)
 
 
+@also_durable("pipeline", ("pipeline",))
 def test_stow_is_answered_once_a_separate_worker_indexed(pipeline: Pipeline) -> None:
     """Read-your-writes across processes: the events topic carries the outcome back to STOW."""
     path = CORPUS / "modality" / "CT_small.dcm"
@@ -85,6 +90,7 @@ def test_stow_is_answered_once_a_separate_worker_indexed(pipeline: Pipeline) -> 
     assert got == path.read_bytes()
 
 
+@pytest.mark.parametrize("pipeline", ["pipeline"], indirect=True)
 def test_corpus_through_the_pipeline_with_the_real_client(pipeline: Pipeline) -> None:
     """One file per SOP Instance UID: stored through Kafka and S3, read back byte-identical."""
     client = DICOMwebClient(url=pipeline.stow.url)
@@ -106,6 +112,7 @@ def test_corpus_through_the_pipeline_with_the_real_client(pipeline: Pipeline) ->
     assert len(studies) >= len({str(read_header(p).StudyInstanceUID) for p in files})
 
 
+@also_durable("pipeline", ("pipeline",))
 def test_malformed_files_are_refused_by_the_worker(pipeline: Pipeline) -> None:
     """Failures found by the separate worker reach the STOW response through the events."""
     late = [
@@ -118,6 +125,7 @@ def test_malformed_files_are_refused_by_the_worker(pipeline: Pipeline) -> None:
     assert reasons == [FailureReason.CANNOT_UNDERSTAND] * 2
 
 
+@also_durable("pipeline", ("pipeline",))
 def test_large_instance_travels_by_claim_check(pipeline: Pipeline, tmp_path: Path) -> None:
     """An instance above the inline limit is staged in S3 and referenced from the record."""
     source = tmp_path / "large.dcm"
@@ -130,6 +138,7 @@ def test_large_instance_travels_by_claim_check(pipeline: Pipeline, tmp_path: Pat
     assert len(got) == size and got == source.read_bytes()
 
 
+@pytest.mark.parametrize("pipeline", ["pipeline"], indirect=True)
 def test_one_gibibyte_instance_end_to_end(pipeline: Pipeline, tmp_path: Path) -> None:
     """A 1 GiB instance: streamed STOW, staged in S3, validated by the worker, streamed back."""
     import hashlib

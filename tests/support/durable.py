@@ -19,10 +19,20 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.servers import free_port, kafka_answers, run_tansu, stop_process, wait_http
+import pytest
+
+from tests.support.servers import (
+    MODES,
+    free_port,
+    kafka_answers,
+    run_tansu,
+    stop_process,
+    wait_http,
+)
 
 __all__ = [
     "DURABLE",
+    "also_durable",
     "make_bucket",
     "run_broker",
     "run_seaweedfs",
@@ -36,6 +46,21 @@ __all__ = [
 # ``PACSFLOW_TEST_BACKENDS=durable`` runs the pipeline tests on SeaweedFS and Tansu-on-S3
 # instead of moto and in-memory Tansu (the session's S3 fixture and each deployment's broker).
 DURABLE = os.environ.get("PACSFLOW_TEST_BACKENDS", "memory") == "durable"
+
+
+def also_durable(
+    fixture: str = "server", modes: tuple[str, ...] = tuple(MODES)
+) -> pytest.MarkDecorator:
+    """Run a test on a deployment ``fixture`` in ``modes`` and, as "durable", in pipeline mode
+    on SeaweedFS and a Tansu keeping its log there: the sample of pipeline tests CI runs on the
+    durable backends (with ``PACSFLOW_TEST_BACKENDS=durable`` "pipeline" is that already)."""
+    return pytest.mark.parametrize(
+        fixture, [*modes] if DURABLE else [*modes, "durable"], indirect=True
+    )
+
+
+# Volumes one SeaweedFS volume server may hold (a bucket takes one; sparse files, 2 descriptors).
+VOLUMES = 1000
 
 # SeaweedFS serves S3 with any credentials when no identities are configured.
 S3_KEY = "test"
@@ -72,15 +97,18 @@ def start_seaweedfs(data_dir: Path, ports: tuple[int, int, int, int]) -> subproc
     argv = [seaweedfs_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}"]
     argv += ["-s3", f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}"]
     argv += [f"-filer.port={filer}"]
-    # room for every bucket: each collection takes 7 volumes at its first write, and the
-    # default 8 volumes of 30 GB let the second bucket (the archive's, after the broker's log)
-    # have none ("No writable volumes"); small sparse volumes and more of them
-    argv += ["-volume.max=64", "-master.volumeSizeLimitMB=256"]
     # no Iceberg or Lance listeners: their fixed default ports (8181, 9101) would collide
     # between two servers running at once, and would leave loopback-only testing
-    argv += ["-s3.port.iceberg=0", "-s3.port.lance=0"]
+    argv += ["-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]
+    # Each bucket is a collection of its own volumes, 7 made at its first write, and a volume
+    # server holds 8 by default: a later bucket got "No writable volumes and no free volumes
+    # left" (Tansu answered CreateTopics with -1; tests/contract/test_seaweedfs_buckets.py).
+    # Tests make a bucket per test or deployment: one volume per new collection (master.toml,
+    # read from the working directory), 1,000 at most.
+    argv += [f"-volume.max={VOLUMES}"]
+    (data_dir / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\n")
     with log.open("ab") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=data_dir)
     try:
         wait_http(process, f"http://127.0.0.1:{s3}/", "seaweedfs", log, seconds=60)
     except BaseException:
@@ -93,8 +121,16 @@ def start_seaweedfs(data_dir: Path, ports: tuple[int, int, int, int]) -> subproc
 def run_seaweedfs(data_dir: Path) -> Iterator[str]:
     """SeaweedFS keeping its data in ``data_dir`` (``start_seaweedfs``), stopped after;
     yields the S3 endpoint as "host:port" (TEST-INFRA.md)."""
-    ports = seaweedfs_ports()
-    process = start_seaweedfs(data_dir, ports)
+    for attempt in range(3):
+        ports = seaweedfs_ports()
+        try:
+            process = start_seaweedfs(data_dir, ports)
+            break
+        except RuntimeError as exc:
+            # a port picked free was taken before SeaweedFS bound it (its filer binds seconds
+            # after its master, which meanwhile makes connections from ephemeral ports)
+            if "address already in use" not in str(exc) or attempt == 2:
+                raise
     try:
         yield f"127.0.0.1:{ports[0]}"
     finally:
@@ -155,10 +191,12 @@ def run_tansu_on_s3(log_dir: Path, s3_endpoint: str, bucket: str) -> Iterator[in
 
 
 @contextlib.contextmanager
-def run_broker(log_dir: Path, s3_endpoint: str, name: str) -> Iterator[int]:
-    """A deployment's own Tansu broker: in memory, or (``DURABLE``) keeping its log in the
-    bucket ``name``-log of ``s3_endpoint``; yields its Kafka port."""
-    if DURABLE:
+def run_broker(
+    log_dir: Path, s3_endpoint: str, name: str, durable: bool | None = None
+) -> Iterator[int]:
+    """A deployment's own Tansu broker: in memory, or (``durable``, by default ``DURABLE``)
+    keeping its log in the bucket ``name``-log of ``s3_endpoint``; yields its Kafka port."""
+    if DURABLE if durable is None else durable:
         with run_tansu_on_s3(log_dir, s3_endpoint, f"{name}-log") as port:
             yield port
     else:

@@ -132,7 +132,10 @@ def start_server(
         env={**os.environ, **(env or {})},
     )
     server = Server(process, port, data_dir, log, dict(env or {}))
-    deadline = time.monotonic() + 60
+    # bounded as the worker's wait (start_deployment): a pipeline role opens its backends and
+    # subscribes to the events topic before it answers, over 60 s on a loaded 2-core machine
+    # with Tansu keeping its log in SeaweedFS
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"pacsflow serve exited: {log.read_text()}")
@@ -185,13 +188,15 @@ def start_deployment(
     es: str = "",
     env: dict[str, str] | None = None,
     bootstrap: str = "",
+    durable: bool | None = None,
 ) -> Server:
     """``pacsflow serve`` on embedded backends, or on Kafka, S3 and Elasticsearch protocols.
 
     In pipeline mode (``s3`` and ``es`` name the session's moto and osmem) the server runs
     without processors and a separate Faust worker ingests; each deployment has its own broker
-    (a fresh log), bucket and index prefix, unless ``bootstrap`` names a broker to use. ``env``
-    adds ``PACSFLOW_*`` variables of the server.
+    (a fresh log; kept in ``s3`` when ``durable``, by default with ``PACSFLOW_TEST_BACKENDS``),
+    bucket and index prefix, unless ``bootstrap`` names a broker to use. ``env`` adds
+    ``PACSFLOW_*`` variables of the server.
     """
     if mode == "embedded":
         return start_server(root / "data", env)
@@ -200,7 +205,7 @@ def start_deployment(
     resources = contextlib.ExitStack()
     name = f"t{os.urandom(4).hex()}"
     if not bootstrap:
-        bootstrap = f"127.0.0.1:{resources.enter_context(run_broker(root, s3, name))}"
+        bootstrap = f"127.0.0.1:{resources.enter_context(run_broker(root, s3, name, durable))}"
     backends = pipeline_env(bootstrap, s3, es, name, processors="false", stow_timeout_seconds="180")
     log = root / "worker.log"
     worker = start_worker(root / "worker", log, backends)
