@@ -6,9 +6,8 @@ Every study, series and instance of a site is read through the index port's keys
 pandas, Spark and Polars read), with ``OUT/_export.json`` describing the run. A new export
 of a table replaces the previous one whole, once it is complete.
 
-The entities come from ``full_scan``; an incremental export will take them from the change
-feed since a sequence number instead (``--since``, issue 24), and rewrite only the
-partitions that changed.
+The entities come from ``full_scan``; an incremental export from a change-feed sequence is
+not provided yet (docs/operations.md, "Export").
 """
 
 from __future__ import annotations
