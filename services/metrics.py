@@ -11,6 +11,7 @@ processors are stopped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Final
@@ -24,13 +25,14 @@ from pacsflow.telemetry import metrics
 from services.common import ContainerDep
 from services.head import Router
 
-__all__ = ["TOTALS_SECONDS", "router"]
+__all__ = ["POSITIONS_SECONDS", "TOTALS_SECONDS", "router"]
 
 log = logging.getLogger(__name__)
 
 router = Router()
 
 TOTALS_SECONDS: Final = 60.0  # how old the index totals of a scrape may be
+POSITIONS_SECONDS: Final = 5.0  # the bus's offsets, within Prometheus's default 10 s scrape timeout
 
 
 @router.get("/metrics")
@@ -50,9 +52,11 @@ async def read_metrics(request: Request, container: ContainerDep) -> Response:
             metrics.backend_error(exc)
     if "stow" in state.roles:  # the processes that publish to ingest read its positions
         try:
-            positions = await container.bus.positions(INGEST_TOPIC, INGEST_GROUP)
+            positions = await asyncio.wait_for(
+                container.bus.positions(INGEST_TOPIC, INGEST_GROUP), POSITIONS_SECONDS
+            )
             metrics.ingest_behind(positions)
-        except ServiceUnavailable as exc:
+        except (ServiceUnavailable, TimeoutError) as exc:  # the scrape still answers in time
             log.warning("ingest positions for /metrics: %s", exc)
             metrics.backend_error(exc)
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
