@@ -207,6 +207,8 @@ async def serve(settings: Settings, roles: Sequence[str], processors: bool) -> N
         if waited is None:
             return
         container = waited
+    if settings.started_dir is not None:  # readiness counts the started HTTP workers
+        (settings.started_dir / str(settings.http_worker)).touch()
     stop = asyncio.Event()
     processing = processors and settings.processors and settings.listen_fd is None
     processor = (

@@ -226,6 +226,8 @@ class Settings(BaseSettings):
     ingest_worker: int = Field(0, ge=0)  # set by ``pacsflow serve`` for its processors
     listen_fd: int | None = Field(None, ge=0)  # set by ``pacsflow serve`` for its HTTP workers
     http_worker: int = Field(0, ge=0)  # which HTTP worker (0 runs the Worklist upkeep)
+    # set by the supervisor: each HTTP worker marks its start there (``services.health``)
+    started_dir: Path | None = None
     gateway_roles: str = ""  # the roles behind the gateway in front of this process (PS3.18 8.9)
     worker_health_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"

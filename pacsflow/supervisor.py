@@ -8,7 +8,10 @@ land on the worker that woke first; one shared socket where the option is missin
 consuming its share of the ingest topic's partitions. So the front end never waits on the
 processor for CPU, and both cores work. The processes share the data directory: the embedded
 bus journal and the index are SQLite in WAL mode (many readers, one writer at a time) and wake
-each other up on publish (``pacsflow.adapters.bus_wakeups``).
+each other up on publish (``pacsflow.adapters.bus_wakeups``). Each HTTP worker marks its
+start in a directory the supervisor makes (``PACSFLOW_STARTED_DIR``), and ``/ready`` answers
+200 only once every worker has (``services.health``): a pipeline role's workers each wait for
+the backends, and one must not report the process ready while another still refuses requests.
 
 SIGTERM or SIGINT is passed on to every child and waited for; a child that dies on its own
 stops the others and the supervisor exits with status 1. On Linux each child is killed with
@@ -22,10 +25,12 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -89,8 +94,11 @@ def supervise(settings: Settings, command: str) -> int:
     sockets = listeners(settings.host, settings.port, settings.resolved_http_workers())
     for listener in sockets:
         listener.set_inheritable(True)
+    # each HTTP worker marks its start here: readiness waits for all of them (services.health)
+    started = tempfile.mkdtemp(prefix="pacsflow-started-")
     base = {
         **os.environ,
+        "PACSFLOW_STARTED_DIR": started,
         "PACSFLOW_HOST": settings.host,
         "PACSFLOW_PORT": str(settings.port),
         "PACSFLOW_DATA_DIR": str(settings.data_dir.absolute()),
@@ -147,6 +155,7 @@ def supervise(settings: Settings, command: str) -> int:
     finally:
         for listener in sockets:
             listener.close()
+        shutil.rmtree(started, ignore_errors=True)
 
 
 def _wait(children: list[subprocess.Popen[bytes]]) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from pacsflow.config import Settings
 from services.common import ContainerDep
 from services.errors import RETRY_AFTER
 from services.head import Router
@@ -33,7 +34,11 @@ async def health() -> JSONResponse:
 async def ready(request: Request, container: ContainerDep) -> JSONResponse:
     """Readiness: 200 when the role's backends answer; 503 with a reason per backend otherwise."""
     roles: Sequence[str] = request.app.state.roles
-    reasons = await container.check(roles)
+    checked = await container.check(roles)
+    reasons: dict[str, str] = {str(backend): reason for backend, reason in checked.items()}
+    waiting = _workers_waiting(container.settings)
+    if waiting:
+        reasons["workers"] = waiting
     if reasons:
         return JSONResponse(
             {"status": "unavailable", "roles": list(roles), "reasons": reasons},
@@ -41,6 +46,21 @@ async def ready(request: Request, container: ContainerDep) -> JSONResponse:
             headers=RETRY_AFTER,
         )
     return JSONResponse({"status": "ready", "roles": list(roles)})
+
+
+def _workers_waiting(settings: Settings) -> str:
+    """Why not ready while other HTTP workers of this process's supervisor have not started
+    (each marks ``started_dir``, ``pacsflow.supervisor``); "" when all have, or alone."""
+    if settings.started_dir is None:
+        return ""
+    expected = settings.resolved_http_workers()
+    try:
+        started = sum(1 for _ in settings.started_dir.iterdir())
+    except OSError:  # the supervisor is stopping: its directory is gone
+        started = 0
+    if started >= expected:
+        return ""
+    return f"{expected - started} of {expected} HTTP workers still waiting for their backends"
 
 
 def waiting_app(roles: Sequence[str], waiting: Mapping[str, str]) -> FastAPI:

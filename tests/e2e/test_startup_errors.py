@@ -136,15 +136,20 @@ def test_a_pipeline_role_waits_not_ready_naming_the_backend(role: str, tmp_path:
 def test_a_waiting_role_gets_ready_once_its_backend_answers(tmp_path: Path) -> None:
     port = free_port()
     index_url = f"http://127.0.0.1:{port}"
-    with _waiting_role("qido", tmp_path / "data", PACSFLOW_INDEX_URL=index_url) as (base, _):
+    with _waiting_role(
+        "qido", tmp_path / "data", PACSFLOW_INDEX_URL=index_url, PACSFLOW_HTTP_WORKERS="2"
+    ) as (base, _):
         assert list(_reasons_once_tried(base)) == ["index"]
         with run_osmem(tmp_path, port=port):
             deadline = time.monotonic() + 90
             while httpx.get(f"{base}/ready", timeout=10).status_code != 200:
                 assert time.monotonic() < deadline
                 time.sleep(0.5)
-            search = httpx.get(f"{base}/dicom-web/studies", timeout=10)
-            assert search.status_code == 200 and search.json() == []
+            # ready means every HTTP worker of the process (two here, one per core) serves:
+            # each search opens a new connection, which the kernel spreads over the workers
+            for _ in range(20):
+                search = httpx.get(f"{base}/dicom-web/studies", timeout=10)
+                assert search.status_code == 200 and search.json() == [], search.text
 
 
 @pytest.mark.parametrize("role", ROLES)

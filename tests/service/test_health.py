@@ -92,3 +92,32 @@ async def test_the_worklist_is_not_ready_without_its_workitem_store(container: C
     assert ups.status_code == 503 and list(ups.json()["reasons"]) == ["workitems"]
     assert "closed" in ups.json()["reasons"]["workitems"]
     assert qido.status_code == 200  # the other roles do not call it
+
+
+async def test_not_ready_until_every_http_worker_of_the_process_has_started(
+    tmp_path: Path,
+) -> None:
+    """A supervisor's HTTP workers each wait for the backends; readiness counts their marks."""
+    started = tmp_path / "started"
+    started.mkdir()
+    settings = Settings(data_dir=tmp_path / "data", http_workers=3, started_dir=started)
+    created = build_container(settings)
+    await created.start(listen_for_outcomes=False)
+    try:
+        (started / "0").touch()
+        one = await _get(created, ("qido",), "/ready")
+        (started / "2").touch()
+        two = await _get(created, ("qido",), "/ready")
+        (started / "1").touch()
+        three = await _get(created, ("qido",), "/ready")
+    finally:
+        await created.close()
+
+    assert one.status_code == 503 and one.headers["retry-after"]
+    assert one.json()["reasons"] == {
+        "workers": "2 of 3 HTTP workers still waiting for their backends"
+    }
+    assert two.json()["reasons"] == {
+        "workers": "1 of 3 HTTP workers still waiting for their backends"
+    }
+    assert three.status_code == 200 and three.json()["status"] == "ready"
