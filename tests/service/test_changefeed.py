@@ -22,7 +22,7 @@ from tests.support.archive import BASE_URL, Archive, running_archive
 from tests.support.corpus import CORPUS, uids_of
 from tests.support.deletion import image, part10, rejection_note
 from tests.support.dicomweb import multipart, stow_content_type
-from tests.support.nonpatient import COLOR_PALETTE
+from tests.support.nonpatient import COLOR_PALETTE, store_palette
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -219,10 +219,7 @@ async def test_a_non_patient_instance_is_fed_without_a_study(archive: Archive) -
     """A Color Palette stored at its NPI resource (PS3.18 12.5) is an entry of the site's feed,
     with no study or series, and its metadata while current."""
     before = len(await feed(archive, limit=1000))
-    body, boundary = multipart([COLOR_PALETTE.read_bytes()])
-    stored = await archive.client.post(
-        "/color-palettes", content=body, headers={"Content-Type": stow_content_type(boundary)}
-    )
+    stored = await store_palette(archive.client, "")
     assert stored.status_code in (200, 202), stored.text
     (entry,) = await _grown(archive, before, 1)
     palette = pydicom.dcmread(COLOR_PALETTE, stop_before_pixels=True)

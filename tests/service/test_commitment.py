@@ -22,9 +22,9 @@ from pacsflow.dicom.xml import dataset_to_xml, xml_to_dataset
 from pacsflow.errors import RETRY_AFTER_SECONDS
 from pacsflow.pipeline.keys import instance_keys
 from tests.support.corpus import CORPUS
-from tests.support.dicomweb import multipart, sequence, value
-from tests.support.embedded_archive import STOW_TYPE, Archive, embedded_archive
-from tests.support.nonpatient import COLOR_PALETTE
+from tests.support.dicomweb import sequence, value
+from tests.support.embedded_archive import Archive, embedded_archive
+from tests.support.nonpatient import COLOR_PALETTE, store_palette
 
 CT = CORPUS / "modality/CT_small.dcm"
 MR = CORPUS / "modality/MR_siemens_csa_private.dcm"
@@ -118,12 +118,7 @@ MR_CLASS = "1.2.840.10008.5.1.4.1.1.4"
 
 async def test_a_non_patient_instance_is_committed_too(archive: Archive) -> None:
     """A Color Palette stored at its NPI resource (PS3.18 12.5) is verified and committed."""
-    body, boundary = multipart([COLOR_PALETTE.read_bytes()])
-    stored = await archive.client.post(
-        "/dicom-web/color-palettes",
-        content=body,
-        headers={"Content-Type": STOW_TYPE.format(boundary)},
-    )
+    stored = await store_palette(archive.client, "/dicom-web")
     assert stored.status_code == 200, stored.text
     palette = pydicom.dcmread(COLOR_PALETTE, stop_before_pixels=True)
 
