@@ -154,6 +154,8 @@ def _run(command: str, settings: Settings) -> int:
             security=kafka_security(settings.bus),
             health_port=settings.worker_health_port,
             health_host=settings.host,
+            session_timeout=settings.bus.session_timeout_ms / 1000,
+            group_instance_id=settings.bus.group_instance_id,
         )
         run_faust_worker(app, settings.log_level, settings.log_format)
     elif command == "worker":

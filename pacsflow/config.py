@@ -109,6 +109,11 @@ class BusSettings(BaseModel):
     max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     idempotence: bool = True
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
+    # the worker's consumer group: session.timeout.ms (Faust's 60 s; at most Faust's 90 s
+    # request timeout, at least the brokers' default group.min.session.timeout.ms) and
+    # group.instance.id (static membership, KIP-345; empty: dynamic)
+    session_timeout_ms: int = Field(default=60_000, ge=6_000, le=90_000)
+    group_instance_id: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,249}$")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     ca_certs: str = ""
     cert_file: str = ""

@@ -30,6 +30,7 @@ from pacsflow.ports import Bus, Index, ObjectStore, Subscription
 from pacsflow.ports.commitments import CommitmentStore
 from pacsflow.ports.workitems import WorkitemStore
 from pacsflow.stow.deletion import DeletionService
+from pacsflow.stow.inflight import InFlight
 from pacsflow.stow.service import StowService
 from pacsflow.ups.service import UpsSettings
 from pacsflow.ups.worklist import Worklist
@@ -71,6 +72,7 @@ class Container:
     outcomes: OutcomeBoard = field(default_factory=OutcomeBoard)
     workitems: WorkitemStore | None = None
     commitments: CommitmentStore | None = None
+    inflight: InFlight | None = None  # a STOW process's requests in flight (stow/inflight.py)
     _listener: asyncio.Task[None] | None = None
     _worklist: Worklist | None = None
     _renderings: RenderCache | None = None
@@ -79,7 +81,7 @@ class Container:
     @property
     def stow(self) -> StowService:
         """The Store Instances use case."""
-        return StowService(self.settings, self.bus, self.objects, self.outcomes)
+        return StowService(self.settings, self.bus, self.objects, self.outcomes, self.inflight)
 
     @property
     def deletion(self) -> DeletionService:
@@ -185,6 +187,11 @@ class Container:
             raise
         if not listen_for_outcomes:
             return
+        self.inflight = InFlight(self.settings.data_dir / "stow-inflight")
+        try:
+            await self.inflight.sweep(self.objects)
+        except ServiceUnavailable as exc:  # left for the next start; serving matters more
+            log.warning("staged parts of requests cut short not swept: %s", exc)
         subscription = await self.bus.subscribe(
             EVENTS_TOPIC, f"stow-{uuid.uuid4().hex}", start="latest"
         )
@@ -246,6 +253,8 @@ class Container:
             await self.workitems.close()
         if self.commitments is not None:
             await self.commitments.close()
+        if self.inflight is not None:
+            self.inflight.close()
         await self.audit.close()
         await self.index.close()
         await self.objects.close()

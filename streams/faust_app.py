@@ -89,10 +89,15 @@ def create_faust_app(
     security: KafkaSecurity | None = None,
     health_port: int = 0,
     health_host: str = "127.0.0.1",
+    session_timeout: float = 60.0,
+    group_instance_id: str = "",
 ) -> faust.App:
     """A Faust app whose agent ingests records; ``broker`` is ``kafka://host:port``.
 
     ``health_port`` (0: none) serves ``/health`` and ``/ready`` on ``health_host``.
+    ``session_timeout`` (seconds; heartbeats every third of it, at most every 3 s) bounds how
+    long a killed worker's partitions wait for the group to reassign them;
+    ``group_instance_id`` (static membership, KIP-345) lets a restarted worker rejoin as itself.
     """
     web_options: dict[str, Any] = (
         {
@@ -114,6 +119,9 @@ def create_faust_app(
         topic_disable_leader=True,
         broker_commit_every=1,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=min(3.0, session_timeout / 3),
+        consumer_group_instance_id=group_instance_id or None,
         **web_options,
     )
     topic = _raw_topic(app, INGEST_TOPIC)

@@ -82,13 +82,13 @@ async def process_messages(
                 reason = FailureReason(event.failure_reason or FailureReason.PROCESSING_FAILURE)
                 letters.append(_letter(message, reason, event.message, record))
                 tracing.failed(span, f"Failure Reason {int(reason):04X}")
-        await bus.publish_batch(DEAD_LETTER_TOPIC, letters)
+        await _publish(bus, DEAD_LETTER_TOPIC, letters, stop)
         with tracing.each(parents, "event"):
             outcomes = [
                 (e.study_uid.encode(), e.to_bytes(), tracing.headers_of(parent))
                 for e, parent in zip(events, parents, strict=True)
             ]
-            await bus.publish_batch(EVENTS_TOPIC, outcomes)
+            await _publish(bus, EVENTS_TOPIC, outcomes, stop)
     stores = [
         (message, record, event)
         for (message, record), event in zip(pending, events, strict=True)
@@ -150,10 +150,33 @@ async def _with_retries(
                     records[0], "failed", failure=failure, message=f"processing failure: {text}"
                 )
             ]
-        if stop is not None and stop.is_set():
-            raise asyncio.CancelledError("stopping with the records unprocessed")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+        delay = await _pause(delay, stop)
+
+
+async def _publish(
+    bus: Bus, topic: str, items: Sequence[tuple[bytes, bytes, Headers]], stop: asyncio.Event | None
+) -> None:
+    """Publish the batch's outcomes until the bus answers: raised, the error ended the Faust
+    agent with the batch unacknowledged, and the next rebalance waited for it forever (a
+    broker or object store restart in the chaos trials, issue 23)."""
+    delay = 0.5
+    while True:
+        try:
+            await bus.publish_batch(topic, items)
+            return
+        except ServiceUnavailable as exc:
+            metrics.backend_error(exc)
+            log.warning("publishing %d records to %s failed (%s); retry in %.1fs",
+                        len(items), topic, exc, delay)  # fmt: skip
+        delay = await _pause(delay, stop)
+
+
+async def _pause(delay: float, stop: asyncio.Event | None) -> float:
+    """Sleep ``delay`` before a retry (unless stopping); the next, doubled, bounded delay."""
+    if stop is not None and stop.is_set():
+        raise asyncio.CancelledError("stopping with the records unprocessed")
+    await asyncio.sleep(delay)
+    return min(delay * 2, MAX_BACKOFF_SECONDS)
 
 
 def _letter(

@@ -41,7 +41,13 @@ from pacsflow.adapters.es_changefeed import ElasticsearchChangeFeed
 from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
-from pacsflow.ports.index import IndexedEntity, IndexTotals, InstanceDocument, InstanceRef
+from pacsflow.ports.index import (
+    SCAN_STUDIES,
+    IndexedEntity,
+    IndexTotals,
+    InstanceDocument,
+    InstanceRef,
+)
 from pacsflow.query.es import (
     MAX_PARENT_UIDS,
     TERMS_FIELD,
@@ -530,12 +536,23 @@ class ElasticsearchIndex:
         return [members[len(members) // 2] for members in by_series.values()]
 
     async def scan(
-        self, site: str, level: Level, after: str = "", limit: int = 1000
+        self,
+        site: str,
+        level: Level,
+        after: str = "",
+        limit: int = 1000,
+        studies: Sequence[str] = (),
     ) -> list[IndexedEntity]:
-        """Entities of ``level`` after the UID ``after``, by UID (``search_after`` on it)."""
+        """Entities of ``level`` after the UID ``after``, by UID (``search_after`` on it); of
+        ``studies`` only when given."""
+        if len(studies) > SCAN_STUDIES:
+            raise ValueError(f"a scan restricted to more than {SCAN_STUDIES} studies")
         key = _SCAN_KEYS[level]
+        filters: list[JsonDict] = [{"term": {"site": site}}]
+        if studies:
+            filters.append({"terms": {"study_uid": list(studies)}})
         request: JsonDict = {
-            "query": {"bool": {"filter": [{"term": {"site": site}}]}},
+            "query": {"bool": {"filter": filters}},
             "sort": [{key: "asc"}],
             "source": {"excludes": [TERMS_FIELD]},
             "size": limit,

@@ -25,7 +25,13 @@ from pacsflow.adapters.sqlite_statistics import ANALYZE_FLOOR, PlannerStatistics
 from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry, deletion
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexFull, IndexUnavailable
-from pacsflow.ports.index import IndexedEntity, IndexTotals, InstanceDocument, InstanceRef
+from pacsflow.ports.index import (
+    SCAN_STUDIES,
+    IndexedEntity,
+    IndexTotals,
+    InstanceDocument,
+    InstanceRef,
+)
 from pacsflow.query.model import Level, Query, SearchPage
 from pacsflow.query.sql import TERMS, to_sql
 from pacsflow.query.terms import entity_terms, first_value
@@ -318,13 +324,25 @@ class SqliteIndex:
         return await self._run(search, query=True)
 
     async def scan(
-        self, site: str, level: Level, after: str = "", limit: int = 1000
+        self,
+        site: str,
+        level: Level,
+        after: str = "",
+        limit: int = 1000,
+        studies: Sequence[str] = (),
     ) -> list[IndexedEntity]:
-        """Entities of ``level`` after the UID ``after``, by UID (the UNIQUE keys' B-trees)."""
+        """Entities of ``level`` after the UID ``after``, by UID (the UNIQUE keys' B-trees);
+        of ``studies`` only when given."""
+        if len(studies) > SCAN_STUDIES:
+            raise ValueError(f"a scan restricted to more than {SCAN_STUDIES} studies")
         sql = _SCAN[level]
+        if studies:
+            where = f" AND study_uid IN ({','.join('?' * len(studies))}) ORDER BY"
+            sql = sql.replace(" ORDER BY", where, 1)
+        parameters = (site, after, *studies, limit)
 
         def scan(db: sqlite3.Connection) -> list[IndexedEntity]:
-            rows = db.execute(sql, (site, after, limit)).fetchall()
+            rows = db.execute(sql, parameters).fetchall()
             if level is Level.STUDY:
                 return [IndexedEntity(r[0], r[0], "", orjson.loads(r[1])) for r in rows]
             if level is Level.SERIES:

@@ -6,8 +6,9 @@ Every study, series and instance of a site is read through the index port's keys
 pandas, Spark and Polars read), with ``OUT/_export.json`` describing the run. A new export
 of a table replaces the previous one whole, once it is complete.
 
-The entities come from ``full_scan``; an incremental export from a change-feed sequence is
-not provided yet (docs/operations.md, "Export").
+The manifest records the change feed's latest sequence when the export started: an
+incremental export (``pacsflow.export.incremental``, ``--since last``) applies the changes
+fed after it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ from pacsflow.export.writer import DatasetWriter
 from pacsflow.ports.index import Index, IndexedEntity
 from pacsflow.query.model import Level
 
-__all__ = ["MANIFEST", "ExportOptions", "ExportResult", "export_metadata", "full_scan"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "ExportOptions",
+    "ExportResult",
+    "export_metadata",
+    "full_scan",
+    "study_date",
+]
 
 MANIFEST = "_export.json"
 FORMAT_VERSION = 1
@@ -53,6 +62,7 @@ class ExportResult:
 
     rows: dict[str, int] = field(default_factory=dict)
     columns: dict[str, list[str]] = field(default_factory=dict)
+    tags: dict[str, list[str]] = field(default_factory=dict)  # of the attribute columns
     seconds: float = 0.0
 
 
@@ -70,7 +80,7 @@ async def full_scan(
             return
 
 
-def _study_date(attributes: dict[str, Any]) -> date | None:
+def study_date(attributes: dict[str, Any]) -> date | None:
     column = column_for("00080020")
     assert column is not None
     value = column.value(attributes)
@@ -80,7 +90,7 @@ def _study_date(attributes: dict[str, Any]) -> date | None:
 async def _study_dates(index: Index, site: str, page: int) -> dict[str, date | None]:
     dates: dict[str, date | None] = {}
     async for entities in full_scan(index, site, Level.STUDY, page):
-        dates.update((e.uid, _study_date(e.attributes)) for e in entities)
+        dates.update((e.uid, study_date(e.attributes)) for e in entities)
     return dates
 
 
@@ -122,6 +132,7 @@ async def export_metadata(
     started = time.monotonic()
     staging = out / f".export-{os.getpid()}-{int(time.time())}"
     result = ExportResult()
+    latest = await index.latest_change(site)  # before the scan: no change is missed
     try:
         study_dates = await _study_dates(index, site, options.page)
         for level in options.levels:
@@ -137,14 +148,20 @@ async def export_metadata(
             )
             result.rows[spec.name] = rows
             result.columns[spec.name] = spec.schema.names
+            result.tags[spec.name] = [column.tag for column in spec.columns]
         result.seconds = time.monotonic() - started
         manifest = {
             "format": FORMAT_VERSION,
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "site": site,
+            "sequence": latest.sequence if latest is not None else 0,
             "partitioned_by": f"StudyDate ({options.granularity})",
             "tables": {
-                name: {"rows": result.rows[name], "columns": result.columns[name]}
+                name: {
+                    "rows": result.rows[name],
+                    "columns": result.columns[name],
+                    "tags": result.tags[name],
+                }
                 for name in result.rows
             },
         }

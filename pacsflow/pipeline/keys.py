@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pacsflow.dicom.uids import is_valid_uid
 
-__all__ = ["instance_keys", "instance_path", "keys_beside", "staging_key"]
+__all__ = ["instance_keys", "instance_path", "keys_beside", "staging_key", "staging_prefix"]
 
 
 def instance_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
@@ -42,6 +42,11 @@ def keys_beside(dicom_key: str) -> list[str]:
     return [base + suffix for suffix in (".dcm", ".json", ".frames", ".bulk")]
 
 
+def staging_prefix(site: str, request_id: str) -> str:
+    """The prefix of every object a STOW request stages."""
+    return f"{site}/staging/{request_id}."
+
+
 def staging_key(site: str, request_id: str, part: int) -> str:
     """Where the STOW front end stages a part too large to travel inline on the bus."""
-    return f"{site}/staging/{request_id}.{part:06d}.dcm"
+    return f"{staging_prefix(site, request_id)}{part:06d}.dcm"

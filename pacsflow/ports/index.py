@@ -28,12 +28,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry
 from pacsflow.query.model import Level, Query, SearchPage
 
-__all__ = ["Index", "IndexTotals", "IndexedEntity", "InstanceDocument", "InstanceRef"]
+__all__ = [
+    "SCAN_STUDIES",
+    "Index",
+    "IndexTotals",
+    "IndexedEntity",
+    "InstanceDocument",
+    "InstanceRef",
+]
+
+SCAN_STUDIES: Final = 500  # the most study UIDs one ``Index.scan`` may be restricted to
 
 JsonDict = dict[str, Any]
 
@@ -173,9 +182,15 @@ class Index(Protocol):
         ...
 
     async def scan(
-        self, site: str, level: Level, after: str = "", limit: int = 1000
+        self,
+        site: str,
+        level: Level,
+        after: str = "",
+        limit: int = 1000,
+        studies: Sequence[str] = (),
     ) -> list[IndexedEntity]:
-        """Up to ``limit`` entities of ``level`` whose UID sorts after ``after``, by UID.
+        """Up to ``limit`` entities of ``level`` whose UID sorts after ``after``, by UID; of
+        the studies ``studies`` only when given (at most ``SCAN_STUDIES`` of them).
 
         UIDs compare bytewise; the last UID of a page is the ``after`` of the next one.
         """

@@ -38,6 +38,11 @@ def add_reindex_parser(commands: Any) -> None:
 async def run_reindex(settings: Settings, args: argparse.Namespace) -> int:
     """Rebuild the index the configuration names from its object store; the exit status."""
     checkpoint = args.checkpoint or settings.data_dir / "reindex.checkpoint"
+    try:  # a pipeline's data directory may be new (issue 23: a traceback at the first batch)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"pacsflow reindex: cannot keep the checkpoint {checkpoint}: {exc}", file=sys.stderr)
+        return 1
     if checkpoint.exists():
         print(f"pacsflow reindex: resuming after {checkpoint.read_text().strip()!r}")
     container = build_container(settings)

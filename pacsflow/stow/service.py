@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Literal
 
 from pacsflow.config import Settings
@@ -19,7 +20,7 @@ from pacsflow.dicom.status import FailureReason
 from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from pacsflow.media.multipart_in import PartEvent, parse_parts
-from pacsflow.pipeline.keys import staging_key
+from pacsflow.pipeline.keys import staging_key, staging_prefix
 from pacsflow.pipeline.outcomes import OutcomeBoard
 from pacsflow.pipeline.records import INGEST_TOPIC, IngestRecord
 from pacsflow.ports import Bus, ObjectStore
@@ -31,6 +32,7 @@ from pacsflow.stow.admission import (
     ingest_record,
 )
 from pacsflow.stow.backpressure import IngestLag
+from pacsflow.stow.inflight import InFlight
 from pacsflow.stow.metadata_request import MetadataLimits, Refusal, metadata_instances
 from pacsflow.stow.parts import PartLimits, StreamingPart
 from pacsflow.stow.response import PartOutcome, StowResult
@@ -48,9 +50,15 @@ class StowService:
     """The Store Instances use case, shared by both modes."""
 
     def __init__(
-        self, settings: Settings, bus: Bus, objects: ObjectStore, outcomes: OutcomeBoard
+        self,
+        settings: Settings,
+        bus: Bus,
+        objects: ObjectStore,
+        outcomes: OutcomeBoard,
+        inflight: InFlight | None = None,
     ) -> None:
         self._settings = settings
+        self._inflight = inflight
         self._bus = bus
         self._objects = objects
         self._outcomes = outcomes
@@ -85,6 +93,9 @@ class StowService:
         consistency = consistency or self._settings.stow_consistency
         request_id = REQUEST_ID.get() or uuid.uuid4().hex  # the HTTP request's, for the logs
         waiter = self._outcomes.register(request_id)
+        # before anything is staged: a crash leaves the marker, and the next start deletes
+        # what the request staged (pacsflow/stow/inflight.py)
+        marker = self._inflight.begin(staging_prefix(site, request_id)) if self._inflight else None
         result = StowResult(
             study_uid=placement.target, consistency=consistency, resource=placement.resource
         )
@@ -133,8 +144,11 @@ class StowService:
         except BaseException:
             if part is not None:
                 await part.discard(self._objects)
+            await self._drop(batch)  # staged parts of records not published
+            self._end(marker)
             self._outcomes.release(request_id)
             raise
+        self._end(marker)  # every staged part is named by a published record: none is swept
         if not result.parts:
             self._outcomes.release(request_id)
             raise BadRequest("the request holds no part")
@@ -147,6 +161,10 @@ class StowService:
             self._outcomes.release(request_id)
         log.info("STOW %s: %d parts, %d bytes", request_id, len(result.parts), received)
         return result
+
+    def _end(self, marker: Path | None) -> None:
+        if self._inflight is not None:
+            self._inflight.end(marker)
 
     async def _limited(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         total = 0

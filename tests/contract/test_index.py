@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from pacsflow.errors import BadRequest, IndexUnavailable
-from pacsflow.ports.index import Index, IndexedEntity, InstanceRef
+from pacsflow.ports.index import SCAN_STUDIES, Index, IndexedEntity, InstanceRef
 from pacsflow.query.model import Any_, Condition, Glob, Level, Query, SearchPage
 from pacsflow.query.parse import parse_query
 from tests.support.indexes import INDEX_FACTORIES, instance_document
@@ -465,6 +465,35 @@ async def test_scan_walks_every_level_by_uid_in_pages(index: Index, site: str) -
         assert entity.attributes == by_uid[entity.uid].attributes
     assert await index.scan(site, Level.STUDY, "8.3") == []
     assert await index.scan(f"{site}-none", Level.INSTANCE) == []
+
+
+async def test_scan_of_chosen_studies_walks_only_them(index: Index, site: str) -> None:
+    docs = [
+        instance_document(site, f"8.{st}", f"8.{st}.{se}", f"8.{st}.{se}.{i}")
+        for st in (1, 2, 3, 4)
+        for se in (1, 2)
+        for i in (1, 2, 3)
+    ]
+    await index.upsert_instances(docs)
+    await index.upsert_instances([instance_document(f"{site}-other", "8.2", "8.2.1", "8.2.1.9")])
+    chosen = ["8.4", "8.2", "8.9"]  # 8.9: no such study
+
+    async def walk(level: Level, limit: int) -> list[IndexedEntity]:
+        entities: list[IndexedEntity] = []
+        while True:
+            after = entities[-1].uid if entities else ""
+            page = await index.scan(site, level, after, limit, studies=chosen)
+            entities += page
+            if len(page) < limit:
+                return entities
+
+    assert [e.uid for e in await walk(Level.STUDY, 1)] == ["8.2", "8.4"]
+    assert [e.uid for e in await walk(Level.SERIES, 3)] == ["8.2.1", "8.2.2", "8.4.1", "8.4.2"]
+    instances = await walk(Level.INSTANCE, 5)
+    assert [e.uid for e in instances] == sorted(d.sop_uid for d in docs if d.study_uid in chosen)
+    assert all(e.document is not None and e.document.site == site for e in instances)
+    with pytest.raises(ValueError):
+        await index.scan(site, Level.STUDY, studies=[f"9.{n}" for n in range(SCAN_STUDIES + 1)])
 
 
 async def test_scan_pages_neither_skip_nor_repeat_while_entries_change(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pydicom
+import pytest
 
 from tests.support.corpus import CORPUS, corpus_files, one_file_per_instance, uids_of
 from tests.support.dicomweb import (
@@ -116,3 +117,40 @@ def test_client_that_disconnects_mid_upload_leaves_nothing(tmp_path: Path) -> No
     finally:
         server.stop()
     assert "Traceback" not in server.log.read_text()
+
+
+@pytest.mark.parametrize("command", ["serve", "stow"])
+def test_a_kill_mid_upload_leaves_no_staged_part_after_the_restart(
+    tmp_path: Path, command: str
+) -> None:
+    """SIGKILL while a request's claim-checked parts stream in: the staged part, which no
+    record names, is deleted when the process starts again (chaos trials, issue 23)."""
+    ct = CORPUS / "modality" / "CT_small.dcm"
+    data_dir = tmp_path / "data"
+    env = {"PACSFLOW_INLINE_MAX_BYTES": "0"}
+    server = start_server(data_dir, env, command)
+    objects = data_dir / "objects"
+    body, boundary = multipart([ct.read_bytes(), ct.read_bytes()])
+    head = (
+        f"POST /dicom-web/studies HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Content-Type: multipart/related; type=application/dicom; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as conn:
+            conn.sendall(head + body[: len(body) * 3 // 4])  # part 1 whole, part 2 begun
+            deadline = time.monotonic() + 30  # bounded wait for part 1 to be staged
+            while not list(objects.rglob("staging/*")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait(timeout=30)
+    finally:
+        server.stop()
+    assert len(list(objects.rglob("staging/*"))) == 1  # what the crash left: part 1
+    again = start_server(data_dir, env, command)  # another port: the old one may linger
+    try:
+        assert not list(objects.rglob("staging/*"))
+        answer = stow(again.url, [ct.read_bytes()], Prefer="respond-async")
+        assert answer.status_code == 202, answer.text  # and it serves
+    finally:
+        again.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import orjson
 import pandas as pd
 import pydicom
 import pytest
+from dicomweb_client.api import DICOMwebClient
 
 from tests.support.corpus import CORPUS
 from tests.support.importing import archive_hashes, copies_with_new_uids, run_import
@@ -155,3 +157,81 @@ def test_export_refuses_unknown_attributes_and_a_missing_archive(tmp_path: Path)
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert unknown.returncode == 2 and "'PixelData'" in unknown.stderr
+
+
+def _rows(out: Path, name: str, columns: list[str]) -> set[tuple[object, ...]]:
+    chosen = ", ".join(f'"{c}"' for c in columns)
+    rows = duckdb.sql(f"select {chosen} from {_table(out, name)}").fetchall()
+    return {tuple(str(v) for v in row) for row in rows}
+
+
+def test_since_applies_the_change_feed_to_the_partitions_it_touches(
+    loaded: Server, tmp_path: Path
+) -> None:
+    out = tmp_path / "lake"
+    assert _export(loaded, out).returncode == 0
+    first = orjson.loads((out / "_export.json").read_bytes())
+    assert first["sequence"] > 30  # the feed's latest when the export began
+    studies = _table(out, "studies")
+    [(gone,)] = duckdb.sql(
+        f"select StudyInstanceUID from {studies} where StudyDate = '2023-01-15'"
+    ).fetchall()
+    untouched = sorted((out / "instances" / "year=0" / "month=0").glob("*.parquet"))
+    assert untouched, "the undated study's instances are in partition 0"
+    untouched_before = [(p.stat().st_ino, p.stat().st_mtime_ns) for p in untouched]
+
+    # changes: two new studies (in an existing and in a new partition), a study deleted
+    folder = tmp_path / "more"
+    files = copies_with_new_uids(CORPUS / "modality" / "CT_small.dcm", folder, 2, 3)
+    for number, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.StudyDate = ("20240315", "20250601")[number // 3]
+        ds.save_as(path)
+    imported = run_import(loaded.url, folder, report=tmp_path / "more.jsonl")
+    assert len(imported.by_outcome("stored")) == 6, imported.stdout + imported.stderr
+    DICOMwebClient(url=loaded.url).delete_study(gone)
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{loaded.url}/studies", params={"StudyInstanceUID": gone}).json():
+        assert time.monotonic() < deadline, "the DELETE was not applied"
+        time.sleep(0.2)
+
+    done = _export(loaded, out, "--since", "last")
+
+    assert done.returncode == 0, done.stderr
+    assert "3 studies" in done.stdout and "partitions rewritten" in done.stdout
+    manifest = orjson.loads((out / "_export.json").read_bytes())
+    assert manifest["sequence"] >= first["sequence"] + 7  # 6 stored, at least one deleted
+    assert manifest["incremental"]["since"] == first["sequence"]
+    assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in untouched] == untouched_before
+    for name in ("studies", "series", "instances"):
+        held = f"select 1 from {_table(out, name)} where StudyInstanceUID = '{gone}'"
+        assert not duckdb.sql(held).fetchall(), f"the deleted study is still in {name}"
+    assert (out / "instances" / "year=2025" / "month=6").is_dir()
+    # the same rows as a full export of the archive as it is now
+    full = tmp_path / "full"
+    assert _export(loaded, full).returncode == 0
+    for name in ("studies", "series", "instances"):
+        columns = duckdb.sql(f"select * from {_table(out, name)} limit 0").columns
+        assert _rows(out, name, columns) == _rows(full, name, columns), name
+        assert manifest["tables"][name]["rows"] == len(_rows(full, name, columns))
+
+    again = _export(loaded, out, "--since", "last")
+    assert again.returncode == 0 and "no changes after sequence" in again.stdout
+
+
+def test_since_refuses_a_folder_without_an_export_and_a_bad_sequence(
+    server: Server, tmp_path: Path
+) -> None:
+    empty = _export(server, tmp_path / "nothing", "--since", "last")
+    assert empty.returncode == 2 and "no export to update" in empty.stderr
+    bad = _export(server, tmp_path / "nothing", "--since", "-4")
+    assert bad.returncode == 2 and "--since" in bad.stderr
+    levels = _export(server, tmp_path / "nothing", "--since", "3", "--levels", "study")
+    assert levels.returncode == 2 and "--levels" in levels.stderr
+    out = tmp_path / "lake"
+    assert _export(server, out).returncode == 0  # an empty archive: sequence 0
+    assert orjson.loads((out / "_export.json").read_bytes())["sequence"] == 0
+    quiet = _export(server, out, "--since", "last")
+    assert quiet.returncode == 0 and "no changes after sequence 0" in quiet.stdout
+    ahead = _export(server, out, "--since", "5")
+    assert ahead.returncode == 2 and "full export" in ahead.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+import pytest
 
 from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.cli import main
@@ -52,6 +53,19 @@ def test_reindex_rebuilds_a_deleted_index_as_ingest_wrote_it(tmp_path: Path) -> 
     after = asyncio.run(_snapshot(data_dir, store=False))
     assert after == before
     assert not (data_dir / "reindex.checkpoint").exists()
+
+
+def test_reindex_with_a_new_data_directory_keeps_its_checkpoint_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipeline's reindex job names its object store and index; its data directory (the
+    checkpoint's) may not exist yet: it is made (the chaos trials found a traceback)."""
+    data_dir = tmp_path / "data"
+    before = asyncio.run(_snapshot(data_dir, store=True))
+    monkeypatch.setenv("PACSFLOW_OBJECT_STORE_URL", f"file://{data_dir / 'objects'}")
+    monkeypatch.setenv("PACSFLOW_INDEX_URL", f"sqlite:///{data_dir / 'index.sqlite'}")
+    assert main(["reindex", "--data-dir", str(tmp_path / "job" / "new")]) == 0
+    assert asyncio.run(_snapshot(data_dir, store=False)) == before
 
 
 def test_a_stopped_reindex_resumes_after_its_checkpoint(tmp_path: Path) -> None:

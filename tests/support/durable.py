@@ -72,6 +72,10 @@ def start_seaweedfs(data_dir: Path, ports: tuple[int, int, int, int]) -> subproc
     argv = [seaweedfs_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}"]
     argv += ["-s3", f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}"]
     argv += [f"-filer.port={filer}"]
+    # room for every bucket: each collection takes 7 volumes at its first write, and the
+    # default 8 volumes of 30 GB let the second bucket (the archive's, after the broker's log)
+    # have none ("No writable volumes"); small sparse volumes and more of them
+    argv += ["-volume.max=64", "-master.volumeSizeLimitMB=256"]
     # no Iceberg or Lance listeners: their fixed default ports (8181, 9101) would collide
     # between two servers running at once, and would leave loopback-only testing
     argv += ["-s3.port.iceberg=0", "-s3.port.lance=0"]

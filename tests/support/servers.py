@@ -127,7 +127,7 @@ def start_server(
             "--data-dir",
             str(data_dir),
         ],
-        stdout=log.open("wb"),
+        stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
     )

@@ -179,6 +179,8 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_KAFKA_MAX_MESSAGE_BYTES": ("9000000", lambda s: s.bus.max_message_bytes, 9000000),
     "PACSFLOW_KAFKA_RETENTION_MS": ("60000", lambda s: s.bus.retention_ms, 60000),
     "PACSFLOW_KAFKA_IDEMPOTENCE": ("false", lambda s: s.bus.idempotence, False),
+    "PACSFLOW_KAFKA_SESSION_TIMEOUT_MS": ("10000", lambda s: s.bus.session_timeout_ms, 10000),
+    "PACSFLOW_KAFKA_GROUP_INSTANCE_ID": ("w-0", lambda s: s.bus.group_instance_id, "w-0"),
     "PACSFLOW_KAFKA_SECURITY_PROTOCOL": ("SSL", lambda s: s.bus.security_protocol, "SSL"),
     "PACSFLOW_KAFKA_CA_CERTS": ("/k.pem", lambda s: s.bus.ca_certs, "/k.pem"),
     "PACSFLOW_KAFKA_CERT_FILE": ("/c.pem", lambda s: s.bus.cert_file, "/c.pem"),

@@ -12,6 +12,7 @@ from pacsflow.adapters.embedded_bus import EmbeddedBus
 from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.adapters.sqlite_index import SqliteIndex
 from pacsflow.dicom.status import FailureReason
+from pacsflow.errors import BusUnavailable
 from pacsflow.pipeline.ingest import IngestContext
 from pacsflow.pipeline.records import (
     DEAD_LETTER_TOPIC,
@@ -20,7 +21,9 @@ from pacsflow.pipeline.records import (
     DeadLetter,
     DeleteRecord,
     IngestEvent,
+    IngestRecord,
 )
+from pacsflow.ports.bus import Headers
 from streams.ingest import prepare_messages, process_messages
 from tests.support.corpus import CORPUS
 from tests.support.records import ingest_record
@@ -75,11 +78,12 @@ class _BuggyIndex(SqliteIndex):
         raise ZeroDivisionError
 
 
-async def test_a_crashing_step_is_dead_lettered_as_processing_failure(tmp_path: Path) -> None:
-    """A bug in the step must not stall the partition: the record is failed with 0110."""
-    bus = EmbeddedBus(tmp_path / "bus.sqlite")
+async def _ingest_ct(
+    bus: EmbeddedBus, index: SqliteIndex, tmp_path: Path
+) -> tuple[IngestRecord, list[IngestEvent], list[IngestEvent], list[DeadLetter]]:
+    """Publish one CT record on ``bus`` and process it: the record, the events returned, the
+    events published and the dead letters."""
     objects = FileSystemObjectStore(tmp_path / "objects")
-    index = _BuggyIndex(tmp_path / "index.sqlite")
     for part in (bus, objects, index):
         await part.start()
     try:
@@ -87,16 +91,23 @@ async def test_a_crashing_step_is_dead_lettered_as_processing_failure(tmp_path: 
         await bus.publish(INGEST_TOPIC, record.study_uid.encode(), record.to_bytes())
         ingest = await bus.subscribe(INGEST_TOPIC, "processor")
         ctx = IngestContext(objects=objects, index=index)
-        await process_messages(await ingest.fetch(10, 1.0), ctx, bus)
+        returned = await process_messages(await ingest.fetch(10, 1.0), ctx, bus)
         events = await bus.subscribe(EVENTS_TOPIC, "reader")
-        (event,) = [IngestEvent.from_bytes(m.value) for m in await events.fetch(10, 1.0)]
-        assert (event.status, event.failure_reason) == ("failed", FailureReason.PROCESSING_FAILURE)
+        published = [IngestEvent.from_bytes(m.value) for m in await events.fetch(10, 1.0)]
         dead = await bus.subscribe(DEAD_LETTER_TOPIC, "reader")
-        (letter,) = [DeadLetter.from_bytes(m.value) for m in await dead.fetch(10, 1.0)]
-        assert letter.record is not None and letter.record["sop_uid"] == record.sop_uid
+        letters = [DeadLetter.from_bytes(m.value) for m in await dead.fetch(10, 0.2)]
+        return record, returned, published, letters
     finally:
         for part in (index, objects, bus):
             await part.close()
+
+
+async def test_a_crashing_step_is_dead_lettered_as_processing_failure(tmp_path: Path) -> None:
+    """A bug in the step must not stall the partition: the record is failed with 0110."""
+    bus, index = EmbeddedBus(tmp_path / "bus.sqlite"), _BuggyIndex(tmp_path / "index.sqlite")
+    record, _, (event,), (letter,) = await _ingest_ct(bus, index, tmp_path)
+    assert (event.status, event.failure_reason) == ("failed", FailureReason.PROCESSING_FAILURE)
+    assert letter.record is not None and letter.record["sop_uid"] == record.sop_uid
 
 
 async def test_a_delete_between_stores_is_applied_in_its_place(
@@ -152,3 +163,32 @@ async def test_a_batch_read_ahead_goes_through_the_same_step(
     assert [(e.part, e.status) for e in events] == [(1, "stored"), (2, "stored")]
     for record in (ct, mr):
         assert await ctx.index.get_instance("default", record.sop_uid) is not None
+
+
+class _FlakyBus(EmbeddedBus):
+    """The embedded bus, failing its first ``failures`` batch publishes as a broker that is
+    restarting does."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    async def publish_batch(
+        self, topic: str, items: Sequence[tuple[bytes, bytes, Headers]]
+    ) -> None:
+        if self.failures and topic == EVENTS_TOPIC:
+            self.failures -= 1
+            raise BusUnavailable("Kafka: publishing to events failed: UnknownError()")
+        await super().publish_batch(topic, items)
+
+
+async def test_outcomes_are_published_once_the_bus_answers_again(tmp_path: Path) -> None:
+    """A bus that fails to publish the outcomes is retried, not raised: raised, it ended the
+    Faust agent with its batch unacknowledged, and the next rebalance waited for it forever
+    (found by the chaos trials, issue 23)."""
+    bus = _FlakyBus(tmp_path / "bus.sqlite", failures=2)
+    record, (stored,), (event,), letters = await _ingest_ct(
+        bus, SqliteIndex(tmp_path / "index.sqlite"), tmp_path
+    )
+    assert stored.status == "stored" and bus.failures == 0 and letters == []
+    assert (event.status, event.sop_uid) == ("stored", record.sop_uid)
