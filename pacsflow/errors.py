@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 __all__ = [
+    "RETRY_AFTER",
     "RETRY_AFTER_SECONDS",
     "BadRequest",
     "BusFull",
@@ -31,6 +34,9 @@ __all__ = [
 
 RETRY_AFTER_SECONDS: Final = 5
 """How long a client waits before it repeats a request a 503 answered (RFC 9110 10.2.3)."""
+RETRY_AFTER: Final[Mapping[str, str]] = MappingProxyType({"Retry-After": str(RETRY_AFTER_SECONDS)})
+"""The header of every 503 (and 507, and a 202 still working): HTTP services, the worker's
+``/ready`` and WADO-WS Receiver faults all send this one."""
 
 
 class PacsflowError(Exception):

@@ -16,7 +16,7 @@ from fastapi import Header, Path, Request, Response
 from pacsflow.auth import Right
 from pacsflow.commitment.service import Outcome
 from pacsflow.dicom.xml import dataset_to_xml
-from pacsflow.errors import RETRY_AFTER_SECONDS
+from pacsflow.errors import RETRY_AFTER
 from pacsflow.media.accept import DatasetMedia, choose
 from services.auth import guard
 from services.common import ContainerDep, SiteDep, read_body
@@ -40,7 +40,7 @@ _WORKING: dict[int | str, dict[str, Any]] = {
 def _answer(outcome: Outcome, accept: str) -> Response:
     media = choose(accept, list(DatasetMedia))
     if outcome.result is None:
-        return Response(status_code=202, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return Response(status_code=202, headers=RETRY_AFTER)
     if media is DatasetMedia.DICOM_XML:
         return Response(dataset_to_xml(outcome.result), media_type=media.media_type)
     return Response(orjson.dumps(outcome.result), media_type=media.media_type)

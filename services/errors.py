@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pacsflow.errors import (
-    RETRY_AFTER_SECONDS,
+    RETRY_AFTER,
     BadRequest,
     Conflict,
     Forbidden,
@@ -49,8 +48,6 @@ _STATUS: dict[type[PacsflowError], int] = {
     InsufficientStorage: 507,  # before its base class ServiceUnavailable
     ServiceUnavailable: 503,
 }
-RETRY_AFTER: Mapping[str, str] = MappingProxyType({"Retry-After": str(RETRY_AFTER_SECONDS)})
-"""The header of every 503 of the HTTP services (errors and ``/ready``)."""
 WARN_AGENT = "pacsflow"  # the <service> of a Warning when the request names no host
 
 

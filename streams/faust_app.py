@@ -29,7 +29,7 @@ from faust.types.auth import CredentialsT
 
 from pacsflow.adapters.kafka_bus import KafkaSecurity
 from pacsflow.container import Container
-from pacsflow.errors import RETRY_AFTER_SECONDS, ServiceUnavailable
+from pacsflow.errors import RETRY_AFTER, ServiceUnavailable
 from pacsflow.pipeline.records import EVENTS_TOPIC, INGEST_GROUP, INGEST_TOPIC
 from pacsflow.ports import Message
 from pacsflow.telemetry import logs, metrics
@@ -188,9 +188,7 @@ def create_faust_app(
             )
             if reasons:
                 body = {"status": "unavailable", "roles": ["worker"], "reasons": reasons}
-                return view.json(
-                    body, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-                )
+                return view.json(body, status=503, headers=dict(RETRY_AFTER))
             return view.json({"status": "ready", "roles": ["worker"]})
 
     app.on_before_shutdown.connect(stop_container)  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ __all__ = [
     "FrameTable",
     "ImageGeometry",
     "build_frame_table",
+    "frame_count",
     "native_frame_length",
     "number_of_frames",
     "unpadded",
@@ -84,9 +85,14 @@ def number_of_frames(ds: Dataset) -> int:
 
     Raises ``ValueError`` when it is not a non-negative integer.
     """
+    return frame_count(ds.get("NumberOfFrames"))
+
+
+def frame_count(value: object) -> int:
+    """A Number of Frames value (PS3.3 C.7.6.6), of a data set or of its DICOM JSON: 1 when
+    None, empty or 0; ``ValueError`` when it is not a non-negative integer."""
     try:
-        value = ds.get("NumberOfFrames")
-        count = int(value or 1)
+        count: int = int(value or 1)  # type: ignore[call-overload]
     except (TypeError, ValueError) as exc:
         raise ValueError(f"Number of Frames (0028,0008) is not a number: {exc}") from exc
     if count < 0:

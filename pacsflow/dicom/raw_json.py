@@ -16,8 +16,9 @@ import re
 import struct
 from typing import Any, Final
 
-from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
+
+from pacsflow.dicom.dictionary import dictionary_vrs
 
 __all__ = ["ascii_compatible", "raw_json"]
 
@@ -76,13 +77,8 @@ def raw_json(raw: RawDataElement) -> dict[str, Any] | None:
 def _implicit_vr(tag: int) -> str | None:
     """The dictionary's VR where it names one (PS3.5 A.1); ``None`` for a private, unknown
     or ambiguous (``US or SS``) one, which pydicom resolves with the data set."""
-    if tag & 0x00010000:
-        return None
-    try:
-        vr = str(dictionary_VR(tag))
-    except KeyError:
-        return None
-    return None if " or " in vr else vr
+    vrs = dictionary_vrs(tag)
+    return vrs[0] if vrs is not None and len(vrs) == 1 else None
 
 
 def _numbers(vr: str, value: bytes, little_endian: bool) -> dict[str, Any] | None:

@@ -18,7 +18,9 @@ from typing import Any, Final
 
 import orjson
 import pyarrow as pa
-from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VM, keyword_for_tag
+
+from pacsflow.dicom.dictionary import dictionary_vr
 
 __all__ = ["Column", "column_for"]
 
@@ -116,11 +118,9 @@ def column_for(tag: str) -> Column | None:
     group, element = divmod(number, 0x10000)
     if group % 2 or group == 0x0002 or element == 0:
         return None  # private, File Meta, group length
-    try:
-        vr = dictionary_VR(number).split(" or ")[-1]  # US or SS: SS; OB or OW: OW
-        vm = dictionary_VM(number)
-    except KeyError:
+    if (vr := dictionary_vr(number)) is None:
         return None
+    vm = dictionary_VM(number)
     keyword = keyword_for_tag(number)
     if vr in _BINARY or not keyword:
         return None

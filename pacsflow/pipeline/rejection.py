@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from pydicom.uid import KeyObjectSelectionDocumentStorage
+
 from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.query.terms import first_value
 
@@ -25,7 +27,7 @@ __all__ = [
     "rejection_title",
 ]
 
-KEY_OBJECT_SELECTION: Final = "1.2.840.10008.5.1.4.1.1.88.59"
+KEY_OBJECT_SELECTION: Final = str(KeyObjectSelectionDocumentStorage)
 REJECTION_TITLES: Final = {
     ("113001", "DCM"): "Rejected for Quality Reasons",
     ("113037", "DCM"): "Rejected for Patient Safety Reasons",

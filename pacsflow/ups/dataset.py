@@ -17,9 +17,10 @@ from typing import Any, Final
 
 import orjson
 from pydicom import config
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import keyword_for_tag
 from pydicom.valuerep import validate_value
 
+from pacsflow.dicom.dictionary import dictionary_vrs
 from pacsflow.dicom.xml import xml_to_dataset
 from pacsflow.errors import BadRequest, UnsupportedMediaType
 
@@ -92,23 +93,13 @@ def read_dataset(document: Mapping[str, Any], path: str = "", depth: int = 0) ->
     return dataset
 
 
-def _dictionary_vrs(tag: str) -> frozenset[str] | None:
-    number = int(tag, 16)
-    if (number >> 16) % 2:  # private: no dictionary VR
-        return None
-    try:
-        return frozenset(str(dictionary_VR(number)).split(" or "))
-    except KeyError:
-        return None
-
-
 def _element(tag: str, element: Any, where: str, depth: int) -> JsonDict:
     if not isinstance(element, dict):
         raise BadRequest(f"{where}: an attribute is an object with a 'vr'")
     vr = element.get("vr")
     if vr not in _VRS:
         raise BadRequest(f"{where}: {vr!r} is not a VR")
-    allowed = _dictionary_vrs(tag)
+    allowed = dictionary_vrs(int(tag, 16))
     if allowed is not None and vr not in allowed:
         raise BadRequest(f"{where}: the VR is {' or '.join(sorted(allowed))}, not {vr}")
     unknown = set(element) - {"vr", "Value", "InlineBinary", "BulkDataURI"}

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pydicom.datadict import dictionary_VR
-
+from pacsflow.dicom.dictionary import dictionary_vr
 from pacsflow.ports.workitems import WorkitemStore
 from pacsflow.query.model import Level, Query
 from pacsflow.query.parse import parse_query
@@ -55,13 +54,6 @@ def workitem_query(parameters: Sequence[tuple[str, str]], max_results: int) -> Q
     return parse_query(Level.WORKITEM, parameters, default_limit=max_results, max_limit=max_results)
 
 
-def _vr(tag: str) -> str:
-    try:
-        return str(dictionary_VR(int(tag, 16))).split(" or ")[-1]
-    except KeyError:
-        return "UN"
-
-
 def shape(record: JsonDict, query: Query) -> JsonDict:
     """The DICOM JSON result of one matching workitem."""
     record = {tag: element for tag, element in record.items() if tag != Tag.TRANSACTION_UID}
@@ -70,7 +62,7 @@ def shape(record: JsonDict, query: Query) -> JsonDict:
     wanted = (set(RETURN_TAGS) | set(query.return_tags)) - {Tag.TRANSACTION_UID}
     result = {tag: record[tag] for tag in (*wanted, *_IF_PRESENT) if tag in record}
     for tag in wanted - result.keys():
-        result[tag] = {"vr": _vr(tag)}
+        result[tag] = {"vr": dictionary_vr(int(tag, 16)) or "UN"}
     return dict(sorted(result.items()))
 
 

@@ -20,7 +20,7 @@ from typing import Final, Literal
 
 from lxml import etree
 
-from pacsflow.errors import RETRY_AFTER_SECONDS
+from pacsflow.errors import RETRY_AFTER
 from pacsflow.wado.retrieval import Payload
 from pacsflow.ws.names import SOAP11, SOAP12, WSA
 
@@ -73,9 +73,7 @@ class SoapFault(Exception):
 
 def unavailable(reason: str) -> SoapFault:
     """A Receiver fault for a backend that does not answer: 503 with Retry-After."""
-    return SoapFault(
-        "Receiver", reason, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-    )
+    return SoapFault("Receiver", reason, status=503, headers=RETRY_AFTER)
 
 
 def fault_payload(fault: SoapFault) -> Payload:

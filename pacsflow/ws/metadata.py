@@ -18,6 +18,7 @@ from typing import Any, Final
 import orjson
 from lxml import etree
 
+from pacsflow.dicom.frames import frame_count
 from pacsflow.dicom.xml import NAMESPACE, dataset_to_xml
 from pacsflow.wado.locate import keys_of
 from pacsflow.ws.context import Context
@@ -37,10 +38,11 @@ _RELATIVE: Final = b'"BulkDataURI":"studies/'  # as ingest writes them (pacsflow
 
 
 def _frames(attributes: dict[str, Any]) -> int:
-    value = attributes.get("00280008", {}).get("Value") or [1]
+    """The document's Number of Frames; 1 when ingest kept a value that is not one."""
+    values = attributes.get("00280008", {}).get("Value") or [None]
     try:
-        return max(1, int(value[0]))
-    except (TypeError, ValueError):
+        return frame_count(values[0])
+    except ValueError:
         return 1
 
 

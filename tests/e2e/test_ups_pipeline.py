@@ -8,6 +8,8 @@
 * Delivery across a replica restart: the replica the subscriber is connected to is stopped
   (SIGTERM) while events keep happening on the other, restarted, and the subscriber reconnects
   to it: every event arrives exactly once. After a crash (SIGKILL) none is lost.
+* Bad input to a replica (on the Elasticsearch store): a 4xx naming the reason, with the
+  Warning text of PS3.18 Chapter 11 where it gives one, and nothing applied.
 """
 
 from __future__ import annotations
@@ -39,10 +41,14 @@ from tests.support.ups_client import (
     put_state,
     receive,
 )
-from tests.support.workitems import EVENT_TYPE, first, new_uid, state
+from tests.support.workitems import EVENT_TYPE, element, first, new_uid, state, workitem
 
 RACES = 15
 PERFORMERS = 8
+STATE_INCONSISTENT = "The submitted request is inconsistent with the state of the UPS Instance."
+UPDATE_INCONSISTENT = (
+    "The submitted request is inconsistent with the current state of the Workitem."
+)
 
 
 @dataclass
@@ -163,3 +169,98 @@ async def test_no_event_is_lost_or_repeated_across_a_replica_restart(
         for uid in during:  # in order within each workitem
             assert [e for e in got if e[1] == uid][:3] == lifecycle(uid)
         await channel.close()
+
+
+async def test_bad_input_gets_a_4xx_with_the_reason_and_changes_nothing(
+    replicas: Replicas,
+) -> None:
+    """Malformed JSON, a wrong VR, a missing required attribute, unknown UIDs, an oversized or
+    mistyped body, an illegal transition, an AE title that is none: never a 5xx."""
+    url = replicas.a.url
+    text = {"content-type": "text/plain"}
+    async with httpx.AsyncClient(timeout=60) as client:
+        uid = await create(client, url)
+        before = (await client.get(f"{url}/workitems/{uid}")).json()
+        unknown = new_uid()
+        label_missing = {k: v for k, v in workitem().items() if k != "00741204"}
+        oversized = {**workitem(), "00400400": element("LT", "x" * (2 << 20))}  # limit: 1 MiB
+        cases: list[tuple[str, str, bytes | None, dict[str, str], int, str, str | None]] = [
+            (
+                "POST",
+                f"/workitems?workitem={new_uid()}",
+                b"{nope",
+                JSON,
+                400,
+                "not valid JSON",
+                None,
+            ),
+            (
+                "POST",
+                f"/workitems?workitem={new_uid()}",
+                orjson.dumps({**workitem(), "00741000": element("UI", "1.2")}),
+                JSON,
+                400,
+                "the VR is CS",
+                None,
+            ),
+            (
+                "POST",
+                f"/workitems?workitem={new_uid()}",
+                orjson.dumps(label_missing),
+                JSON,
+                400,
+                "ProcedureStepLabel",
+                None,
+            ),
+            ("POST", f"/workitems?workitem={uid}", orjson.dumps(workitem()), JSON, 409, "", None),
+            (
+                "POST",
+                f"/workitems?workitem={new_uid()}",
+                orjson.dumps(oversized),
+                JSON,
+                413,
+                "",
+                None,
+            ),
+            ("POST", f"/workitems?workitem={new_uid()}", b"{}", text, 415, "", None),
+            ("GET", f"/workitems/{unknown}", None, {}, 404, "", None),
+            (
+                "PUT",
+                f"/workitems/{unknown}/state",
+                orjson.dumps(state("IN PROGRESS", new_uid())),
+                JSON,
+                404,
+                "",
+                None,
+            ),
+            (
+                "PUT",
+                f"/workitems/{uid}/state",
+                orjson.dumps(state("COMPLETED", new_uid())),
+                JSON,
+                409,
+                "",
+                STATE_INCONSISTENT,
+            ),
+            (
+                "POST",
+                f"/workitems/{uid}?transaction={new_uid()}",
+                orjson.dumps({"00741202": element("LO", "changed")}),
+                JSON,
+                409,
+                "",
+                UPDATE_INCONSISTENT,
+            ),
+            ("POST", f"/workitems/{unknown}/subscribers/WATCHER", None, {}, 404, "", None),
+            ("POST", f"/workitems/{uid}/subscribers/{'A' * 17}", None, {}, 400, "", None),
+        ]
+        for method, path, body, headers, status, reason, warning in cases:
+            response = await client.request(method, f"{url}{path}", content=body, headers=headers)
+            where = (method, path, response.status_code, response.text[:300])
+            assert response.status_code == status, where
+            message = response.json()["message"]
+            assert message and reason in message, where
+            if warning is not None:
+                assert warning in response.headers["warning"], where
+        after = await client.get(f"{url}/workitems/{uid}")
+        assert after.status_code == 200 and after.json() == before

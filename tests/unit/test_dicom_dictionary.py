@@ -9,9 +9,11 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
 
-from pacsflow.dicom.dictionary import dictionary_vr
+from pacsflow.dicom.dictionary import dictionary_vr, dictionary_vrs
 from pacsflow.dicom.validate import validate_instance
+from pacsflow.export.columns import column_for
 from pacsflow.query.attributes import resolve
+from pacsflow.ups.search import shape, workitem_query
 from tests.support.corpus import CORPUS
 
 INSTANCE_PATH = "studies/{study}/series/{series}/instances/{instance}"
@@ -37,6 +39,20 @@ def test_one_vr_per_standard_attribute(tag: int, vr: str) -> None:
 @pytest.mark.parametrize("tag", [0x00091001, 0x00090010, 0x0008FFF0])
 def test_private_and_unknown_tags_have_none(tag: int) -> None:
     assert dictionary_vr(tag) is None
+
+
+def test_the_dictionary_lists_every_vr_in_its_order() -> None:
+    assert dictionary_vrs(0x00281200) == ("US", "SS", "OW")
+    assert dictionary_vrs(0x00100010) == ("PN",)
+    assert dictionary_vrs(0x00091001) is None and dictionary_vrs(0x0008FFF0) is None
+
+
+def test_workitem_search_and_the_export_take_the_same_vr_as_qido() -> None:
+    """An empty attribute named by includefield, and an export column, of a US or SS tag."""
+    query = workitem_query([("includefield", "00280106")], 100)
+    assert shape({}, query)["00280106"] == {"vr": "US"}
+    column = column_for("00280106")
+    assert column is not None and column.vr == "US"
 
 
 def test_qido_resolves_names_through_the_same_lookup() -> None:
