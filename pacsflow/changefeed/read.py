@@ -5,6 +5,7 @@ its ``State`` worked out when read, from what the index holds of the instance no
 (the index holds the bytes this entry stored), ``replaced`` (other bytes, stored later),
 ``deleted`` (nothing), ``rejected`` (a ``reject`` entry: nothing was stored). ``Metadata`` is
 the instance's DICOM JSON (PS3.18 Annex F, bulk data left out) while the entry is current.
+An entry without a study is a Non-Patient Instance's, looked up in the site's NPI partition.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Final
 
 from pacsflow.changefeed.entries import FeedEntry, State
 from pacsflow.errors import BadRequest
+from pacsflow.nonpatient.resources import npi_site
 from pacsflow.ports.index import Index, InstanceDocument
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "FeedWindow", "latest_entry", "read_feed"]
@@ -76,6 +78,10 @@ async def _render(
     index: Index, site: str, entries: list[FeedEntry], include_metadata: bool
 ) -> list[JsonDict]:
     stored = await index.get_instances(site, [e.change.sop_uid for e in entries])
+    # Non-Patient Instances (no study) are held in the site's NPI partition (PS3.18 12.1)
+    npi = [e.change.sop_uid for e in entries if not e.change.study_uid]
+    if npi:
+        stored.update(await index.get_instances(npi_site(site), npi))
     rendered = []
     for entry in entries:
         held = stored.get(entry.change.sop_uid)

@@ -14,7 +14,9 @@ finished (410 Gone); records older than that are purged (404).
 
 Each committed instance was verified as ``verify.verify_instance`` says: held in the index and
 its stored bytes hashed against the SHA-256 recorded at ingest (PS3.4 J.3.3: the SCP commits to
-the safekeeping of what it verified).
+the safekeeping of what it verified). An instance named without a study (the SOP Instance form)
+is looked for among the site's studies, then among its Non-Patient Instances (PS3.18 12.1,
+kept in the partition ``npi_site(site)``), which the Storage Commitment Service covers too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pacsflow.commitment.response import response_module
 from pacsflow.commitment.verify import CommitmentFailure, Verdict, verify_instance
 from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.errors import BadRequest, Gone, NotFound
+from pacsflow.nonpatient.resources import npi_site
 from pacsflow.pipeline.records import INGEST_GROUP, INGEST_TOPIC
 from pacsflow.ports import Bus, Index, InstanceDocument, ObjectStore
 from pacsflow.ports.commitments import CommitmentStore, StoredCommitment
@@ -137,7 +140,10 @@ class CommitmentService:
 
         async def one(ref: Reference) -> InstanceDocument | None:
             async with limit:
-                return await self._index.get_instance(site, ref.sop_uid)
+                doc = await self._index.get_instance(site, ref.sop_uid)
+                if doc is None and not ref.study_uid:  # a Non-Patient Instance (PS3.18 12.1)?
+                    doc = await self._index.get_instance(npi_site(site), ref.sop_uid)
+                return doc
 
         return list(await asyncio.gather(*(one(ref) for ref in references)))
 

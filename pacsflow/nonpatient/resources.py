@@ -38,6 +38,7 @@ __all__ = [
     "file_under_instance",
     "is_npi_site",
     "npi_site",
+    "owner_site",
     "resource_of",
 ]
 
@@ -162,6 +163,11 @@ def npi_site(site: str) -> str:
 def is_npi_site(site: str) -> bool:
     """True for a partition of non-patient instances (``npi_site``)."""
     return site.endswith(_SUFFIX)
+
+
+def owner_site(site: str) -> str:
+    """The site a partition belongs to: ``site`` itself, or the site of an ``npi_site``."""
+    return site.removesuffix(_SUFFIX)
 
 
 def file_under_instance(header: PartHeader) -> PartHeader:

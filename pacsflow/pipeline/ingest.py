@@ -23,6 +23,7 @@ index commit of the batch before, and batches still complete and commit in order
 The change feed (``pacsflow.changefeed``): the same ``upsert_instances`` call appends a
 ``create`` change for every record stored and a ``reject`` change for every record refused,
 each with the record as origin (``{request_id}/{part}``), so a redelivered record is fed once.
+A Non-Patient Instance (PS3.18 12.1) is fed in its site's feed, with no study or series.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from pacsflow.dicom.metadata import strip_bulk
 from pacsflow.dicom.status import FailureReason, WarningReason
 from pacsflow.dicom.validate import ValidatedInstance, validate_instance
 from pacsflow.errors import ObjectNotFound
-from pacsflow.nonpatient.resources import is_npi_site
+from pacsflow.nonpatient.resources import is_npi_site, owner_site
 from pacsflow.pipeline.keys import instance_keys, instance_path, keys_beside
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
@@ -384,10 +385,13 @@ def _feed(works: list[_Work], accepted: set[int]) -> list[Change]:
             action, failure = "reject", event.failure_reason
         else:
             continue
+        site = record.site
         uids = (record.study_uid, record.series_uid, record.sop_uid, record.sop_class_uid)
+        if is_npi_site(site):  # the site's feed, without the study it is filed under
+            site, uids = owner_site(site), ("", "", record.sop_uid, record.sop_class_uid)
         sha256 = record.sha256 if action == "create" else ""
         origin = f"{record.request_id}/{record.part}"
-        changes.append(Change(origin, record.site, action, *uids, sha256, at, failure))
+        changes.append(Change(origin, site, action, *uids, sha256, at, failure))
     return changes
 
 

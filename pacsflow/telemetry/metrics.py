@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -34,6 +34,7 @@ __all__ = [
     "backend_error",
     "dead_letters",
     "index_totals",
+    "ingest_behind",
     "ingest_outcomes",
     "multiprocess_dir",
     "render",
@@ -72,6 +73,12 @@ INGEST_LAG = Gauge(
     "Age of the last ingest record a processor handled, per partition of the ingest topic",
     ["partition"],
     multiprocess_mode="livemax",
+)
+INGEST_BEHIND = Gauge(
+    "pacsflow_ingest_lag_records",
+    "Records of the ingest topic not yet processed, per partition (log end minus committed)",
+    ["partition"],
+    multiprocess_mode="mostrecent",
 )
 DEAD_LETTERS = Counter("pacsflow_dead_letters", "Records sent to the dead-letter topic")
 BACKEND_ERRORS = Counter(
@@ -144,6 +151,12 @@ def ingest_outcomes(
             INGEST_LATENCY.observe(max(now - _epoch(received_at, now), 0.0))
     for partition, received_at in partitions.items():
         INGEST_LAG.labels(str(partition)).set(max(now - _epoch(received_at, now), 0.0))
+
+
+def ingest_behind(positions: Mapping[int, tuple[int, int]]) -> None:
+    """Set the records not yet processed per partition from (committed, end) offsets."""
+    for partition, (committed, end) in positions.items():
+        INGEST_BEHIND.labels(str(partition)).set(max(0, end - committed))
 
 
 def dead_letters(count: int) -> None:

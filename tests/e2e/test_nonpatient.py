@@ -3,7 +3,8 @@
 Embedded: ``pacsflow serve`` (SQLite journal and index, objects on disk). Pipeline: Kafka
 (Tansu), S3 (moto) and an Elasticsearch-protocol index (osmem) with a Faust worker. The
 corpus's Color Palette and a Hanging Protocol built with pydicom are stored at their resources
-(12.5), found by Search (12.6) and not by Studies searches, and retrieved as stored (12.4).
+(12.5), found by Search (12.6) and not by Studies searches, retrieved as stored (12.4),
+committed (Chapter 13) and listed in the site's change feed.
 The ``server`` fixture (tests/e2e/conftest.py) is a fresh deployment per mode.
 """
 
@@ -12,8 +13,10 @@ from __future__ import annotations
 from io import BytesIO
 
 import httpx
+import orjson
 import pydicom
 import pytest
+from pydicom.uid import generate_uid
 
 from tests.support.corpus import CORPUS
 from tests.support.dicomweb import multipart, sequence, single_part, stow_content_type, value
@@ -67,3 +70,19 @@ def test_non_patient_instances_are_stored_searched_and_retrieved_apart_from_stud
     )
     assert single.content == protocol
     assert httpx.get(f"{base}/color-palettes/{protocol_uid}", timeout=60).status_code == 404
+
+    # Storage Commitment covers them, and the site's change feed lists them without a study
+    palette_class = str(pydicom.dcmread(COLOR_PALETTE, stop_before_pixels=True).SOPClassUID)
+    reference = {"00081150": {"vr": "UI", "Value": [palette_class]}}
+    reference["00081155"] = {"vr": "UI", "Value": [palette_uid]}
+    committed = httpx.post(
+        f"{base}/commitment-requests/{generate_uid()}",
+        content=orjson.dumps({"00081199": {"vr": "SQ", "Value": [reference]}}),
+        headers={"Content-Type": "application/dicom+json"},
+        timeout=120,
+    )
+    assert committed.status_code == 200, committed.text
+    assert [value(i, "00081155") for i in sequence(committed.json(), "00081199")] == [palette_uid]
+    fed = httpx.get(f"{base}/changefeed", params={"limit": "100"}, timeout=60).json()
+    npi = {e["SopInstanceUid"]: e["State"] for e in fed if not e["StudyInstanceUid"]}
+    assert npi == {palette_uid: "current", protocol_uid: "current"}

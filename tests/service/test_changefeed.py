@@ -22,6 +22,7 @@ from tests.support.archive import BASE_URL, Archive, running_archive
 from tests.support.corpus import CORPUS, uids_of
 from tests.support.deletion import image, part10, rejection_note
 from tests.support.dicomweb import multipart, stow_content_type
+from tests.support.nonpatient import COLOR_PALETTE, store_palette
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -212,3 +213,22 @@ async def test_deleted_and_iocm_rejected_instances_are_fed(archive: Archive) -> 
         f"IOCM rejection note {note.SOPInstanceUID} (Rejected for Quality Reasons)"
     )
     assert rejected["Sequence"] == stored["Sequence"] + 1
+
+
+async def test_a_non_patient_instance_is_fed_without_a_study(archive: Archive) -> None:
+    """A Color Palette stored at its NPI resource (PS3.18 12.5) is an entry of the site's feed,
+    with no study or series, and its metadata while current."""
+    before = len(await feed(archive, limit=1000))
+    stored = await store_palette(archive.client, "")
+    assert stored.status_code in (200, 202), stored.text
+    (entry,) = await _grown(archive, before, 1)
+    palette = pydicom.dcmread(COLOR_PALETTE, stop_before_pixels=True)
+    assert (entry["Action"], entry["State"], entry["SopInstanceUid"], entry["SopClassUid"]) == (
+        "create",
+        "current",
+        palette.SOPInstanceUID,
+        palette.SOPClassUID,
+    )
+    assert entry["StudyInstanceUid"] == entry["SeriesInstanceUid"] == ""
+    assert entry["Metadata"]["00700080"]["Value"] == ["HOT_IRON"]  # its Content Label
+    assert all(e["SopInstanceUid"] != palette.SOPInstanceUID for e in await feed(archive, NORTH))

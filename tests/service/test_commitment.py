@@ -24,6 +24,7 @@ from pacsflow.pipeline.keys import instance_keys
 from tests.support.corpus import CORPUS
 from tests.support.dicomweb import sequence, value
 from tests.support.embedded_archive import Archive, embedded_archive
+from tests.support.nonpatient import COLOR_PALETTE, store_palette
 
 CT = CORPUS / "modality/CT_small.dcm"
 MR = CORPUS / "modality/MR_siemens_csa_private.dcm"
@@ -113,6 +114,20 @@ async def test_a_wrong_sop_class_is_a_class_instance_conflict(archive: Archive) 
 
 
 MR_CLASS = "1.2.840.10008.5.1.4.1.1.4"
+
+
+async def test_a_non_patient_instance_is_committed_too(archive: Archive) -> None:
+    """A Color Palette stored at its NPI resource (PS3.18 12.5) is verified and committed."""
+    stored = await store_palette(archive.client, "/dicom-web")
+    assert stored.status_code == 200, stored.text
+    palette = pydicom.dcmread(COLOR_PALETTE, stop_before_pixels=True)
+
+    answer = await request(archive, transaction(), by_sop(reference(palette)))
+    wrong_class = await request(archive, transaction(), by_sop((MR_CLASS, palette.SOPInstanceUID)))
+
+    assert answer.status_code == 200, answer.text
+    assert committed(answer.json()) == [palette.SOPInstanceUID]
+    assert failed(wrong_class.json()) == {palette.SOPInstanceUID: 0x0119}
 
 
 async def test_an_object_that_does_not_match_its_digest_is_not_committed(

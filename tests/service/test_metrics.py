@@ -21,6 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.archive import BASE_URL, Archive, running_archive
 from tests.support.corpus import CORPUS, uids_of
+from tests.support.embedded_archive import Archive as EmbeddedArchive
+from tests.support.embedded_archive import embedded_archive
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -39,7 +41,7 @@ async def archive(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Arc
         yield running
 
 
-async def scrape(archive: Archive) -> Samples:
+async def scrape(archive: Archive | EmbeddedArchive) -> Samples:
     """Every sample of ``/metrics`` by name and labels."""
     response = await archive.client.get(f"{ROOT}/metrics")
     assert response.status_code == 200
@@ -151,3 +153,25 @@ async def test_what_the_index_holds(tmp_path: Path) -> None:
         assert stored == CT.stat().st_size + MR.stat().st_size
         assert (await fresh.stow([changed_ct("not counted for a minute")])).status_code == 202
         assert value(await scrape(fresh), "pacsflow_stored_bytes") == stored
+
+
+def behind(samples: Samples) -> float:
+    """The ingest records waiting, over all partitions."""
+    return sum(v for (n, _), v in samples.items() if n == "pacsflow_ingest_lag_records")
+
+
+async def test_records_behind_grow_while_the_processor_is_stopped(tmp_path: Path) -> None:
+    """``pacsflow_ingest_lag_records`` counts what waits on ``ingest`` per partition, from the
+    bus's offsets: it grows while nothing is processed, and falls to 0 once processed."""
+    async with embedded_archive(tmp_path / "data") as local:
+        assert behind(await scrape(local)) == 0
+        await local.stop_processor()
+        waiting = await local.post_parts([CT.read_bytes(), MR.read_bytes()], Prefer="respond-async")
+        assert waiting.status_code == 202, waiting.text
+        assert behind(await scrape(local)) == 2
+        local.start_processor()
+        async with asyncio.timeout(60):  # bounded wait for the processor to commit them
+            while True:
+                if behind(await scrape(local)) == 0:
+                    break
+                await asyncio.sleep(0.05)

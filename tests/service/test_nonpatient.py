@@ -22,7 +22,7 @@ from tests.support.archive import running_archive
 from tests.support.corpus import CORPUS
 from tests.support.dicomweb import multipart, sequence, single_part, value
 from tests.support.embedded_archive import STOW_TYPE, Archive, embedded_archive
-from tests.support.nonpatient import COLOR_PALETTE, hanging_protocol
+from tests.support.nonpatient import COLOR_PALETTE, hanging_protocol, store_palette
 
 ROOT = "/dicom-web"
 CT = CORPUS / "modality" / "CT_small.dcm"
@@ -142,12 +142,7 @@ async def test_bad_requests_get_clear_4xx(archive: Archive) -> None:
 async def _searches(data_dir: Path, store: bool) -> tuple[Any, Any]:
     async with running_archive(data_dir) as archive:
         if store:
-            body, boundary = multipart([COLOR_PALETTE.read_bytes()])
-            answer = await archive.client.post(
-                "/color-palettes",
-                content=body,
-                headers={"Content-Type": STOW_TYPE.format(boundary)},
-            )
+            answer = await store_palette(archive.client, "")
             assert answer.status_code == 200, answer.text
         palettes = (await archive.client.get("/color-palettes")).json()
         studies = (await archive.client.get("/studies")).json()

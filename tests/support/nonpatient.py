@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import io
 
+import httpx
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, HangingProtocolStorage, generate_uid
 
 from tests.support.corpus import CORPUS
+from tests.support.dicomweb import multipart, stow_content_type
 
-__all__ = ["COLOR_PALETTE", "hanging_protocol"]
+__all__ = ["COLOR_PALETTE", "hanging_protocol", "store_palette"]
 
 COLOR_PALETTE = CORPUS / "objects" / "color_palette_hotiron.dcm"
+
+
+async def store_palette(client: httpx.AsyncClient, root: str) -> httpx.Response:
+    """The Color Palette stored at ``{root}/color-palettes`` (PS3.18 12.5), as STOW-RS sends."""
+    body, boundary = multipart([COLOR_PALETTE.read_bytes()])
+    headers = {"Content-Type": stow_content_type(boundary)}
+    return await client.post(f"{root}/color-palettes", content=body, headers=headers)
 
 
 def _item(**values: object) -> Dataset:
