@@ -42,11 +42,11 @@ from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry, deleti
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexUnavailable
 from pacsflow.ports.index import (
-    SCAN_STUDIES,
     IndexedEntity,
     IndexTotals,
     InstanceDocument,
     InstanceRef,
+    check_scan_studies,
 )
 from pacsflow.query.es import (
     MAX_PARENT_UIDS,
@@ -545,8 +545,7 @@ class ElasticsearchIndex:
     ) -> list[IndexedEntity]:
         """Entities of ``level`` after the UID ``after``, by UID (``search_after`` on it); of
         ``studies`` only when given."""
-        if len(studies) > SCAN_STUDIES:
-            raise ValueError(f"a scan restricted to more than {SCAN_STUDIES} studies")
+        check_scan_studies(studies)
         key = _SCAN_KEYS[level]
         filters: list[JsonDict] = [{"term": {"site": site}}]
         if studies:

@@ -26,11 +26,11 @@ from pacsflow.changefeed.entries import Change, DeletionCause, FeedEntry, deleti
 from pacsflow.dicom.levels import level_attributes, series_derived, study_derived
 from pacsflow.errors import BadRequest, IndexFull, IndexUnavailable
 from pacsflow.ports.index import (
-    SCAN_STUDIES,
     IndexedEntity,
     IndexTotals,
     InstanceDocument,
     InstanceRef,
+    check_scan_studies,
 )
 from pacsflow.query.model import Level, Query, SearchPage
 from pacsflow.query.sql import TERMS, to_sql
@@ -333,8 +333,7 @@ class SqliteIndex:
     ) -> list[IndexedEntity]:
         """Entities of ``level`` after the UID ``after``, by UID (the UNIQUE keys' B-trees);
         of ``studies`` only when given."""
-        if len(studies) > SCAN_STUDIES:
-            raise ValueError(f"a scan restricted to more than {SCAN_STUDIES} studies")
+        check_scan_studies(studies)
         sql = _SCAN[level]
         if studies:
             where = f" AND study_uid IN ({','.join('?' * len(studies))}) ORDER BY"

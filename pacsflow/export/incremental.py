@@ -30,8 +30,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pacsflow.export.columns import column_for
-from pacsflow.export.metadata import FORMAT_VERSION, MANIFEST, ExportResult, study_date
-from pacsflow.export.tables import PARTITIONS, TABLE_NAMES, Granularity, TableSpec
+from pacsflow.export.metadata import (
+    FORMAT_VERSION,
+    MANIFEST,
+    ExportResult,
+    full_scan,
+    study_date,
+    write_manifest,
+)
+from pacsflow.export.tables import PARTITIONS, TABLE_NAMES, Granularity, TableSpec, partition_of
 from pacsflow.ports.index import SCAN_STUDIES, Index, IndexedEntity
 from pacsflow.query.attributes import resolve
 from pacsflow.query.model import Level
@@ -40,6 +47,7 @@ __all__ = ["IncrementalResult", "NotIncremental", "export_changes", "read_manife
 
 _LEVELS: Final = {name: level for level, name in TABLE_NAMES.items()}
 _FEED_PAGE: Final = 1000
+_PAGE: Final = 1000  # entities a scan reads at once
 _FIXED: Final = frozenset(
     {
         "StudyInstanceUID",
@@ -128,18 +136,8 @@ async def _entities(
     chosen = sorted(studies)
     for first in range(0, len(chosen), SCAN_STUDIES):
         group = chosen[first : first + SCAN_STUDIES]
-        after = ""
-        while page := await index.scan(site, level, after, 1000, studies=group):
+        async for page in full_scan(index, site, level, _PAGE, studies=group):
             yield page
-            if len(page) < 1000:
-                break
-            after = page[-1].uid
-
-
-def _partition_of(day: date | None, granularity: Granularity) -> Partition:
-    parts = {"year": day.year if day else 0, "month": day.month if day else 0}
-    parts["day"] = day.day if day else 0
-    return tuple(parts[name] for name in PARTITIONS[granularity])
 
 
 def _directory(table: Path, partition: Partition, granularity: Granularity) -> Path:
@@ -212,7 +210,7 @@ async def _update_table(
     async for entities in _entities(index, site, spec.level, studies):
         by_partition: dict[Partition, list[IndexedEntity]] = {}
         for entity in entities:
-            key = _partition_of(dates.get(entity.study_uid), granularity)
+            key = partition_of(dates.get(entity.study_uid), granularity)
             by_partition.setdefault(key, []).append(entity)
         for key, members in by_partition.items():
             batches.setdefault(key, []).append(spec.batch(members, dates))
@@ -239,12 +237,6 @@ def _apply(
         table.mkdir(parents=True, exist_ok=True)
         pq.write_table(spec.schema.empty_table(), root_file)
     return len(before | set(batches))
-
-
-def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    aside = out / f".{MANIFEST}.{os.getpid()}"
-    aside.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-    os.replace(aside, out / MANIFEST)
 
 
 async def export_changes(
@@ -276,21 +268,12 @@ async def export_changes(
             table = out / spec.name
             result.partitions += await _update_table(index, site, spec, table, studies, dates)
     for spec in specs:
-        result.rows[spec.name] = await asyncio.to_thread(_rows, out / spec.name)
-        result.columns[spec.name] = spec.schema.names
-        result.tags[spec.name] = [column.tag for column in spec.columns]
+        result.add(spec, await asyncio.to_thread(_rows, out / spec.name))
     result.seconds = time.monotonic() - started
     manifest.update(
         exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
         sequence=sequence,
-        tables={
-            name: {
-                "rows": result.rows[name],
-                "columns": result.columns[name],
-                "tags": result.tags[name],
-            }
-            for name in result.rows
-        },
+        tables=result.tables(),
         incremental={
             "since": since,
             "changes": read,
@@ -298,5 +281,5 @@ async def export_changes(
             "partitions": result.partitions,
         },
     )
-    await asyncio.to_thread(_write_manifest, out, manifest)
+    await asyncio.to_thread(write_manifest, out, manifest)
     return result

@@ -17,7 +17,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ __all__ = [
     "export_metadata",
     "full_scan",
     "study_date",
+    "write_manifest",
 ]
 
 MANIFEST = "_export.json"
@@ -65,14 +66,27 @@ class ExportResult:
     tags: dict[str, list[str]] = field(default_factory=dict)  # of the attribute columns
     seconds: float = 0.0
 
+    def add(self, spec: TableSpec, rows: int) -> None:
+        """Record the table ``spec`` describes, of ``rows`` rows."""
+        self.rows[spec.name] = rows
+        self.columns[spec.name] = spec.schema.names
+        self.tags[spec.name] = [column.tag for column in spec.columns]
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """The manifest's ``tables``: rows, columns and attribute tags of each."""
+        return {
+            name: {"rows": rows, "columns": self.columns[name], "tags": self.tags[name]}
+            for name, rows in self.rows.items()
+        }
+
 
 async def full_scan(
-    index: Index, site: str, level: Level, page: int
+    index: Index, site: str, level: Level, page: int, studies: Sequence[str] = ()
 ) -> AsyncIterator[list[IndexedEntity]]:
-    """Every entity of ``level``, one page at a time, by UID."""
+    """Every entity of ``level`` (of ``studies`` only, when given), one page at a time, by UID."""
     after = ""
     while True:
-        entities = await index.scan(site, level, after, page)
+        entities = await index.scan(site, level, after, page, studies=studies)
         if entities:
             yield entities
             after = entities[-1].uid
@@ -146,9 +160,7 @@ async def export_metadata(
             rows = await _write_table(
                 index, site, spec, staging / spec.name, study_dates, options.page
             )
-            result.rows[spec.name] = rows
-            result.columns[spec.name] = spec.schema.names
-            result.tags[spec.name] = [column.tag for column in spec.columns]
+            result.add(spec, rows)
         result.seconds = time.monotonic() - started
         manifest = {
             "format": FORMAT_VERSION,
@@ -156,14 +168,7 @@ async def export_metadata(
             "site": site,
             "sequence": latest.sequence if latest is not None else 0,
             "partitioned_by": f"StudyDate ({options.granularity})",
-            "tables": {
-                name: {
-                    "rows": result.rows[name],
-                    "columns": result.columns[name],
-                    "tags": result.tags[name],
-                }
-                for name in result.rows
-            },
+            "tables": result.tables(),
         }
         await asyncio.to_thread(_publish, staging, out, manifest)
     finally:
@@ -182,4 +187,11 @@ def _publish(staging: Path, out: Path, manifest: dict[str, Any]) -> None:
             shutil.rmtree(old)
         else:
             (staging / name).rename(target)
-    (out / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    write_manifest(out, manifest)
+
+
+def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """``out/_export.json``, written aside and renamed into place."""
+    aside = out / f".{MANIFEST}.{os.getpid()}"
+    aside.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    os.replace(aside, out / MANIFEST)

@@ -22,7 +22,14 @@ from pacsflow.ports.index import IndexedEntity
 from pacsflow.query.attributes import attribute_level
 from pacsflow.query.model import Level
 
-__all__ = ["PARTITIONS", "TABLE_NAMES", "Granularity", "TableSpec", "attribute_columns"]
+__all__ = [
+    "PARTITIONS",
+    "TABLE_NAMES",
+    "Granularity",
+    "TableSpec",
+    "attribute_columns",
+    "partition_of",
+]
 
 Granularity = Literal["year", "month", "day"]
 PARTITIONS: Final[dict[str, tuple[str, ...]]] = {
@@ -45,6 +52,14 @@ _STORED: Final = (
 # Left out of "all" (they may still be chosen): per-frame functional groups can hold
 # thousands of items per instance.
 _NOT_IN_ALL: Final = frozenset({"52009229", "52009230"})
+
+
+def partition_of(day: date | None, granularity: Granularity) -> tuple[int, ...]:
+    """The partition values of a study of StudyDate ``day`` (0 for a study without one)."""
+    parts = {"year": 0, "month": 0, "day": 0}
+    if day is not None:
+        parts = {"year": day.year, "month": day.month, "day": day.day}
+    return tuple(parts[name] for name in PARTITIONS[granularity])
 
 
 def attribute_columns(tags: Iterable[str], level: Level, *, chosen: bool) -> tuple[Column, ...]:
@@ -107,13 +122,8 @@ class TableSpec:
             data.append([d.size if d else None for d in documents])
             data.append([d.sha256 if d else None for d in documents])
         data += [[c.value(e.attributes) for e in entities] for c in self.columns]
-        days = [study_dates.get(e.study_uid) for e in entities]
-        parts = {
-            "year": [d.year if d else 0 for d in days],
-            "month": [d.month if d else 0 for d in days],
-            "day": [d.day if d else 0 for d in days],
-        }
-        data += [parts[name] for name in PARTITIONS[self.granularity]]
+        keys = [partition_of(study_dates.get(e.study_uid), self.granularity) for e in entities]
+        data += [[key[i] for key in keys] for i in range(len(PARTITIONS[self.granularity]))]
         schema = self.schema
         arrays = [pa.array(column, f.type) for column, f in zip(data, schema, strict=True)]
         return pa.RecordBatch.from_arrays(arrays, schema=schema)

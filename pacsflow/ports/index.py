@@ -40,9 +40,17 @@ __all__ = [
     "IndexedEntity",
     "InstanceDocument",
     "InstanceRef",
+    "check_scan_studies",
 ]
 
 SCAN_STUDIES: Final = 500  # the most study UIDs one ``Index.scan`` may be restricted to
+
+
+def check_scan_studies(studies: Sequence[str]) -> None:
+    """``ValueError`` for a scan restricted to more than ``SCAN_STUDIES`` studies."""
+    if len(studies) > SCAN_STUDIES:
+        raise ValueError(f"a scan restricted to more than {SCAN_STUDIES} studies")
+
 
 JsonDict = dict[str, Any]
 
