@@ -50,6 +50,7 @@ from pacsflow.errors import ObjectNotFound
 from pacsflow.nonpatient.resources import is_npi_site, owner_site
 from pacsflow.pipeline.keys import instance_keys, instance_path, keys_beside
 from pacsflow.pipeline.records import IngestEvent, IngestRecord
+from pacsflow.pipeline.sidecar import encode_sidecar
 from pacsflow.ports import Index, InstanceDocument, ObjectStore
 from pacsflow.telemetry import tracing
 
@@ -225,7 +226,7 @@ async def _complete(works: list[_Work], ctx: IngestContext) -> None:
         found = await ctx.index.get_instances(site, uids)
         existing.update({f"{site}/{uid}": doc for uid, doc in found.items()})
     accepted = [w for w in works if w.event is None and _admit(w, existing, ctx)]
-    puts, moves, deletes = _changes(accepted)
+    puts, moves, deletes = _changes(accepted, existing)
     kept = {id(w) for w in accepted}
     refused = [w.record.staged_key for w in works if w.staged and id(w) not in kept]
     traced = [w.parent for w in accepted if w.parent is not None]
@@ -345,10 +346,11 @@ def _admit(work: _Work, existing: dict[str, InstanceDocument], ctx: IngestContex
 
 
 def _changes(
-    works: list[_Work],
+    works: list[_Work], existing: dict[str, InstanceDocument]
 ) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]], list[str]]:
-    """The object writes of a batch: the instance (put or renamed from staging), its metadata,
-    frame table and bulk ranges; a frame table or bulk ranges it no longer has are removed."""
+    """The object writes of a batch: the instance (put or renamed from staging) and its sidecar
+    (metadata, frame table and bulk ranges); replacing an instance stored before the sidecar,
+    its ``.json``, ``.frames`` and ``.bulk`` are removed."""
     puts: list[tuple[str, bytes]] = []
     moves: list[tuple[str, str]] = []
     deletes: list[str] = []
@@ -359,15 +361,13 @@ def _changes(
             puts.append((keys["dicom"], record.inline))
         elif work.staged and record.staged_key is not None:
             moves.append((record.staged_key, keys["dicom"]))
-        puts.append((keys["metadata"], orjson.dumps(instance.metadata)))
-        if instance.frame_table is not None:
-            puts.append((keys["frames"], instance.frame_table.to_json()))
-        else:
-            deletes.append(keys["frames"])
-        if instance.bulk:
-            puts.append((keys["bulk"], orjson.dumps(instance.bulk)))
-        else:
-            deletes.append(keys["bulk"])
+        table = instance.frame_table
+        frames = None if table is None else table.to_json()
+        bulk = orjson.dumps(instance.bulk) if instance.bulk else None
+        metadata = orjson.dumps(instance.metadata)
+        puts.append((keys["sidecar"], encode_sidecar(metadata, frames, bulk)))
+        if f"{record.site}/{record.sop_uid}" in existing:  # stored before the sidecar?
+            deletes += [keys["metadata"], keys["frames"], keys["bulk"]]
     return puts, moves, deletes
 
 

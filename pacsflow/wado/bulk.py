@@ -21,6 +21,7 @@ import orjson
 from pacsflow.errors import NotAcceptable, NotFound
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart, coalesced, primed
+from pacsflow.pipeline.sidecar import read_parts
 from pacsflow.ports import Index, InstanceRef, ObjectStore
 from pacsflow.wado.frames import (
     OCTET_STREAM,
@@ -111,7 +112,7 @@ async def retrieve_resource_bulkdata(
     site = retrieval.site
     refs = await locate(index, site, key)
     frames = await _frames_of(index, objects, site, refs, retrieval.accept)
-    stored = await objects.get_many([keys_of(site, ref)["bulk"] for ref in refs])
+    stored = await read_parts(objects, [keys_of(site, ref) for ref in refs], "bulk")
     ranges: list[dict[str, list[int]]] = [orjson.loads(raw) if raw else {} for raw in stored]
     if not frames and not any(ranges):
         raise NotFound(f"{key} has no bulk data")

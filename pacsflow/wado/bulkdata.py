@@ -13,11 +13,12 @@ from typing import Final
 
 import orjson
 
-from pacsflow.errors import NotAcceptable, NotFound, ObjectNotFound
+from pacsflow.errors import NotAcceptable, NotFound
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart, primed
 from pacsflow.media.ranges import parse_range
 from pacsflow.pipeline.keys import instance_keys
+from pacsflow.pipeline.sidecar import read_part
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.frames import OCTET_STREAM, load_frame_table, read_frame
 from pacsflow.wado.locate import bulkdata_url, find_ref
@@ -59,10 +60,8 @@ async def _value_range(
         first, last = table.frames[0][0], table.frames[-1][-1]
         span = (first[0], max(last[0] + last[1], first[0] + first[1]) - first[0])
         return keys["dicom"], [[span]], table.transfer_syntax
-    try:
-        ranges: dict[str, list[int]] = orjson.loads(await objects.get(keys["bulk"]))
-    except ObjectNotFound:
-        ranges = {}
+    stored = await read_part(objects, keys, "bulk")
+    ranges: dict[str, list[int]] = orjson.loads(stored) if stored else {}
     if path not in ranges:
         raise NotFound(f"instance {doc.sop_uid} has no bulk data at {path}")
     offset, length = ranges[path]

@@ -29,10 +29,11 @@ from pacsflow.dicom.transcode import (
 from pacsflow.dicom.uids import (
     NATIVE_TRANSFER_SYNTAXES,
 )
-from pacsflow.errors import BadRequest, NotAcceptable, NotFound, ObjectNotFound
+from pacsflow.errors import BadRequest, NotAcceptable, NotFound
 from pacsflow.media.accept import parse_accept
 from pacsflow.media.multipart_out import Multipart, buffered
 from pacsflow.pipeline.keys import instance_keys
+from pacsflow.pipeline.sidecar import read_part
 from pacsflow.ports import Index, InstanceDocument, InstanceRef, ObjectStore
 from pacsflow.wado.locate import bulkdata_url, find_instance, find_ref
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
@@ -118,11 +119,11 @@ async def load_frame_table(
     objects: ObjectStore, site: str, doc: InstanceDocument | InstanceRef
 ) -> FrameTable:
     """The instance's frame offset table; ``NotFound`` if it has no frames."""
-    key = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)["frames"]
-    try:
-        return FrameTable.from_json(await objects.get(key))
-    except ObjectNotFound:
-        raise NotFound(f"instance {doc.sop_uid} has no frames that can be served") from None
+    keys = instance_keys(site, doc.study_uid, doc.series_uid, doc.sop_uid)
+    stored = await read_part(objects, keys, "frames")
+    if stored is None:
+        raise NotFound(f"instance {doc.sop_uid} has no frames that can be served")
+    return FrameTable.from_json(stored)
 
 
 async def read_frame(objects: ObjectStore, key: str, segments: Sequence[tuple[int, int]]) -> bytes:

@@ -1,10 +1,11 @@
 """WADO-RS Retrieve Metadata (PS3.18 10.4.1.1.2) from the DICOM JSON written at ingest.
 
-Study, series and instance metadata are the stored per-instance JSON objects, read in one
-batch and joined without being parsed; BulkDataURIs, stored relative to the DICOMweb root,
-are made absolute. ``application/dicom+json`` (default) or
-``multipart/related; type="application/dicom+xml"`` (PS3.19). The ETag derives from the
-instances' content digests, so ``If-None-Match`` is answered before any object is read.
+Study, series and instance metadata are the stored per-instance JSON documents (each sliced
+out of the instance's sidecar, ``pacsflow.pipeline.sidecar``), read in one batch and joined
+without being parsed; BulkDataURIs, stored relative to the DICOMweb root, are made absolute.
+``application/dicom+json`` (default) or ``multipart/related; type="application/dicom+xml"``
+(PS3.19). The ETag derives from the instances' content digests, so ``If-None-Match`` is
+answered before any object is read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import NotFound
 from pacsflow.media.accept import MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
+from pacsflow.pipeline.sidecar import read_parts
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
@@ -39,7 +41,7 @@ async def retrieve_metadata(
     etag = entity_tag(_VERSION, refs, root_url, media.name)
     if is_current(etag, retrieval.if_none_match):
         return Payload(media.media_type, status=304, headers=_VARY, etag=etag)
-    stored = await objects.get_many([keys_of(site, ref)["metadata"] for ref in refs])
+    stored = await read_parts(objects, [keys_of(site, ref) for ref in refs], "metadata")
     absolute = f'"BulkDataURI":"{root_url}/studies/'.encode()
     documents = []
     for ref, raw in zip(refs, stored, strict=True):

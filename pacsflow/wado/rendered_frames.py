@@ -13,6 +13,7 @@ from typing import Final
 
 from pacsflow.dicom.frames import FrameTable
 from pacsflow.errors import NotFound
+from pacsflow.pipeline.sidecar import read_part
 from pacsflow.ports import ObjectStore
 from pacsflow.render.params import RenderParams
 from pacsflow.render.stored import header_end, render_stored
@@ -29,8 +30,8 @@ async def stored_image(
 ) -> tuple[FrameTable, bytes] | None:
     """The frame table and the first bytes of the object (up to 1 MiB: the header, and all of
     a small image), read at once; ``None`` when there is no table (no addressable Pixel Data)."""
-    (raw,), head = await asyncio.gather(
-        objects.get_many([keys["frames"]]),
+    raw, head = await asyncio.gather(
+        read_part(objects, keys, "frames"),
         objects.read_range(keys["dicom"], 0, min(size, HEAD_BYTES)),
     )
     return None if raw is None else (FrameTable.from_json(raw), head)

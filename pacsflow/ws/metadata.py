@@ -20,6 +20,7 @@ from lxml import etree
 
 from pacsflow.dicom.frames import frame_count
 from pacsflow.dicom.xml import NAMESPACE, dataset_to_xml
+from pacsflow.pipeline.sidecar import read_parts
 from pacsflow.wado.locate import keys_of
 from pacsflow.ws.context import Context
 from pacsflow.ws.locate import Found, locate_documents
@@ -97,9 +98,9 @@ def _evaluate(document: bytes, request: InformationRequest) -> list[bytes] | Reg
 
 async def _stored(context: Context, found: list[Found]) -> list[bytes | None]:
     """The stored DICOM JSON of each instance, BulkDataURIs made absolute (None: gone)."""
-    keys = [keys_of(context.site, f.instance)["metadata"] for f in found]
+    keys = [keys_of(context.site, f.instance) for f in found]
     absolute = f'"BulkDataURI":"{context.root_url}/studies/'.encode()
-    stored = await context.objects.get_many(keys)
+    stored = await read_parts(context.objects, keys, "metadata")
     return [None if raw is None else raw.replace(_RELATIVE, absolute) for raw in stored]
 
 
