@@ -3,15 +3,17 @@
 Layout (all integers big-endian)::
 
     b"PFS1"                  magic and format version
-    u64 metadata length      DICOM JSON without bulk data (``{sop}.json`` before)
     u64 frames length        frame offset table JSON, 0: none (``{sop}.frames`` before)
     u64 bulk length          byte ranges of other bulk values JSON, 0: none (``{sop}.bulk``)
-    metadata bytes | frames bytes | bulk bytes
+    u64 metadata length      DICOM JSON without bulk data (``{sop}.json`` before)
+    frames bytes | bulk bytes | metadata bytes
 
-A reader slices one part out by the lengths, without parsing the others. One object instead
-of three saves two file creations (inodes, directory entries) per instance at ingest. An
-instance stored before the sidecar (``.json``, ``.frames``, ``.bulk``) is read from those
-objects while it has no sidecar (``read_parts``).
+A reader slices one part out by the lengths, without parsing the others. The small parts come
+first, so that a frame or bulk data request reads the object's first bytes (``read_part``), not
+the metadata of an enhanced multi-frame image (megabytes of functional groups). One object
+instead of three saves two file creations (inodes, directory entries) per instance at ingest.
+An instance stored before the sidecar (``.json``, ``.frames``, ``.bulk``) is read from those
+objects while it has no sidecar.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
+from pacsflow.errors import ObjectNotFound
 from pacsflow.ports import ObjectStore
 
 __all__ = ["MAGIC", "Part", "encode_sidecar", "read_part", "read_parts", "sidecar_part"]
@@ -28,27 +31,34 @@ Part = Literal["metadata", "frames", "bulk"]
 
 MAGIC: Final = b"PFS1"
 _HEADER: Final = struct.Struct(">4sQQQ")
-_ORDER: Final[tuple[Part, ...]] = ("metadata", "frames", "bulk")
+_ORDER: Final[tuple[Part, ...]] = ("frames", "bulk", "metadata")
+_PREFIX: Final = 64 * 1024  # read at once for a frame table or bulk ranges
 
 
 def encode_sidecar(metadata: bytes, frames: bytes | None, bulk: bytes | None) -> bytes:
     """The sidecar of an instance; ``frames`` or ``bulk`` ``None`` (or empty) when it has none."""
     frames, bulk = frames or b"", bulk or b""
     return b"".join(
-        (_HEADER.pack(MAGIC, len(metadata), len(frames), len(bulk)), metadata, frames, bulk)
+        (_HEADER.pack(MAGIC, len(frames), len(bulk), len(metadata)), frames, bulk, metadata)
     )
+
+
+def _span(data: bytes, part: Part, *, complete: bool) -> tuple[int, int]:
+    """(start, length) of ``part`` by the header at the start of ``data``: a whole sidecar
+    (``complete``) or its first bytes."""
+    if len(data) < _HEADER.size:
+        raise ValueError(f"a sidecar of {len(data)} bytes has no header")
+    magic, *lengths = _HEADER.unpack_from(data)
+    whole = _HEADER.size + sum(lengths)
+    if magic != MAGIC or whole < len(data) or (complete and whole != len(data)):
+        raise ValueError(f"not a sidecar: magic {magic!r}, {len(data)} bytes for {lengths}")
+    number = _ORDER.index(part)
+    return _HEADER.size + sum(lengths[:number]), lengths[number]
 
 
 def sidecar_part(data: bytes, part: Part) -> bytes | None:
     """One part of a sidecar's bytes; ``None`` for an absent frame table or bulk ranges."""
-    if len(data) < _HEADER.size:
-        raise ValueError(f"a sidecar of {len(data)} bytes has no header")
-    magic, *lengths = _HEADER.unpack_from(data)
-    if magic != MAGIC or _HEADER.size + sum(lengths) != len(data):
-        raise ValueError(f"not a sidecar: magic {magic!r}, {len(data)} bytes for {lengths}")
-    number = _ORDER.index(part)
-    start = _HEADER.size + sum(lengths[:number])
-    length = lengths[number]
+    start, length = _span(data, part, complete=True)
     if part != "metadata" and length == 0:
         return None
     return data[start : start + length]
@@ -71,6 +81,19 @@ async def read_parts(
 
 
 async def read_part(objects: ObjectStore, keys: Mapping[str, str], part: Part) -> bytes | None:
-    """``part`` of one instance (``read_parts``)."""
-    (found,) = await read_parts(objects, [keys], part)
-    return found
+    """``part`` of one instance (``read_parts``); a frame table or bulk ranges from the
+    sidecar's first bytes (a second read only for a part that does not fit in them)."""
+    if part == "metadata":
+        (found,) = await read_parts(objects, [keys], part)
+        return found
+    try:
+        head = await objects.read_range(keys["sidecar"], 0, _PREFIX)
+    except ObjectNotFound:
+        (found,) = await objects.get_many([keys[part]])
+        return found
+    start, length = _span(head, part, complete=len(head) < _PREFIX)
+    if length == 0:
+        return None
+    if start + length <= len(head):
+        return head[start : start + length]
+    return await objects.read_range(keys["sidecar"], start, length)

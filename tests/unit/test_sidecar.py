@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pacsflow.pipeline.sidecar import MAGIC, encode_sidecar, sidecar_part
+from pacsflow.adapters.fs_store import FileSystemObjectStore
+from pacsflow.pipeline.keys import instance_keys
+from pacsflow.pipeline.sidecar import MAGIC, encode_sidecar, read_part, read_parts, sidecar_part
 
 
 def test_each_part_is_sliced_out_as_written() -> None:
@@ -35,3 +39,18 @@ def test_absent_parts_read_as_none() -> None:
 def test_what_is_not_a_whole_sidecar_is_refused(data: bytes) -> None:
     with pytest.raises(ValueError, match="sidecar"):
         sidecar_part(data, "metadata")
+
+
+async def test_parts_are_read_from_the_sidecar_or_the_objects_of_old(tmp_path: Path) -> None:
+    objects = FileSystemObjectStore(tmp_path)
+    await objects.start()
+    new, old = (instance_keys("default", "1.2", "1.3", sop) for sop in ("1.4", "1.5"))
+    table = b"[" + b"1," * 60_000 + b"1]"  # beyond the first bytes read for a frame table
+    await objects.put(new["sidecar"], encode_sidecar(b'{"new":1}', table, None))
+    await objects.write_batch(puts=[(old["metadata"], b'{"old":1}'), (old["bulk"], b"{}")])
+    assert await read_parts(objects, [new, old], "metadata") == [b'{"new":1}', b'{"old":1}']
+    assert await read_part(objects, new, "frames") == table
+    assert await read_part(objects, new, "bulk") is None
+    assert await read_part(objects, old, "bulk") == b"{}"
+    assert await read_part(objects, old, "frames") is None
+    await objects.close()
