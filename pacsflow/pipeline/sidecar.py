@@ -19,15 +19,25 @@ objects while it has no sidecar.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
-from typing import Final, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, Literal, TypeVar
 
 from pacsflow.errors import ObjectNotFound
 from pacsflow.ports import ObjectStore
 
-__all__ = ["MAGIC", "Part", "encode_sidecar", "read_part", "read_parts", "sidecar_part"]
+__all__ = [
+    "MAGIC",
+    "Part",
+    "encode_sidecar",
+    "read_metadata",
+    "read_part",
+    "read_parts",
+    "sidecar_part",
+]
 
 Part = Literal["metadata", "frames", "bulk"]
+
+T = TypeVar("T")
 
 MAGIC: Final = b"PFS1"
 _HEADER: Final = struct.Struct(">4sQQQ")
@@ -64,20 +74,51 @@ def sidecar_part(data: bytes, part: Part) -> bytes | None:
     return data[start : start + length]
 
 
+async def _read_all(
+    objects: ObjectStore,
+    keys: Sequence[Mapping[str, str]],
+    part: Part,
+    from_sidecar: Callable[[bytes], T | None],
+    from_object: Callable[[bytes], T],
+) -> list[T | None]:
+    """``from_sidecar`` of each instance's sidecar, or, for an instance stored before the
+    sidecar, ``from_object`` of its own object of ``part``; ``None`` where there is none."""
+    sidecars = await objects.get_many([k["sidecar"] for k in keys])
+    found = [None if raw is None else from_sidecar(raw) for raw in sidecars]
+    older = [i for i, raw in enumerate(sidecars) if raw is None]
+    if older:
+        legacy = await objects.get_many([keys[i][part] for i in older])
+        for i, raw in zip(older, legacy, strict=True):
+            found[i] = None if raw is None else from_object(raw)
+    return found
+
+
 async def read_parts(
     objects: ObjectStore, keys: Sequence[Mapping[str, str]], part: Part
 ) -> list[bytes | None]:
     """``part`` of each instance whose object keys (``instance_keys``) are ``keys``: from its
     sidecar, or, for an instance stored before the sidecar, its own object; ``None`` where
     the instance has none (or is gone)."""
-    sidecars = await objects.get_many([k["sidecar"] for k in keys])
-    found = [None if raw is None else sidecar_part(raw, part) for raw in sidecars]
-    older = [i for i, raw in enumerate(sidecars) if raw is None]
-    if older:
-        legacy = await objects.get_many([keys[i][part] for i in older])
-        for i, raw in zip(older, legacy, strict=True):
-            found[i] = raw
-    return found
+    return await _read_all(objects, keys, part, lambda raw: sidecar_part(raw, part), bytes)
+
+
+async def read_metadata(
+    objects: ObjectStore, keys: Sequence[Mapping[str, str]], relative: bytes, absolute: bytes
+) -> list[memoryview | None]:
+    """The DICOM JSON of each instance (``read_parts``) with ``relative`` replaced by
+    ``absolute`` (BulkDataURIs made absolute), copied once: the replacement is made on the
+    whole sidecar, whose frame table and bulk ranges before the metadata do not hold it."""
+
+    def from_sidecar(raw: bytes) -> memoryview:
+        start, _ = _span(raw, "metadata", complete=True)
+        if raw.find(relative, 0, start) >= 0:  # not from this module's writer: slice first
+            return memoryview(raw[start:].replace(relative, absolute))
+        return memoryview(raw.replace(relative, absolute))[start:]
+
+    def from_object(raw: bytes) -> memoryview:
+        return memoryview(raw.replace(relative, absolute))
+
+    return await _read_all(objects, keys, "metadata", from_sidecar, from_object)
 
 
 async def read_part(objects: ObjectStore, keys: Mapping[str, str], part: Part) -> bytes | None:

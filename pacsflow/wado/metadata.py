@@ -18,7 +18,7 @@ from pacsflow.dicom.xml import dataset_to_xml
 from pacsflow.errors import NotFound
 from pacsflow.media.accept import MetadataMedia, choose
 from pacsflow.media.multipart_out import Multipart
-from pacsflow.pipeline.sidecar import read_parts
+from pacsflow.pipeline.sidecar import read_metadata
 from pacsflow.ports import Index, ObjectStore
 from pacsflow.wado.locate import keys_of, locate
 from pacsflow.wado.retrieval import Payload, ResourceKey, Retrieval
@@ -41,13 +41,14 @@ async def retrieve_metadata(
     etag = entity_tag(_VERSION, refs, root_url, media.name)
     if is_current(etag, retrieval.if_none_match):
         return Payload(media.media_type, status=304, headers=_VARY, etag=etag)
-    stored = await read_parts(objects, [keys_of(site, ref) for ref in refs], "metadata")
     absolute = f'"BulkDataURI":"{root_url}/studies/'.encode()
+    keys = [keys_of(site, ref) for ref in refs]
+    stored = await read_metadata(objects, keys, _RELATIVE, absolute)
     documents = []
     for ref, raw in zip(refs, stored, strict=True):
         if raw is None:  # deleted between the index lookup and the read
             raise NotFound(f"the metadata of instance {ref.sop_uid} is gone")
-        documents.append(raw.replace(_RELATIVE, absolute))
+        documents.append(raw)
     if media is not MetadataMedia.DICOM_XML:
         body = b"[" + b",".join(documents) + b"]"
         return Payload(media.media_type, body, headers=_VARY, etag=etag, compressible=True)

@@ -20,7 +20,7 @@ from lxml import etree
 
 from pacsflow.dicom.frames import frame_count
 from pacsflow.dicom.xml import NAMESPACE, dataset_to_xml
-from pacsflow.pipeline.sidecar import read_parts
+from pacsflow.pipeline.sidecar import read_metadata
 from pacsflow.wado.locate import keys_of
 from pacsflow.ws.context import Context
 from pacsflow.ws.locate import Found, locate_documents
@@ -96,16 +96,15 @@ def _evaluate(document: bytes, request: InformationRequest) -> list[bytes] | Reg
     return results
 
 
-async def _stored(context: Context, found: list[Found]) -> list[bytes | None]:
+async def _stored(context: Context, found: list[Found]) -> list[memoryview | None]:
     """The stored DICOM JSON of each instance, BulkDataURIs made absolute (None: gone)."""
     keys = [keys_of(context.site, f.instance) for f in found]
     absolute = f'"BulkDataURI":"{context.root_url}/studies/'.encode()
-    stored = await read_parts(context.objects, keys, "metadata")
-    return [None if raw is None else raw.replace(_RELATIVE, absolute) for raw in stored]
+    return await read_metadata(context.objects, keys, _RELATIVE, absolute)
 
 
 def _describe(
-    raw: bytes, request: InformationRequest
+    raw: memoryview, request: InformationRequest
 ) -> tuple[bytes, list[bytes] | None] | RegistryError:
     """(the Native DICOM Model document, the XPath results or None), or the error."""
     attributes = orjson.loads(raw)
@@ -119,7 +118,7 @@ def _describe(
 
 
 async def _answer(
-    reply: Reply, spool: Spool, request: InformationRequest, raw: bytes | None
+    reply: Reply, spool: Spool, request: InformationRequest, raw: memoryview | None
 ) -> RegistryError | None:
     """Append one DocumentInformationResponse, or return why it cannot be made."""
     sop = request.ref.sop

@@ -8,7 +8,14 @@ import pytest
 
 from pacsflow.adapters.fs_store import FileSystemObjectStore
 from pacsflow.pipeline.keys import instance_keys
-from pacsflow.pipeline.sidecar import MAGIC, encode_sidecar, read_part, read_parts, sidecar_part
+from pacsflow.pipeline.sidecar import (
+    MAGIC,
+    encode_sidecar,
+    read_metadata,
+    read_part,
+    read_parts,
+    sidecar_part,
+)
 
 
 def test_each_part_is_sliced_out_as_written() -> None:
@@ -53,4 +60,17 @@ async def test_parts_are_read_from_the_sidecar_or_the_objects_of_old(tmp_path: P
     assert await read_part(objects, new, "bulk") is None
     assert await read_part(objects, old, "bulk") == b"{}"
     assert await read_part(objects, old, "frames") is None
+    await objects.close()
+
+
+async def test_metadata_is_read_with_its_bulk_data_uris_made_absolute(tmp_path: Path) -> None:
+    objects = FileSystemObjectStore(tmp_path)
+    await objects.start()
+    new, old, gone = (instance_keys("default", "1.2", "1.3", sop) for sop in ("4", "5", "6"))
+    document = b'{"7FE00010":{"vr":"OW","BulkDataURI":"studies/1.2/x"}}'
+    await objects.put(new["sidecar"], encode_sidecar(document, b"[]", b'{"00281221":[1,2]}'))
+    await objects.put(old["metadata"], document)
+    found = await read_metadata(objects, [new, old, gone], b'"BulkDataURI":"studies/', b"!")
+    expected = b'{"7FE00010":{"vr":"OW",!1.2/x"}}'
+    assert [None if f is None else bytes(f) for f in found] == [expected, expected, None]
     await objects.close()
