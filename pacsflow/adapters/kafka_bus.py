@@ -271,7 +271,10 @@ class KafkaBus:
                 await producer.send(topic, value, key=key, headers=list(headers))
                 for key, value, headers in items
             ]
-            await asyncio.gather(*futures)
+            # every answer retrieved (no "exception was never retrieved"), the first failure raised
+            for outcome in await asyncio.gather(*futures, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
         try:
             await _bounded(f"publishing to {topic}", deliver())
