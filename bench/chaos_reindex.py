@@ -114,11 +114,11 @@ def _pipeline(work: Path, s3: str) -> Iterator[dict[str, str]]:
 
 
 def _reindex(
-    env: dict[str, str], data_dir: Path, log: Path, profile: Path | None
+    env: dict[str, str], data_dir: Path, log: Path, profile: Path | None, options: list[str]
 ) -> tuple[float, float]:
     """Run ``pacsflow reindex`` with ``env`` (its output in ``log``; with ``profile``, under
     ``py-spy record --gil``, raw collapsed stacks); its seconds and CPU seconds (user, system)."""
-    argv = [sys.executable, "-m", "pacsflow", "reindex", "--data-dir", str(data_dir)]
+    argv = [sys.executable, "-m", "pacsflow", "reindex", "--data-dir", str(data_dir), *options]
     if profile is not None:
         spy = Path(sys.executable).with_name("py-spy")
         argv = [str(spy), "record", "--gil", "--format", "raw", "-o", str(profile), "--", *argv]
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--runs", type=int, default=1, help="reindex runs on the one archive")
     parser.add_argument("--work", type=Path, help="keep the data and logs here")
+    parser.add_argument("--concurrency", help="the command's --concurrency (its default)")
     parser.add_argument("--profile", action="store_true", help="py-spy: WORK/reindex-N.txt")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="pacsflow-reindex-"))
@@ -163,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                     file.unlink()
             log = work / f"reindex-{run}.log"
             profile = work / f"reindex-{run}.txt" if args.profile else None
-            seconds, cpu = _reindex(env, work / f"ri{run}" if env else data, log, profile)
+            options = ["--concurrency", args.concurrency] if args.concurrency else []
+            ri = work / f"ri{run}" if env else data
+            seconds, cpu = _reindex(env, ri, log, profile, options)
             print(log.read_text().rstrip())
             print(
                 f"run {run}: {stored} instances in {seconds:.1f} s: {stored / seconds:.1f}/s;"

@@ -92,8 +92,11 @@ async def run_reindex(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await index.close()
         await objects.close()
-    report(done)
-    print(f"reindex complete: {done.indexed} instances, {done.refused} objects not instances")
+    seconds = time.monotonic() - started
+    print(
+        f"reindex complete: {done.indexed} instances in {seconds:.1f} s"
+        f" ({done.indexed / max(seconds, 1e-9):.0f}/s), {done.refused} objects not instances"
+    )
     for key, reason in done.refusals:
         print(f"pacsflow reindex: not an instance: {key}: {reason}", file=sys.stderr)
     if done.refused > len(done.refusals):
