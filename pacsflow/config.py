@@ -219,6 +219,7 @@ class Settings(BaseSettings):
     stow_metadata_max_bytes: int = Field(64 * 1024**2, ge=1024)
     stow_bulk_max_bytes: int = Field(4 * 1024**3, ge=1024)
     stow_timeout_seconds: float = Field(120.0, gt=0)
+    stow_publish_confirm_seconds: float = Field(60.0, ge=0)  # pacsflow/stow/confirm.py
     stow_max_ingest_lag: int = Field(100_000, ge=0)  # pacsflow/stow/backpressure.py
     duplicate_policy: Literal["replace", "reject"] = "replace"
     qido_max_results: int = Field(1000, ge=1, le=100_000)

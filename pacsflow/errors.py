@@ -25,6 +25,7 @@ __all__ = [
     "ObjectStoreUnavailable",
     "PacsflowError",
     "PayloadTooLarge",
+    "PublishUnconfirmed",
     "RangeNotSatisfiable",
     "ServiceUnavailable",
     "Unauthorized",
@@ -115,6 +116,11 @@ class InsufficientStorage(ServiceUnavailable):
 
 class BusUnavailable(ServiceUnavailable):
     """The bus adapter failed to publish or consume."""
+
+
+class PublishUnconfirmed(BusUnavailable):
+    """A publish failed after its messages may have reached the log: whether they were
+    appended is unknown (a timeout, a lost connection or an unknown broker error)."""
 
 
 class ObjectStoreUnavailable(ServiceUnavailable):

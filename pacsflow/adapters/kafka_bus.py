@@ -22,6 +22,8 @@ Choices, each for the port's contract (``pacsflow.ports.bus``):
   it committed and what the group had committed when it subscribed.
 * ``max_message_bytes`` bounds the producer's requests and each partition's consumer fetch.
 * Every library error becomes ``BusUnavailable``; every call to the broker is bounded in time.
+  A publish that failed once its records were handed to the producer is ``PublishUnconfirmed``
+  (the broker may have appended them), unless the broker refused them outright.
 * TLS and SASL (``KafkaSecurity``): the same options for the producer, the admin client and
   every consumer, and for the Faust worker (``streams.faust_app``).
 * ``check`` fetches the metadata of ``ingest`` (bounded): a broker answered and the topic is
@@ -38,10 +40,14 @@ from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+from aiokafka.errors import (  # type: ignore[import-untyped]
+    BrokerResponseError,
+    KafkaError,
+    UnknownError,
+)
 from aiokafka.structs import OffsetAndMetadata, TopicPartition  # type: ignore[import-untyped]
 
-from pacsflow.errors import BusUnavailable
+from pacsflow.errors import BusUnavailable, PublishUnconfirmed
 from pacsflow.pipeline.records import DEAD_LETTER_TOPIC, EVENTS_TOPIC, INGEST_TOPIC
 from pacsflow.ports.bus import Headers, Message, Positions, StartPosition
 
@@ -63,6 +69,17 @@ async def _bounded(what: str, work: Awaitable[_T], timeout: float = CALL_TIMEOUT
         return await asyncio.wait_for(work, timeout)
     except _ERRORS as exc:
         raise BusUnavailable(f"Kafka: {what} failed: {exc!r}") from exc
+
+
+def _refused(error: BaseException | None) -> bool:
+    """Whether a failed send was refused by the broker (nothing appended): a non-retriable
+    broker error other than UnknownError. Timeouts, lost connections and unknown errors may
+    come after the append."""
+    return (
+        isinstance(error, BrokerResponseError)
+        and not error.retriable
+        and not isinstance(error, UnknownError)
+    )
 
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -254,9 +271,17 @@ class KafkaBus:
                 await producer.send(topic, value, key=key, headers=list(headers))
                 for key, value, headers in items
             ]
-            await asyncio.gather(*futures)
+            # every answer retrieved (no "exception was never retrieved"), the first failure raised
+            for outcome in await asyncio.gather(*futures, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
-        await _bounded(f"publishing to {topic}", deliver())
+        try:
+            await _bounded(f"publishing to {topic}", deliver())
+        except BusUnavailable as exc:
+            if _refused(exc.__cause__):
+                raise
+            raise PublishUnconfirmed(str(exc)) from exc.__cause__
 
     async def subscribe(
         self,

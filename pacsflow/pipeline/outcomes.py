@@ -25,6 +25,10 @@ class Waiter:
         """Wait for the outcome of ``part`` as well."""
         self.futures[part] = asyncio.get_running_loop().create_future()
 
+    def forget(self, part: int) -> None:
+        """Stop waiting for ``part`` (it was not published)."""
+        self.futures.pop(part, None)
+
     async def wait(self, timeout: float) -> dict[int, IngestEvent]:
         """Outcomes that arrived within ``timeout`` seconds, by part number."""
         pending = [f for f in self.futures.values() if not f.done()]

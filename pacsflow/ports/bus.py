@@ -16,6 +16,10 @@ mode, Kafka. The contract (``tests/contract/test_bus.py``) holds for both:
 * ``positions`` tells, per partition of a topic, the offset a group committed and the end of
   the partition (the offset the next message will get): a group whose committed offsets have
   reached the ends seen at some moment has processed everything published before it.
+* A publish that fails may still have appended its messages when the failure came after they
+  were sent (a timeout, a lost answer): adapters raise ``PublishUnconfirmed`` then, and
+  ``BusUnavailable`` only when nothing reached the log. Sending the same messages again is
+  safe (consumers are idempotent) and is how a caller confirms an unconfirmed publish.
 * ``check`` returns within a few seconds: quietly while the log answers, with
   ``BusUnavailable`` otherwise.
 """

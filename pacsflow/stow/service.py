@@ -21,7 +21,7 @@ from pacsflow.dicom.uids import is_valid_uid
 from pacsflow.errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 from pacsflow.media.multipart_in import PartEvent, parse_parts
 from pacsflow.pipeline.keys import staging_key, staging_prefix
-from pacsflow.pipeline.outcomes import OutcomeBoard
+from pacsflow.pipeline.outcomes import OutcomeBoard, Waiter
 from pacsflow.pipeline.records import INGEST_TOPIC, IngestRecord
 from pacsflow.ports import Bus, ObjectStore
 from pacsflow.stow.admission import (
@@ -32,6 +32,7 @@ from pacsflow.stow.admission import (
     ingest_record,
 )
 from pacsflow.stow.backpressure import IngestLag
+from pacsflow.stow.confirm import publish_confirmed
 from pacsflow.stow.inflight import InFlight
 from pacsflow.stow.metadata_request import MetadataLimits, Refusal, metadata_instances
 from pacsflow.stow.parts import PartLimits, StreamingPart
@@ -101,6 +102,7 @@ class StowService:
         )
         batch: list[IngestRecord] = []
         batch_bytes = 0
+        refusal: ServiceUnavailable | None = None  # why the log refused a batch of this request
         part: StreamingPart | None = None
         received = 0
         received_parts = parse_parts(self._limited(body), boundary)
@@ -137,10 +139,10 @@ class StowService:
                         batch.append(record)
                         batch_bytes += len(record.inline or b"")
                         if batch_bytes >= _BATCH_BYTES:
-                            await self._publish(batch, result)
+                            refusal = await self._publish(batch, result, waiter, refusal)
                             batch, batch_bytes = [], 0
             if batch:
-                await self._publish(batch, result)
+                refusal = await self._publish(batch, result, waiter, refusal)
         except BaseException:
             if part is not None:
                 await part.discard(self._objects)
@@ -221,23 +223,51 @@ class StowService:
                 await self._objects.delete(record.staged_key)
         batch.clear()
 
-    async def _publish(self, batch: list[IngestRecord], result: StowResult) -> None:
+    async def _publish(
+        self,
+        batch: list[IngestRecord],
+        result: StowResult,
+        waiter: Waiter,
+        refusal: ServiceUnavailable | None,
+    ) -> ServiceUnavailable | None:
+        """Publish ``batch`` (confirmed, ``pacsflow.stow.confirm``); return why the log refused
+        it, or ``refusal`` unchanged once published.
+
+        Nothing published yet: the refusal is the whole request's 503. Once an earlier batch is
+        in the log (it will be stored), this batch's parts fail with Out of Resources (A700)
+        instead, and so do the later batches without being sent: the response names what is
+        stored (PS3.18 10.5.3, 202).
+        """
         try:
+            if refusal is not None:
+                raise refusal
             await self._objects.sync([r.staged_key for r in batch if r.staged_key is not None])
             with tracing.publishing(INGEST_TOPIC, len(batch)) as headers:
-                await self._bus.publish_batch(
-                    INGEST_TOPIC, [(r.study_uid.encode(), r.to_bytes(), headers) for r in batch]
+                await publish_confirmed(
+                    self._bus,
+                    INGEST_TOPIC,
+                    [(r.study_uid.encode(), r.to_bytes(), headers) for r in batch],
+                    self._settings.stow_publish_confirm_seconds,
                 )
-        except ServiceUnavailable:
-            for record in batch:  # not acknowledged: leave nothing staged behind
-                if record.staged_key is not None:
-                    await self._objects.delete(record.staged_key)
-            raise
+        except ServiceUnavailable as exc:
+            # not acknowledged: leave nothing staged behind; a record the log holds after all
+            # then finds its staged part gone and is dead-lettered, not stored
+            await self._drop(list(batch))
+            if not any(o.published for o in result.parts):
+                raise
+            for record in batch:
+                waiter.forget(record.part)
+                result.parts[record.part - 1].fail(
+                    FailureReason.OUT_OF_RESOURCES, f"not stored: the log refused it ({exc})"
+                )
+            batch.clear()
+            return exc
         for record in batch:
             outcome = result.parts[record.part - 1]
             outcome.published = True
             outcome.size = record.size
             outcome.series_uid = record.series_uid
+        return refusal
 
 
 def _cut_short(number: int, result: StowResult) -> str:

@@ -9,6 +9,7 @@ stored and indexed exactly once while nothing unacknowledged is.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -174,6 +175,55 @@ def test_outages_of_broker_object_store_and_index(tmp_path: Path, links: Links) 
         # timeout (at-least-once); nothing that was never sent can appear, and each instance
         # is counted once.
         assert _indexed_count(index_url, prefix) == len(indexed)
+    finally:
+        stow_service.stop()
+        wado_service.stop()
+        stop_process(worker)
+
+
+def test_a_publish_whose_answer_is_lost_is_confirmed_not_refused(
+    tmp_path: Path, links: Links
+) -> None:
+    """The broker appends a publish but its answer is lost: STOW sends it again once the
+    broker answers, and acknowledges the instance instead of a false 503 (issue 23's
+    "refused yet stored"); the instance, logged twice, is stored and indexed once."""
+    prefix = f"lost-{uuid.uuid4().hex[:8]}"
+    index_url = f"http://127.0.0.1:{links.index.port}"
+    env = pipeline_env(
+        links.bootstrap,
+        f"127.0.0.1:{links.s3.port}",
+        index_url,
+        prefix,
+        stow_max_ingest_lag="0",  # no lag read: the muted broker would refuse the request early
+        stow_timeout_seconds="180",
+    )
+    worker = start_worker(tmp_path / "worker", tmp_path / "worker.log", env)
+    stow_service = start_server(tmp_path / "stow", env, command="stow")
+    wado_service = start_server(tmp_path / "wado", env, command="wado")
+    first, second = [p for p in one_file_per_instance() if p.stat().st_size <= 65536][:2]
+    answers: list[httpx.Response] = []
+    try:
+        assert stow(stow_service.url, [first.read_bytes()]).status_code == 200
+        links.broker.mute()  # requests reach the broker, its answers are lost
+        sender = threading.Thread(
+            target=lambda: answers.append(stow(stow_service.url, [second.read_bytes()]))
+        )
+        sender.start()
+        deadline = time.monotonic() + 120
+        while b"unconfirmed, sending it again" not in stow_service.log.read_bytes():
+            assert time.monotonic() < deadline, stow_service.log.read_text()[-3000:]
+            assert sender.is_alive(), answers[0].text
+            time.sleep(0.5)
+        links.broker.cut()  # the muted connections drop; the broker answers again
+        links.broker.restore()
+        sender.join(240)
+        assert not sender.is_alive()
+        assert answers[0].status_code == 200, answers[0].text
+        study, series, sop = uids_of(second)
+        served = retrieve_bytes(wado_service.url, study, series, sop)
+        assert served_as_sent(second.read_bytes(), served)
+        assert _indexed_count(index_url, prefix) == 2  # each instance counted once
+        assert b"publish to ingest confirmed after" in stow_service.log.read_bytes()
     finally:
         stow_service.stop()
         wado_service.stop()

@@ -8,9 +8,11 @@ their state survives, which is what a network partition or a restarting broker l
 from __future__ import annotations
 
 import contextlib
+import errno
 import selectors
 import socket
 import threading
+import time
 
 __all__ = ["Link"]
 
@@ -25,6 +27,7 @@ class Link:
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._up = True
+        self._muted = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -33,7 +36,16 @@ class Link:
     def _listen(port: int) -> socket.socket:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
+        for _ in range(50):  # the serving thread may still hold a cut listener in accept()
+            try:
+                listener.bind(("127.0.0.1", port))
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                time.sleep(0.1)
+        else:
+            listener.bind(("127.0.0.1", port))
         listener.listen(64)
         listener.settimeout(0.2)
         return listener
@@ -50,10 +62,16 @@ class Link:
             self._connections.clear()
 
     def restore(self) -> None:
-        """Accept connections again on the same port."""
+        """Accept connections again on the same port (answers pass again)."""
         with self._lock:
             self._listener = self._listen(self.port)
             self._up = True
+            self._muted = False
+
+    def mute(self) -> None:
+        """Keep forwarding requests but drop every answer: the server acts on what it is
+        sent, the client hears nothing back (a lost answer). ``cut`` and ``restore`` end it."""
+        self._muted = True
 
     def close(self) -> None:
         """Stop the proxy."""
@@ -98,6 +116,8 @@ class Link:
                     data = source.recv(1 << 16)
                     if not data:
                         return
+                    if source is b and self._muted:
+                        continue  # an answer, lost
                     key.data.setblocking(True)
                     key.data.sendall(data)
                     key.data.setblocking(False)

@@ -151,6 +151,11 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_HEADER_PREFIX_MAX_BYTES": ("4096", lambda s: s.header_prefix_max_bytes, 4096),
     "PACSFLOW_STOW_CONSISTENCY": ("durable", lambda s: s.stow_consistency, "durable"),
     "PACSFLOW_STOW_TIMEOUT_SECONDS": ("7.5", lambda s: s.stow_timeout_seconds, 7.5),
+    "PACSFLOW_STOW_PUBLISH_CONFIRM_SECONDS": (
+        "12",
+        lambda s: s.stow_publish_confirm_seconds,
+        12.0,
+    ),
     "PACSFLOW_STOW_METADATA_MAX_BYTES": ("65536", lambda s: s.stow_metadata_max_bytes, 65536),
     "PACSFLOW_STOW_BULK_MAX_BYTES": ("1048576", lambda s: s.stow_bulk_max_bytes, 1048576),
     "PACSFLOW_DUPLICATE_POLICY": ("reject", lambda s: s.duplicate_policy, "reject"),
