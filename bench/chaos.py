@@ -30,6 +30,7 @@ from typing import Final, Protocol
 
 from bench.chaos_deploy import EMBEDDED, PIPELINE, Embedded, Pipeline
 from bench.chaos_load import Generator, Ledger, Load
+from bench.chaos_reindex import preload as grow
 from bench.chaos_verify import Verdict, staged_keys, verify
 from pacsflow.config import Settings
 
@@ -141,6 +142,10 @@ def _trial(
         verdict = Verdict(lost=[f"the checks failed: {exc!r}"[:300]])
     verdict.spread = spread
     shown = f"{recovery:.1f} s" if recovery is not None else "NOT RECOVERED"
+    reindexed = getattr(deployment, "reindexed", None) if component == "index" else None
+    if reindexed is not None:
+        count, seconds = reindexed
+        shown += f" (reindex of {count} instances: {seconds:.1f} s, {count / seconds:.0f}/s)"
     log(
         f"trial {number} {component}: {verdict.acknowledged} acknowledged, {verdict.accepted}"
         f" accepted, {verdict.refused} refused, {verdict.unknown} unanswered; recovery {shown}"
@@ -156,8 +161,11 @@ def run_trials(
     clients: int = 3,
     seed: int = 23,
     log: Callable[[str], None] = print,
+    preload: int = 0,
 ) -> list[Row]:
-    """``trials`` trials of each of ``components`` (in random order within each deployment)."""
+    """``trials`` trials of each of ``components`` (in random order within each deployment);
+    ``preload`` instances are stored in the pipeline deployment before its first trial (an
+    archive grown for the ``index`` trials' rebuilds, ``bench/chaos_reindex.py``)."""
     rng = random.Random(seed)
     generator = Generator(seed)
     rows = {c: Row(c) for c in components}
@@ -172,6 +180,10 @@ def run_trials(
         try:
             deployment.start()
             log(f"{kind.__name__.lower()} deployment started in {time.monotonic() - started:.0f} s")
+            if preload and kind is Pipeline:
+                started = time.monotonic()
+                stored = asyncio.run(grow(deployment.settings(), preload, seed))
+                log(f"pre-loaded {stored} instances in {time.monotonic() - started:.0f} s")
             load = Load(
                 deployment.url("stow"),
                 deployment.url("qido"),
@@ -234,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=3, help="STOW-RS client threads")
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--work", type=Path, help="keep the data and logs here")
+    parser.add_argument(
+        "--preload",
+        type=int,
+        default=0,
+        metavar="N",
+        help="store N instances in the pipeline deployment before its first trial",
+    )
     args = parser.parse_args(argv)
     components = [c for c in args.components.split(",") if c]
     unknown = set(components) - set(COMPONENTS)
@@ -245,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(f"[{time.monotonic() - started:7.1f}] {line}", file=sys.stderr, flush=True)
 
-    rows = run_trials(work, components, args.trials, args.clients, args.seed, log)
+    rows = run_trials(work, components, args.trials, args.clients, args.seed, log, args.preload)
     print(table(rows))
     print(f"\n{sum(r.trials for r in rows)} trials in {time.monotonic() - started:.0f} s; {work}")
     return 0 if all(r.clean for r in rows) else 1

@@ -10,6 +10,7 @@ reindex``), one ``pacsflow worker`` (Faust) and the ``stow``, ``qido`` and ``wad
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,7 +32,7 @@ from tests.support.servers import (
     wait_http,
 )
 
-__all__ = ["EMBEDDED", "PIPELINE", "Embedded", "Pipeline"]
+__all__ = ["EMBEDDED", "PIPELINE", "Embedded", "Pipeline", "settings_of"]
 
 PIPELINE: Final = ("broker", "store", "index", "worker", "stow", "qido", "wado")
 EMBEDDED: Final = ("serve",)
@@ -47,7 +48,8 @@ STOW_TIMEOUT_SECONDS: Final = "20"
 SESSION_TIMEOUT_MS: Final = "10000"
 
 
-def _settings(env: dict[str, str], data_dir: Path) -> Settings:
+def settings_of(env: dict[str, str], data_dir: Path) -> Settings:
+    """The ``Settings`` of a deployment's ``PACSFLOW_*`` environment and data directory."""
     values = {k.removeprefix("PACSFLOW_").lower(): v for k, v in env.items()}
     return Settings.model_validate({**values, "data_dir": data_dir})
 
@@ -95,13 +97,14 @@ class Pipeline:
         self.incarnation = 0
         self.started: set[str] = set()
         self.reindex_log = root / "reindex.log"
+        self.reindexed: tuple[int, float] | None = None  # the last reindex: instances, seconds
 
     def url(self, role: str) -> str:
         return f"http://127.0.0.1:{self.ports[role]}/dicom-web"
 
     def settings(self) -> Settings:
         """The deployment's configuration (to open its backends with pacsflow's adapters)."""
-        return _settings(self.env, self.root / "verify")
+        return settings_of(self.env, self.root / "verify")
 
     def start(self) -> None:
         for component in _START_ORDER:
@@ -152,15 +155,20 @@ class Pipeline:
             time.sleep(0.2)
 
     def reindex(self) -> None:
-        """``pacsflow reindex`` of the whole object store into the (wiped) index."""
+        """``pacsflow reindex`` of the whole object store into the (wiped) index; its count
+        and seconds in ``reindexed``."""
         argv = [sys.executable, "-m", "pacsflow", "reindex", "--data-dir", str(self.root / "ri")]
+        started = time.monotonic()
         with self.reindex_log.open("ab") as out:
             done = subprocess.run(
-                argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+                argv, stdout=subprocess.PIPE, stderr=out, env={**os.environ, **self.env},
                 timeout=900, check=False,
             )  # fmt: skip
+            out.write(done.stdout)
         if done.returncode != 0:
             raise RuntimeError(f"pacsflow reindex failed: {self.reindex_log.read_text()[-3000:]}")
+        count = re.search(rb"^reindex complete: (\d+) instances", done.stdout, re.MULTILINE)
+        self.reindexed = (int(count[1]) if count else -1, time.monotonic() - started)
 
     def _osmem(self) -> subprocess.Popen[bytes]:
         log = self.root / "osmem.log"
@@ -195,7 +203,7 @@ class Embedded:
         return f"http://127.0.0.1:{self.port}/dicom-web"
 
     def settings(self) -> Settings:
-        return _settings(self.env, self.root / "data")
+        return settings_of(self.env, self.root / "data")
 
     def start(self) -> None:
         self.restart("serve")

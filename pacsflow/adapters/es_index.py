@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from elastic_transport import AiohttpHttpNode, HttpHeaders
@@ -118,7 +118,8 @@ def doc_id(site: str, uid: str) -> str:
 
 def instance_source(doc: InstanceDocument) -> JsonDict:
     """The instances-index document of an instance: every field, its modality and terms."""
-    source = asdict(doc)
+    # the fields as they are (``asdict`` deep-copied the attributes: a seventh of a reindex's CPU)
+    source: JsonDict = {f.name: getattr(doc, f.name) for f in fields(doc)}
     if modality := first_value(doc.attributes, "00080060"):
         source["modality"] = modality  # aggregated into ModalitiesInStudy
     source[TERMS_FIELD] = entity_terms(doc.attributes, Level.INSTANCE)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from pacsflow.config import Settings
 from pacsflow.container import build_container
-from pacsflow.reindex.rebuild import Progress, reindex
+from pacsflow.reindex.rebuild import BATCH, CONCURRENCY, Progress, reindex
 
 __all__ = ["add_reindex_parser", "run_reindex"]
 
@@ -33,6 +35,18 @@ def add_reindex_parser(commands: Any) -> None:
         type=Path,
         help="the resume file (default: reindex.checkpoint in the data directory)",
     )
+    command.add_argument(
+        "--concurrency",
+        type=int,
+        default=CONCURRENCY,
+        help=f"objects read and parsed at once (default {CONCURRENCY})",
+    )
+    command.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH,
+        help=f"documents per index write, and a checkpoint after each (default {BATCH})",
+    )
 
 
 async def run_reindex(settings: Settings, args: argparse.Namespace) -> int:
@@ -43,6 +57,9 @@ async def run_reindex(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"pacsflow reindex: cannot keep the checkpoint {checkpoint}: {exc}", file=sys.stderr)
         return 1
+    if args.concurrency < 1 or args.batch_size < 1:
+        print("pacsflow reindex: --concurrency and --batch-size: at least 1", file=sys.stderr)
+        return 2
     if checkpoint.exists():
         print(f"pacsflow reindex: resuming after {checkpoint.read_text().strip()!r}")
     container = build_container(settings)
@@ -50,17 +67,38 @@ async def run_reindex(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
 
     def report(progress: Progress) -> None:
-        rate = progress.indexed / max(time.monotonic() - started, 1e-9)
-        print(f"reindexed {progress.indexed} instances ({rate:.0f}/s), up to {progress.last_key}")
+        seconds = time.monotonic() - started
+        rate = progress.indexed / max(seconds, 1e-9)
+        print(
+            f"reindexed {progress.indexed} instances in {seconds:.1f} s ({rate:.0f}/s),"
+            f" up to {progress.last_key}",
+            flush=True,
+        )
 
+    # the reads and parses run in the loop's default threads: as many as objects in flight
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(args.concurrency + 4, "reindex"))
     await objects.start()
     await index.start()
     try:
-        done = await reindex(objects, index, checkpoint=checkpoint, report=report)
+        done = await reindex(
+            objects,
+            index,
+            checkpoint=checkpoint,
+            report=report,
+            concurrency=args.concurrency,
+            batch_size=args.batch_size,
+        )
     finally:
         await index.close()
         await objects.close()
-    print(f"reindex complete: {done.indexed} instances, {done.refused} objects not instances")
-    if done.refused:
-        print("pacsflow reindex: some objects could not be parsed (see above)", file=sys.stderr)
+    seconds = time.monotonic() - started
+    print(
+        f"reindex complete: {done.indexed} instances in {seconds:.1f} s"
+        f" ({done.indexed / max(seconds, 1e-9):.0f}/s), {done.refused} objects not instances"
+    )
+    for key, reason in done.refusals:
+        print(f"pacsflow reindex: not an instance: {key}: {reason}", file=sys.stderr)
+    if done.refused > len(done.refusals):
+        print(f"pacsflow reindex: and {done.refused - len(done.refusals)} more", file=sys.stderr)
     return 0
