@@ -29,6 +29,7 @@ __all__ = [
 
 _SUFFIXES: Final = {"dicom": ".dcm", "sidecar": ".sidecar"}
 LEGACY_SUFFIXES: Final = {"metadata": ".json", "frames": ".frames", "bulk": ".bulk"}
+_ALL_SUFFIXES: Final = {**_SUFFIXES, **LEGACY_SUFFIXES}
 
 
 def instance_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
@@ -46,14 +47,14 @@ def instance_keys(site: str, study_uid: str, series_uid: str, sop_uid: str) -> d
         if not is_valid_uid(uid, strict=False):
             raise ValueError(f"not a UID: {uid[:64]!r}")
     base = f"{site}/{instance_path(study_uid, series_uid, sop_uid)}"
-    return {name: base + suffix for name, suffix in {**_SUFFIXES, **LEGACY_SUFFIXES}.items()}
+    return {name: base + suffix for name, suffix in _ALL_SUFFIXES.items()}
 
 
 def keys_beside(dicom_key: str) -> list[str]:
     """Every object key the instance stored under ``dicom_key`` (its ``.dcm``) may have, in
     either layout."""
     base = dicom_key.removesuffix(".dcm")
-    return [base + suffix for suffix in (*_SUFFIXES.values(), *LEGACY_SUFFIXES.values())]
+    return [base + suffix for suffix in _ALL_SUFFIXES.values()]
 
 
 def staging_prefix(site: str, request_id: str) -> str:

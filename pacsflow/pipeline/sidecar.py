@@ -43,6 +43,7 @@ MAGIC: Final = b"PFS1"
 _HEADER: Final = struct.Struct(">4sQQQ")
 _ORDER: Final[tuple[Part, ...]] = ("frames", "bulk", "metadata")
 _PREFIX: Final = 64 * 1024  # read at once for a frame table or bulk ranges
+_RELATIVE: Final = b'"BulkDataURI":"studies/'  # as ingest writes them (pacsflow.dicom.metadata)
 
 
 def encode_sidecar(metadata: bytes, frames: bytes | None, bulk: bytes | None) -> bytes:
@@ -103,11 +104,13 @@ async def read_parts(
 
 
 async def read_metadata(
-    objects: ObjectStore, keys: Sequence[Mapping[str, str]], relative: bytes, absolute: bytes
+    objects: ObjectStore, keys: Sequence[Mapping[str, str]], root_url: str
 ) -> list[memoryview | None]:
-    """The DICOM JSON of each instance (``read_parts``) with ``relative`` replaced by
-    ``absolute`` (BulkDataURIs made absolute), copied once: the replacement is made on the
-    whole sidecar, whose frame table and bulk ranges before the metadata do not hold it."""
+    """The DICOM JSON of each instance (``read_parts``) with its BulkDataURIs, stored relative
+    to the DICOMweb root, made absolute below ``root_url``; copied once: the replacement is
+    made on the whole sidecar, whose frame table and bulk ranges before the metadata do not
+    hold it."""
+    relative, absolute = _RELATIVE, f'"BulkDataURI":"{root_url}/studies/'.encode()
 
     def from_sidecar(raw: bytes) -> memoryview:
         start, _ = _span(raw, "metadata", complete=True)

@@ -27,7 +27,6 @@ from pacsflow.wado.validators import entity_tag, is_current
 __all__ = ["retrieve_metadata"]
 
 _VERSION: Final = b"metadata-v1"
-_RELATIVE: Final = b'"BulkDataURI":"studies/'
 _VARY: Final = {"Vary": "Accept, Accept-Encoding"}
 
 
@@ -41,9 +40,7 @@ async def retrieve_metadata(
     etag = entity_tag(_VERSION, refs, root_url, media.name)
     if is_current(etag, retrieval.if_none_match):
         return Payload(media.media_type, status=304, headers=_VARY, etag=etag)
-    absolute = f'"BulkDataURI":"{root_url}/studies/'.encode()
-    keys = [keys_of(site, ref) for ref in refs]
-    stored = await read_metadata(objects, keys, _RELATIVE, absolute)
+    stored = await read_metadata(objects, [keys_of(site, ref) for ref in refs], root_url)
     documents = []
     for ref, raw in zip(refs, stored, strict=True):
         if raw is None:  # deleted between the index lookup and the read

@@ -35,7 +35,6 @@ MAX_XPATHS: Final = 64  # per document
 MAX_XPATH_CHARACTERS: Final = 1024
 DICOM_XML: Final = "application/dicom+xml"
 _BATCH: Final = 256  # documents whose stored metadata is read at once
-_RELATIVE: Final = b'"BulkDataURI":"studies/'  # as ingest writes them (pacsflow.wado.metadata)
 
 
 def _frames(attributes: dict[str, Any]) -> int:
@@ -99,8 +98,7 @@ def _evaluate(document: bytes, request: InformationRequest) -> list[bytes] | Reg
 async def _stored(context: Context, found: list[Found]) -> list[memoryview | None]:
     """The stored DICOM JSON of each instance, BulkDataURIs made absolute (None: gone)."""
     keys = [keys_of(context.site, f.instance) for f in found]
-    absolute = f'"BulkDataURI":"{context.root_url}/studies/'.encode()
-    return await read_metadata(context.objects, keys, _RELATIVE, absolute)
+    return await read_metadata(context.objects, keys, context.root_url)
 
 
 def _describe(
