@@ -238,35 +238,36 @@ class StowService:
         instead, and so do the later batches without being sent: the response names what is
         stored (PS3.18 10.5.3, 202).
         """
-        try:
-            if refusal is not None:
-                raise refusal
-            await self._objects.sync([r.staged_key for r in batch if r.staged_key is not None])
-            with tracing.publishing(INGEST_TOPIC, len(batch)) as headers:
-                await publish_confirmed(
-                    self._bus,
-                    INGEST_TOPIC,
-                    [(r.study_uid.encode(), r.to_bytes(), headers) for r in batch],
-                    self._settings.stow_publish_confirm_seconds,
-                )
-        except ServiceUnavailable as exc:
-            # not acknowledged: leave nothing staged behind; a record the log holds after all
-            # then finds its staged part gone and is dead-lettered, not stored
-            await self._drop(list(batch))
-            if not any(o.published for o in result.parts):
-                raise
-            for record in batch:
-                waiter.forget(record.part)
-                result.parts[record.part - 1].fail(
-                    FailureReason.OUT_OF_RESOURCES, f"not stored: the log refused it ({exc})"
-                )
-            batch.clear()
-            return exc
+        if refusal is None:
+            try:
+                staged = [r.staged_key for r in batch if r.staged_key is not None]
+                await self._objects.sync(staged)
+                with tracing.publishing(INGEST_TOPIC, len(batch)) as headers:
+                    await publish_confirmed(
+                        self._bus,
+                        INGEST_TOPIC,
+                        [(r.study_uid.encode(), r.to_bytes(), headers) for r in batch],
+                        self._settings.stow_publish_confirm_seconds,
+                    )
+            except ServiceUnavailable as exc:
+                if not any(o.published for o in result.parts):
+                    raise  # the whole request's 503: the caller drops the staged parts
+                refusal = exc
+            else:
+                for record in batch:
+                    outcome = result.parts[record.part - 1]
+                    outcome.published = True
+                    outcome.size = record.size
+                    outcome.series_uid = record.series_uid
+                return None
         for record in batch:
-            outcome = result.parts[record.part - 1]
-            outcome.published = True
-            outcome.size = record.size
-            outcome.series_uid = record.series_uid
+            waiter.forget(record.part)
+            result.parts[record.part - 1].fail(
+                FailureReason.OUT_OF_RESOURCES, f"not stored: the log refused it ({refusal})"
+            )
+        # not acknowledged: leave nothing staged behind; a record the log holds after all then
+        # finds its staged part gone and is dead-lettered, not stored
+        await self._drop(batch)
         return refusal
 
 
