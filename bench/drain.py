@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench import stow
 from bench.servers import free_port, start_pacsflow
@@ -52,11 +54,45 @@ class Drain:
     seconds: float
     pids: list[int]
     error: str | None = None
+    cpu: dict[str, float] | None = None  # CPU seconds of each component during the drain
 
     @property
     def instances_per_s(self) -> float:
         """Instances indexed per second of the drain."""
         return self.instances / self.seconds if self.seconds > 0 else 0.0
+
+    def cores(self) -> str:
+        """Cores each component kept busy during the drain, and CPU ms an instance."""
+        if not self.cpu or self.seconds <= 0 or not self.instances:
+            return ""
+        used = {**self.cpu, "all": sum(self.cpu.values())}
+        return ", ".join(
+            f"{name} {seconds / self.seconds:.2f} cores ({1000 * seconds / self.instances:.2f} ms)"
+            for name, seconds in used.items()
+        )
+
+
+COMPONENTS = (  # a process's component, by a word of its command line (first match)
+    ("tansu", "broker"),
+    ("weed", "s3"),
+    ("moto_server", "s3"),
+    ("osmem", "index"),
+    ("worker", "workers"),
+    ("serve", "front end"),
+)
+
+
+def cpu_by_component() -> dict[str, float]:
+    """User + system CPU seconds so far of this process's descendants, by component: every
+    server of the drain runs on the same cores, so their sum says how busy the machine was."""
+    found: dict[str, float] = {}
+    for process in psutil.Process(os.getpid()).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            line = " ".join(process.cmdline())
+            name = next((n for word, n in COMPONENTS if word in line), "other")
+            times = process.cpu_times()
+            found[name] = found.get(name, 0.0) + times.user + times.system
+    return found
 
 
 def _indexed(client: httpx.Client) -> int:
@@ -167,14 +203,17 @@ def _watch(root: str, total: int, workers: int, pids: list[int], work_dir: Path)
     """Poll the index until it holds ``total`` instances (bounded by ``TIMEOUT``)."""
     deadline = time.monotonic() + TIMEOUT
     first: tuple[float, int] | None = None
+    cpu: dict[str, float] = {}
     with httpx.Client(base_url=root, timeout=30) as client:
         while time.monotonic() < deadline:
             count, now = _indexed(client), time.monotonic()
             if count and first is None:
-                first = (now, count)
+                first, cpu = (now, count), cpu_by_component()
             if count >= total and first is not None:
                 seconds = now - first[0]
-                return Drain(workers, count - first[1], seconds, pids)
+                after = cpu_by_component()
+                used = {name: after[name] - cpu.get(name, 0.0) for name in after}
+                return Drain(workers, count - first[1], seconds, pids, cpu=used)
             time.sleep(POLL)
     ready = sum(WORKER_READY in (work_dir / f"worker-{n}.log").read_bytes() for n in range(workers))
     return Drain(workers, 0, 0.0, pids, f"not drained in {TIMEOUT:.0f} s ({ready} workers ready)")
@@ -206,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         print(f"{workers} workers ({args.store}): {found.instances_per_s:.1f} instances/s"
-              + (f" FAILED {found.error}" if found.error else ""), flush=True)  # fmt: skip
+              + (f" FAILED {found.error}" if found.error else f"; {found.cores()}"),
+              flush=True)  # fmt: skip
     return 0
 
 

@@ -5,6 +5,7 @@ stores the small-CT workload (``bench.ingest_data``) on each target in turn, eac
 data directory, the order reversed every other turn, under new UIDs for every round and
 concurrency; it prints instances/s, the cores the server kept busy, its CPU per instance and
 the machine's load average of each turn, then each target's instances/s per concurrency.
+A target ``NAME=DIR?PACSFLOW_X=1&PACSFLOW_Y=2`` serves DIR with those settings.
 ``python -m bench --scenarios ingest`` measures one source; on a machine that other work
 shares, only turns taken side by side compare two sources.
 """
@@ -30,8 +31,10 @@ __all__ = ["main"]
 SEED = 50_000
 
 
-def _start(source: Path | None, work: Path) -> Server:
-    return start_orthanc(work) if source is None else start_pacsflow(work / "data", source=source)
+def _start(source: Path | None, work: Path, settings: dict[str, str]) -> Server:
+    if source is None:
+        return start_orthanc(work)
+    return start_pacsflow(work / "data", source=source, settings=settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,19 +44,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="4,8")
     parser.add_argument("targets", nargs="+", help="NAME=SOURCE_DIR of pacsflow, or orthanc")
     args = parser.parse_args(argv)
-    targets: list[tuple[str, Path | None]] = []
+    targets: list[tuple[str, Path | None, dict[str, str]]] = []
     for target in args.targets:
-        name, _, source = target.partition("=")
-        targets.append((name, Path(source) if source else None))
+        name, _, value = target.partition("=")
+        source, _, query = value.partition("?")
+        settings = dict(pair.split("=", 1) for pair in query.split("&") if pair)
+        targets.append((name, Path(source) if source else None, settings))
     workload = ingest_data.WORKLOADS["small-ct"]
     rates: dict[tuple[str, int], list[float]] = {}
     for number in range(args.rounds):
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             work = ingest_data.uploads(workload, SEED + 100 * number + concurrency)
             turn = targets if (number + concurrency) % 2 == 0 else targets[::-1]
-            for name, source in turn:
+            for name, source, settings in turn:
                 directory = Path(tempfile.mkdtemp(prefix="pacsflow-ab-"))
-                server = _start(source, directory)
+                server = _start(source, directory, settings)
                 try:
                     before = disk.cpu_seconds([server.process.pid])
                     run = stow.stow_throughput(server.dicomweb_root, work, concurrency)

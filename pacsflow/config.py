@@ -213,6 +213,7 @@ class Settings(BaseSettings):
     public_url: str | None = None
     max_request_bytes: int = Field(16 * 1024**3, ge=1)
     inline_max_bytes: int | None = Field(None, ge=0)
+    record_version: int = Field(2, ge=1, le=2)  # of inline IngestRecords (docs/topics.md)
     header_prefix_max_bytes: int = Field(16 * 1024**2, ge=1024)
     stow_consistency: Literal["indexed", "durable"] = "indexed"
     # STOW-RS of metadata and bulk data (PS3.18 10.5.1.4); see docs/conformance.md.
@@ -345,9 +346,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _inline_fits_a_message(self) -> Settings:
-        """An inline part (base64 in a JSON record) must fit one Kafka message."""
+        """An inline part (as it is in a v2 record, base64 in a v1 one) must fit one Kafka
+        message."""
         if (self.bus.url or "").startswith("kafka:"):
-            needed = self.resolved_inline_max_bytes() * 4 // 3 + 64 * 1024
+            inline = self.resolved_inline_max_bytes()
+            needed = (inline if self.record_version == 2 else inline * 4 // 3) + 64 * 1024
             if needed > self.bus.max_message_bytes:
                 raise ValueError(
                     f"PACSFLOW_INLINE_MAX_BYTES={self.resolved_inline_max_bytes()} does not fit "

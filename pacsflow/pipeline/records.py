@@ -1,6 +1,7 @@
-"""Records on the topics: versioned JSON contracts, documented in docs/topics.md.
+"""Records on the topics: versioned contracts, documented in docs/topics.md.
 
-``ingest``       IngestRecord     one STOW part accepted by the front end (key: StudyInstanceUID)
+``ingest``       IngestRecord     one STOW part accepted by the front end (key: StudyInstanceUID):
+                                JSON v1, or v2 (a JSON header and the part's bytes as they are)
                DeleteRecord     a DELETE of a study, series or instance (same key, in order)
 ``events``       IngestEvent      the outcome of processing one IngestRecord
 ``dead-letter``  DeadLetter       a rejected or unprocessable record, with the reason
@@ -33,6 +34,12 @@ DEAD_LETTER_TOPIC: Final = "dead-letter"
 INGEST_GROUP: Final = "pacsflow-ingest"
 """The consumer group of the ingest processors (the Faust app id): how far ingest has come."""
 VERSION: Final = 1
+INLINE_VERSION: Final = 2
+"""An ``IngestRecord`` with inline bytes: ``ENVELOPE``, the JSON header's length (4 bytes,
+big-endian), the JSON header (the v1 fields, ``"version": 2``, ``"inline"``: the byte count),
+then the bytes as they are: no base64 to encode and decode (2.9 ms of CPU a 0.5 MB part, in
+the front end and the worker) and a third fewer bytes through the broker."""
+ENVELOPE: Final = b"PFR\x02"
 
 
 class RecordError(ValueError):
@@ -57,16 +64,26 @@ class IngestRecord:
     inline: bytes | None = None
     staged_key: str | None = None
 
-    def to_bytes(self) -> bytes:
-        """Encode as JSON (version 1); inline bytes as base64."""
+    def to_bytes(self, version: int = INLINE_VERSION) -> bytes:
+        """Encode: inline bytes as version 2 (``INLINE_VERSION``), or as version 1 JSON with
+        the bytes in base64 when ``version`` is 1 (what pacsflow before v2 reads;
+        ``PACSFLOW_RECORD_VERSION``); a claim check (no inline bytes) always as version 1."""
         data = _fields(self)
-        data["inline"] = base64.b64encode(self.inline).decode() if self.inline is not None else None
-        data["version"] = VERSION
-        return orjson.dumps(data)
+        if self.inline is None or version == VERSION:
+            inline = self.inline
+            data["inline"] = base64.b64encode(inline).decode() if inline is not None else None
+            data["version"] = VERSION
+            return orjson.dumps(data)
+        data["inline"] = len(self.inline)
+        data["version"] = INLINE_VERSION
+        header = orjson.dumps(data)
+        return b"".join((ENVELOPE, len(header).to_bytes(4, "big"), header, self.inline))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> IngestRecord:
-        """Decode a version 1 record; raise ``RecordError`` on anything else."""
+        """Decode a version 1 or 2 record; raise ``RecordError`` on anything else."""
+        if raw[:3] == ENVELOPE[:3]:
+            return _enveloped(raw)
         return _store(_load(raw))
 
     def summary(self) -> dict[str, Any]:
@@ -175,20 +192,44 @@ class DeleteRecord:
 
 
 def decode_ingest(raw: bytes) -> IngestRecord | DeleteRecord:
-    """The record of a message on ``ingest``: a store (no ``kind``) or a delete."""
+    """The record of a message on ``ingest``: a store (no ``kind``; v1 or v2) or a delete."""
+    if raw[:3] == ENVELOPE[:3]:
+        return _enveloped(raw)
     data = _load(raw)
     return _delete(data) if "kind" in data else _store(data)
 
 
-def _store(data: dict[str, Any]) -> IngestRecord:
+def _store(data: dict[str, Any], inline: bytes | None = None) -> IngestRecord:
+    """The record of v1 ``data`` (inline bytes in base64), or of a v2 header and its bytes."""
     try:
-        inline = data.pop("inline")
+        encoded = data.pop("inline")
+        if inline is None and encoded is not None:
+            inline = base64.b64decode(encoded)
         return IngestRecord(
             **{k: data[k] for k in IngestRecord.__dataclass_fields__ if k != "inline"},
-            inline=base64.b64decode(inline) if inline is not None else None,
+            inline=inline,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RecordError(f"not an ingest record: {exc}") from exc
+
+
+def _enveloped(raw: bytes) -> IngestRecord:
+    """Decode a version 2 ``IngestRecord`` (``ENVELOPE``); raise ``RecordError`` if it is
+    another version, cut short, or its header does not count its bytes."""
+    if raw[:4] != ENVELOPE:
+        raise RecordError(f"unknown record version: {raw[:8]!r}")
+    if len(raw) < 8 or (end := 8 + int.from_bytes(raw[4:8], "big")) > len(raw):
+        raise RecordError("a version 2 record ends inside its header")
+    try:
+        data = orjson.loads(memoryview(raw)[8:end])
+    except orjson.JSONDecodeError as exc:
+        raise RecordError(f"the header of a version 2 record is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.pop("version", None) != INLINE_VERSION:
+        raise RecordError("the header of a version 2 record does not say version 2")
+    count = data.get("inline")
+    if type(count) is not int or count != len(raw) - end:
+        raise RecordError(f"a version 2 record holds {len(raw) - end} bytes, its header {count!r}")
+    return _store(data, raw[end:])
 
 
 def _delete(data: dict[str, Any]) -> DeleteRecord:

@@ -239,6 +239,7 @@ class StowService:
         stored (PS3.18 10.5.3, 202).
         """
         if refusal is None:
+            version = self._settings.record_version
             try:
                 staged = [r.staged_key for r in batch if r.staged_key is not None]
                 await self._objects.sync(staged)
@@ -246,7 +247,7 @@ class StowService:
                     await publish_confirmed(
                         self._bus,
                         INGEST_TOPIC,
-                        [(r.study_uid.encode(), r.to_bytes(), headers) for r in batch],
+                        [(r.study_uid.encode(), r.to_bytes(version), headers) for r in batch],
                         self._settings.stow_publish_confirm_seconds,
                     )
             except ServiceUnavailable as exc:

@@ -490,6 +490,7 @@ WRONG_VALUES = {
     "bootstrap with a scheme": {"kafka": {"bootstrapServers": "kafka://kafka:9092"}},
     "index URL with credentials": {"index": {"url": "http://user:pw@es:9200"}},
     "unknown consistency": {"pacsflow": {"stowConsistency": "eventual"}},
+    "unknown record version": {"pacsflow": {"recordVersion": 3}},
     "CPU target above 100": {"wado": {"autoscaling": {"targetCPUUtilizationPercentage": 150}}},
     "bad PDB percentage": {"gateway": {"podDisruptionBudget": {"maxUnavailable": "half"}}},
     "size without unit syntax": {"stow": {"tmpSizeLimit": "20 GB"}},
@@ -515,6 +516,10 @@ IMPOSSIBLE_VALUES = {
     "half an S3 key pair": ({"objectStore": {"accessKey": "only"}}, "go together"),
     "inline parts larger than a message": (
         {"pacsflow": {"inlineMaxBytes": 8388608}},
+        "must fit kafka.maxMessageBytes",
+    ),
+    "inline parts larger than a message in base64 (version 1 records)": (
+        {"pacsflow": {"inlineMaxBytes": 7340032, "recordVersion": 1}},
         "must fit kafka.maxMessageBytes",
     ),
     "basic auth and an API key": (

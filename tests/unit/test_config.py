@@ -39,12 +39,21 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         {"duplicate_policy": "keep-both"},
         {"site": "../etc"},
         {"bus_url": "kafka://k:9092", "inline_max_bytes": 8 * 1024 * 1024},
+        {"bus_url": "kafka://k:9092", "inline_max_bytes": 7 << 20, "record_version": 1},
+        {"record_version": 3},
         {"gateway_roles": "qido,worker"},
     ],
 )
 def test_invalid_settings_fail_at_start(overrides: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(**overrides)  # type: ignore[arg-type]
+
+
+def test_inline_parts_fit_a_message_as_they_are_in_version_2_records() -> None:
+    """7 MiB parts fit an 8 MiB message as they are (v2), not in base64 (v1: 9.3 MiB)."""
+    settings = Settings(bus_url="kafka://k:9092", inline_max_bytes=7 << 20)  # type: ignore[call-arg]
+
+    assert settings.resolved_inline_max_bytes() == 7 << 20
 
 
 def test_backends_are_chosen_by_url(tmp_path: Path) -> None:
@@ -148,6 +157,7 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_PUBLIC_URL": ("https://x/dicom-web", lambda s: s.public_url, "https://x/dicom-web"),
     "PACSFLOW_MAX_REQUEST_BYTES": ("1000", lambda s: s.max_request_bytes, 1000),
     "PACSFLOW_INLINE_MAX_BYTES": ("1024", lambda s: s.inline_max_bytes, 1024),
+    "PACSFLOW_RECORD_VERSION": ("1", lambda s: s.record_version, 1),
     "PACSFLOW_HEADER_PREFIX_MAX_BYTES": ("4096", lambda s: s.header_prefix_max_bytes, 4096),
     "PACSFLOW_STOW_CONSISTENCY": ("durable", lambda s: s.stow_consistency, "durable"),
     "PACSFLOW_STOW_TIMEOUT_SECONDS": ("7.5", lambda s: s.stow_timeout_seconds, 7.5),

@@ -192,3 +192,26 @@ async def test_outcomes_are_published_once_the_bus_answers_again(tmp_path: Path)
     )
     assert stored.status == "stored" and bus.failures == 0 and letters == []
     assert (event.status, event.sop_uid) == ("stored", record.sop_uid)
+
+
+async def test_records_of_both_versions_in_one_batch_are_stored_as_received(
+    parts: tuple[EmbeddedBus, IngestContext],
+) -> None:
+    """A rolling upgrade leaves v1 records (base64) and v2 records (bytes as they are) side by
+    side on ``ingest``: a processor stores both, byte for byte."""
+    bus, ctx = parts
+    ct = ingest_record(CORPUS / "modality" / "CT_small.dcm")
+    mr = ingest_record(CORPUS / "modality" / "MR_siemens_csa_private.dcm", part=2)
+    await bus.publish(INGEST_TOPIC, ct.study_uid.encode(), ct.to_bytes(1))
+    await bus.publish(INGEST_TOPIC, mr.study_uid.encode(), mr.to_bytes(2))
+    ingest = await bus.subscribe(INGEST_TOPIC, "processor")
+    messages = await ingest.fetch(10, 1.0)
+    assert [m.value[:1] for m in messages] == [b"{", b"P"]
+
+    events = await process_messages(messages, ctx, bus)
+
+    assert [(e.part, e.status) for e in events] == [(1, "stored"), (2, "stored")]
+    for record in (ct, mr):
+        document = await ctx.index.get_instance("default", record.sop_uid)
+        assert document is not None
+        assert await ctx.objects.get(document.object_key) == record.inline

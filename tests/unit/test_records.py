@@ -1,4 +1,4 @@
-"""Records on the topics (``pacsflow.pipeline.records``): versioned JSON, round-tripped."""
+"""Records on the topics (``pacsflow.pipeline.records``): versioned, round-tripped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import base64
 import orjson
 import pytest
 
-from pacsflow.pipeline.records import DeadLetter, IngestEvent, IngestRecord, RecordError
+from pacsflow.pipeline.records import (
+    ENVELOPE,
+    DeadLetter,
+    IngestEvent,
+    IngestRecord,
+    RecordError,
+    decode_ingest,
+)
 
 PAYLOAD = bytes(range(256)) * 3  # every byte value, including NUL and non-UTF-8 bytes
 
@@ -30,16 +37,84 @@ def _record(**changes: object) -> IngestRecord:
     return IngestRecord(**fields)  # type: ignore[arg-type]
 
 
-def test_ingest_record_with_inline_bytes_round_trips() -> None:
+def test_ingest_record_with_inline_bytes_round_trips_as_version_1() -> None:
     record = _record(inline=PAYLOAD)
 
-    raw = record.to_bytes()
+    raw = record.to_bytes(1)
 
     assert IngestRecord.from_bytes(raw) == record
+    assert decode_ingest(raw) == record
     data = orjson.loads(raw)
     assert data["version"] == 1
     assert base64.b64decode(data["inline"]) == PAYLOAD
     assert data["staged_key"] is None
+
+
+def test_inline_bytes_travel_as_they_are_in_version_2() -> None:
+    record = _record(inline=PAYLOAD)
+
+    raw = record.to_bytes()
+
+    assert raw.startswith(ENVELOPE) and raw.endswith(PAYLOAD)
+    length = int.from_bytes(raw[4:8], "big")
+    header = orjson.loads(raw[8 : 8 + length])
+    assert header["version"] == 2 and header["inline"] == len(PAYLOAD)
+    assert header["sop_uid"] == "1.2.3.4.5" and header["staged_key"] is None
+    assert len(raw) == 8 + length + len(PAYLOAD)
+    assert IngestRecord.from_bytes(raw) == record
+    assert decode_ingest(raw) == record
+    assert decode_ingest(record.to_bytes(1)) == decode_ingest(raw)
+
+
+def test_a_claim_check_stays_version_1() -> None:
+    record = _record(staged_key="default/staging/3f1c0a9e.000002.dcm")
+
+    assert record.to_bytes() == record.to_bytes(1)
+    assert orjson.loads(record.to_bytes())["version"] == 1
+
+
+def _v2(header: dict[str, object], payload: bytes) -> bytes:
+    encoded = orjson.dumps(header)
+    return ENVELOPE + len(encoded).to_bytes(4, "big") + encoded + payload
+
+
+GOOD_V2 = _record(inline=PAYLOAD).to_bytes()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        GOOD_V2[:-1],
+        GOOD_V2 + b"\x00",
+        GOOD_V2[:6],
+        ENVELOPE + (1 << 30).to_bytes(4, "big") + GOOD_V2[8:],
+        ENVELOPE + (3).to_bytes(4, "big") + b"not" + PAYLOAD,
+        b"PFR\x03" + GOOD_V2[4:],
+        _v2({**_record().summary(), "version": 1, "inline": 1}, b"x"),
+        _v2({**_record().summary(), "version": 2, "inline": "1"}, b"x"),
+        _v2({**_record().summary(), "version": 2, "inline": True}, b"x"),
+        _v2({"version": 2, "inline": 1}, b"x"),
+        _v2([2, 1], b"x"),  # type: ignore[arg-type]
+    ],
+    ids=[
+        "a byte short",
+        "a byte more",
+        "cut in the length",
+        "header longer than the record",
+        "header not JSON",
+        "unknown envelope version",
+        "header says version 1",
+        "count as a string",
+        "count as a boolean",
+        "no fields",
+        "header not an object",
+    ],
+)
+def test_a_broken_version_2_record_raises_record_error(raw: bytes) -> None:
+    with pytest.raises(RecordError):
+        IngestRecord.from_bytes(raw)
+    with pytest.raises(RecordError):
+        decode_ingest(raw)
 
 
 def test_ingest_record_with_staged_key_round_trips() -> None:
@@ -53,10 +128,11 @@ def test_ingest_record_with_staged_key_round_trips() -> None:
     assert data["staged_key"] == "default/staging/3f1c0a9e/000002.dcm"
 
 
-def test_empty_inline_payload_is_not_lost() -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_empty_inline_payload_is_not_lost(version: int) -> None:
     record = _record(inline=b"", size=0)
 
-    decoded = IngestRecord.from_bytes(record.to_bytes())
+    decoded = IngestRecord.from_bytes(record.to_bytes(version))
 
     assert decoded.inline == b""
 
@@ -114,7 +190,7 @@ def _with(raw: bytes, **changes: object) -> bytes:
 
 
 RECORDS = {
-    "IngestRecord": (IngestRecord, _record(inline=b"x").to_bytes()),
+    "IngestRecord": (IngestRecord, _record(inline=b"x").to_bytes(1)),
     "IngestEvent": (IngestEvent, _event().to_bytes()),
     "DeadLetter": (DeadLetter, DeadLetter("ingest", 0, 0, 0xC000, "m", None).to_bytes()),
 }
@@ -151,7 +227,7 @@ def test_a_record_of_another_kind_raises_record_error() -> None:
 
 
 def test_inline_that_is_not_base64_raises_record_error() -> None:
-    raw = _with(_record(inline=b"x").to_bytes(), inline="abc")  # bad padding
+    raw = _with(_record(inline=b"x").to_bytes(1), inline="abc")  # bad padding
 
     with pytest.raises(RecordError):
         IngestRecord.from_bytes(raw)

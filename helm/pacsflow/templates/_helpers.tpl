@@ -126,9 +126,10 @@ app.kubernetes.io/component: {{ .role }}
 {{- if and $worker.enabled (gt (int $most) (int $k.partitions)) }}
 {{- fail (printf "worker: %d replicas exceed kafka.partitions (%d); a worker without a partition idles" (int $most) (int $k.partitions)) }}
 {{- end }}
-{{- $inline := add (div (mul .Values.pacsflow.inlineMaxBytes 4) 3) 65536 }}
+{{- $base64 := eq (int .Values.pacsflow.recordVersion) 1 }}
+{{- $inline := add (ternary (div (mul .Values.pacsflow.inlineMaxBytes 4) 3) .Values.pacsflow.inlineMaxBytes $base64) 65536 }}
 {{- if gt (int64 $inline) (int64 $k.maxMessageBytes) }}
-{{- fail "pacsflow.inlineMaxBytes x 4/3 + 64 KiB must fit kafka.maxMessageBytes" }}
+{{- fail "pacsflow.inlineMaxBytes + 64 KiB (x 4/3 with recordVersion 1) must fit kafka.maxMessageBytes" }}
 {{- end }}
 {{- if and .Values.auth.enabled (or (not .Values.auth.issuer) (not .Values.auth.audience)) }}
 {{- fail "auth.enabled (the default) needs auth.issuer and auth.audience (docs/security.md); set auth.enabled=false only behind a gateway that authenticates" }}
