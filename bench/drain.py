@@ -27,15 +27,14 @@ from bench.servers import free_port, start_pacsflow
 from bench.targets import (
     PACSFLOW_SETTINGS,
     WORKER_READY,
-    _bin,
     _http_ok,
     _kafka_answers,
     _osmem_binary,
     _spawn,
     _stopper,
     _wait,
+    start_s3,
 )
-from tests.support.durable import run_seaweedfs
 
 __all__ = ["Drain", "drain_rate"]
 
@@ -104,21 +103,6 @@ def _indexed(client: httpx.Client) -> int:
     return sum(int(s.get("00201208", {}).get("Value", [0])[0]) for s in answer.json())
 
 
-def _start_store(store: str, work_dir: Path, stops: list[Callable[[], None]]) -> int:
-    """moto or SeaweedFS (a production S3 server, Go) on loopback; its S3 port."""
-    log_path = work_dir / f"{store}.log"
-    if store == "moto":
-        s3 = free_port()
-        process = _spawn([_bin("moto_server"), "-H", "127.0.0.1", "-p", str(s3)], log_path)
-        stops.append(_stopper(process))
-        _wait(_http_ok(f"http://127.0.0.1:{s3}/"), process, store, log_path)
-        return s3
-    servers = contextlib.ExitStack()  # tests/support/durable.py starts and stops SeaweedFS
-    endpoint = servers.enter_context(run_seaweedfs(work_dir / "seaweedfs"))
-    stops.append(servers.close)
-    return int(endpoint.rpartition(":")[2])
-
-
 def drain_rate(
     work_dir: Path,
     source: Path,
@@ -139,7 +123,7 @@ def drain_rate(
         broker = _spawn([*argv, "--storage-engine", "memory://tansu/"], work_dir / "tansu.log")
         stops.append(_stopper(broker))
         _wait(_kafka_answers(kafka), broker, "tansu", work_dir / "tansu.log")
-        s3 = _start_store(store, work_dir, stops)
+        s3 = start_s3(store, work_dir, stops)
         es = free_port()
         osmem = _spawn(
             [_osmem_binary(), "-addr", f"127.0.0.1:{es}", "-no-stdin-watch"],
@@ -173,7 +157,7 @@ def drain_rate(
             out = work_dir / f"worker-{number}.log"
             directory = str(work_dir / f"worker-{number}")
             argv = [sys.executable, "-m", "pacsflow", "worker", "--data-dir", directory]
-            process = _spawn(argv, out, env)
+            process = _spawn(argv, out, env, source)
             stops.append(_stopper(process))
             pids.append(process.pid)
         return _watch(front.dicomweb_root, total, workers, pids, work_dir)

@@ -3,7 +3,8 @@
 - ``pacsflow``: ``pacsflow serve`` in embedded mode (SQLite index, objects on local disk,
   in-process queue), from a source snapshot.
 - ``pacsflow-pipeline``: pipeline mode on the wire-protocol stand-ins of ../shared/TEST-INFRA.md:
-  a Tansu broker (Kafka protocol), moto (S3) and osmem (OpenSearch); ``pacsflow serve``
+  a Tansu broker (Kafka protocol), moto (S3; SeaweedFS with
+  ``PACSFLOW_BENCH_PIPELINE_S3=seaweedfs``) and osmem (OpenSearch); ``pacsflow serve``
   without processors in front, a separate ``pacsflow worker`` (Faust) ingesting.
 - ``orthanc``: Orthanc with its DICOMweb plugin (Debian), default settings.
 
@@ -37,6 +38,8 @@ LABELS: Final = {
     "pacsflow-pipeline": "pacsflow, pipeline mode (Kafka: Tansu, S3: moto, OpenSearch: osmem)",
     "orthanc": "Orthanc with the DICOMweb plugin (Debian package, default settings)",
 }
+PIPELINE_S3: Final = "PACSFLOW_BENCH_PIPELINE_S3"
+"""The S3 server of the pipeline target: ``moto`` (default) or ``seaweedfs``."""
 PACSFLOW_SETTINGS: Final = {"PACSFLOW_STOW_TIMEOUT_SECONDS": "1800"}
 WORKER_READY: Final = b"[^Worker]: Ready"
 
@@ -61,8 +64,10 @@ class Target:
 
 
 def _spawn(
-    argv: list[str], log: Path, env: dict[str, str] | None = None
+    argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
+    """Start ``argv`` logging to ``log``; ``python -m pacsflow`` must run in its source
+    (``cwd``): ``-m`` puts the working directory before ``PYTHONPATH`` on the path."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -72,6 +77,7 @@ def _spawn(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,
+            cwd=cwd,
         )
 
 
@@ -129,6 +135,26 @@ def _osmem_binary() -> str:
     return str(resolve_binary())
 
 
+def start_s3(store: str, work: Path, stops: list[Callable[[], None]]) -> int:
+    """moto (in memory, Python) or SeaweedFS (a production object store, Go, on disk) on
+    loopback, its stop appended to ``stops``; its S3 port."""
+    if store == "seaweedfs":
+        from tests.support.durable import run_seaweedfs  # starts and stops SeaweedFS
+
+        servers = contextlib.ExitStack()
+        endpoint = servers.enter_context(run_seaweedfs(work / "seaweedfs"))
+        stops.append(servers.close)
+        return int(endpoint.rpartition(":")[2])
+    if store != "moto":
+        raise ValueError(f"unknown S3 server {store!r} (moto or seaweedfs)")
+    s3 = free_port()
+    log = work / "moto.log"
+    moto = _spawn([_bin("moto_server"), "-H", "127.0.0.1", "-p", str(s3)], log)
+    stops.append(_stopper(moto))
+    _wait(_http_ok(f"http://127.0.0.1:{s3}/"), moto, "moto", log)
+    return s3
+
+
 def _pipeline(work: Path, source: Path) -> Target:
     """The stand-ins, the worker and the front end; each stop undoes a start."""
     target = Target("pacsflow-pipeline", "", "", [])
@@ -141,11 +167,7 @@ def _pipeline(work: Path, source: Path) -> Target:
         broker = _spawn([*argv, "--storage-engine", "memory://tansu/"], log)
         target._stops.append(_stopper(broker))
         _wait(_kafka_answers(kafka), broker, "tansu", log)
-        s3 = free_port()
-        log = work / "moto.log"
-        moto = _spawn([_bin("moto_server"), "-H", "127.0.0.1", "-p", str(s3)], log)
-        target._stops.append(_stopper(moto))
-        _wait(_http_ok(f"http://127.0.0.1:{s3}/"), moto, "moto", log)
+        s3 = start_s3(os.environ.get(PIPELINE_S3, "moto"), work, target._stops)
         es = free_port()
         log = work / "osmem.log"
         osmem = _spawn([_osmem_binary(), "-addr", f"127.0.0.1:{es}", "-no-stdin-watch"], log)
@@ -164,7 +186,7 @@ def _pipeline(work: Path, source: Path) -> Target:
         }
         log = work / "worker.log"
         argv = [sys.executable, "-m", "pacsflow", "worker", "--data-dir", str(work / "worker")]
-        worker = _spawn(argv, log, env)  # at its default log level: it says when it is ready
+        worker = _spawn(argv, log, env, source)  # at its default log level: says when ready
         target._stops.append(_stopper(worker))
         _wait(lambda: WORKER_READY in log.read_bytes(), worker, "pacsflow worker", log)
         server = start_pacsflow(

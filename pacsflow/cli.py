@@ -157,6 +157,7 @@ def _run(command: str, settings: Settings) -> int:
             health_host=settings.host,
             session_timeout=settings.bus.session_timeout_ms / 1000,
             group_instance_id=settings.bus.group_instance_id,
+            fetch_max_wait_ms=settings.bus.fetch_max_wait_ms,
         )
         run_faust_worker(app, settings.log_level, settings.log_format)
     elif command == "worker":

@@ -109,6 +109,9 @@ class BusSettings(BaseModel):
     max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     idempotence: bool = True
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
+    # fetch.max.wait.ms of every consumer (the worker's and the STOW events reader); a broker
+    # that holds a fetch until then even when records arrived (Tansu) adds it to each hop
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=30_000)
     # the worker's consumer group: session.timeout.ms (Faust's 60 s; at most Faust's 90 s
     # request timeout, at least the brokers' default group.min.session.timeout.ms) and
     # group.instance.id (static membership, KIP-345; empty: dynamic)

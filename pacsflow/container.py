@@ -295,6 +295,7 @@ def _bus(url: str, settings: BusSettings) -> Bus:
             enable_idempotence=settings.idempotence,
             retention_ms=settings.retention_ms,
             security=kafka_security(settings),
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
         )
     raise ValueError(
         f"unsupported bus URL {url!r} (sqlite:///path or kafka://host:port[,host:port])"

@@ -25,6 +25,7 @@ from typing import Any
 
 import faust
 from faust import web
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.auth import CredentialsT
 
 from pacsflow.adapters.kafka_bus import KafkaSecurity
@@ -81,6 +82,27 @@ def broker_credentials(security: KafkaSecurity | None) -> CredentialsT | None:
     return faust.SSLCredentials(context)
 
 
+def _transport_waiting(fetch_max_wait_ms: int) -> type[faust_aiokafka.Transport]:
+    """Faust's aiokafka transport with the worker consumer's ``fetch_max_wait_ms`` set: Faust
+    0.15 creates it with 1,500 ms and no setting (``AIOKafkaConsumerThread.
+    _create_worker_consumer``); aiokafka 0.14 reads the value when the consumer starts."""
+
+    class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+        def _create_worker_consumer(self, transport: Any) -> Any:
+            consumer = super()._create_worker_consumer(transport)
+            consumer._fetch_max_wait_ms = fetch_max_wait_ms
+            return consumer
+
+    class WaitingConsumer(faust_aiokafka.Consumer):
+        def _new_consumer_thread(self) -> ConsumerThread:
+            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    class Transport(faust_aiokafka.Transport):
+        Consumer = WaitingConsumer
+
+    return Transport
+
+
 def create_faust_app(
     broker: str,
     container_factory: Callable[[], Container],
@@ -91,6 +113,7 @@ def create_faust_app(
     health_host: str = "127.0.0.1",
     session_timeout: float = 60.0,
     group_instance_id: str = "",
+    fetch_max_wait_ms: int = 100,
 ) -> faust.App:
     """A Faust app whose agent ingests records; ``broker`` is ``kafka://host:port``.
 
@@ -98,6 +121,7 @@ def create_faust_app(
     ``session_timeout`` (seconds; heartbeats every third of it, at most every 3 s) bounds how
     long a killed worker's partitions wait for the group to reassign them;
     ``group_instance_id`` (static membership, KIP-345) lets a restarted worker rejoin as itself.
+    ``fetch_max_wait_ms`` bounds the ingest consumer's fetch wait (``pacsflow.adapters.kafka_bus``).
     """
     web_options: dict[str, Any] = (
         {
@@ -124,6 +148,7 @@ def create_faust_app(
         consumer_group_instance_id=group_instance_id or None,
         **web_options,
     )
+    app.transport = _transport_waiting(fetch_max_wait_ms)(app.conf.broker_consumer, app)
     topic = _raw_topic(app, INGEST_TOPIC)
     started: dict[str, Container] = {}
     lock = asyncio.Lock()

@@ -21,6 +21,9 @@ Choices, each for the port's contract (``pacsflow.ports.bus``):
 * Commits never move backwards: a subscription commits a partition only past the larger of what
   it committed and what the group had committed when it subscribed.
 * ``max_message_bytes`` bounds the producer's requests and each partition's consumer fetch.
+* ``fetch_max_wait_ms`` (100) bounds how long a fetch waits for records: Kafka answers as soon
+  as one arrives, but some Kafka-protocol brokers (Tansu, measured) hold every fetch until then,
+  which aiokafka's 500 ms default adds to each hop of a STOW that waits for its events.
 * Every library error becomes ``BusUnavailable``; every call to the broker is bounded in time.
   A publish that failed once its records were handed to the producer is ``PublishUnconfirmed``
   (the broker may have appended them), unless the broker refused them outright.
@@ -150,6 +153,7 @@ class KafkaBus:
         retention_ms: int | None = None,
         enable_idempotence: bool = True,
         security: KafkaSecurity | None = None,
+        fetch_max_wait_ms: int = 100,
     ) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be at least 1, not {partitions}")
@@ -162,6 +166,7 @@ class KafkaBus:
         if retention_ms is not None:
             self._topic_config["retention.ms"] = str(retention_ms)
         self._idempotence = enable_idempotence
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._security = (security or KafkaSecurity()).client_options()
         self._producer: Any = None
         self._admin: Any = None
@@ -307,6 +312,7 @@ class KafkaBus:
             request_timeout_ms=REQUEST_TIMEOUT_MS,
             max_partition_fetch_bytes=self._max_message_bytes,
             fetch_max_bytes=max(self._max_message_bytes, 50 * 1024 * 1024),
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
             **self._security,
         )
         try:

@@ -158,6 +158,7 @@ SAMPLES: dict[str, tuple[str, Callable[[Settings], object], object]] = {
     "PACSFLOW_MAX_REQUEST_BYTES": ("1000", lambda s: s.max_request_bytes, 1000),
     "PACSFLOW_INLINE_MAX_BYTES": ("1024", lambda s: s.inline_max_bytes, 1024),
     "PACSFLOW_RECORD_VERSION": ("1", lambda s: s.record_version, 1),
+    "PACSFLOW_KAFKA_FETCH_MAX_WAIT_MS": ("40", lambda s: s.bus.fetch_max_wait_ms, 40),
     "PACSFLOW_HEADER_PREFIX_MAX_BYTES": ("4096", lambda s: s.header_prefix_max_bytes, 4096),
     "PACSFLOW_STOW_CONSISTENCY": ("durable", lambda s: s.stow_consistency, "durable"),
     "PACSFLOW_STOW_TIMEOUT_SECONDS": ("7.5", lambda s: s.stow_timeout_seconds, 7.5),

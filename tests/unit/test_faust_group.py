@@ -49,3 +49,23 @@ def test_a_short_session_and_a_static_member() -> None:
 def test_values_kafka_would_refuse_are_refused_at_start(name: str, value: object) -> None:
     with pytest.raises(ValidationError):
         Settings.model_validate({name: value})
+
+
+@pytest.mark.parametrize("wait", [None, 40])
+async def test_the_worker_consumer_waits_for_records_as_long_as_configured(
+    wait: int | None,
+) -> None:
+    """PACSFLOW_KAFKA_FETCH_MAX_WAIT_MS (100 by default) replaces the 1,500 ms Faust gives
+    the worker's aiokafka consumer: a broker that holds fetches to that wait (Tansu) added it
+    to every record's way to the worker."""
+    settings = Settings() if wait is None else Settings(kafka_fetch_max_wait_ms=wait)
+    app = create_faust_app(
+        "kafka://127.0.0.1:9092",
+        lambda: pytest.fail("no container is built here"),
+        fetch_max_wait_ms=settings.bus.fetch_max_wait_ms,
+    )
+    thread = app.consumer._new_consumer_thread()
+
+    consumer = thread._create_worker_consumer(app.transport)  # built, not connected
+
+    assert consumer._fetch_max_wait_ms == (wait or 100)
