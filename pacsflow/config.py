@@ -356,7 +356,7 @@ class Settings(BaseSettings):
             needed = (inline if self.record_version == 2 else inline * 4 // 3) + 64 * 1024
             if needed > self.bus.max_message_bytes:
                 raise ValueError(
-                    f"PACSFLOW_INLINE_MAX_BYTES={self.resolved_inline_max_bytes()} does not fit "
+                    f"PACSFLOW_INLINE_MAX_BYTES={inline} does not fit "
                     f"PACSFLOW_KAFKA_MAX_MESSAGE_BYTES={self.bus.max_message_bytes}"
                 )
         return self

@@ -82,9 +82,10 @@ class IngestRecord:
     @classmethod
     def from_bytes(cls, raw: bytes) -> IngestRecord:
         """Decode a version 1 or 2 record; raise ``RecordError`` on anything else."""
-        if raw[:3] == ENVELOPE[:3]:
-            return _enveloped(raw)
-        return _store(_load(raw))
+        record = decode_ingest(raw)
+        if not isinstance(record, IngestRecord):
+            raise RecordError("not an ingest record: a delete record")
+        return record
 
     def summary(self) -> dict[str, Any]:
         """The record without its payload (for events and dead letters)."""
